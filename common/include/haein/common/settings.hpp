@@ -1,0 +1,20 @@
+#pragma once
+/// @file
+/// The one list of HAEIN_* environment settings. Add a setting here and in settings.cpp;
+/// nothing else in haein calls getenv for a HAEIN_ variable.
+
+#include "haein/common/env.hpp"
+
+namespace haein::settings {
+
+/// HAEIN_LOG_LEVEL: error, warn, info, debug or trace.
+extern const env::StringSetting kLogLevel;
+/// HAEIN_NVML_LIBRARY: the NVML shared library that discovery dlopens.
+extern const env::StringSetting kNvmlLibrary;
+/// HAEIN_SYSFS_ROOT: root of the sysfs tree that discovery reads (tests point it elsewhere).
+extern const env::StringSetting kSysfsRoot;
+
+/// HAEIN_PLACEMENT: path of this job's placement JSON (set by `haein run`).
+extern const env::StringSetting kPlacement;
+
+}  // namespace haein::settings

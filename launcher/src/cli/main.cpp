@@ -1,0 +1,142 @@
+// The `haein` command: parses the command line into plain option structs and calls the
+// launcher's commands; turns exceptions into a message and an exit code.
+#include <boost/program_options.hpp>
+
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "haein/common/env.hpp"
+#include "haein/common/error.hpp"
+#include "haein/common/version.hpp"
+#include "haein/launcher/topo_commands.hpp"
+#include "haein/topology/presets.hpp"
+
+namespace po = boost::program_options;
+
+namespace {
+
+constexpr const char* kUsage = R"(usage: haein <command> [options]
+
+commands:
+  topo show CLUSTER                 summary: nodes, GPUs, NVLink domains, rails, switches
+  topo convert CLUSTER --to FORMAT  write as yaml, json, slurm, nccl-xml (--node HOST), hostfile
+  topo discover [-o FILE]           this node as cluster YAML
+  topo validate CLUSTER             check a cluster file; every problem with file:line
+  env                               every HAEIN_* setting in effect
+  help                              this text
+  --version                         haein's version and build
+
+CLUSTER is a file (.yaml, .json, Slurm .conf, NCCL .xml, hostfile) or preset:NAME.
+Run 'haein topo <subcommand> --help' for the options of a subcommand.
+)";
+
+struct Usage {
+  std::string text;
+};
+
+// Parses args into vm with one optional positional CLUSTER; prints help when asked.
+bool parse(const std::vector<std::string>& args, po::options_description& options,
+           const char* synopsis, po::variables_map& vm, bool cluster_positional) {
+  options.add_options()("help,h", "show this help");
+  po::positional_options_description positional;
+  if (cluster_positional) {
+    options.add_options()("cluster", po::value<std::string>(), "file path or preset:NAME");
+    positional.add("cluster", 1);
+  }
+  po::store(po::command_line_parser(args).options(options).positional(positional).run(), vm);
+  if (vm.count("help")) {
+    std::cout << "usage: " << synopsis << "\n\n" << options;
+    if (cluster_positional) {
+      std::cout << "\npresets:";
+      for (const std::string& name : haein::topology::preset_names()) std::cout << " preset:" << name;
+      std::cout << "\n";
+    }
+    return false;
+  }
+  po::notify(vm);
+  if (cluster_positional && !vm.count("cluster")) {
+    throw haein::InvalidArgument(std::string("missing CLUSTER (a file or preset:NAME); usage: ") + synopsis);
+  }
+  return true;
+}
+
+int topo_main(const std::vector<std::string>& args) {
+  if (args.empty() || args[0] == "help" || args[0] == "--help" || args[0] == "-h") {
+    std::cout << kUsage;
+    return args.empty() ? 2 : 0;
+  }
+  const std::string sub = args[0];
+  const std::vector<std::string> rest(args.begin() + 1, args.end());
+  po::variables_map vm;
+  if (sub == "show") {
+    po::options_description options("haein topo show options");
+    if (!parse(rest, options, "haein topo show CLUSTER", vm, true)) return 0;
+    return haein::launcher::topo_show(vm["cluster"].as<std::string>(), std::cout);
+  }
+  if (sub == "convert") {
+    haein::launcher::TopoConvertOptions convert;
+    po::options_description options("haein topo convert options");
+    options.add_options()
+        ("to", po::value<std::string>(&convert.to)->required(), "yaml, json, slurm, nccl-xml or hostfile")
+        ("node", po::value<std::string>(&convert.node), "host whose NCCL topology XML to write (nccl-xml)")
+        ("output,o", po::value<std::string>(&convert.output), "output file (default: stdout)");
+    if (!parse(rest, options, "haein topo convert CLUSTER --to FORMAT [--node HOST] [-o FILE]", vm, true)) {
+      return 0;
+    }
+    convert.cluster = vm["cluster"].as<std::string>();
+    return haein::launcher::topo_convert(convert, std::cout);
+  }
+  if (sub == "discover") {
+    std::string output;
+    po::options_description options("haein topo discover options");
+    options.add_options()("output,o", po::value<std::string>(&output), "output file (default: stdout)");
+    if (!parse(rest, options, "haein topo discover [-o FILE]", vm, false)) return 0;
+    return haein::launcher::topo_discover(output, std::cout, std::cerr);
+  }
+  if (sub == "validate") {
+    po::options_description options("haein topo validate options");
+    if (!parse(rest, options, "haein topo validate CLUSTER", vm, true)) return 0;
+    return haein::launcher::topo_validate(vm["cluster"].as<std::string>(), std::cout, std::cerr);
+  }
+  throw haein::InvalidArgument("unknown subcommand 'topo " + sub +
+                               "'; expected show, convert, discover or validate");
+}
+
+int run(int argc, char** argv) {
+  const std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty()) {
+    std::cerr << kUsage;
+    return 2;
+  }
+  const std::string& command = args[0];
+  if (command == "help" || command == "--help" || command == "-h") {
+    std::cout << kUsage;
+    return 0;
+  }
+  if (command == "--version" || command == "-V" || command == "version") {
+    std::cout << "haein " << haein::kVersion << " ("
+              << (haein::kBuiltWithCuda ? "CUDA + NCCL" : "host-only build, no CUDA") << ")\n";
+    return 0;
+  }
+  if (command == "topo") return topo_main({args.begin() + 1, args.end()});
+  if (command == "env") {
+    haein::env::print_settings(std::cout);
+    return 0;
+  }
+  throw haein::InvalidArgument("unknown command '" + command + "'; run 'haein help'");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const po::error& error) {
+    std::cerr << "haein: " << error.what() << " (see --help)\n";
+    return static_cast<int>(haein::ExitCode::kBadInput);
+  } catch (const std::exception& error) {
+    std::cerr << "haein: error: " << error.what() << "\n";
+    return static_cast<int>(haein::exit_code_for(error));
+  }
+}

@@ -1,0 +1,28 @@
+#pragma once
+/// @file
+/// Slurm-style host lists ("dev[0-5,9]", "b200-[001-128]", "r[1-2]-n[01-04]") and Linux
+/// CPU lists ("0-55,112-167").
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace haein::topology {
+
+/// Expands a host list in order. Zero padding follows the lower bound ("[001-128]" →
+/// "001".."128"). Throws InvalidArgument for a descending range ("n[5-2]"), an unclosed or
+/// empty bracket, a non-numeric bound, or more than kMaxHostlistSize names.
+std::vector<std::string> expand_hostlist(std::string_view text);
+
+/// The shortest host list this writer knows that expands back to the same names in the
+/// same order: runs of consecutive numbers sharing prefix, suffix and padding are merged.
+std::string compress_hostlist(const std::vector<std::string>& hostnames);
+
+inline constexpr std::size_t kMaxHostlistSize = 1'000'000;
+
+/// Parses "0-3,8,10-11" into CPU numbers in the given order. Throws InvalidArgument.
+std::vector<int> parse_cpu_list(std::string_view text);
+/// Formats CPU numbers as ranges ("0-55,112-167").
+std::string format_cpu_list(const std::vector<int>& cpus);
+
+}  // namespace haein::topology

@@ -1,0 +1,241 @@
+#include "haein/topology/hostlist.hpp"
+
+#include <cctype>
+#include <charconv>
+#include <optional>
+
+#include "haein/common/error.hpp"
+
+namespace haein::topology {
+
+namespace {
+
+struct Range {
+  long long low = 0;
+  long long high = 0;
+  std::size_t width = 0;  // digits of the lower bound; numbers are zero-padded to it
+};
+
+bool all_digits(std::string_view text) {
+  if (text.empty()) return false;
+  for (char c : text) {
+    if (!std::isdigit(static_cast<unsigned char>(c))) return false;
+  }
+  return true;
+}
+
+long long to_number(std::string_view digits, std::string_view whole) {
+  long long value = 0;
+  const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+  if (error != std::errc() || end != digits.data() + digits.size()) {
+    throw InvalidArgument("host list '" + std::string(whole) + "': number '" +
+                          std::string(digits) + "' is out of range");
+  }
+  return value;
+}
+
+std::vector<Range> parse_bracket(std::string_view body, std::string_view whole) {
+  if (body.empty()) throw InvalidArgument("host list '" + std::string(whole) + "': empty []");
+  std::vector<Range> ranges;
+  std::size_t start = 0;
+  while (start <= body.size()) {
+    const std::size_t comma = std::min(body.find(',', start), body.size());
+    const std::string_view item = body.substr(start, comma - start);
+    const std::size_t dash = item.find('-');
+    const std::string_view low = item.substr(0, dash);
+    const std::string_view high = dash == std::string_view::npos ? low : item.substr(dash + 1);
+    if (!all_digits(low) || !all_digits(high)) {
+      throw InvalidArgument("host list '" + std::string(whole) + "': '" + std::string(item) +
+                            "' is not a number or a range A-B");
+    }
+    Range range{to_number(low, whole), to_number(high, whole), low.size()};
+    if (range.high < range.low) {
+      throw InvalidArgument("host list '" + std::string(whole) + "': range " + std::string(item) +
+                            " is descending; write it as " + std::string(high) + "-" +
+                            std::string(low));
+    }
+    ranges.push_back(range);
+    start = comma + 1;
+  }
+  return ranges;
+}
+
+std::string pad(long long value, std::size_t width) {
+  std::string digits = std::to_string(value);
+  if (digits.size() < width) digits.insert(0, width - digits.size(), '0');
+  return digits;
+}
+
+// Expands one comma-free item (it may hold several bracket groups) into `out`.
+void expand_item(std::string_view item, std::string_view whole, std::vector<std::string>& out) {
+  std::vector<std::string> partial{""};
+  std::size_t pos = 0;
+  while (pos < item.size()) {
+    const std::size_t open = item.find('[', pos);
+    const std::string_view literal = item.substr(pos, open - pos);
+    if (literal.find(']') != std::string_view::npos) {
+      throw InvalidArgument("host list '" + std::string(whole) + "': ']' without '['");
+    }
+    for (std::string& prefix : partial) prefix.append(literal);
+    if (open == std::string_view::npos) break;
+    const std::size_t close = item.find(']', open);
+    if (close == std::string_view::npos) {
+      throw InvalidArgument("host list '" + std::string(whole) + "': '[' is never closed");
+    }
+    const std::vector<Range> ranges = parse_bracket(item.substr(open + 1, close - open - 1), whole);
+    std::size_t total = 0;
+    for (const Range& r : ranges) total += static_cast<std::size_t>(r.high - r.low + 1);
+    if (total * partial.size() + out.size() > kMaxHostlistSize) {
+      throw InvalidArgument("host list '" + std::string(whole) + "' expands to more than " +
+                            std::to_string(kMaxHostlistSize) + " names");
+    }
+    std::vector<std::string> next;
+    next.reserve(partial.size() * total);
+    for (const std::string& prefix : partial) {
+      for (const Range& r : ranges) {
+        for (long long v = r.low; v <= r.high; ++v) next.push_back(prefix + pad(v, r.width));
+      }
+    }
+    partial = std::move(next);
+    pos = close + 1;
+  }
+  for (std::string& name : partial) {
+    if (name.empty()) throw InvalidArgument("host list '" + std::string(whole) + "' has an empty name");
+    out.push_back(std::move(name));
+  }
+}
+
+struct SplitName {
+  std::string_view prefix;
+  std::string_view digits;
+  std::string_view suffix;
+};
+
+// Splits at the last run of digits: "b200-017" -> ("b200-", "017", "").
+std::optional<SplitName> split_at_last_number(std::string_view name) {
+  std::size_t end = name.size();
+  while (end > 0 && !std::isdigit(static_cast<unsigned char>(name[end - 1]))) --end;
+  if (end == 0) return std::nullopt;
+  std::size_t begin = end;
+  while (begin > 0 && std::isdigit(static_cast<unsigned char>(name[begin - 1]))) --begin;
+  if (end - begin > 15) return std::nullopt;  // not a counter; keep the name as it is
+  return SplitName{name.substr(0, begin), name.substr(begin, end - begin), name.substr(end)};
+}
+
+}  // namespace
+
+std::vector<std::string> expand_hostlist(std::string_view text) {
+  std::vector<std::string> names;
+  std::size_t depth = 0;
+  std::size_t start = 0;
+  for (std::size_t i = 0; i <= text.size(); ++i) {
+    const bool at_end = i == text.size();
+    if (!at_end && text[i] == '[') ++depth;
+    if (!at_end && text[i] == ']' && depth > 0) --depth;
+    if (at_end || (text[i] == ',' && depth == 0)) {
+      std::string_view item = text.substr(start, i - start);
+      while (!item.empty() && std::isspace(static_cast<unsigned char>(item.front()))) item.remove_prefix(1);
+      while (!item.empty() && std::isspace(static_cast<unsigned char>(item.back()))) item.remove_suffix(1);
+      if (item.empty()) throw InvalidArgument("host list '" + std::string(text) + "' has an empty entry");
+      expand_item(item, text, names);
+      start = i + 1;
+    }
+  }
+  return names;
+}
+
+std::string compress_hostlist(const std::vector<std::string>& hostnames) {
+  struct Group {
+    std::string prefix, suffix;
+    std::size_t width = 0;  // 0: numbers without leading zeros
+    std::vector<Range> ranges;
+  };
+  std::string result;
+  std::optional<Group> group;
+  auto flush = [&] {
+    if (!group) return;
+    if (!result.empty()) result += ',';
+    const bool single = group->ranges.size() == 1 && group->ranges[0].low == group->ranges[0].high;
+    result += group->prefix;
+    if (!single) result += '[';
+    for (std::size_t i = 0; i < group->ranges.size(); ++i) {
+      const Range& r = group->ranges[i];
+      if (i > 0) result += ',';
+      result += pad(r.low, group->width);
+      if (r.high != r.low) result += '-' + pad(r.high, group->width);
+    }
+    if (!single) result += ']';
+    result += group->suffix;
+    group.reset();
+  };
+  for (const std::string& name : hostnames) {
+    const auto split = split_at_last_number(name);
+    if (!split) {
+      flush();
+      if (!result.empty()) result += ',';
+      result += name;
+      continue;
+    }
+    const bool padded = split->digits.size() > 1 && split->digits.front() == '0';
+    const long long value = to_number(split->digits, name);
+    const bool fits = group && group->prefix == split->prefix && group->suffix == split->suffix &&
+                      (group->width == 0 ? !padded : split->digits.size() == group->width);
+    if (!fits) {
+      flush();
+      group = Group{std::string(split->prefix), std::string(split->suffix),
+                    padded ? split->digits.size() : 0, {}};
+    }
+    Range& last = group->ranges.empty() ? group->ranges.emplace_back(Range{value, value - 1, 0})
+                                        : group->ranges.back();
+    if (value == last.high + 1) {
+      last.high = value;
+    } else {
+      group->ranges.push_back(Range{value, value, 0});
+    }
+  }
+  flush();
+  return result;
+}
+
+std::vector<int> parse_cpu_list(std::string_view text) {
+  std::vector<int> cpus;
+  if (text.empty()) return cpus;
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    const std::size_t comma = std::min(text.find(',', start), text.size());
+    std::string_view item = text.substr(start, comma - start);
+    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+    const std::size_t dash = item.find('-');
+    const std::string_view low = item.substr(0, dash);
+    const std::string_view high = dash == std::string_view::npos ? low : item.substr(dash + 1);
+    if (!all_digits(low) || !all_digits(high) || low.size() > 7 || high.size() > 7) {
+      throw InvalidArgument("CPU list '" + std::string(text) + "': '" + std::string(item) +
+                            "' is not a CPU number or a range A-B");
+    }
+    const int lo = static_cast<int>(to_number(low, text));
+    const int hi = static_cast<int>(to_number(high, text));
+    if (hi < lo) {
+      throw InvalidArgument("CPU list '" + std::string(text) + "': range " + std::string(item) +
+                            " is descending");
+    }
+    for (int cpu = lo; cpu <= hi; ++cpu) cpus.push_back(cpu);
+    start = comma + 1;
+  }
+  return cpus;
+}
+
+std::string format_cpu_list(const std::vector<int>& cpus) {
+  std::string text;
+  for (std::size_t i = 0; i < cpus.size();) {
+    std::size_t j = i;
+    while (j + 1 < cpus.size() && cpus[j + 1] == cpus[j] + 1) ++j;
+    if (!text.empty()) text += ',';
+    text += std::to_string(cpus[i]);
+    if (j > i) text += '-' + std::to_string(cpus[j]);
+    i = j + 1;
+  }
+  return text;
+}
+
+}  // namespace haein::topology

@@ -1,0 +1,337 @@
+// Reads the haein cluster YAML (and JSON with the same schema) into the model.
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cmath>
+#include <initializer_list>
+#include <span>
+
+#include "haein/common/error.hpp"
+#include "haein/topology/formats.hpp"
+#include "haein/topology/hostlist.hpp"
+#include "haein/topology/presets.hpp"
+#include "yaml_schema.hpp"
+
+namespace haein::topology {
+
+namespace {
+
+class Reader {
+ public:
+  explicit Reader(std::string source) : source_(std::move(source)) {}
+
+  int line(const YAML::Node& node) const { return node.Mark().line >= 0 ? node.Mark().line + 1 : 0; }
+  SourceLocation where(const YAML::Node& node) const { return {source_, line(node)}; }
+
+  [[noreturn]] void fail(const YAML::Node& node, const std::string& what) const {
+    throw ParseError(source_, line(node), what);
+  }
+
+  void expect_map(const YAML::Node& node, const std::string& what) const {
+    if (!node.IsMap()) fail(node, what + " must be a mapping of key: value");
+  }
+  void expect_sequence(const YAML::Node& node, const std::string& what) const {
+    if (!node.IsSequence()) fail(node, what + " must be a list");
+  }
+
+  // Rejects keys outside `allowed`, so that a typo is an error and not a silent default.
+  void check_keys(const YAML::Node& map, std::initializer_list<std::string_view> allowed,
+                  const std::string& what) const {
+    check_keys(map, std::span<const std::string_view>(allowed.begin(), allowed.size()), what);
+  }
+  void check_keys(const YAML::Node& map, std::span<const std::string_view> allowed,
+                  const std::string& what) const {
+    for (const auto& entry : map) {
+      const std::string key = entry.first.Scalar();
+      if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
+        std::string list;
+        for (std::string_view a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
+        fail(entry.first, "unknown key '" + key + "' in " + what + "; expected one of: " + list);
+      }
+    }
+  }
+
+  std::string text(const YAML::Node& node, const std::string& what) const {
+    if (!node.IsScalar()) fail(node, what + " must be a single value");
+    return node.Scalar();
+  }
+
+  std::string required_text(const YAML::Node& map, const char* key, const std::string& what) const {
+    const YAML::Node value = map[key];
+    if (!value) fail(map, what + " needs '" + key + "'");
+    return text(value, std::string("'") + key + "' of " + what);
+  }
+
+  long long integer(const YAML::Node& node, const std::string& what) const {
+    const std::string value = text(node, what);
+    try {
+      std::size_t used = 0;
+      const long long result = std::stoll(value, &used, 0);
+      if (used == value.size()) return result;
+    } catch (const std::exception&) {
+    }
+    fail(node, what + " must be an integer, got '" + value + "'");
+  }
+
+  double number(const YAML::Node& node, const std::string& what) const {
+    const std::string value = text(node, what);
+    try {
+      std::size_t used = 0;
+      const double result = std::stod(value, &used);
+      if (used == value.size() && std::isfinite(result)) return result;
+    } catch (const std::exception&) {
+    }
+    fail(node, what + " must be a number, got '" + value + "'");
+  }
+
+  std::vector<std::string> hostlist(const YAML::Node& node, const std::string& what) const {
+    std::vector<std::string> names;
+    const auto append = [&](const YAML::Node& item) {
+      try {
+        for (std::string& name : expand_hostlist(text(item, what))) names.push_back(std::move(name));
+      } catch (const InvalidArgument& error) {
+        fail(item, error.what());
+      }
+    };
+    if (node.IsSequence()) {
+      for (const auto& item : node) append(item);
+    } else {
+      append(node);
+    }
+    return names;
+  }
+
+  template <class Enum>
+  Enum choice(const YAML::Node& node, std::initializer_list<std::pair<std::string_view, Enum>> options,
+              const std::string& what) const {
+    const std::string value = text(node, what);
+    std::string list;
+    for (const auto& [name, enum_value] : options) {
+      if (value == name) return enum_value;
+      list += (list.empty() ? "" : ", ") + std::string(name);
+    }
+    fail(node, what + " must be one of " + list + ", got '" + value + "'");
+  }
+
+  NumaDomain read_numa(const YAML::Node& node) const {
+    expect_map(node, "a NUMA entry");
+    check_keys(node, {"id", "cpus"}, "a NUMA entry");
+    NumaDomain numa;
+    numa.where = where(node);
+    if (!node["id"]) fail(node, "a NUMA entry needs 'id'");
+    numa.id = static_cast<int>(integer(node["id"], "NUMA 'id'"));
+    if (node["cpus"]) {
+      try {
+        numa.cpus = parse_cpu_list(text(node["cpus"], "NUMA 'cpus'"));
+      } catch (const InvalidArgument& error) {
+        fail(node["cpus"], error.what());
+      }
+    }
+    return numa;
+  }
+
+  Gpu read_gpu(const YAML::Node& node) const {
+    expect_map(node, "a GPU entry");
+    check_keys(node, {"index", "pci", "numa", "pci_switch"}, "a GPU entry");
+    Gpu gpu;
+    gpu.where = where(node);
+    if (!node["index"]) fail(node, "a GPU entry needs 'index'");
+    gpu.index = static_cast<int>(integer(node["index"], "GPU 'index'"));
+    if (node["pci"]) gpu.pci_bus_id = text(node["pci"], "GPU 'pci'");
+    if (node["numa"]) gpu.numa = static_cast<int>(integer(node["numa"], "GPU 'numa'"));
+    if (node["pci_switch"]) gpu.pci_switch = text(node["pci_switch"], "GPU 'pci_switch'");
+    return gpu;
+  }
+
+  Nic read_nic(const YAML::Node& node) const {
+    expect_map(node, "a NIC entry");
+    check_keys(node, {"name", "port", "speed_gbps", "link", "pci", "numa", "pci_switch", "rail"},
+               "a NIC entry");
+    Nic nic;
+    nic.where = where(node);
+    nic.name = required_text(node, "name", "a NIC entry");
+    if (node["port"]) nic.port = static_cast<int>(integer(node["port"], "NIC 'port'"));
+    if (node["speed_gbps"]) nic.speed_gbps = number(node["speed_gbps"], "NIC 'speed_gbps'");
+    if (node["link"]) {
+      nic.link_layer = choice<LinkLayer>(
+          node["link"], {{"infiniband", LinkLayer::kInfiniBand}, {"ethernet", LinkLayer::kEthernet}},
+          "NIC 'link'");
+    }
+    if (node["pci"]) nic.pci_bus_id = text(node["pci"], "NIC 'pci'");
+    if (node["numa"]) nic.numa = static_cast<int>(integer(node["numa"], "NIC 'numa'"));
+    if (node["pci_switch"]) nic.pci_switch = text(node["pci_switch"], "NIC 'pci_switch'");
+    if (node["rail"]) nic.rail = static_cast<int>(integer(node["rail"], "NIC 'rail'"));
+    return nic;
+  }
+
+  // Reads the hardware keys present in `map` over `hardware` (a template's copy or empty).
+  void read_hardware(const YAML::Node& map, NodeHardware& hardware) const {
+    if (map["gpu_model"]) hardware.gpu_model = text(map["gpu_model"], "'gpu_model'");
+    if (map["compute_capability"]) {
+      hardware.compute_capability =
+          static_cast<int>(integer(map["compute_capability"], "'compute_capability'"));
+    }
+    if (map["nvlink"]) {
+      hardware.nvlink = choice<NvlinkScope>(
+          map["nvlink"],
+          {{"none", NvlinkScope::kNone}, {"node", NvlinkScope::kNode}, {"rack", NvlinkScope::kRack}},
+          "'nvlink'");
+    }
+    if (map["nvlink_gbps"]) hardware.nvlink_gbps = number(map["nvlink_gbps"], "'nvlink_gbps'");
+    if (const YAML::Node list = map["numa"]) {
+      expect_sequence(list, "'numa'");
+      hardware.numa.clear();
+      for (const auto& item : list) hardware.numa.push_back(read_numa(item));
+    }
+    if (const YAML::Node list = map["gpus"]) {
+      expect_sequence(list, "'gpus'");
+      hardware.gpus.clear();
+      for (const auto& item : list) hardware.gpus.push_back(read_gpu(item));
+    }
+    if (const YAML::Node list = map["nics"]) {
+      expect_sequence(list, "'nics'");
+      hardware.nics.clear();
+      for (const auto& item : list) hardware.nics.push_back(read_nic(item));
+    }
+  }
+
+  Switch read_switch(const YAML::Node& node) const {
+    expect_map(node, "a switch entry");
+    check_keys(node, {"name", "level", "nodes", "switches", "link_gbps"}, "a switch entry");
+    Switch s;
+    s.where = where(node);
+    s.name = required_text(node, "name", "a switch entry");
+    if (!node["level"]) fail(node, "switch '" + s.name + "' needs 'level' (leaf, spine or core)");
+    s.level = choice<SwitchLevel>(
+        node["level"],
+        {{"leaf", SwitchLevel::kLeaf}, {"spine", SwitchLevel::kSpine}, {"core", SwitchLevel::kCore}},
+        "switch 'level'");
+    if (node["nodes"]) s.nodes = hostlist(node["nodes"], "switch 'nodes'");
+    if (node["switches"]) s.children = hostlist(node["switches"], "switch 'switches'");
+    if (node["link_gbps"]) s.link_gbps = number(node["link_gbps"], "switch 'link_gbps'");
+    return s;
+  }
+
+ private:
+  std::string source_;
+};
+
+YAML::Node parse_document(std::string_view text, const std::string& source) {
+  try {
+    return YAML::Load(std::string(text));
+  } catch (const YAML::ParserException& error) {
+    throw ParseError(source, error.mark.line >= 0 ? error.mark.line + 1 : 0,
+                     "malformed YAML: " + error.msg);
+  }
+}
+
+}  // namespace
+
+std::map<std::string, NodeHardware> read_node_types(std::string_view text, const std::string& source) {
+  const Reader reader(source);
+  const YAML::Node root = parse_document(text, source);
+  reader.expect_map(root, "a node type file");
+  std::map<std::string, NodeHardware> types;
+  const YAML::Node list = root["node_types"];
+  if (!list) reader.fail(root, "a node type file needs 'node_types'");
+  reader.expect_map(list, "'node_types'");
+  for (const auto& entry : list) {
+    reader.expect_map(entry.second, "node type '" + entry.first.Scalar() + "'");
+    reader.check_keys(entry.second, std::span<const std::string_view>(kHardwareKeys), "a node type");
+    reader.read_hardware(entry.second, types[entry.first.Scalar()]);
+  }
+  return types;
+}
+
+Cluster read_cluster_yaml(std::string_view text, const std::string& source) {
+  const Reader reader(source);
+  const YAML::Node root = parse_document(text, source);
+  if (!root || root.IsNull()) throw ParseError(source, 1, "the file is empty; expected a cluster description");
+  reader.expect_map(root, "a cluster description");
+  reader.check_keys(root,
+                    {"version", "name", "rails", "node_types", "nodes", "nvlink_domains",
+                     "switches", "block_sizes"},
+                    "the cluster description");
+  Cluster cluster;
+  cluster.where = reader.where(root);
+  if (root["version"] && reader.integer(root["version"], "'version'") != kClusterFormatVersion) {
+    reader.fail(root["version"], "unsupported version " + root["version"].Scalar() +
+                                     "; this haein reads version " +
+                                     std::to_string(kClusterFormatVersion));
+  }
+  if (root["name"]) cluster.name = reader.text(root["name"], "'name'");
+  if (root["rails"]) cluster.rails = static_cast<int>(reader.integer(root["rails"], "'rails'"));
+
+  if (const YAML::Node types = root["node_types"]) {
+    reader.expect_map(types, "'node_types'");
+    for (const auto& entry : types) {
+      const std::string name = entry.first.Scalar();
+      reader.expect_map(entry.second, "node type '" + name + "'");
+      reader.check_keys(entry.second, std::span<const std::string_view>(kHardwareKeys),
+                        "node type '" + name + "'");
+      reader.read_hardware(entry.second, cluster.node_types[name]);
+    }
+  }
+
+  const YAML::Node nodes = root["nodes"];
+  if (!nodes) reader.fail(root, "a cluster description needs 'nodes'");
+  reader.expect_sequence(nodes, "'nodes'");
+  for (const auto& entry : nodes) {
+    reader.expect_map(entry, "a node entry");
+    reader.check_keys(entry,
+                      {"hostname", "node_type", "slots", "gpu_model", "compute_capability",
+                       "nvlink", "nvlink_gbps", "numa", "gpus", "nics"},
+                      "a node entry");
+    if (!entry["hostname"]) reader.fail(entry, "a node entry needs 'hostname' (a name or a range like n[01-16])");
+    Node prototype;
+    prototype.where = reader.where(entry);
+    if (const YAML::Node type = entry["node_type"]) {
+      prototype.type = reader.text(type, "'node_type'");
+      if (const auto local = cluster.node_types.find(prototype.type); local != cluster.node_types.end()) {
+        prototype.hardware = local->second;
+      } else if (const auto builtin = builtin_node_types().find(prototype.type);
+                 builtin != builtin_node_types().end()) {
+        prototype.hardware = builtin->second;
+      } else {
+        std::string known;
+        for (const auto& [name, hw] : cluster.node_types) known += name + ", ";
+        for (const auto& [name, hw] : builtin_node_types()) known += name + ", ";
+        reader.fail(type, "unknown node_type '" + prototype.type + "'; known: " +
+                              known.substr(0, known.size() - 2));
+      }
+    }
+    reader.read_hardware(entry, prototype.hardware);
+    if (entry["slots"]) prototype.slots = static_cast<int>(reader.integer(entry["slots"], "'slots'"));
+    for (std::string& hostname : reader.hostlist(entry["hostname"], "'hostname'")) {
+      Node& node = cluster.nodes.emplace_back(prototype);
+      node.hostname = std::move(hostname);
+    }
+  }
+
+  if (const YAML::Node domains = root["nvlink_domains"]) {
+    reader.expect_sequence(domains, "'nvlink_domains'");
+    for (const auto& entry : domains) {
+      reader.expect_map(entry, "an NVLink domain entry");
+      reader.check_keys(entry, {"name", "nodes"}, "an NVLink domain entry");
+      NvlinkDomain domain;
+      domain.where = reader.where(entry);
+      domain.name = reader.required_text(entry, "name", "an NVLink domain entry");
+      if (!entry["nodes"]) reader.fail(entry, "NVLink domain '" + domain.name + "' needs 'nodes'");
+      domain.nodes = reader.hostlist(entry["nodes"], "NVLink domain 'nodes'");
+      cluster.nvlink_domains.push_back(std::move(domain));
+    }
+  }
+  if (const YAML::Node switches = root["switches"]) {
+    reader.expect_sequence(switches, "'switches'");
+    for (const auto& entry : switches) cluster.switches.push_back(reader.read_switch(entry));
+  }
+  if (const YAML::Node sizes = root["block_sizes"]) {
+    reader.expect_sequence(sizes, "'block_sizes'");
+    for (const auto& item : sizes) {
+      cluster.block_sizes.push_back(static_cast<int>(reader.integer(item, "a block size")));
+    }
+  }
+  return cluster;
+}
+
+}  // namespace haein::topology

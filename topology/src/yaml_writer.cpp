@@ -1,0 +1,145 @@
+// Writes the haein cluster YAML: node types once, nodes grouped into host list ranges.
+#include <yaml-cpp/yaml.h>
+
+#include <sstream>
+
+#include "haein/topology/formats.hpp"
+#include "haein/topology/hostlist.hpp"
+#include "haein/topology/presets.hpp"
+#include "yaml_schema.hpp"
+
+namespace haein::topology {
+
+namespace {
+
+// Short numbers print without a trailing ".0" (400, not 400.000000).
+std::string number_text(double value) {
+  std::ostringstream out;
+  out << value;
+  return out.str();
+}
+
+void emit_hardware(YAML::Emitter& out, const NodeHardware& hw) {
+  if (!hw.gpu_model.empty()) out << YAML::Key << "gpu_model" << YAML::Value << hw.gpu_model;
+  if (hw.compute_capability > 0) {
+    out << YAML::Key << "compute_capability" << YAML::Value << hw.compute_capability;
+  }
+  out << YAML::Key << "nvlink" << YAML::Value << std::string(to_string(hw.nvlink));
+  if (hw.nvlink_gbps > 0) out << YAML::Key << "nvlink_gbps" << YAML::Value << number_text(hw.nvlink_gbps);
+  out << YAML::Key << "numa" << YAML::Value << YAML::BeginSeq;
+  for (const NumaDomain& numa : hw.numa) {
+    out << YAML::Flow << YAML::BeginMap << YAML::Key << "id" << YAML::Value << numa.id;
+    out << YAML::Key << "cpus" << YAML::Value << YAML::DoubleQuoted << format_cpu_list(numa.cpus);
+    out << YAML::EndMap;
+  }
+  out << YAML::EndSeq;
+  out << YAML::Key << "gpus" << YAML::Value << YAML::BeginSeq;
+  for (const Gpu& gpu : hw.gpus) {
+    out << YAML::Flow << YAML::BeginMap << YAML::Key << "index" << YAML::Value << gpu.index;
+    if (!gpu.pci_bus_id.empty()) out << YAML::Key << "pci" << YAML::Value << YAML::DoubleQuoted << gpu.pci_bus_id;
+    out << YAML::Key << "numa" << YAML::Value << gpu.numa;
+    if (!gpu.pci_switch.empty()) {
+      out << YAML::Key << "pci_switch" << YAML::Value << YAML::DoubleQuoted << gpu.pci_switch;
+    }
+    out << YAML::EndMap;
+  }
+  out << YAML::EndSeq;
+  out << YAML::Key << "nics" << YAML::Value << YAML::BeginSeq;
+  for (const Nic& nic : hw.nics) {
+    out << YAML::Flow << YAML::BeginMap << YAML::Key << "name" << YAML::Value << nic.name;
+    out << YAML::Key << "port" << YAML::Value << nic.port;
+    out << YAML::Key << "speed_gbps" << YAML::Value << number_text(nic.speed_gbps);
+    out << YAML::Key << "link" << YAML::Value << std::string(to_string(nic.link_layer));
+    if (!nic.pci_bus_id.empty()) out << YAML::Key << "pci" << YAML::Value << YAML::DoubleQuoted << nic.pci_bus_id;
+    out << YAML::Key << "numa" << YAML::Value << nic.numa;
+    if (!nic.pci_switch.empty()) {
+      out << YAML::Key << "pci_switch" << YAML::Value << YAML::DoubleQuoted << nic.pci_switch;
+    }
+    out << YAML::Key << "rail" << YAML::Value << nic.rail;
+    out << YAML::EndMap;
+  }
+  out << YAML::EndSeq;
+}
+
+// The hardware a node's type stands for, or nullptr when the type is unknown.
+const NodeHardware* type_hardware(const Cluster& cluster, const std::string& type) {
+  if (type.empty()) return nullptr;
+  if (auto it = cluster.node_types.find(type); it != cluster.node_types.end()) return &it->second;
+  if (auto it = builtin_node_types().find(type); it != builtin_node_types().end()) return &it->second;
+  return nullptr;
+}
+
+}  // namespace
+
+std::string write_cluster_yaml(const Cluster& cluster) {
+  YAML::Emitter out;
+  out << YAML::BeginMap;
+  out << YAML::Key << "version" << YAML::Value << kClusterFormatVersion;
+  if (!cluster.name.empty()) out << YAML::Key << "name" << YAML::Value << cluster.name;
+  out << YAML::Key << "rails" << YAML::Value << cluster.rails;
+
+  if (!cluster.node_types.empty()) {
+    out << YAML::Key << "node_types" << YAML::Value << YAML::BeginMap;
+    for (const auto& [name, hardware] : cluster.node_types) {
+      out << YAML::Key << name << YAML::Value << YAML::BeginMap;
+      emit_hardware(out, hardware);
+      out << YAML::EndMap;
+    }
+    out << YAML::EndMap;
+  }
+
+  out << YAML::Key << "nodes" << YAML::Value << YAML::BeginSeq;
+  for (std::size_t i = 0; i < cluster.nodes.size();) {
+    const Node& first = cluster.nodes[i];
+    const NodeHardware* template_hw = type_hardware(cluster, first.type);
+    const bool from_template = template_hw != nullptr && *template_hw == first.hardware;
+    // Consecutive nodes made from the same template with the same slots share one entry.
+    std::size_t end = i + 1;
+    if (from_template) {
+      while (end < cluster.nodes.size() && cluster.nodes[end].type == first.type &&
+             cluster.nodes[end].slots == first.slots && cluster.nodes[end].hardware == first.hardware) {
+        ++end;
+      }
+    }
+    std::vector<std::string> hostnames;
+    for (std::size_t j = i; j < end; ++j) hostnames.push_back(cluster.nodes[j].hostname);
+    out << YAML::BeginMap;
+    out << YAML::Key << "hostname" << YAML::Value << compress_hostlist(hostnames);
+    if (!first.type.empty()) out << YAML::Key << "node_type" << YAML::Value << first.type;
+    if (first.slots > 0) out << YAML::Key << "slots" << YAML::Value << first.slots;
+    if (!from_template) emit_hardware(out, first.hardware);
+    out << YAML::EndMap;
+    i = end;
+  }
+  out << YAML::EndSeq;
+
+  if (!cluster.nvlink_domains.empty()) {
+    out << YAML::Key << "nvlink_domains" << YAML::Value << YAML::BeginSeq;
+    for (const NvlinkDomain& domain : cluster.nvlink_domains) {
+      out << YAML::Flow << YAML::BeginMap << YAML::Key << "name" << YAML::Value << domain.name;
+      out << YAML::Key << "nodes" << YAML::Value << compress_hostlist(domain.nodes) << YAML::EndMap;
+    }
+    out << YAML::EndSeq;
+  }
+  if (!cluster.switches.empty()) {
+    out << YAML::Key << "switches" << YAML::Value << YAML::BeginSeq;
+    for (const Switch& s : cluster.switches) {
+      out << YAML::Flow << YAML::BeginMap << YAML::Key << "name" << YAML::Value << s.name;
+      out << YAML::Key << "level" << YAML::Value << std::string(to_string(s.level));
+      if (!s.nodes.empty()) out << YAML::Key << "nodes" << YAML::Value << compress_hostlist(s.nodes);
+      if (!s.children.empty()) {
+        out << YAML::Key << "switches" << YAML::Value << compress_hostlist(s.children);
+      }
+      if (s.link_gbps > 0) out << YAML::Key << "link_gbps" << YAML::Value << number_text(s.link_gbps);
+      out << YAML::EndMap;
+    }
+    out << YAML::EndSeq;
+  }
+  if (!cluster.block_sizes.empty()) {
+    out << YAML::Key << "block_sizes" << YAML::Value << YAML::Flow << cluster.block_sizes;
+  }
+  out << YAML::EndMap;
+  return std::string("# haein cluster description (docs/cluster-format.md)\n") + out.c_str() + "\n";
+}
+
+}  // namespace haein::topology
