@@ -150,9 +150,10 @@ Cluster read_slurm_topology(std::string_view text, const std::string& source) {
     }
   }
   std::map<std::string, int> depth;
-  std::function<int(Switch&, int)> depth_of = [&](Switch& s, int guard) -> int {
+  std::set<std::string> in_progress;
+  std::function<int(Switch&)> depth_of = [&](Switch& s) -> int {
     if (auto it = depth.find(s.name); it != depth.end()) return it->second;
-    if (guard > static_cast<int>(cluster.switches.size())) {
+    if (!in_progress.insert(s.name).second) {
       throw ParseError(source, s.where.line, "switch '" + s.name + "' is its own ancestor");
     }
     int level = 0;
@@ -161,13 +162,14 @@ Cluster read_slurm_topology(std::string_view text, const std::string& source) {
       if (it == by_name.end()) {
         throw ParseError(source, s.where.line, "switch '" + s.name + "' lists unknown switch '" + child + "'");
       }
-      level = std::max(level, depth_of(*it->second, guard + 1) + 1);
+      level = std::max(level, depth_of(*it->second) + 1);
     }
+    in_progress.erase(s.name);
     depth[s.name] = level;
     return level;
   };
   for (Switch& s : cluster.switches) {
-    s.level = static_cast<SwitchLevel>(std::min(depth_of(s, 0), static_cast<int>(SwitchLevel::kCore)));
+    s.level = static_cast<SwitchLevel>(std::min(depth_of(s), static_cast<int>(SwitchLevel::kCore)));
   }
   return cluster;
 }

@@ -62,9 +62,13 @@ bool parse(const std::vector<std::string>& args, po::options_description& option
 }
 
 int topo_main(const std::vector<std::string>& args) {
-  if (args.empty() || args[0] == "help" || args[0] == "--help" || args[0] == "-h") {
+  if (args.empty()) {
+    std::cerr << kUsage;
+    return static_cast<int>(haein::ExitCode::kBadInput);
+  }
+  if (args[0] == "help" || args[0] == "--help" || args[0] == "-h") {
     std::cout << kUsage;
-    return args.empty() ? 2 : 0;
+    return 0;
   }
   const std::string sub = args[0];
   const std::vector<std::string> rest(args.begin() + 1, args.end());

@@ -1,0 +1,88 @@
+#include <gtest/gtest.h>
+
+#include <sstream>
+
+#include "haein/common/env.hpp"
+#include "haein/common/error.hpp"
+#include "haein/common/log.hpp"
+#include "haein/common/process.hpp"
+#include "haein/common/settings.hpp"
+
+namespace haein {
+namespace {
+
+TEST(Error, ExitCodesAtTheEdge) {
+  EXPECT_EQ(exit_code_for(ParseError("a.yaml", 3, "bad")), ExitCode::kBadInput);
+  EXPECT_EQ(exit_code_for(InvalidArgument("bad flag")), ExitCode::kBadInput);
+  EXPECT_EQ(exit_code_for(CudaError("boom", 2)), ExitCode::kFailure);
+  EXPECT_EQ(exit_code_for(std::runtime_error("other")), ExitCode::kFailure);
+}
+
+TEST(Error, ParseErrorCarriesItsLocation) {
+  const ParseError error("cluster.yaml", 12, "expected a list");
+  EXPECT_STREQ(error.what(), "cluster.yaml:12: expected a list");
+  EXPECT_EQ(error.detail(), "expected a list");
+  EXPECT_STREQ(ParseError("f", 0, "x").what(), "f: x");
+}
+
+TEST(Settings, TypedValuesAndClearErrors) {
+  const env::IntSetting count{"HAEIN_TEST_COUNT", "4", "a test count"};
+  const env::SecondsSetting wait{"HAEIN_TEST_WAIT", "1.5", "a test wait"};
+  const env::BoolSetting flag{"HAEIN_TEST_FLAG", "off", "a test flag"};
+  EXPECT_EQ(count.get(), 4);
+  EXPECT_EQ(wait.get(), 1.5);
+  EXPECT_FALSE(flag.get());
+  setenv("HAEIN_TEST_COUNT", "12", 1);
+  setenv("HAEIN_TEST_FLAG", "Yes", 1);
+  EXPECT_EQ(count.get(), 12);
+  EXPECT_TRUE(flag.get());
+  setenv("HAEIN_TEST_COUNT", "12x", 1);
+  setenv("HAEIN_TEST_WAIT", "-1", 1);
+  try {
+    count.get();
+    FAIL();
+  } catch (const InvalidArgument& error) {
+    EXPECT_NE(std::string(error.what()).find("HAEIN_TEST_COUNT='12x' is not an integer"), std::string::npos);
+  }
+  EXPECT_THROW(wait.get(), InvalidArgument);
+  unsetenv("HAEIN_TEST_COUNT");
+  unsetenv("HAEIN_TEST_WAIT");
+  unsetenv("HAEIN_TEST_FLAG");
+}
+
+TEST(Settings, EverySettingIsListed) {
+  setenv("HAEIN_LOG_LEVEL", "debug", 1);
+  std::ostringstream out;
+  env::print_settings(out);
+  unsetenv("HAEIN_LOG_LEVEL");
+  EXPECT_NE(out.str().find("HAEIN_LOG_LEVEL"), std::string::npos);
+  EXPECT_NE(out.str().find("(environment)"), std::string::npos) << out.str();
+  for (const env::Setting* setting : env::all_settings()) {
+    EXPECT_TRUE(setting->name().starts_with("HAEIN_"));
+    EXPECT_NE(out.str().find(setting->name()), std::string::npos);
+  }
+}
+
+TEST(Log, LevelsParseAndFilter) {
+  EXPECT_EQ(log::parse_level("warn"), log::Level::kWarn);
+  EXPECT_EQ(log::parse_level("trace"), log::Level::kTrace);
+  EXPECT_THROW(log::parse_level("loud"), InvalidArgument);
+  log::set_level(log::Level::kWarn);
+  EXPECT_FALSE(log::enabled(log::Level::kInfo));
+  EXPECT_TRUE(log::enabled(log::Level::kError));
+  testing::internal::CaptureStderr();
+  HAEIN_LOG(kInfo, "hidden " << 1);
+  HAEIN_LOG(kWarn, "shown " << 2);
+  const std::string err = testing::internal::GetCapturedStderr();
+  EXPECT_EQ(err.find("hidden"), std::string::npos);
+  EXPECT_NE(err.find("[haein " + process_label() + " WARN] shown 2"), std::string::npos) << err;
+}
+
+TEST(Process, ExplicitRankWins) {
+  set_process_rank(7);
+  EXPECT_EQ(process_rank(), 7);
+  EXPECT_EQ(process_label(), host_name() + ":7");
+}
+
+}  // namespace
+}  // namespace haein

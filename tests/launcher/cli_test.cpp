@@ -1,0 +1,161 @@
+// The `haein` binary as users run it: outputs, files and exit codes.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Result {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+class Cli : public testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("haein-cli-" + std::to_string(getpid()) + "-" +
+                                        testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  std::string file(const std::string& name, const std::string& text) {
+    const fs::path path = dir_ / name;
+    std::ofstream(path) << text;
+    return path.string();
+  }
+
+  static std::string slurp(const fs::path& path) {
+    std::ifstream in(path);
+    std::ostringstream text;
+    text << in.rdbuf();
+    return text.str();
+  }
+
+  Result haein(const std::string& args) {
+    const fs::path out = dir_ / "stdout", err = dir_ / "stderr";
+    const std::string command = std::string(HAEIN_BINARY) + " " + args + " >" + out.string() + " 2>" + err.string();
+    const int status = std::system(command.c_str());
+    return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), slurp(out), slurp(err)};
+  }
+
+  fs::path dir_;
+};
+
+TEST_F(Cli, VersionAndHelp) {
+  Result r = haein("--version");
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.out.find("haein 0.1.0"), std::string::npos) << r.out;
+  r = haein("help");
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.out.find("topo convert"), std::string::npos);
+  for (const char* sub : {"show", "convert", "discover", "validate"}) {
+    r = haein(std::string("topo ") + sub + " --help");
+    EXPECT_EQ(r.exit_code, 0) << sub;
+    EXPECT_NE(r.out.find(std::string("usage: haein topo ") + sub), std::string::npos) << r.out;
+  }
+}
+
+TEST_F(Cli, ShowsTheEmbeddedHaeinCluster) {
+  const Result r = haein("topo show preset:haein");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("\nnodes: 128\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\ngpus: 1024\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("nvlink domains: 128 (128 x 8 GPUs)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("switches: leaf 4 [su[1-4]] spine 1 [spine]"), std::string::npos) << r.out;
+}
+
+TEST_F(Cli, ConvertsBetweenFormats) {
+  const std::string conf = (dir_ / "topology.conf").string();
+  Result r = haein("topo convert preset:haein --to slurm -o " + conf);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = haein("topo show " + conf);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("\nnodes: 128\n"), std::string::npos) << r.out;
+
+  const std::string yaml = (dir_ / "haein.yaml").string();
+  ASSERT_EQ(haein("topo convert preset:haein --to yaml -o " + yaml).exit_code, 0);
+  r = haein("topo validate " + yaml);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("valid (128 nodes, 1024 GPUs)"), std::string::npos);
+
+  r = haein("topo convert preset:haein --to nccl-xml --node b200-007");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("<system version=\"1\">"), std::string::npos);
+  const std::string xml = file("node.xml", r.out);
+  r = haein("topo show " + xml);
+  EXPECT_NE(r.out.find("\ngpus: 8\n"), std::string::npos) << r.out << r.err;
+
+  r = haein("topo convert preset:dgx-h100 --to hostfile");
+  EXPECT_EQ(r.out, "dgx-h100-01 slots=8\n");
+  r = haein("topo convert preset:haein --to json");
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_EQ(r.out.front(), '{');
+}
+
+TEST_F(Cli, DiscoveryOutputValidates) {
+  const std::string out = (dir_ / "local.yaml").string();
+  Result r = haein("topo discover -o " + out);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("NUMA domains"), std::string::npos) << r.err;
+  r = haein("topo validate " + out);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+}
+
+// Each bad input: exit code 2 and a message with file and line.
+TEST_F(Cli, BadInputsExitTwoWithFileAndLine) {
+  struct Case {
+    std::string name, text, expected;
+  };
+  const std::vector<Case> cases = {
+      {"malformed.yaml", "nodes:\n  - {hostname: a\n", ":3: malformed YAML"},
+      {"range.yaml", "nodes:\n  - hostname: n[5-2]\n", ":2: host list 'n[5-2]': range 5-2 is descending"},
+      {"dup.yaml", "nodes:\n  - {hostname: a}\n  - {hostname: a}\n", ":3: duplicate hostname a"},
+      {"numa.yaml", "nodes:\n  - hostname: a\n    numa: [{id: 0}]\n    gpus: [{index: 0, numa: 1}]\n",
+       ":4: node a: GPU 0 is on NUMA domain 1"},
+      {"broken.xml", "<system>\n<cpu numaid=\"0\">\n</system>\n", ":3: malformed XML: Start-end tags mismatch"},
+      {"topology.conf", "SwitchName=s0 Nodes=n[1-4]\nSwitchName=s1 Nodes=n[9-7]\n", ":2: host list"},
+      {"hosts", "a slots=4\nb slots=-1\n", ":2: slots='-1'"},
+  };
+  for (const Case& c : cases) {
+    const std::string path = file(c.name, c.text);
+    for (const char* command : {"topo show ", "topo validate "}) {
+      const Result r = haein(command + path);
+      EXPECT_EQ(r.exit_code, 2) << command << c.name << ": " << r.err;
+      EXPECT_NE(r.err.find(path + c.expected), std::string::npos) << command << c.name << ": " << r.err;
+    }
+  }
+}
+
+TEST_F(Cli, ValidateListsEveryProblem) {
+  const std::string path = file("many.yaml",
+                                "rails: 1\nnodes:\n  - {hostname: a}\n  - {hostname: a}\n"
+                                "  - hostname: b\n    numa: [{id: 0}]\n    nics: [{name: x, numa: 2, rail: 4}]\n");
+  const Result r = haein("topo validate " + path);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find(path + ":4: duplicate hostname a"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(path + ":7: node b: NIC x port 1 is on NUMA domain 2"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(path + ":7: node b: NIC x port 1 is on rail 4"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(": 3 problems"), std::string::npos) << r.err;
+}
+
+TEST_F(Cli, WrongCommandsAndFlagsExitTwo) {
+  for (const char* args : {"launch", "topo", "topo explode", "topo show", "topo show preset:nope",
+                           "topo convert preset:haein --to toml", "topo convert preset:haein",
+                           "topo convert preset:haein --to nccl-xml", "topo show preset:haein --bogus",
+                           "topo show /no/such/file.yaml"}) {
+    const Result r = haein(args);
+    EXPECT_EQ(r.exit_code, 2) << args << ": " << r.err;
+    EXPECT_FALSE(r.err.empty()) << args;
+  }
+  EXPECT_NE(haein("topo show preset:nope").err.find("known presets: "), std::string::npos);
+}
+
+}  // namespace

@@ -1,0 +1,59 @@
+#include "haein/topology/hostlist.hpp"
+
+#include <gtest/gtest.h>
+
+#include "haein/common/error.hpp"
+
+namespace haein::topology {
+namespace {
+
+using Names = std::vector<std::string>;
+
+TEST(Hostlist, ExpandsRangesListsAndPadding) {
+  EXPECT_EQ(expand_hostlist("dev[0-2,9]"), (Names{"dev0", "dev1", "dev2", "dev9"}));
+  EXPECT_EQ(expand_hostlist("b200-[001-003]"), (Names{"b200-001", "b200-002", "b200-003"}));
+  EXPECT_EQ(expand_hostlist("n[9-11]"), (Names{"n9", "n10", "n11"}));
+  EXPECT_EQ(expand_hostlist("a,b[1-2],c"), (Names{"a", "b1", "b2", "c"}));
+  EXPECT_EQ(expand_hostlist("r[1-2]-n[01-02]"), (Names{"r1-n01", "r1-n02", "r2-n01", "r2-n02"}));
+  EXPECT_EQ(expand_hostlist("plain"), (Names{"plain"}));
+  EXPECT_EQ(expand_hostlist("b200-[001-128]").size(), 128u);
+}
+
+TEST(Hostlist, RejectsBadRanges) {
+  for (const char* bad : {"n[5-2]", "n[", "n[]", "n[1-x]", "n]1[", "a,,b", "n[1-2"}) {
+    EXPECT_THROW(expand_hostlist(bad), InvalidArgument) << bad;
+  }
+  try {
+    expand_hostlist("n[5-2]");
+  } catch (const InvalidArgument& error) {
+    EXPECT_NE(std::string(error.what()).find("descending"), std::string::npos) << error.what();
+  }
+  EXPECT_THROW(expand_hostlist("n[0-99999999]"), InvalidArgument);
+}
+
+TEST(Hostlist, CompressRoundTripsInOrder) {
+  const std::vector<Names> cases = {
+      expand_hostlist("b200-[001-128]"),
+      {"n9", "n10", "n11", "x", "n1"},
+      {"dev0", "dev1", "dev2", "dev9", "gpu07", "gpu08", "gpu100"},
+      {"r1-n01", "r1-n02", "r2-n01"},
+      {"a.example", "b2c", "node"},
+  };
+  for (const Names& names : cases) {
+    EXPECT_EQ(expand_hostlist(compress_hostlist(names)), names) << compress_hostlist(names);
+  }
+  EXPECT_EQ(compress_hostlist(expand_hostlist("b200-[001-128]")), "b200-[001-128]");
+  EXPECT_EQ(compress_hostlist({"dev0", "dev1", "dev2", "dev9"}), "dev[0-2,9]");
+}
+
+TEST(CpuList, ParsesAndFormats) {
+  const std::vector<int> cpus = parse_cpu_list("0-3,8,10-11");
+  EXPECT_EQ(cpus, (std::vector<int>{0, 1, 2, 3, 8, 10, 11}));
+  EXPECT_EQ(format_cpu_list(cpus), "0-3,8,10-11");
+  EXPECT_EQ(format_cpu_list(parse_cpu_list("0-55,112-167")), "0-55,112-167");
+  EXPECT_THROW(parse_cpu_list("3-1"), InvalidArgument);
+  EXPECT_THROW(parse_cpu_list("a"), InvalidArgument);
+}
+
+}  // namespace
+}  // namespace haein::topology
