@@ -1,9 +1,11 @@
-// Writes the cluster as explicit JSON: the YAML schema without templates or ranges, which
-// the YAML reader reads back.
+// Writes the cluster as JSON for scripts: the YAML schema with every host listed on its
+// own (no ranges). Nodes equal to their node type reference it, as in YAML, which keeps
+// a 4,096-node file small and quick to read; other nodes carry their hardware inline.
 #include <nlohmann/json.hpp>
 
 #include "haein/topology/formats.hpp"
 #include "haein/topology/hostlist.hpp"
+#include "haein/topology/presets.hpp"
 #include "yaml_schema.hpp"
 
 namespace haein::topology {
@@ -51,7 +53,7 @@ std::string write_cluster_json(const Cluster& cluster) {
     entry["hostname"] = node.hostname;
     if (!node.type.empty()) entry["node_type"] = node.type;
     if (node.slots > 0) entry["slots"] = node.slots;
-    entry.update(hardware_json(node.hardware));
+    if (!matches_node_type(cluster, node)) entry.update(hardware_json(node.hardware));
     root["nodes"].push_back(std::move(entry));
   }
   if (!cluster.nvlink_domains.empty()) {

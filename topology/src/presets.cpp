@@ -22,6 +22,18 @@ const std::map<std::string, NodeHardware>& builtin_node_types() {
   return types;
 }
 
+const NodeHardware* find_node_type(const Cluster& cluster, const std::string& name) {
+  if (auto it = cluster.node_types.find(name); it != cluster.node_types.end()) return &it->second;
+  if (auto it = builtin_node_types().find(name); it != builtin_node_types().end()) return &it->second;
+  return nullptr;
+}
+
+bool matches_node_type(const Cluster& cluster, const Node& node) {
+  if (node.type.empty()) return false;
+  const NodeHardware* hardware = find_node_type(cluster, node.type);
+  return hardware != nullptr && *hardware == node.hardware;
+}
+
 std::vector<std::string> preset_names() {
   std::vector<std::string> names;
   for (const EmbeddedFile& file : embedded_presets()) {

@@ -34,16 +34,6 @@ class Checker {
     problems_.push_back({where, std::move(message)});
   }
 
-  // Hardware made from a named template was checked with the template.
-  bool is_template_copy(const Node& node) const {
-    if (node.type.empty()) return false;
-    if (auto it = cluster_.node_types.find(node.type); it != cluster_.node_types.end()) {
-      return it->second == node.hardware;
-    }
-    auto it = builtin_node_types().find(node.type);
-    return it != builtin_node_types().end() && it->second == node.hardware;
-  }
-
   void check_hardware(const NodeHardware& hw, const std::string& owner, const SourceLocation& owner_where) {
     std::set<int> numa_ids;
     std::map<int, int> cpu_owner;
@@ -110,7 +100,8 @@ class Checker {
                             (first_line > 0 ? " (first defined at line " + std::to_string(first_line) + ")" : ""));
       }
       if (node.slots < 0) add(node.where, "node " + node.hostname + ": slots must not be negative");
-      if (!is_template_copy(node)) check_hardware(node.hardware, "node " + node.hostname, node.where);
+      // Hardware equal to its node type was checked with the type.
+      if (!matches_node_type(cluster_, node)) check_hardware(node.hardware, "node " + node.hostname, node.where);
     }
   }
 

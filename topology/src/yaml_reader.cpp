@@ -287,11 +287,8 @@ Cluster read_cluster_yaml(std::string_view text, const std::string& source) {
     prototype.where = reader.where(entry);
     if (const YAML::Node type = entry["node_type"]) {
       prototype.type = reader.text(type, "'node_type'");
-      if (const auto local = cluster.node_types.find(prototype.type); local != cluster.node_types.end()) {
-        prototype.hardware = local->second;
-      } else if (const auto builtin = builtin_node_types().find(prototype.type);
-                 builtin != builtin_node_types().end()) {
-        prototype.hardware = builtin->second;
+      if (const NodeHardware* hardware = find_node_type(cluster, prototype.type)) {
+        prototype.hardware = *hardware;
       } else {
         std::string known;
         for (const auto& [name, hw] : cluster.node_types) known += name + ", ";

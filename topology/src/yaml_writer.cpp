@@ -61,14 +61,6 @@ void emit_hardware(YAML::Emitter& out, const NodeHardware& hw) {
   out << YAML::EndSeq;
 }
 
-// The hardware a node's type stands for, or nullptr when the type is unknown.
-const NodeHardware* type_hardware(const Cluster& cluster, const std::string& type) {
-  if (type.empty()) return nullptr;
-  if (auto it = cluster.node_types.find(type); it != cluster.node_types.end()) return &it->second;
-  if (auto it = builtin_node_types().find(type); it != builtin_node_types().end()) return &it->second;
-  return nullptr;
-}
-
 }  // namespace
 
 std::string write_cluster_yaml(const Cluster& cluster) {
@@ -91,8 +83,7 @@ std::string write_cluster_yaml(const Cluster& cluster) {
   out << YAML::Key << "nodes" << YAML::Value << YAML::BeginSeq;
   for (std::size_t i = 0; i < cluster.nodes.size();) {
     const Node& first = cluster.nodes[i];
-    const NodeHardware* template_hw = type_hardware(cluster, first.type);
-    const bool from_template = template_hw != nullptr && *template_hw == first.hardware;
+    const bool from_template = matches_node_type(cluster, first);
     // Consecutive nodes made from the same template with the same slots share one entry.
     std::size_t end = i + 1;
     if (from_template) {

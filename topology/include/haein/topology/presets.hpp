@@ -13,6 +13,13 @@ namespace haein::topology {
 /// Built-in node types: dgx-h100, dgx-b200, gb200-nvl72 (one compute tray).
 const std::map<std::string, NodeHardware>& builtin_node_types();
 
+/// The hardware of a node type: the cluster's own type of that name, else the built-in
+/// one; nullptr when neither exists.
+const NodeHardware* find_node_type(const Cluster& cluster, const std::string& name);
+
+/// True when the node names a node type and its hardware is exactly that type's.
+bool matches_node_type(const Cluster& cluster, const Node& node);
+
 /// Names usable as "preset:NAME": dgx-h100, dgx-b200, gb200-nvl72, haein.
 std::vector<std::string> preset_names();
 
