@@ -23,7 +23,8 @@ std::string generated_yaml(int nodes) {
   const int leaves = (nodes + 31) / 32;
   for (int leaf = 0; leaf < leaves; ++leaf) {
     char range[64];
-    std::snprintf(range, sizeof range, "g[%04d-%04d]", leaf * 32 + 1, std::min(nodes, leaf * 32 + 32));
+    std::snprintf(range, sizeof range, "g[%04d-%04d]", leaf * 32 + 1,
+                  std::min(nodes, leaf * 32 + 32));
     out << "  - {name: leaf" << leaf << ", level: leaf, nodes: \"" << range << "\"}\n";
   }
   const int spines = (leaves + 15) / 16;
@@ -64,9 +65,12 @@ void BM_LoadAndValidate(benchmark::State& state, const std::string& path) {
 int main(int argc, char** argv) {
   const std::string yaml_text = generated_yaml(4096);
   const std::string yaml = write_temp("4096.yaml", yaml_text);
-  const std::string json = write_temp("4096.json", write_cluster_json(read_cluster_yaml(yaml_text, "generated")));
-  for (const auto& [label, path] : {std::pair{"yaml_templated", yaml}, std::pair{"json_per_host", json}}) {
-    benchmark::RegisterBenchmark((std::string("read_bytes/4096_nodes/") + label).c_str(), BM_ReadBytes, path)
+  const std::string json =
+      write_temp("4096.json", write_cluster_json(read_cluster_yaml(yaml_text, "generated")));
+  for (const auto& [label, path] :
+       {std::pair{"yaml_templated", yaml}, std::pair{"json_per_host", json}}) {
+    benchmark::RegisterBenchmark((std::string("read_bytes/4096_nodes/") + label).c_str(),
+                                 BM_ReadBytes, path)
         ->Unit(benchmark::kMillisecond);
     benchmark::RegisterBenchmark((std::string("load_and_validate/4096_nodes/") + label).c_str(),
                                  BM_LoadAndValidate, path)

@@ -12,8 +12,8 @@ namespace haein::env {
 
 namespace {
 [[noreturn]] void reject(const Setting& setting, const std::string& value, const char* expected) {
-  throw InvalidArgument(std::string(setting.name()) + "='" + value + "' is not " + expected +
-                        " (" + std::string(setting.help()) + ")");
+  throw InvalidArgument(std::string(setting.name()) + "='" + value + "' is not " + expected + " (" +
+                        std::string(setting.help()) + ")");
 }
 }  // namespace
 
@@ -29,7 +29,8 @@ std::int64_t IntSetting::get() const {
   const std::string value = text();
   std::int64_t result = 0;
   const auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), result);
-  if (error != std::errc() || end != value.data() + value.size()) reject(*this, value, "an integer");
+  if (error != std::errc() || end != value.data() + value.size())
+    reject(*this, value, "an integer");
   return result;
 }
 
@@ -55,9 +56,9 @@ bool BoolSetting::get() const {
 void print_settings(std::ostream& out) {
   for (const Setting* setting : all_settings()) {
     const auto raw = setting->raw();
-    out << std::left << std::setw(24) << setting->name() << " = "
-        << std::setw(20) << setting->text() << (raw ? "  (environment)  " : "  (default)      ")
-        << setting->help() << "\n";
+    out << std::left << std::setw(24) << setting->name() << " = " << std::setw(20)
+        << setting->text() << (raw ? "  (environment)  " : "  (default)      ") << setting->help()
+        << "\n";
   }
 }
 

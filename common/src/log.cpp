@@ -18,8 +18,7 @@ Level level_from_environment() {
   try {
     return parse_level(settings::kLogLevel.get());
   } catch (const InvalidArgument& error) {
-    std::fprintf(stderr, "[haein %s WARN] %s; using info\n", process_label().c_str(),
-                 error.what());
+    std::fprintf(stderr, "[haein %s WARN] %s; using info\n", process_label().c_str(), error.what());
     return Level::kInfo;
   }
 }
@@ -37,7 +36,8 @@ Level level() {
 void set_level(Level level) { g_level.store(static_cast<int>(level), std::memory_order_relaxed); }
 
 Level parse_level(std::string_view text) {
-  for (Level candidate : {Level::kError, Level::kWarn, Level::kInfo, Level::kDebug, Level::kTrace}) {
+  for (Level candidate :
+       {Level::kError, Level::kWarn, Level::kInfo, Level::kDebug, Level::kTrace}) {
     if (text == level_name(candidate)) return candidate;
   }
   if (text == "warning") return Level::kWarn;
@@ -47,11 +47,16 @@ Level parse_level(std::string_view text) {
 
 std::string_view level_name(Level level) {
   switch (level) {
-    case Level::kError: return "error";
-    case Level::kWarn: return "warn";
-    case Level::kInfo: return "info";
-    case Level::kDebug: return "debug";
-    case Level::kTrace: return "trace";
+    case Level::kError:
+      return "error";
+    case Level::kWarn:
+      return "warn";
+    case Level::kInfo:
+      return "info";
+    case Level::kDebug:
+      return "debug";
+    case Level::kTrace:
+      return "trace";
   }
   return "info";
 }

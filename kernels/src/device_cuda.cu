@@ -11,7 +11,8 @@ std::vector<DeviceInfo> visible_devices(std::string* reason) {
   int count = 0;
   const cudaError_t status = cudaGetDeviceCount(&count);
   if (status != cudaSuccess) {
-    if (reason != nullptr) *reason = std::string("no usable CUDA device: ") + cudaGetErrorString(status);
+    if (reason != nullptr)
+      *reason = std::string("no usable CUDA device: ") + cudaGetErrorString(status);
     cudaGetLastError();  // clear the sticky error so later calls start clean
     return devices;
   }

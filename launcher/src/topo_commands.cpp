@@ -23,7 +23,9 @@ void write_output(const std::string& text, const std::string& path, std::ostream
   const std::string temporary = path + ".tmp." + std::to_string(getpid());
   {
     std::ofstream file(temporary, std::ios::binary | std::ios::trunc);
-    if (!file) throw Error("cannot write '" + temporary + "': check that the directory exists and is writable");
+    if (!file)
+      throw Error("cannot write '" + temporary +
+                  "': check that the directory exists and is writable");
     file << text;
     file.flush();
     if (!file) {
@@ -49,13 +51,15 @@ int topo_convert(const TopoConvertOptions& options, std::ostream& out) {
   if (format == topology::Format::kNcclXml) {
     if (options.node.empty()) {
       if (cluster.nodes.size() != 1) {
-        throw InvalidArgument("--to nccl-xml describes one node: give --node HOST (the cluster has " +
-                              std::to_string(cluster.nodes.size()) + " nodes)");
+        throw InvalidArgument(
+            "--to nccl-xml describes one node: give --node HOST (the cluster has " +
+            std::to_string(cluster.nodes.size()) + " nodes)");
       }
       text = topology::write_nccl_topology(cluster.nodes.front());
     } else {
       const int index = cluster.find_node(options.node);
-      if (index < 0) throw InvalidArgument("--node " + options.node + ": no such node in " + options.cluster);
+      if (index < 0)
+        throw InvalidArgument("--node " + options.node + ": no such node in " + options.cluster);
       text = topology::write_nccl_topology(cluster.nodes[static_cast<std::size_t>(index)]);
     }
   } else {
@@ -72,7 +76,8 @@ int topo_discover(const std::string& output, std::ostream& out, std::ostream& er
   for (const std::string& note : notes) err << "haein topo discover: " << note << "\n";
   const topology::Node& node = cluster.nodes.front();
   err << "haein topo discover: " << node.hostname << ": " << node.hardware.gpus.size() << " GPUs, "
-      << node.hardware.nics.size() << " NIC ports, " << node.hardware.numa.size() << " NUMA domains\n";
+      << node.hardware.nics.size() << " NIC ports, " << node.hardware.numa.size()
+      << " NUMA domains\n";
   write_output(topology::write_cluster_yaml(cluster), output, out);
   return 0;
 }
@@ -86,7 +91,8 @@ int topo_validate(const std::string& cluster_spec, std::ostream& out, std::ostre
     return 0;
   }
   for (const topology::Problem& problem : problems) err << topology::describe(problem) << "\n";
-  err << cluster_spec << ": " << problems.size() << " problem" << (problems.size() > 1 ? "s" : "") << "\n";
+  err << cluster_spec << ": " << problems.size() << " problem" << (problems.size() > 1 ? "s" : "")
+      << "\n";
   return static_cast<int>(ExitCode::kBadInput);
 }
 

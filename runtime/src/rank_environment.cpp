@@ -57,12 +57,13 @@ RankEnvironment read_rank_environment() {
   }
   if (env.local_rank >= env.local_world_size) {
     throw InvalidArgument("local rank " + std::to_string(env.local_rank) + " is outside " +
-                          std::to_string(env.local_world_size) + " local ranks (from " + env.source +
-                          " variables)");
+                          std::to_string(env.local_world_size) + " local ranks (from " +
+                          env.source + " variables)");
   }
   if (const char* addr = std::getenv("MASTER_ADDR")) env.master_addr = addr;
   env.master_port = integer_variable("MASTER_PORT").value_or(0);
-  if (env.master_port > 65535) throw InvalidArgument("MASTER_PORT=" + std::to_string(env.master_port) + " is not a port");
+  if (env.master_port > 65535)
+    throw InvalidArgument("MASTER_PORT=" + std::to_string(env.master_port) + " is not a port");
   env.placement_path = settings::kPlacement.get();
   return env;
 }

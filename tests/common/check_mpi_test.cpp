@@ -20,7 +20,9 @@ TEST(CheckMacros, MpiFailureNamesTheCallAndRank) {
     FAIL() << "MPI_Send to a missing rank succeeded";
   } catch (const MpiError& error) {
     const std::string what = error.what();
-    EXPECT_NE(what.find("MPI_Send(&value, 1, MPI_INT, size + 5, 0, MPI_COMM_WORLD)"), std::string::npos) << what;
+    EXPECT_NE(what.find("MPI_Send(&value, 1, MPI_INT, size + 5, 0, MPI_COMM_WORLD)"),
+              std::string::npos)
+        << what;
     EXPECT_NE(what.find(host_name() + ":" + std::to_string(rank)), std::string::npos) << what;
     EXPECT_NE(error.code(), MPI_SUCCESS);
   }

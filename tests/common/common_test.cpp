@@ -42,7 +42,8 @@ TEST(Settings, TypedValuesAndClearErrors) {
     count.get();
     FAIL();
   } catch (const InvalidArgument& error) {
-    EXPECT_NE(std::string(error.what()).find("HAEIN_TEST_COUNT='12x' is not an integer"), std::string::npos);
+    EXPECT_NE(std::string(error.what()).find("HAEIN_TEST_COUNT='12x' is not an integer"),
+              std::string::npos);
   }
   EXPECT_THROW(wait.get(), InvalidArgument);
   unsetenv("HAEIN_TEST_COUNT");

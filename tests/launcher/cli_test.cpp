@@ -20,8 +20,9 @@ struct Result {
 class Cli : public testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("haein-cli-" + std::to_string(getpid()) + "-" +
-                                        testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ =
+        fs::temp_directory_path() / ("haein-cli-" + std::to_string(getpid()) + "-" +
+                                     testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::create_directories(dir_);
   }
   void TearDown() override { fs::remove_all(dir_); }
@@ -41,9 +42,11 @@ class Cli : public testing::Test {
 
   Result haein(const std::string& args) {
     const fs::path out = dir_ / "stdout", err = dir_ / "stderr";
-    const std::string command = std::string(HAEIN_BINARY) + " " + args + " >" + out.string() + " 2>" + err.string();
+    const std::string command =
+        std::string(HAEIN_BINARY) + " " + args + " >" + out.string() + " 2>" + err.string();
     const int status = std::system(command.c_str());
-    return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), slurp(out), slurp(err)};
+    return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), slurp(out),
+            slurp(err)};
   }
 
   fs::path dir_;
@@ -116,12 +119,16 @@ TEST_F(Cli, BadInputsExitTwoWithFileAndLine) {
   };
   const std::vector<Case> cases = {
       {"malformed.yaml", "nodes:\n  - {hostname: a\n", ":3: malformed YAML"},
-      {"range.yaml", "nodes:\n  - hostname: n[5-2]\n", ":2: host list 'n[5-2]': range 5-2 is descending"},
+      {"range.yaml", "nodes:\n  - hostname: n[5-2]\n",
+       ":2: host list 'n[5-2]': range 5-2 is descending"},
       {"dup.yaml", "nodes:\n  - {hostname: a}\n  - {hostname: a}\n", ":3: duplicate hostname a"},
-      {"numa.yaml", "nodes:\n  - hostname: a\n    numa: [{id: 0}]\n    gpus: [{index: 0, numa: 1}]\n",
+      {"numa.yaml",
+       "nodes:\n  - hostname: a\n    numa: [{id: 0}]\n    gpus: [{index: 0, numa: 1}]\n",
        ":4: node a: GPU 0 is on NUMA domain 1"},
-      {"broken.xml", "<system>\n<cpu numaid=\"0\">\n</system>\n", ":3: malformed XML: Start-end tags mismatch"},
-      {"topology.conf", "SwitchName=s0 Nodes=n[1-4]\nSwitchName=s1 Nodes=n[9-7]\n", ":2: host list"},
+      {"broken.xml", "<system>\n<cpu numaid=\"0\">\n</system>\n",
+       ":3: malformed XML: Start-end tags mismatch"},
+      {"topology.conf", "SwitchName=s0 Nodes=n[1-4]\nSwitchName=s1 Nodes=n[9-7]\n",
+       ":2: host list"},
       {"hosts", "a slots=4\nb slots=-1\n", ":2: slots='-1'"},
   };
   for (const Case& c : cases) {
@@ -129,19 +136,22 @@ TEST_F(Cli, BadInputsExitTwoWithFileAndLine) {
     for (const char* command : {"topo show ", "topo validate "}) {
       const Result r = haein(command + path);
       EXPECT_EQ(r.exit_code, 2) << command << c.name << ": " << r.err;
-      EXPECT_NE(r.err.find(path + c.expected), std::string::npos) << command << c.name << ": " << r.err;
+      EXPECT_NE(r.err.find(path + c.expected), std::string::npos)
+          << command << c.name << ": " << r.err;
     }
   }
 }
 
 TEST_F(Cli, ValidateListsEveryProblem) {
-  const std::string path = file("many.yaml",
-                                "rails: 1\nnodes:\n  - {hostname: a}\n  - {hostname: a}\n"
-                                "  - hostname: b\n    numa: [{id: 0}]\n    nics: [{name: x, numa: 2, rail: 4}]\n");
+  const std::string path =
+      file("many.yaml",
+           "rails: 1\nnodes:\n  - {hostname: a}\n  - {hostname: a}\n"
+           "  - hostname: b\n    numa: [{id: 0}]\n    nics: [{name: x, numa: 2, rail: 4}]\n");
   const Result r = haein("topo validate " + path);
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find(path + ":4: duplicate hostname a"), std::string::npos) << r.err;
-  EXPECT_NE(r.err.find(path + ":7: node b: NIC x port 1 is on NUMA domain 2"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(path + ":7: node b: NIC x port 1 is on NUMA domain 2"), std::string::npos)
+      << r.err;
   EXPECT_NE(r.err.find(path + ":7: node b: NIC x port 1 is on rail 4"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find(": 3 problems"), std::string::npos) << r.err;
 }
@@ -149,8 +159,8 @@ TEST_F(Cli, ValidateListsEveryProblem) {
 TEST_F(Cli, WrongCommandsAndFlagsExitTwo) {
   for (const char* args : {"launch", "topo", "topo explode", "topo show", "topo show preset:nope",
                            "topo convert preset:haein --to toml", "topo convert preset:haein",
-                           "topo convert preset:haein --to nccl-xml", "topo show preset:haein --bogus",
-                           "topo show /no/such/file.yaml"}) {
+                           "topo convert preset:haein --to nccl-xml",
+                           "topo show preset:haein --bogus", "topo show /no/such/file.yaml"}) {
     const Result r = haein(args);
     EXPECT_EQ(r.exit_code, 2) << args << ": " << r.err;
     EXPECT_FALSE(r.err.empty()) << args;

@@ -22,7 +22,8 @@ void expect_parse_error(Read read, const std::string& file, Expectation expected
     EXPECT_EQ(error.file(), file) << error.what();
     EXPECT_EQ(error.line(), expected.line) << error.what();
     EXPECT_NE(std::string(error.what()).find(expected.contains), std::string::npos) << error.what();
-    EXPECT_EQ(std::string(error.what()).rfind(file + ":" + std::to_string(expected.line) + ": ", 0), 0u)
+    EXPECT_EQ(std::string(error.what()).rfind(file + ":" + std::to_string(expected.line) + ": ", 0),
+              0u)
         << error.what();
   }
 }
@@ -34,8 +35,8 @@ Cluster yaml_validated(const std::string& text) {
 }
 
 TEST(BadYaml, MalformedSyntax) {
-  expect_parse_error([] { yaml_validated("name: x\nnodes:\n  - {hostname: a\n  - b: [\n"); }, "bad.yaml",
-                     {4, "malformed YAML"});
+  expect_parse_error([] { yaml_validated("name: x\nnodes:\n  - {hostname: a\n  - b: [\n"); },
+                     "bad.yaml", {4, "malformed YAML"});
 }
 
 TEST(BadYaml, UnknownKeyNamesTheExpectedOnes) {
@@ -50,7 +51,11 @@ TEST(BadYaml, DescendingHostRange) {
 
 TEST(BadYaml, DuplicateHostnames) {
   expect_parse_error(
-      [] { yaml_validated("nodes:\n  - {hostname: \"n[1-3]\", numa: [{id: 0}]}\n  - {hostname: n2, numa: [{id: 0}]}\n"); },
+      [] {
+        yaml_validated(
+            "nodes:\n  - {hostname: \"n[1-3]\", numa: [{id: 0}]}\n  - {hostname: n2, numa: [{id: "
+            "0}]}\n");
+      },
       "bad.yaml", {3, "duplicate hostname n2 (first defined at line 2)"});
 }
 
@@ -65,11 +70,12 @@ TEST(BadYaml, GpuOnAMissingNumaDomain) {
 }
 
 TEST(BadYaml, UnknownNodeTypeAndWrongValueTypes) {
-  expect_parse_error([] { yaml_validated("nodes:\n  - {hostname: a, node_type: dgx-z9}\n"); }, "bad.yaml",
-                     {2, "unknown node_type 'dgx-z9'; known: dgx-b200"});
+  expect_parse_error([] { yaml_validated("nodes:\n  - {hostname: a, node_type: dgx-z9}\n"); },
+                     "bad.yaml", {2, "unknown node_type 'dgx-z9'; known: dgx-b200"});
   expect_parse_error([] { yaml_validated("rails: eight\nnodes: []\n"); }, "bad.yaml",
                      {1, "'rails' must be an integer, got 'eight'"});
-  expect_parse_error([] { yaml_validated("version: 7\nnodes: []\n"); }, "bad.yaml", {1, "unsupported version 7"});
+  expect_parse_error([] { yaml_validated("version: 7\nnodes: []\n"); }, "bad.yaml",
+                     {1, "unsupported version 7"});
   expect_parse_error([] { yaml_validated("- a\n- b\n"); }, "bad.yaml", {1, "must be a mapping"});
   expect_parse_error([] { yaml_validated(""); }, "bad.yaml", {1, "the file is empty"});
 }
@@ -92,40 +98,57 @@ TEST(BadYaml, SwitchProblemsAreAllListed) {
 
 TEST(BadYaml, RailOutOfRangeAndCpuInTwoDomains) {
   const Cluster cluster = read_cluster_yaml(
-      "rails: 1\nnodes:\n  - hostname: n1\n    numa: [{id: 0, cpus: \"0-3\"}, {id: 1, cpus: \"3-5\"}]\n"
+      "rails: 1\nnodes:\n  - hostname: n1\n    numa: [{id: 0, cpus: \"0-3\"}, {id: 1, cpus: "
+      "\"3-5\"}]\n"
       "    nics: [{name: mlx5_0, rail: 1}]\n",
       "n.yaml");
   const std::vector<Problem> problems = validate(cluster);
   ASSERT_EQ(problems.size(), 2u);
   EXPECT_EQ(describe(problems[0]), "n.yaml:4: node n1: CPU 3 is in NUMA domains 0 and 1");
-  EXPECT_NE(describe(problems[1]).find("n.yaml:5: node n1: NIC mlx5_0 port 1 is on rail 1 but the cluster has 1 rails"),
-            std::string::npos) << describe(problems[1]);
+  EXPECT_NE(
+      describe(problems[1])
+          .find("n.yaml:5: node n1: NIC mlx5_0 port 1 is on rail 1 but the cluster has 1 rails"),
+      std::string::npos)
+      << describe(problems[1]);
 }
 
 TEST(BadXml, MalformedAndMissingPieces) {
-  expect_parse_error([] { read_nccl_topology("<system>\n  <cpu numaid=\"0\">\n</system>\n", "n.xml"); }, "n.xml",
-                     {3, "malformed XML"});
-  expect_parse_error([] { read_nccl_topology("<machine/>\n", "n.xml"); }, "n.xml", {1, "expected a <system> root"});
-  expect_parse_error([] { read_nccl_topology("<system>\n<cpu numaid=\"x\"/>\n</system>\n", "n.xml"); }, "n.xml",
-                     {2, "numaid='x' is not an integer"});
-  expect_parse_error([] { read_nccl_topology("<system>\n<cpu numaid=\"0\">\n<gpu dev=\"0\"/></cpu></system>", "n.xml"); },
-                     "n.xml", {3, "<gpu> must sit inside a <pci busid=...> element"});
+  expect_parse_error(
+      [] { read_nccl_topology("<system>\n  <cpu numaid=\"0\">\n</system>\n", "n.xml"); }, "n.xml",
+      {3, "malformed XML"});
+  expect_parse_error([] { read_nccl_topology("<machine/>\n", "n.xml"); }, "n.xml",
+                     {1, "expected a <system> root"});
+  expect_parse_error(
+      [] { read_nccl_topology("<system>\n<cpu numaid=\"x\"/>\n</system>\n", "n.xml"); }, "n.xml",
+      {2, "numaid='x' is not an integer"});
+  expect_parse_error(
+      [] {
+        read_nccl_topology("<system>\n<cpu numaid=\"0\">\n<gpu dev=\"0\"/></cpu></system>",
+                           "n.xml");
+      },
+      "n.xml", {3, "<gpu> must sit inside a <pci busid=...> element"});
 }
 
 TEST(BadSlurm, MalformedLines) {
-  expect_parse_error([] { read_slurm_topology("SwitchName=s0 Nodes=a[1-2]\nSwitchName=s1 Nodes=b[5-2]\n", "t.conf"); },
-                     "t.conf", {2, "range 5-2 is descending"});
-  expect_parse_error([] { read_slurm_topology("# c\nSwitchName=s0 Nodes=a Ports=3\n", "t.conf"); }, "t.conf",
-                     {2, "unknown key 'ports='"});
+  expect_parse_error(
+      [] {
+        read_slurm_topology("SwitchName=s0 Nodes=a[1-2]\nSwitchName=s1 Nodes=b[5-2]\n", "t.conf");
+      },
+      "t.conf", {2, "range 5-2 is descending"});
+  expect_parse_error([] { read_slurm_topology("# c\nSwitchName=s0 Nodes=a Ports=3\n", "t.conf"); },
+                     "t.conf", {2, "unknown key 'ports='"});
   expect_parse_error([] { read_slurm_topology("SwitchName=s0\n", "t.conf"); }, "t.conf",
                      {1, "has neither Nodes= nor Switches="});
   expect_parse_error([] { read_slurm_topology("SwitchName=s0 Switches=s9\n", "t.conf"); }, "t.conf",
                      {1, "lists unknown switch 's9'"});
-  expect_parse_error([] { read_slurm_topology("SwitchName=a Switches=b\nSwitchName=b Switches=a\n", "t.conf"); },
-                     "t.conf", {1, "is its own ancestor"});
-  expect_parse_error([] { read_slurm_topology("Nodes=a\n", "t.conf"); }, "t.conf", {1, "expected SwitchName="});
-  expect_parse_error([] { read_slurm_topology("SwitchName=a Nodes=x\nBlockName=b Nodes=y\n", "t.conf"); }, "t.conf",
-                     {2, "mixes the tree syntax"});
+  expect_parse_error(
+      [] { read_slurm_topology("SwitchName=a Switches=b\nSwitchName=b Switches=a\n", "t.conf"); },
+      "t.conf", {1, "is its own ancestor"});
+  expect_parse_error([] { read_slurm_topology("Nodes=a\n", "t.conf"); }, "t.conf",
+                     {1, "expected SwitchName="});
+  expect_parse_error(
+      [] { read_slurm_topology("SwitchName=a Nodes=x\nBlockName=b Nodes=y\n", "t.conf"); },
+      "t.conf", {2, "mixes the tree syntax"});
   expect_parse_error([] { read_slurm_topology("SwitchName=a Nodes\n", "t.conf"); }, "t.conf",
                      {1, "expected Key=Value, got 'Nodes'"});
 }
@@ -133,7 +156,8 @@ TEST(BadSlurm, MalformedLines) {
 TEST(BadHostfile, BadSlots) {
   expect_parse_error([] { read_hostfile("a slots=2\nb slots=zero\n", "hosts"); }, "hosts",
                      {2, "slots='zero' is not a positive integer"});
-  expect_parse_error([] { read_hostfile("a cpus=2\n", "hosts"); }, "hosts", {1, "expected slots=N"});
+  expect_parse_error([] { read_hostfile("a cpus=2\n", "hosts"); }, "hosts",
+                     {1, "expected slots=N"});
 }
 
 TEST(BadFiles, MissingFileAndUnknownFormat) {

@@ -49,7 +49,9 @@ TEST(Discover, ThisMachineGivesAValidClusterEvenWithoutGpus) {
   std::size_t cpus = 0;
   for (const NumaDomain& numa : node.hardware.numa) cpus += numa.cpus.size();
   EXPECT_EQ(cpus, static_cast<std::size_t>(sysconf(_SC_NPROCESSORS_ONLN)));
-  if (node.hardware.gpus.empty()) EXPECT_FALSE(notes.empty()) << "a missing GPU must be reported plainly";
+  if (node.hardware.gpus.empty()) {
+    EXPECT_FALSE(notes.empty()) << "a missing GPU must be reported plainly";
+  }
   EXPECT_TRUE(validate(cluster).empty());
   // What discovery writes, validate accepts.
   const Cluster again = read_cluster_yaml(write_cluster_yaml(cluster), "local.yaml");
@@ -60,8 +62,10 @@ TEST(Discover, ThisMachineGivesAValidClusterEvenWithoutGpus) {
 TEST(Discover, ReadsInfinibandPortsAndPciSwitchesFromSysfs) {
   const fs::path root = fs::temp_directory_path() / ("haein-sysfs-" + std::to_string(getpid()));
   fs::remove_all(root);
-  // Two NICs: mlx5_10 behind a PCIe switch (root port, upstream, downstream), mlx5_2 on a root port.
-  const fs::path switched = root / "devices/pci0000:00/0000:00:01.0/0000:01:00.0/0000:02:08.0/0000:1b:00.0";
+  // Two NICs: mlx5_10 behind a PCIe switch (root port, upstream, downstream), mlx5_2 on a root
+  // port.
+  const fs::path switched =
+      root / "devices/pci0000:00/0000:00:01.0/0000:01:00.0/0000:02:08.0/0000:1b:00.0";
   const fs::path direct = root / "devices/pci0000:80/0000:80:01.0/0000:81:00.0";
   fs::create_directories(switched);
   fs::create_directories(direct);
@@ -100,7 +104,8 @@ TEST(Discover, MissingNvmlIsANoteNotAnError) {
   const Discovery found = discover_local_node();
   EXPECT_TRUE(found.node.hardware.gpus.empty());
   bool mentioned = false;
-  for (const std::string& note : found.notes) mentioned |= note.find("libhaein-no-such-nvml.so") != std::string::npos;
+  for (const std::string& note : found.notes)
+    mentioned |= note.find("libhaein-no-such-nvml.so") != std::string::npos;
   EXPECT_TRUE(mentioned);
 }
 

@@ -1,8 +1,9 @@
 // Round trips through every format, and the presets' facts.
+#include "haein/topology/formats.hpp"
+
 #include <gtest/gtest.h>
 
 #include "haein/common/error.hpp"
-#include "haein/topology/formats.hpp"
 #include "haein/topology/presets.hpp"
 #include "haein/topology/validate.hpp"
 
@@ -95,12 +96,14 @@ TEST(ClusterJson, IsExplicitAndReadsBack) {
 TEST(SlurmTopology, ModelToConfToModelPreservesTheTree) {
   const Cluster original = load_preset("haein");
   const std::string conf = write_slurm_topology(original);
-  EXPECT_NE(conf.find("SwitchName=su1 Nodes=b200-[001-032] LinkSpeed=400"), std::string::npos) << conf;
+  EXPECT_NE(conf.find("SwitchName=su1 Nodes=b200-[001-032] LinkSpeed=400"), std::string::npos)
+      << conf;
   EXPECT_NE(conf.find("SwitchName=spine Switches=su[1-4]"), std::string::npos) << conf;
   const Cluster again = read_slurm_topology(conf, "topology.conf");
   EXPECT_EQ(again.switches, original.switches);
   ASSERT_EQ(again.nodes.size(), original.nodes.size());
-  for (std::size_t i = 0; i < again.nodes.size(); ++i) EXPECT_EQ(again.nodes[i].hostname, original.nodes[i].hostname);
+  for (std::size_t i = 0; i < again.nodes.size(); ++i)
+    EXPECT_EQ(again.nodes[i].hostname, original.nodes[i].hostname);
   EXPECT_TRUE(validate(again).empty());
 }
 
@@ -117,8 +120,8 @@ TEST(SlurmTopology, ReadsTreeWithContinuationsAndDerivesLevels) {
 }
 
 TEST(SlurmTopology, ReadsBlockSyntax) {
-  const Cluster cluster =
-      read_slurm_topology("BlockName=block1 Nodes=gb[01-18]\nBlockName=block2 Nodes=gb[19-36]\nBlockSizes=18,36\n");
+  const Cluster cluster = read_slurm_topology(
+      "BlockName=block1 Nodes=gb[01-18]\nBlockName=block2 Nodes=gb[19-36]\nBlockSizes=18,36\n");
   EXPECT_EQ(cluster.switches.size(), 2u);
   EXPECT_EQ(cluster.nodes.size(), 36u);
   EXPECT_EQ(cluster.block_sizes, (std::vector<int>{18, 36}));
@@ -146,7 +149,8 @@ TEST(NcclTopology, ReadsNcclStyleXml) {
       <pci busid="0000:05:00.0" class="0x020700"><nic><net name="mlx5_0" dev="0" speed="200000" port="1"/></nic></pci>
     </pci>
   </cpu>
-</system>)", "a100.xml");
+</system>)",
+                                             "a100.xml");
   ASSERT_EQ(hw.numa.size(), 1u);
   EXPECT_EQ(hw.numa[0].id, 1);
   EXPECT_EQ(hw.numa[0].cpus, (std::vector<int>{8, 9, 10, 11, 12, 13, 14, 15}));
@@ -163,7 +167,8 @@ TEST(NcclTopology, ReadsNcclStyleXml) {
 }
 
 TEST(Hostfile, ReadsAndWrites) {
-  const Cluster cluster = read_hostfile("# workers\nworker-1 slots=4\nworker-2 slots=8 max_slots=8\n\nworker-3\n");
+  const Cluster cluster =
+      read_hostfile("# workers\nworker-1 slots=4\nworker-2 slots=8 max_slots=8\n\nworker-3\n");
   ASSERT_EQ(cluster.nodes.size(), 3u);
   EXPECT_EQ(cluster.nodes[0].effective_slots(), 4);
   EXPECT_EQ(cluster.nodes[2].effective_slots(), 1);
@@ -185,9 +190,10 @@ std::string closest_nic(const NodeHardware& hw, const Gpu& gpu) {
 TEST(Presets, DgxH100PairsGpusWithTheNicsOfTheUserGuide) {
   const NodeHardware& hw = builtin_node_types().at("dgx-h100");
   ASSERT_EQ(hw.gpus.size(), 8u);
-  const std::vector<std::string> expected = {"mlx5_0", "mlx5_3", "mlx5_4", "mlx5_5",
+  const std::vector<std::string> expected = {"mlx5_0", "mlx5_3", "mlx5_4",  "mlx5_5",
                                              "mlx5_6", "mlx5_9", "mlx5_10", "mlx5_11"};
-  for (std::size_t i = 0; i < hw.gpus.size(); ++i) EXPECT_EQ(closest_nic(hw, hw.gpus[i]), expected[i]) << i;
+  for (std::size_t i = 0; i < hw.gpus.size(); ++i)
+    EXPECT_EQ(closest_nic(hw, hw.gpus[i]), expected[i]) << i;
   EXPECT_EQ(hw.nvlink, NvlinkScope::kNode);
 }
 

@@ -45,7 +45,8 @@ std::string pci_switch_of(const fs::path& sysfs, const std::string& bus_id) {
   std::vector<std::string> chain;
   for (const fs::path& part : real) {
     const std::string name = part.string();
-    if (name.size() == 12 && name[4] == ':' && name[7] == ':' && name[10] == '.') chain.push_back(name);
+    if (name.size() == 12 && name[4] == ':' && name[7] == ':' && name[10] == '.')
+      chain.push_back(name);
   }
   // chain = root port, [upstream, downstream]..., device
   if (chain.size() >= 4) return chain[1];
@@ -70,21 +71,27 @@ void discover_gpus(Discovery& result, const fs::path& sysfs) {
   const std::string library = settings::kNvmlLibrary.get();
   std::unique_ptr<void, LibraryCloser> nvml(dlopen(library.c_str(), RTLD_NOW | RTLD_LOCAL));
   if (!nvml) {
-    result.notes.push_back("NVML (" + library + ") is not loadable, so no GPUs are listed: " +
-                           std::string(dlerror()));
+    result.notes.push_back("NVML (" + library +
+                           ") is not loadable, so no GPUs are listed: " + std::string(dlerror()));
     return;
   }
   const auto symbol = [&](const char* name) { return dlsym(nvml.get(), name); };
   auto init = reinterpret_cast<int (*)()>(symbol("nvmlInit_v2"));
   auto shutdown = reinterpret_cast<int (*)()>(symbol("nvmlShutdown"));
   auto count_fn = reinterpret_cast<int (*)(unsigned int*)>(symbol("nvmlDeviceGetCount_v2"));
-  auto handle_fn = reinterpret_cast<int (*)(unsigned int, NvmlDevice*)>(symbol("nvmlDeviceGetHandleByIndex_v2"));
-  auto pci_fn = reinterpret_cast<int (*)(NvmlDevice, NvmlPciInfo*)>(symbol("nvmlDeviceGetPciInfo_v3"));
-  auto name_fn = reinterpret_cast<int (*)(NvmlDevice, char*, unsigned int)>(symbol("nvmlDeviceGetName"));
-  auto cc_fn = reinterpret_cast<int (*)(NvmlDevice, int*, int*)>(symbol("nvmlDeviceGetCudaComputeCapability"));
-  auto link_fn = reinterpret_cast<int (*)(NvmlDevice, unsigned int, int*)>(symbol("nvmlDeviceGetNvLinkState"));
+  auto handle_fn =
+      reinterpret_cast<int (*)(unsigned int, NvmlDevice*)>(symbol("nvmlDeviceGetHandleByIndex_v2"));
+  auto pci_fn =
+      reinterpret_cast<int (*)(NvmlDevice, NvmlPciInfo*)>(symbol("nvmlDeviceGetPciInfo_v3"));
+  auto name_fn =
+      reinterpret_cast<int (*)(NvmlDevice, char*, unsigned int)>(symbol("nvmlDeviceGetName"));
+  auto cc_fn = reinterpret_cast<int (*)(NvmlDevice, int*, int*)>(
+      symbol("nvmlDeviceGetCudaComputeCapability"));
+  auto link_fn =
+      reinterpret_cast<int (*)(NvmlDevice, unsigned int, int*)>(symbol("nvmlDeviceGetNvLinkState"));
   if (!init || !shutdown || !count_fn || !handle_fn || !pci_fn) {
-    result.notes.push_back("NVML (" + library + ") lacks the functions discovery needs; no GPUs listed");
+    result.notes.push_back("NVML (" + library +
+                           ") lacks the functions discovery needs; no GPUs listed");
     return;
   }
   if (init() != kNvmlSuccess) {
@@ -106,9 +113,11 @@ void discover_gpus(Discovery& result, const fs::path& sysfs) {
     gpu.pci_switch = pci_switch_of(sysfs, gpu.pci_bus_id);
     hw.gpus.push_back(gpu);
     char name[96] = {};
-    if (name_fn && hw.gpu_model.empty() && name_fn(device, name, sizeof name) == kNvmlSuccess) hw.gpu_model = name;
+    if (name_fn && hw.gpu_model.empty() && name_fn(device, name, sizeof name) == kNvmlSuccess)
+      hw.gpu_model = name;
     int major = 0, minor = 0;
-    if (cc_fn && cc_fn(device, &major, &minor) == kNvmlSuccess) hw.compute_capability = major * 10 + minor;
+    if (cc_fn && cc_fn(device, &major, &minor) == kNvmlSuccess)
+      hw.compute_capability = major * 10 + minor;
     unsigned int links = 0;
     for (unsigned int link = 0; link < kNvmlMaxLinks && link_fn; ++link) {
       int active = 0;
@@ -119,8 +128,9 @@ void discover_gpus(Discovery& result, const fs::path& sysfs) {
   if (most_links > 0) {
     hw.nvlink = NvlinkScope::kNode;
     hw.nvlink_gbps = most_links * (hw.compute_capability >= 100 ? 50.0 : 25.0);
-    result.notes.push_back("NVLink domains larger than this node (NVL72 racks) are not discovered; "
-                           "describe them in the cluster file");
+    result.notes.push_back(
+        "NVLink domains larger than this node (NVL72 racks) are not discovered; "
+        "describe them in the cluster file");
   }
   shutdown();
   if (count == 0) result.notes.push_back("NVML found no GPUs");
@@ -130,11 +140,13 @@ void discover_nics(Discovery& result, const fs::path& sysfs) {
   const fs::path root = sysfs / "class/infiniband";
   std::error_code error;
   if (!fs::is_directory(root, error)) {
-    result.notes.push_back("no RDMA devices (" + root.string() + " is absent), so no NICs are listed");
+    result.notes.push_back("no RDMA devices (" + root.string() +
+                           " is absent), so no NICs are listed");
     return;
   }
   std::vector<std::string> devices;
-  for (const auto& entry : fs::directory_iterator(root, error)) devices.push_back(entry.path().filename());
+  for (const auto& entry : fs::directory_iterator(root, error))
+    devices.push_back(entry.path().filename());
   // mlx5_2 before mlx5_10: sort by name length, then name.
   std::sort(devices.begin(), devices.end(), [](const std::string& a, const std::string& b) {
     return a.size() != b.size() ? a.size() < b.size() : a < b;
@@ -161,16 +173,19 @@ void discover_nics(Discovery& result, const fs::path& sysfs) {
       } catch (const std::exception&) {
         nic.speed_gbps = 0;
       }
-      nic.link_layer = read_first_line(port_dir / "link_layer") == "Ethernet" ? LinkLayer::kEthernet
-                                                                                : LinkLayer::kInfiniBand;
+      nic.link_layer = read_first_line(port_dir / "link_layer") == "Ethernet"
+                           ? LinkLayer::kEthernet
+                           : LinkLayer::kInfiniBand;
       nic.pci_bus_id = error ? std::string() : bus_id;
       nic.numa = nic.pci_bus_id.empty() ? 0 : numa_of_pci(sysfs, nic.pci_bus_id);
-      nic.pci_switch = nic.pci_bus_id.empty() ? std::string() : pci_switch_of(sysfs, nic.pci_bus_id);
+      nic.pci_switch =
+          nic.pci_bus_id.empty() ? std::string() : pci_switch_of(sysfs, nic.pci_bus_id);
       nic.rail = rail++;
       result.node.hardware.nics.push_back(nic);
     }
   }
-  if (result.node.hardware.nics.empty()) result.notes.push_back("no RDMA ports found under " + root.string());
+  if (result.node.hardware.nics.empty())
+    result.notes.push_back("no RDMA ports found under " + root.string());
 }
 
 struct TopologyCloser {
@@ -181,7 +196,8 @@ void discover_numa(Discovery& result) {
   hwloc_topology_t raw = nullptr;
   if (hwloc_topology_init(&raw) != 0) throw Error("hwloc_topology_init failed");
   std::unique_ptr<hwloc_topology, TopologyCloser> topology(raw);
-  if (hwloc_topology_load(raw) != 0) throw Error("hwloc_topology_load failed: cannot read this machine's CPUs");
+  if (hwloc_topology_load(raw) != 0)
+    throw Error("hwloc_topology_load failed: cannot read this machine's CPUs");
   const int count = hwloc_get_nbobjs_by_type(raw, HWLOC_OBJ_NUMANODE);
   for (int i = 0; i < count; ++i) {
     hwloc_obj_t numa = hwloc_get_obj_by_type(raw, HWLOC_OBJ_NUMANODE, static_cast<unsigned>(i));
@@ -211,7 +227,7 @@ std::string normalize_pci_bus_id(const std::string& bus_id) {
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   const auto colon = text.find(':');
   if (colon != std::string::npos && colon > 4) text.erase(0, colon - 4);  // 8-digit domain
-  if (colon == 2) text.insert(0, "0000:");                            // no domain
+  if (colon == 2) text.insert(0, "0000:");                                // no domain
   return text;
 }
 
@@ -225,7 +241,8 @@ Discovery discover_local_node() {
   // Devices on a NUMA domain hwloc did not report (a VM hiding its NUMA layout) go to the first.
   NodeHardware& hw = result.node.hardware;
   const auto known = [&](int id) {
-    return std::any_of(hw.numa.begin(), hw.numa.end(), [&](const NumaDomain& d) { return d.id == id; });
+    return std::any_of(hw.numa.begin(), hw.numa.end(),
+                       [&](const NumaDomain& d) { return d.id == id; });
   };
   for (Gpu& gpu : hw.gpus) {
     if (!known(gpu.numa)) gpu.numa = hw.numa.front().id;

@@ -28,8 +28,10 @@ Cluster read_hostfile(std::string_view text, const std::string& source) {
     while (words >> word) {
       const auto equals = word.find('=');
       const std::string key = word.substr(0, equals);
-      if (equals == std::string::npos || (key != "slots" && key != "max_slots" && key != "max-slots")) {
-        throw ParseError(source, number, "expected slots=N after the host name, got '" + word + "'");
+      if (equals == std::string::npos ||
+          (key != "slots" && key != "max_slots" && key != "max-slots")) {
+        throw ParseError(source, number,
+                         "expected slots=N after the host name, got '" + word + "'");
       }
       const std::string value = word.substr(equals + 1);
       int slots = 0;
@@ -39,7 +41,8 @@ Cluster read_hostfile(std::string_view text, const std::string& source) {
         if (used != value.size()) slots = 0;
       } catch (const std::exception&) {
       }
-      if (slots <= 0) throw ParseError(source, number, key + "='" + value + "' is not a positive integer");
+      if (slots <= 0)
+        throw ParseError(source, number, key + "='" + value + "' is not a positive integer");
       if (key == "slots") node.slots = slots;
     }
   }
@@ -49,7 +52,8 @@ Cluster read_hostfile(std::string_view text, const std::string& source) {
 
 std::string write_hostfile(const Cluster& cluster) {
   std::ostringstream out;
-  for (const Node& node : cluster.nodes) out << node.hostname << " slots=" << node.effective_slots() << "\n";
+  for (const Node& node : cluster.nodes)
+    out << node.hostname << " slots=" << node.effective_slots() << "\n";
   return out.str();
 }
 

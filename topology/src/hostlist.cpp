@@ -28,8 +28,8 @@ long long to_number(std::string_view digits, std::string_view whole) {
   long long value = 0;
   const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
   if (error != std::errc() || end != digits.data() + digits.size()) {
-    throw InvalidArgument("host list '" + std::string(whole) + "': number '" +
-                          std::string(digits) + "' is out of range");
+    throw InvalidArgument("host list '" + std::string(whole) + "': number '" + std::string(digits) +
+                          "' is out of range");
   }
   return value;
 }
@@ -100,7 +100,8 @@ void expand_item(std::string_view item, std::string_view whole, std::vector<std:
     pos = close + 1;
   }
   for (std::string& name : partial) {
-    if (name.empty()) throw InvalidArgument("host list '" + std::string(whole) + "' has an empty name");
+    if (name.empty())
+      throw InvalidArgument("host list '" + std::string(whole) + "' has an empty name");
     out.push_back(std::move(name));
   }
 }
@@ -134,9 +135,12 @@ std::vector<std::string> expand_hostlist(std::string_view text) {
     if (!at_end && text[i] == ']' && depth > 0) --depth;
     if (at_end || (text[i] == ',' && depth == 0)) {
       std::string_view item = text.substr(start, i - start);
-      while (!item.empty() && std::isspace(static_cast<unsigned char>(item.front()))) item.remove_prefix(1);
-      while (!item.empty() && std::isspace(static_cast<unsigned char>(item.back()))) item.remove_suffix(1);
-      if (item.empty()) throw InvalidArgument("host list '" + std::string(text) + "' has an empty entry");
+      while (!item.empty() && std::isspace(static_cast<unsigned char>(item.front())))
+        item.remove_prefix(1);
+      while (!item.empty() && std::isspace(static_cast<unsigned char>(item.back())))
+        item.remove_suffix(1);
+      if (item.empty())
+        throw InvalidArgument("host list '" + std::string(text) + "' has an empty entry");
       expand_item(item, text, names);
       start = i + 1;
     }
@@ -182,8 +186,10 @@ std::string compress_hostlist(const std::vector<std::string>& hostnames) {
                       (group->width == 0 ? !padded : split->digits.size() == group->width);
     if (!fits) {
       flush();
-      group = Group{std::string(split->prefix), std::string(split->suffix),
-                    padded ? split->digits.size() : 0, {}};
+      group = Group{std::string(split->prefix),
+                    std::string(split->suffix),
+                    padded ? split->digits.size() : 0,
+                    {}};
     }
     Range& last = group->ranges.empty() ? group->ranges.emplace_back(Range{value, value - 1, 0})
                                         : group->ranges.back();

@@ -24,14 +24,21 @@ nlohmann::ordered_json hardware_json(const NodeHardware& hw) {
   }
   out["gpus"] = nlohmann::ordered_json::array();
   for (const Gpu& gpu : hw.gpus) {
-    out["gpus"].push_back({{"index", gpu.index}, {"pci", gpu.pci_bus_id}, {"numa", gpu.numa},
+    out["gpus"].push_back({{"index", gpu.index},
+                           {"pci", gpu.pci_bus_id},
+                           {"numa", gpu.numa},
                            {"pci_switch", gpu.pci_switch}});
   }
   out["nics"] = nlohmann::ordered_json::array();
   for (const Nic& nic : hw.nics) {
-    out["nics"].push_back({{"name", nic.name}, {"port", nic.port}, {"speed_gbps", nic.speed_gbps},
-                           {"link", std::string(to_string(nic.link_layer))}, {"pci", nic.pci_bus_id},
-                           {"numa", nic.numa}, {"pci_switch", nic.pci_switch}, {"rail", nic.rail}});
+    out["nics"].push_back({{"name", nic.name},
+                           {"port", nic.port},
+                           {"speed_gbps", nic.speed_gbps},
+                           {"link", std::string(to_string(nic.link_layer))},
+                           {"pci", nic.pci_bus_id},
+                           {"numa", nic.numa},
+                           {"pci_switch", nic.pci_switch},
+                           {"rail", nic.rail}});
   }
   return out;
 }
@@ -45,7 +52,8 @@ std::string write_cluster_json(const Cluster& cluster) {
   root["rails"] = cluster.rails;
   if (!cluster.node_types.empty()) {
     root["node_types"] = nlohmann::ordered_json::object();
-    for (const auto& [name, hardware] : cluster.node_types) root["node_types"][name] = hardware_json(hardware);
+    for (const auto& [name, hardware] : cluster.node_types)
+      root["node_types"][name] = hardware_json(hardware);
   }
   root["nodes"] = nlohmann::ordered_json::array();
   for (const Node& node : cluster.nodes) {

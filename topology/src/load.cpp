@@ -25,7 +25,8 @@ Format format_from_path(const std::string& path) {
 }  // namespace
 
 Format parse_format(std::string_view name) {
-  for (Format format : {Format::kYaml, Format::kJson, Format::kSlurm, Format::kNcclXml, Format::kHostfile}) {
+  for (Format format :
+       {Format::kYaml, Format::kJson, Format::kSlurm, Format::kNcclXml, Format::kHostfile}) {
     if (name == to_string(format)) return format;
   }
   throw InvalidArgument("unknown format '" + std::string(name) +
@@ -34,11 +35,16 @@ Format parse_format(std::string_view name) {
 
 std::string_view to_string(Format format) {
   switch (format) {
-    case Format::kYaml: return "yaml";
-    case Format::kJson: return "json";
-    case Format::kSlurm: return "slurm";
-    case Format::kNcclXml: return "nccl-xml";
-    case Format::kHostfile: return "hostfile";
+    case Format::kYaml:
+      return "yaml";
+    case Format::kJson:
+      return "json";
+    case Format::kSlurm:
+      return "slurm";
+    case Format::kNcclXml:
+      return "nccl-xml";
+    case Format::kHostfile:
+      return "hostfile";
   }
   return "yaml";
 }
@@ -90,10 +96,14 @@ Cluster read_cluster(const std::string& spec) {
 
 std::string format_cluster(const Cluster& cluster, Format format) {
   switch (format) {
-    case Format::kYaml: return write_cluster_yaml(cluster);
-    case Format::kJson: return write_cluster_json(cluster);
-    case Format::kSlurm: return write_slurm_topology(cluster);
-    case Format::kHostfile: return write_hostfile(cluster);
+    case Format::kYaml:
+      return write_cluster_yaml(cluster);
+    case Format::kJson:
+      return write_cluster_json(cluster);
+    case Format::kSlurm:
+      return write_slurm_topology(cluster);
+    case Format::kHostfile:
+      return write_hostfile(cluster);
     case Format::kNcclXml:
       throw InvalidArgument("NCCL topology XML describes one node: give --node HOST");
   }

@@ -48,18 +48,24 @@ const Switch* Cluster::parent_of(const std::string& switch_name) const {
 
 std::string_view to_string(SwitchLevel level) {
   switch (level) {
-    case SwitchLevel::kLeaf: return "leaf";
-    case SwitchLevel::kSpine: return "spine";
-    case SwitchLevel::kCore: return "core";
+    case SwitchLevel::kLeaf:
+      return "leaf";
+    case SwitchLevel::kSpine:
+      return "spine";
+    case SwitchLevel::kCore:
+      return "core";
   }
   return "leaf";
 }
 
 std::string_view to_string(NvlinkScope scope) {
   switch (scope) {
-    case NvlinkScope::kNone: return "none";
-    case NvlinkScope::kNode: return "node";
-    case NvlinkScope::kRack: return "rack";
+    case NvlinkScope::kNone:
+      return "none";
+    case NvlinkScope::kNode:
+      return "node";
+    case NvlinkScope::kRack:
+      return "rack";
   }
   return "none";
 }

@@ -1,10 +1,9 @@
 // NCCL topology XML (the NCCL_TOPO_FILE format) for one node.
-#include <pugixml.hpp>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <map>
+#include <pugixml.hpp>
 #include <sstream>
 
 #include "haein/common/error.hpp"
@@ -29,7 +28,8 @@ class LineTable {
   }
   int line_of(std::ptrdiff_t offset) const {
     if (offset < 0) return 0;
-    const auto it = std::upper_bound(starts_.begin(), starts_.end(), static_cast<std::size_t>(offset));
+    const auto it =
+        std::upper_bound(starts_.begin(), starts_.end(), static_cast<std::size_t>(offset));
     return static_cast<int>(it - starts_.begin()) + 1;
   }
 
@@ -53,7 +53,8 @@ std::vector<int> cpus_from_mask(std::string_view mask) {
   std::vector<int> cpus;
   const int count = static_cast<int>(words.size());
   for (int w = count - 1; w >= 0; --w) {
-    const std::uint32_t bits = static_cast<std::uint32_t>(std::stoul(words[w].empty() ? "0" : words[w], nullptr, 16));
+    const std::uint32_t bits =
+        static_cast<std::uint32_t>(std::stoul(words[w].empty() ? "0" : words[w], nullptr, 16));
     for (int bit = 0; bit < 32; ++bit) {
       if (bits & (1u << bit)) cpus.push_back((count - 1 - w) * 32 + bit);
     }
@@ -86,7 +87,8 @@ struct Walker {
   int int_attribute(const pugi::xml_node& element, const char* name, bool required) const {
     const pugi::xml_attribute attribute = element.attribute(name);
     if (!attribute) {
-      if (required) fail(element, std::string("<") + element.name() + "> needs attribute '" + name + "'");
+      if (required)
+        fail(element, std::string("<") + element.name() + "> needs attribute '" + name + "'");
       return 0;
     }
     try {
@@ -96,10 +98,12 @@ struct Walker {
       if (used == value.size()) return static_cast<int>(result);
     } catch (const std::exception&) {
     }
-    fail(element, std::string("attribute ") + name + "='" + attribute.value() + "' is not an integer");
+    fail(element,
+         std::string("attribute ") + name + "='" + attribute.value() + "' is not an integer");
   }
 
-  void walk(const pugi::xml_node& element, int numa, const std::string& bridge, const std::string& bus_id) {
+  void walk(const pugi::xml_node& element, int numa, const std::string& bridge,
+            const std::string& bus_id) {
     for (const pugi::xml_node& child : element.children()) {
       if (child.type() != pugi::node_element) continue;
       const std::string name = child.name();
@@ -119,7 +123,8 @@ struct Walker {
       } else if (name == "pci") {
         const std::string busid = child.attribute("busid").value();
         if (busid.empty()) fail(child, "<pci> needs attribute 'busid'");
-        const bool is_bridge = std::string_view(child.attribute("class").value()).starts_with(kBridgeClassPrefix);
+        const bool is_bridge =
+            std::string_view(child.attribute("class").value()).starts_with(kBridgeClassPrefix);
         walk(child, numa, is_bridge ? busid : bridge, busid);
       } else if (name == "gpu") {
         if (bus_id.empty()) fail(child, "<gpu> must sit inside a <pci busid=...> element");
@@ -189,7 +194,8 @@ std::string write_nccl_topology(const Node& node) {
   pugi::xml_node system = document.append_child("system");
   system.append_attribute("version") = "1";
   const int sm = hw.compute_capability > 0 ? hw.compute_capability : 90;
-  const int links = hw.nvlink_gbps > 0 ? static_cast<int>(std::lround(hw.nvlink_gbps / nvlink_link_gbps(sm))) : 0;
+  const int links =
+      hw.nvlink_gbps > 0 ? static_cast<int>(std::lround(hw.nvlink_gbps / nvlink_link_gbps(sm))) : 0;
   int net_dev = 0;
   for (const NumaDomain& numa : hw.numa) {
     pugi::xml_node cpu = system.append_child("cpu");

@@ -24,7 +24,8 @@ const std::map<std::string, NodeHardware>& builtin_node_types() {
 
 const NodeHardware* find_node_type(const Cluster& cluster, const std::string& name) {
   if (auto it = cluster.node_types.find(name); it != cluster.node_types.end()) return &it->second;
-  if (auto it = builtin_node_types().find(name); it != builtin_node_types().end()) return &it->second;
+  if (auto it = builtin_node_types().find(name); it != builtin_node_types().end())
+    return &it->second;
   return nullptr;
 }
 

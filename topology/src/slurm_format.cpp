@@ -77,7 +77,8 @@ Cluster read_slurm_topology(std::string_view text, const std::string& source) {
   for (const Line& line : tokenize(text, source)) {
     const auto& [first_key, first_value] = line.pairs.front();
     if (first_key == "blocksizes") {
-      if (line.pairs.size() != 1) throw ParseError(source, line.number, "BlockSizes= stands on its own line");
+      if (line.pairs.size() != 1)
+        throw ParseError(source, line.number, "BlockSizes= stands on its own line");
       std::istringstream sizes(first_value);
       std::string item;
       while (std::getline(sizes, item, ',')) {
@@ -87,21 +88,24 @@ Cluster read_slurm_topology(std::string_view text, const std::string& source) {
           if (used != item.size() || size <= 0) throw std::invalid_argument(item);
           cluster.block_sizes.push_back(size);
         } catch (const std::exception&) {
-          throw ParseError(source, line.number, "BlockSizes: '" + item + "' is not a positive integer");
+          throw ParseError(source, line.number,
+                           "BlockSizes: '" + item + "' is not a positive integer");
         }
       }
       block = true;
       continue;
     }
     if (first_key != "switchname" && first_key != "blockname") {
-      throw ParseError(source, line.number,
-                       "expected SwitchName=, BlockName= or BlockSizes= at the start of the line, got '" +
-                           first_key + "='");
+      throw ParseError(
+          source, line.number,
+          "expected SwitchName=, BlockName= or BlockSizes= at the start of the line, got '" +
+              first_key + "='");
     }
     const bool is_block = first_key == "blockname";
     (is_block ? block : tree) = true;
     if (tree && block) {
-      throw ParseError(source, line.number, "mixes the tree syntax (SwitchName=) and the block syntax (BlockName=)");
+      throw ParseError(source, line.number,
+                       "mixes the tree syntax (SwitchName=) and the block syntax (BlockName=)");
     }
     Switch s;
     s.name = first_value;
@@ -120,13 +124,16 @@ Cluster read_slurm_topology(std::string_view text, const std::string& source) {
           throw ParseError(source, line.number, "LinkSpeed='" + value + "' is not a number");
         }
       } else {
-        throw ParseError(source, line.number, "unknown key '" + key + "=' in " +
-                                                  (is_block ? "a BlockName line; expected Nodes="
-                                                            : "a SwitchName line; expected Nodes=, Switches= or LinkSpeed="));
+        throw ParseError(
+            source, line.number,
+            "unknown key '" + key + "=' in " +
+                (is_block ? "a BlockName line; expected Nodes="
+                          : "a SwitchName line; expected Nodes=, Switches= or LinkSpeed="));
       }
     }
     if (s.nodes.empty() && s.children.empty()) {
-      throw ParseError(source, line.number, "switch '" + s.name + "' has neither Nodes= nor Switches=");
+      throw ParseError(source, line.number,
+                       "switch '" + s.name + "' has neither Nodes= nor Switches=");
     }
     for (const std::string& hostname : s.nodes) {
       if (seen_nodes.insert(hostname).second) {
@@ -160,7 +167,8 @@ Cluster read_slurm_topology(std::string_view text, const std::string& source) {
     for (const std::string& child : s.children) {
       auto it = by_name.find(child);
       if (it == by_name.end()) {
-        throw ParseError(source, s.where.line, "switch '" + s.name + "' lists unknown switch '" + child + "'");
+        throw ParseError(source, s.where.line,
+                         "switch '" + s.name + "' lists unknown switch '" + child + "'");
       }
       level = std::max(level, depth_of(*it->second) + 1);
     }
@@ -182,8 +190,8 @@ std::string write_slurm_topology(const Cluster& cluster) {
   if (cluster.switches.empty()) {
     std::vector<std::string> all;
     for (const Node& node : cluster.nodes) all.push_back(node.hostname);
-    out << "SwitchName=" << (cluster.name.empty() ? "switch" : cluster.name) << " Nodes=" << compress_hostlist(all)
-        << "\n";
+    out << "SwitchName=" << (cluster.name.empty() ? "switch" : cluster.name)
+        << " Nodes=" << compress_hostlist(all) << "\n";
     return out.str();
   }
   for (int level = 0; level <= static_cast<int>(SwitchLevel::kCore); ++level) {

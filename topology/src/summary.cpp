@@ -64,7 +64,8 @@ void print_summary(const Cluster& cluster, std::ostream& out) {
   out << "switches:";
   if (levels.empty()) out << " none";
   for (const auto& [level, names] : levels) {
-    out << " " << to_string(level) << " " << names.size() << " [" << compress_hostlist(names) << "]";
+    out << " " << to_string(level) << " " << names.size() << " [" << compress_hostlist(names)
+        << "]";
   }
   out << "\n";
   if (!cluster.block_sizes.empty()) {

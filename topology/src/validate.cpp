@@ -34,17 +34,19 @@ class Checker {
     problems_.push_back({where, std::move(message)});
   }
 
-  void check_hardware(const NodeHardware& hw, const std::string& owner, const SourceLocation& owner_where) {
+  void check_hardware(const NodeHardware& hw, const std::string& owner,
+                      const SourceLocation& owner_where) {
     std::set<int> numa_ids;
     std::map<int, int> cpu_owner;
     for (const NumaDomain& numa : hw.numa) {
       const SourceLocation& at = numa.where.line > 0 ? numa.where : owner_where;
-      if (!numa_ids.insert(numa.id).second) add(at, owner + ": NUMA domain " + std::to_string(numa.id) + " is listed twice");
+      if (!numa_ids.insert(numa.id).second)
+        add(at, owner + ": NUMA domain " + std::to_string(numa.id) + " is listed twice");
       for (int cpu : numa.cpus) {
         auto [it, inserted] = cpu_owner.emplace(cpu, numa.id);
         if (!inserted) {
-          add(at, owner + ": CPU " + std::to_string(cpu) + " is in NUMA domains " + std::to_string(it->second) +
-                      " and " + std::to_string(numa.id));
+          add(at, owner + ": CPU " + std::to_string(cpu) + " is in NUMA domains " +
+                      std::to_string(it->second) + " and " + std::to_string(numa.id));
         }
       }
     }
@@ -96,12 +98,15 @@ class Checker {
       auto [it, inserted] = node_index_.emplace(node.hostname, &node);
       if (!inserted) {
         const int first_line = it->second->where.line;
-        add(node.where, "duplicate hostname " + node.hostname +
-                            (first_line > 0 ? " (first defined at line " + std::to_string(first_line) + ")" : ""));
+        add(node.where,
+            "duplicate hostname " + node.hostname +
+                (first_line > 0 ? " (first defined at line " + std::to_string(first_line) + ")"
+                                : ""));
       }
       if (node.slots < 0) add(node.where, "node " + node.hostname + ": slots must not be negative");
       // Hardware equal to its node type was checked with the type.
-      if (!matches_node_type(cluster_, node)) check_hardware(node.hardware, "node " + node.hostname, node.where);
+      if (!matches_node_type(cluster_, node))
+        check_hardware(node.hardware, "node " + node.hostname, node.where);
     }
   }
 
@@ -109,19 +114,23 @@ class Checker {
     std::unordered_map<std::string, std::string> member_of;
     std::set<std::string> names;
     for (const NvlinkDomain& domain : cluster_.nvlink_domains) {
-      if (!names.insert(domain.name).second) add(domain.where, "NVLink domain " + domain.name + " is listed twice");
+      if (!names.insert(domain.name).second)
+        add(domain.where, "NVLink domain " + domain.name + " is listed twice");
       for (const std::string& host : domain.nodes) {
         if (!node_index_.contains(host)) {
           add(domain.where, "NVLink domain " + domain.name + " lists unknown node " + host);
           continue;
         }
         auto [it, inserted] = member_of.emplace(host, domain.name);
-        if (!inserted) add(domain.where, "node " + host + " is in NVLink domains " + it->second + " and " + domain.name);
+        if (!inserted)
+          add(domain.where,
+              "node " + host + " is in NVLink domains " + it->second + " and " + domain.name);
       }
     }
     for (const Node& node : cluster_.nodes) {
       if (node.hardware.nvlink == NvlinkScope::kRack && !member_of.contains(node.hostname)) {
-        add(node.where, "node " + node.hostname + " has rack-scale NVLink but is in no nvlink_domains entry");
+        add(node.where,
+            "node " + node.hostname + " has rack-scale NVLink but is in no nvlink_domains entry");
       }
     }
   }
@@ -130,7 +139,8 @@ class Checker {
     if (cluster_.switches.empty()) return;
     std::unordered_map<std::string, const Switch*> by_name;
     for (const Switch& s : cluster_.switches) {
-      if (!by_name.emplace(s.name, &s).second) add(s.where, "switch " + s.name + " is listed twice");
+      if (!by_name.emplace(s.name, &s).second)
+        add(s.where, "switch " + s.name + " is listed twice");
     }
     std::unordered_map<std::string, std::string> leaf_of;
     std::unordered_map<std::string, std::string> parent_of;
@@ -139,7 +149,8 @@ class Checker {
         add(s.where, "leaf switch " + s.name + " lists switches; only spines and cores do");
       }
       if (s.level != SwitchLevel::kLeaf && !s.nodes.empty()) {
-        add(s.where, std::string(to_string(s.level)) + " switch " + s.name + " lists nodes; only leaves do");
+        add(s.where,
+            std::string(to_string(s.level)) + " switch " + s.name + " lists nodes; only leaves do");
       }
       for (const std::string& host : s.nodes) {
         if (!node_index_.contains(host)) {
@@ -147,7 +158,8 @@ class Checker {
           continue;
         }
         auto [it, inserted] = leaf_of.emplace(host, s.name);
-        if (!inserted) add(s.where, "node " + host + " is under leaves " + it->second + " and " + s.name);
+        if (!inserted)
+          add(s.where, "node " + host + " is under leaves " + it->second + " and " + s.name);
       }
       for (const std::string& child_name : s.children) {
         auto child = by_name.find(child_name);
@@ -156,11 +168,14 @@ class Checker {
           continue;
         }
         if (static_cast<int>(child->second->level) >= static_cast<int>(s.level)) {
-          add(s.where, "switch " + s.name + " (" + std::string(to_string(s.level)) + ") lists " + child_name + " (" +
-                           std::string(to_string(child->second->level)) + "), which is not below it");
+          add(s.where, "switch " + s.name + " (" + std::string(to_string(s.level)) + ") lists " +
+                           child_name + " (" + std::string(to_string(child->second->level)) +
+                           "), which is not below it");
         }
         auto [it, inserted] = parent_of.emplace(child_name, s.name);
-        if (!inserted) add(s.where, "switch " + child_name + " has two parents: " + it->second + " and " + s.name);
+        if (!inserted)
+          add(s.where,
+              "switch " + child_name + " has two parents: " + it->second + " and " + s.name);
       }
     }
     for (const Node& node : cluster_.nodes) {

@@ -20,7 +20,9 @@ class Reader {
  public:
   explicit Reader(std::string source) : source_(std::move(source)) {}
 
-  int line(const YAML::Node& node) const { return node.Mark().line >= 0 ? node.Mark().line + 1 : 0; }
+  int line(const YAML::Node& node) const {
+    return node.Mark().line >= 0 ? node.Mark().line + 1 : 0;
+  }
   SourceLocation where(const YAML::Node& node) const { return {source_, line(node)}; }
 
   [[noreturn]] void fail(const YAML::Node& node, const std::string& what) const {
@@ -88,7 +90,8 @@ class Reader {
     std::vector<std::string> names;
     const auto append = [&](const YAML::Node& item) {
       try {
-        for (std::string& name : expand_hostlist(text(item, what))) names.push_back(std::move(name));
+        for (std::string& name : expand_hostlist(text(item, what)))
+          names.push_back(std::move(name));
       } catch (const InvalidArgument& error) {
         fail(item, error.what());
       }
@@ -102,7 +105,8 @@ class Reader {
   }
 
   template <class Enum>
-  Enum choice(const YAML::Node& node, std::initializer_list<std::pair<std::string_view, Enum>> options,
+  Enum choice(const YAML::Node& node,
+              std::initializer_list<std::pair<std::string_view, Enum>> options,
               const std::string& what) const {
     const std::string value = text(node, what);
     std::string list;
@@ -154,7 +158,8 @@ class Reader {
     if (node["speed_gbps"]) nic.speed_gbps = number(node["speed_gbps"], "NIC 'speed_gbps'");
     if (node["link"]) {
       nic.link_layer = choice<LinkLayer>(
-          node["link"], {{"infiniband", LinkLayer::kInfiniBand}, {"ethernet", LinkLayer::kEthernet}},
+          node["link"],
+          {{"infiniband", LinkLayer::kInfiniBand}, {"ethernet", LinkLayer::kEthernet}},
           "NIC 'link'");
     }
     if (node["pci"]) nic.pci_bus_id = text(node["pci"], "NIC 'pci'");
@@ -172,10 +177,11 @@ class Reader {
           static_cast<int>(integer(map["compute_capability"], "'compute_capability'"));
     }
     if (map["nvlink"]) {
-      hardware.nvlink = choice<NvlinkScope>(
-          map["nvlink"],
-          {{"none", NvlinkScope::kNone}, {"node", NvlinkScope::kNode}, {"rack", NvlinkScope::kRack}},
-          "'nvlink'");
+      hardware.nvlink = choice<NvlinkScope>(map["nvlink"],
+                                            {{"none", NvlinkScope::kNone},
+                                             {"node", NvlinkScope::kNode},
+                                             {"rack", NvlinkScope::kRack}},
+                                            "'nvlink'");
     }
     if (map["nvlink_gbps"]) hardware.nvlink_gbps = number(map["nvlink_gbps"], "'nvlink_gbps'");
     if (const YAML::Node list = map["numa"]) {
@@ -202,10 +208,11 @@ class Reader {
     s.where = where(node);
     s.name = required_text(node, "name", "a switch entry");
     if (!node["level"]) fail(node, "switch '" + s.name + "' needs 'level' (leaf, spine or core)");
-    s.level = choice<SwitchLevel>(
-        node["level"],
-        {{"leaf", SwitchLevel::kLeaf}, {"spine", SwitchLevel::kSpine}, {"core", SwitchLevel::kCore}},
-        "switch 'level'");
+    s.level = choice<SwitchLevel>(node["level"],
+                                  {{"leaf", SwitchLevel::kLeaf},
+                                   {"spine", SwitchLevel::kSpine},
+                                   {"core", SwitchLevel::kCore}},
+                                  "switch 'level'");
     if (node["nodes"]) s.nodes = hostlist(node["nodes"], "switch 'nodes'");
     if (node["switches"]) s.children = hostlist(node["switches"], "switch 'switches'");
     if (node["link_gbps"]) s.link_gbps = number(node["link_gbps"], "switch 'link_gbps'");
@@ -227,7 +234,8 @@ YAML::Node parse_document(std::string_view text, const std::string& source) {
 
 }  // namespace
 
-std::map<std::string, NodeHardware> read_node_types(std::string_view text, const std::string& source) {
+std::map<std::string, NodeHardware> read_node_types(std::string_view text,
+                                                    const std::string& source) {
   const Reader reader(source);
   const YAML::Node root = parse_document(text, source);
   reader.expect_map(root, "a node type file");
@@ -237,7 +245,8 @@ std::map<std::string, NodeHardware> read_node_types(std::string_view text, const
   reader.expect_map(list, "'node_types'");
   for (const auto& entry : list) {
     reader.expect_map(entry.second, "node type '" + entry.first.Scalar() + "'");
-    reader.check_keys(entry.second, std::span<const std::string_view>(kHardwareKeys), "a node type");
+    reader.check_keys(entry.second, std::span<const std::string_view>(kHardwareKeys),
+                      "a node type");
     reader.read_hardware(entry.second, types[entry.first.Scalar()]);
   }
   return types;
@@ -246,7 +255,8 @@ std::map<std::string, NodeHardware> read_node_types(std::string_view text, const
 Cluster read_cluster_yaml(std::string_view text, const std::string& source) {
   const Reader reader(source);
   const YAML::Node root = parse_document(text, source);
-  if (!root || root.IsNull()) throw ParseError(source, 1, "the file is empty; expected a cluster description");
+  if (!root || root.IsNull())
+    throw ParseError(source, 1, "the file is empty; expected a cluster description");
   reader.expect_map(root, "a cluster description");
   reader.check_keys(root,
                     {"version", "name", "rails", "node_types", "nodes", "nvlink_domains",
@@ -282,7 +292,8 @@ Cluster read_cluster_yaml(std::string_view text, const std::string& source) {
                       {"hostname", "node_type", "slots", "gpu_model", "compute_capability",
                        "nvlink", "nvlink_gbps", "numa", "gpus", "nics"},
                       "a node entry");
-    if (!entry["hostname"]) reader.fail(entry, "a node entry needs 'hostname' (a name or a range like n[01-16])");
+    if (!entry["hostname"])
+      reader.fail(entry, "a node entry needs 'hostname' (a name or a range like n[01-16])");
     Node prototype;
     prototype.where = reader.where(entry);
     if (const YAML::Node type = entry["node_type"]) {
@@ -293,12 +304,13 @@ Cluster read_cluster_yaml(std::string_view text, const std::string& source) {
         std::string known;
         for (const auto& [name, hw] : cluster.node_types) known += name + ", ";
         for (const auto& [name, hw] : builtin_node_types()) known += name + ", ";
-        reader.fail(type, "unknown node_type '" + prototype.type + "'; known: " +
-                              known.substr(0, known.size() - 2));
+        reader.fail(type, "unknown node_type '" + prototype.type +
+                              "'; known: " + known.substr(0, known.size() - 2));
       }
     }
     reader.read_hardware(entry, prototype.hardware);
-    if (entry["slots"]) prototype.slots = static_cast<int>(reader.integer(entry["slots"], "'slots'"));
+    if (entry["slots"])
+      prototype.slots = static_cast<int>(reader.integer(entry["slots"], "'slots'"));
     for (std::string& hostname : reader.hostlist(entry["hostname"], "'hostname'")) {
       Node& node = cluster.nodes.emplace_back(prototype);
       node.hostname = std::move(hostname);

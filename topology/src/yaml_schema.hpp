@@ -16,6 +16,7 @@ inline constexpr std::array<std::string_view, 7> kHardwareKeys = {
     "gpu_model", "compute_capability", "nvlink", "nvlink_gbps", "numa", "gpus", "nics"};
 
 /// Reads a file holding only 'node_types:' (the embedded built-in types).
-std::map<std::string, NodeHardware> read_node_types(std::string_view text, const std::string& source);
+std::map<std::string, NodeHardware> read_node_types(std::string_view text,
+                                                    const std::string& source);
 
 }  // namespace haein::topology

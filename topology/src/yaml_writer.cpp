@@ -25,7 +25,8 @@ void emit_hardware(YAML::Emitter& out, const NodeHardware& hw) {
     out << YAML::Key << "compute_capability" << YAML::Value << hw.compute_capability;
   }
   out << YAML::Key << "nvlink" << YAML::Value << std::string(to_string(hw.nvlink));
-  if (hw.nvlink_gbps > 0) out << YAML::Key << "nvlink_gbps" << YAML::Value << number_text(hw.nvlink_gbps);
+  if (hw.nvlink_gbps > 0)
+    out << YAML::Key << "nvlink_gbps" << YAML::Value << number_text(hw.nvlink_gbps);
   out << YAML::Key << "numa" << YAML::Value << YAML::BeginSeq;
   for (const NumaDomain& numa : hw.numa) {
     out << YAML::Flow << YAML::BeginMap << YAML::Key << "id" << YAML::Value << numa.id;
@@ -36,7 +37,8 @@ void emit_hardware(YAML::Emitter& out, const NodeHardware& hw) {
   out << YAML::Key << "gpus" << YAML::Value << YAML::BeginSeq;
   for (const Gpu& gpu : hw.gpus) {
     out << YAML::Flow << YAML::BeginMap << YAML::Key << "index" << YAML::Value << gpu.index;
-    if (!gpu.pci_bus_id.empty()) out << YAML::Key << "pci" << YAML::Value << YAML::DoubleQuoted << gpu.pci_bus_id;
+    if (!gpu.pci_bus_id.empty())
+      out << YAML::Key << "pci" << YAML::Value << YAML::DoubleQuoted << gpu.pci_bus_id;
     out << YAML::Key << "numa" << YAML::Value << gpu.numa;
     if (!gpu.pci_switch.empty()) {
       out << YAML::Key << "pci_switch" << YAML::Value << YAML::DoubleQuoted << gpu.pci_switch;
@@ -50,7 +52,8 @@ void emit_hardware(YAML::Emitter& out, const NodeHardware& hw) {
     out << YAML::Key << "port" << YAML::Value << nic.port;
     out << YAML::Key << "speed_gbps" << YAML::Value << number_text(nic.speed_gbps);
     out << YAML::Key << "link" << YAML::Value << std::string(to_string(nic.link_layer));
-    if (!nic.pci_bus_id.empty()) out << YAML::Key << "pci" << YAML::Value << YAML::DoubleQuoted << nic.pci_bus_id;
+    if (!nic.pci_bus_id.empty())
+      out << YAML::Key << "pci" << YAML::Value << YAML::DoubleQuoted << nic.pci_bus_id;
     out << YAML::Key << "numa" << YAML::Value << nic.numa;
     if (!nic.pci_switch.empty()) {
       out << YAML::Key << "pci_switch" << YAML::Value << YAML::DoubleQuoted << nic.pci_switch;
@@ -88,7 +91,8 @@ std::string write_cluster_yaml(const Cluster& cluster) {
     std::size_t end = i + 1;
     if (from_template) {
       while (end < cluster.nodes.size() && cluster.nodes[end].type == first.type &&
-             cluster.nodes[end].slots == first.slots && cluster.nodes[end].hardware == first.hardware) {
+             cluster.nodes[end].slots == first.slots &&
+             cluster.nodes[end].hardware == first.hardware) {
         ++end;
       }
     }
@@ -117,11 +121,13 @@ std::string write_cluster_yaml(const Cluster& cluster) {
     for (const Switch& s : cluster.switches) {
       out << YAML::Flow << YAML::BeginMap << YAML::Key << "name" << YAML::Value << s.name;
       out << YAML::Key << "level" << YAML::Value << std::string(to_string(s.level));
-      if (!s.nodes.empty()) out << YAML::Key << "nodes" << YAML::Value << compress_hostlist(s.nodes);
+      if (!s.nodes.empty())
+        out << YAML::Key << "nodes" << YAML::Value << compress_hostlist(s.nodes);
       if (!s.children.empty()) {
         out << YAML::Key << "switches" << YAML::Value << compress_hostlist(s.children);
       }
-      if (s.link_gbps > 0) out << YAML::Key << "link_gbps" << YAML::Value << number_text(s.link_gbps);
+      if (s.link_gbps > 0)
+        out << YAML::Key << "link_gbps" << YAML::Value << number_text(s.link_gbps);
       out << YAML::EndMap;
     }
     out << YAML::EndSeq;

@@ -1,7 +1,6 @@
 // The `haein` command: parses the command line into plain option structs and calls the
 // launcher's commands; turns exceptions into a message and an exit code.
 #include <boost/program_options.hpp>
-
 #include <iostream>
 #include <string>
 #include <vector>
@@ -49,14 +48,16 @@ bool parse(const std::vector<std::string>& args, po::options_description& option
     std::cout << "usage: " << synopsis << "\n\n" << options;
     if (cluster_positional) {
       std::cout << "\npresets:";
-      for (const std::string& name : haein::topology::preset_names()) std::cout << " preset:" << name;
+      for (const std::string& name : haein::topology::preset_names())
+        std::cout << " preset:" << name;
       std::cout << "\n";
     }
     return false;
   }
   po::notify(vm);
   if (cluster_positional && !vm.count("cluster")) {
-    throw haein::InvalidArgument(std::string("missing CLUSTER (a file or preset:NAME); usage: ") + synopsis);
+    throw haein::InvalidArgument(std::string("missing CLUSTER (a file or preset:NAME); usage: ") +
+                                 synopsis);
   }
   return true;
 }
@@ -81,11 +82,13 @@ int topo_main(const std::vector<std::string>& args) {
   if (sub == "convert") {
     haein::launcher::TopoConvertOptions convert;
     po::options_description options("haein topo convert options");
-    options.add_options()
-        ("to", po::value<std::string>(&convert.to)->required(), "yaml, json, slurm, nccl-xml or hostfile")
-        ("node", po::value<std::string>(&convert.node), "host whose NCCL topology XML to write (nccl-xml)")
-        ("output,o", po::value<std::string>(&convert.output), "output file (default: stdout)");
-    if (!parse(rest, options, "haein topo convert CLUSTER --to FORMAT [--node HOST] [-o FILE]", vm, true)) {
+    options.add_options()("to", po::value<std::string>(&convert.to)->required(),
+                          "yaml, json, slurm, nccl-xml or hostfile")(
+        "node", po::value<std::string>(&convert.node),
+        "host whose NCCL topology XML to write (nccl-xml)")(
+        "output,o", po::value<std::string>(&convert.output), "output file (default: stdout)");
+    if (!parse(rest, options, "haein topo convert CLUSTER --to FORMAT [--node HOST] [-o FILE]", vm,
+               true)) {
       return 0;
     }
     convert.cluster = vm["cluster"].as<std::string>();
@@ -94,7 +97,8 @@ int topo_main(const std::vector<std::string>& args) {
   if (sub == "discover") {
     std::string output;
     po::options_description options("haein topo discover options");
-    options.add_options()("output,o", po::value<std::string>(&output), "output file (default: stdout)");
+    options.add_options()("output,o", po::value<std::string>(&output),
+                          "output file (default: stdout)");
     if (!parse(rest, options, "haein topo discover [-o FILE]", vm, false)) return 0;
     return haein::launcher::topo_discover(output, std::cout, std::cerr);
   }

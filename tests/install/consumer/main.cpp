@@ -5,7 +5,7 @@
 
 int main() {
   const haein::runtime::RankEnvironment env = haein::runtime::read_rank_environment();
-  std::cout << "haein " << haein::kVersion << " rank " << env.rank << " of " << env.world_size << " ("
-            << env.source << ")\n";
+  std::cout << "haein " << haein::kVersion << " rank " << env.rank << " of " << env.world_size
+            << " (" << env.source << ")\n";
   return 0;
 }

@@ -74,8 +74,8 @@ class InvalidArgument : public Error {
 /// Exit codes of haein's command-line tools.
 enum class ExitCode : int {
   kSuccess = 0,
-  kFailure = 1,     ///< a runtime failure (CUDA, NCCL, MPI, I/O)
-  kBadInput = 2,    ///< malformed input or an invalid request (ParseError, InvalidArgument)
+  kFailure = 1,   ///< a runtime failure (CUDA, NCCL, MPI, I/O)
+  kBadInput = 2,  ///< malformed input or an invalid request (ParseError, InvalidArgument)
 };
 
 /// The exit code for an exception that reached main().

@@ -27,11 +27,11 @@ inline bool enabled(Level at) { return static_cast<int>(at) <= static_cast<int>(
 
 /// Stream-style logging that formats only when the level is enabled:
 /// HAEIN_LOG(kWarn, "NVML not found at " << path).
-#define HAEIN_LOG(level_enum, stream_expr)                                  \
-  do {                                                                      \
-    if (::haein::log::enabled(::haein::log::Level::level_enum)) {          \
-      std::ostringstream haein_log_stream_;                                 \
-      haein_log_stream_ << stream_expr;                                     \
+#define HAEIN_LOG(level_enum, stream_expr)                                           \
+  do {                                                                               \
+    if (::haein::log::enabled(::haein::log::Level::level_enum)) {                    \
+      std::ostringstream haein_log_stream_;                                          \
+      haein_log_stream_ << stream_expr;                                              \
       ::haein::log::write(::haein::log::Level::level_enum, haein_log_stream_.str()); \
-    }                                                                       \
+    }                                                                                \
   } while (0)

@@ -14,10 +14,10 @@ struct RankEnvironment {
   int world_size = 1;
   int local_rank = 0;
   int local_world_size = 1;
-  std::string master_addr;          ///< empty when not given
-  int master_port = 0;              ///< 0 when not given
-  std::string placement_path;       ///< HAEIN_PLACEMENT, empty when not given
-  std::string source;               ///< "torchrun", "openmpi", "slurm" or "default"
+  std::string master_addr;     ///< empty when not given
+  int master_port = 0;         ///< 0 when not given
+  std::string placement_path;  ///< HAEIN_PLACEMENT, empty when not given
+  std::string source;          ///< "torchrun", "openmpi", "slurm" or "default"
 };
 
 /// Reads RANK/WORLD_SIZE/LOCAL_RANK/LOCAL_WORLD_SIZE/MASTER_ADDR/MASTER_PORT, else

@@ -54,14 +54,14 @@ struct Nic {
 
 /// How far the GPUs of a node reach over NVLink.
 enum class NvlinkScope {
-  kNone,   ///< PCIe only
-  kNode,   ///< all GPUs of the node share an NVSwitch (DGX/HGX)
-  kRack,   ///< the node's GPUs join a multi-node NVLink domain (GB200 NVL72)
+  kNone,  ///< PCIe only
+  kNode,  ///< all GPUs of the node share an NVSwitch (DGX/HGX)
+  kRack,  ///< the node's GPUs join a multi-node NVLink domain (GB200 NVL72)
 };
 
 /// The hardware inside one node; node types (templates) are named instances of it.
 struct NodeHardware {
-  std::string gpu_model;  ///< "H100-SXM5-80GB", "B200"; empty when unknown
+  std::string gpu_model;       ///< "H100-SXM5-80GB", "B200"; empty when unknown
   int compute_capability = 0;  ///< 90 for Hopper, 100 for Blackwell; 0 when unknown
   NvlinkScope nvlink = NvlinkScope::kNone;
   double nvlink_gbps = 0;  ///< per-GPU NVLink bandwidth, one direction, GB/s
