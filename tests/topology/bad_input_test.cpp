@@ -80,6 +80,11 @@ TEST(BadYaml, UnknownNodeTypeAndWrongValueTypes) {
   expect_parse_error([] { yaml_validated(""); }, "bad.yaml", {1, "the file is empty"});
 }
 
+TEST(ClusterYamlNumbers, LeadingZerosAreDecimal) {
+  const Cluster cluster = read_cluster_yaml("rails: 08\nnodes: []\n", "z.yaml");
+  EXPECT_EQ(cluster.rails, 8);
+}
+
 TEST(BadYaml, SwitchProblemsAreAllListed) {
   const Cluster cluster = read_cluster_yaml(
       "rails: 1\nnodes:\n  - {hostname: \"n[1-3]\"}\nswitches:\n"

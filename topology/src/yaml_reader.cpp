@@ -68,7 +68,7 @@ class Reader {
     const std::string value = text(node, what);
     try {
       std::size_t used = 0;
-      const long long result = std::stoll(value, &used, 0);
+      const long long result = std::stoll(value, &used, 10);
       if (used == value.size()) return result;
     } catch (const std::exception&) {
     }
