@@ -206,9 +206,8 @@ void require_valid(const Cluster& cluster) {
 }
 
 std::string describe(const Problem& problem) {
-  if (problem.where.file.empty()) return problem.message;
-  if (problem.where.line <= 0) return problem.where.file + ": " + problem.message;
-  return problem.where.file + ":" + std::to_string(problem.where.line) + ": " + problem.message;
+  // The same "FILE:LINE: message" form as ParseError.
+  return ParseError(problem.where.file, problem.where.line, problem.message).what();
 }
 
 }  // namespace haein::topology
