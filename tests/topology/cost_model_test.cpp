@@ -1,0 +1,177 @@
+// The cost model against published nccl-tests figures and against itself: bandwidths
+// within +-15% of measured numbers, and placements that cross more of the fabric never
+// predicted faster.
+#include "haein/topology/cost_model.hpp"
+
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "haein/topology/formats.hpp"
+#include "haein/topology/presets.hpp"
+
+namespace haein::topology {
+namespace {
+
+constexpr double kGiB = 1024.0 * 1024 * 1024;
+constexpr double kMiB = 1024.0 * 1024;
+
+// Ranks 0..n-1 on the GPUs of the given nodes, node after node, GPU i using rail i.
+std::vector<RankSite> fill(const Cluster& cluster, const std::vector<int>& nodes) {
+  std::vector<RankSite> sites;
+  for (int node : nodes) {
+    for (const Gpu& gpu : cluster.nodes[node].hardware.gpus) {
+      sites.push_back({node, gpu.index, gpu.index % std::max(cluster.rails, 1)});
+    }
+  }
+  return sites;
+}
+
+// Two-leaf cluster of `per_leaf` DGX nodes per leaf under one spine.
+Cluster two_leaf_cluster(const std::string& node_type, int per_leaf) {
+  const std::string last = std::to_string(2 * per_leaf);
+  const std::string yaml =
+      "version: 1\nname: two-leaf\nrails: 8\nnodes:\n"
+      "  - {hostname: \"n[1-" +
+      last + "]\", node_type: " + node_type +
+      "}\nswitches:\n"
+      "  - {name: leaf1, level: leaf, nodes: \"n[1-" +
+      std::to_string(per_leaf) +
+      "]\"}\n"
+      "  - {name: leaf2, level: leaf, nodes: \"n[" +
+      std::to_string(per_leaf + 1) + "-" + last +
+      "]\"}\n"
+      "  - {name: spine, level: spine, switches: \"leaf[1-2]\"}\n";
+  return parse_cluster(yaml, Format::kYaml, "two-leaf.yaml");
+}
+
+TEST(CostModel, EightH100RingAndNvlsMatchNcclTests) {
+  const Cluster cluster = load_preset("dgx-h100");
+  const CostModel model(cluster);
+  const auto sites = fill(cluster, {0});
+  const Prediction ring = model.predict(Collective::kAllReduce, Algorithm::kRing, sites, kGiB);
+  const Prediction nvls = model.predict(Collective::kAllReduce, Algorithm::kNvls, sites, kGiB);
+  ASSERT_TRUE(ring.applicable);
+  ASSERT_TRUE(nvls.applicable) << nvls.why_not;
+  EXPECT_NEAR(ring.busbw_gbs, 370, 370 * 0.15);
+  EXPECT_NEAR(nvls.busbw_gbs, 480, 480 * 0.15);
+  const Prediction best = model.best(Collective::kAllReduce, sites, kGiB);
+  EXPECT_EQ(best.algorithm, Algorithm::kNvls);
+}
+
+TEST(CostModel, EightB200ReachEightHundredGBs) {
+  const Cluster cluster = load_preset("dgx-b200");
+  const CostModel model(cluster);
+  const auto sites = fill(cluster, {0});
+  const Prediction ring = model.predict(Collective::kAllReduce, Algorithm::kRing, sites, kGiB);
+  EXPECT_NEAR(ring.busbw_gbs, 800, 800 * 0.15);
+  EXPECT_GE(model.best(Collective::kAllReduce, sites, kGiB).busbw_gbs, 800);
+}
+
+TEST(CostModel, InterNodeLimitedByEightRails) {
+  const Cluster cluster = two_leaf_cluster("dgx-h100", 2);
+  const CostModel model(cluster);
+  const auto sites = fill(cluster, {0, 1});
+  const Prediction best = model.best(Collective::kAllReduce, sites, kGiB);
+  // 8 x 400 Gb/s = 400 GB/s per node and direction.
+  EXPECT_LE(best.busbw_gbs, 400);
+  EXPECT_NEAR(best.busbw_gbs, 400 * 0.92, 400 * 0.15);
+  const RingAnalysis ring = model.analyze_ring(sites);
+  EXPECT_EQ(ring.node_crossings, 2);
+  EXPECT_EQ(ring.leaf_crossings, 0);
+  EXPECT_EQ(ring.bottleneck, LinkClass::kIbLeaf);
+}
+
+TEST(CostModel, RoundRobinOverNodesIsSlowerThanBlocks) {
+  const Cluster cluster = two_leaf_cluster("dgx-h100", 2);
+  const CostModel model(cluster);
+  const auto blocks = fill(cluster, {0, 1});
+  std::vector<RankSite> round_robin;
+  for (int i = 0; i < 8; ++i) {
+    round_robin.push_back({0, i, i});
+    round_robin.push_back({1, i, i});
+  }
+  const RingAnalysis analysis = model.analyze_ring(round_robin);
+  EXPECT_EQ(analysis.node_crossings, 16);
+  EXPECT_EQ(analysis.max_node_egress, 8);
+  const double fast = model.predict(Collective::kAllReduce, Algorithm::kRing, blocks, kGiB).seconds;
+  const double slow =
+      model.predict(Collective::kAllReduce, Algorithm::kRing, round_robin, kGiB).seconds;
+  EXPECT_GT(slow, 4 * fast);
+}
+
+TEST(CostModel, CrossingTheSpineCostsWithOversubscription) {
+  const Cluster cluster = two_leaf_cluster("dgx-b200", 2);
+  CostParameters parameters;
+  parameters.spine_oversubscription = 4;
+  const CostModel model(cluster, parameters);
+  const auto same_leaf = fill(cluster, {0, 1});
+  const auto across = fill(cluster, {0, 2});
+  const RingAnalysis ring = model.analyze_ring(across);
+  EXPECT_EQ(ring.leaf_crossings, 2);
+  EXPECT_EQ(ring.spine_crossings, 0);
+  EXPECT_EQ(ring.max_uplink_congestion, 1);
+  EXPECT_EQ(ring.bottleneck, LinkClass::kIbSpine);
+  const double near = model.best(Collective::kAllReduce, same_leaf, kGiB).seconds;
+  const double far = model.best(Collective::kAllReduce, across, kGiB).seconds;
+  EXPECT_GT(far, 2 * near);
+}
+
+TEST(CostModel, HierarchicalAndTreeApplyAcrossNodes) {
+  const Cluster cluster = two_leaf_cluster("dgx-b200", 4);
+  const CostModel model(cluster);
+  const auto sites = fill(cluster, {0, 1, 2, 3, 4, 5, 6, 7});
+  for (const Prediction& p : model.all(Collective::kAllReduce, sites, kMiB)) {
+    EXPECT_TRUE(p.applicable) << to_string(p.algorithm) << ": " << p.why_not;
+    EXPECT_GT(p.seconds, 0);
+  }
+  // Tree's latency grows with log(nodes), ring's with ranks: tree wins small messages.
+  const Prediction small = model.best(Collective::kAllReduce, sites, 8 * 1024);
+  EXPECT_NE(small.algorithm, Algorithm::kRing);
+  // Uneven ranks per domain rule hierarchical out, with a reason.
+  std::vector<RankSite> uneven(sites.begin(), sites.end() - 3);
+  const Prediction h =
+      model.predict(Collective::kAllReduce, Algorithm::kHierarchical, uneven, kGiB);
+  EXPECT_FALSE(h.applicable);
+  EXPECT_FALSE(h.why_not.empty());
+}
+
+TEST(CostModel, AllGatherAndReduceScatterUseTheirBusFactor) {
+  const Cluster cluster = load_preset("dgx-h100");
+  const CostModel model(cluster);
+  const auto sites = fill(cluster, {0});
+  const Prediction ag = model.best(Collective::kAllGather, sites, kGiB);
+  const Prediction rs = model.best(Collective::kReduceScatter, sites, kGiB);
+  ASSERT_TRUE(ag.applicable);
+  EXPECT_NEAR(ag.busbw_gbs, ag.algbw_gbs * 7 / 8, 1e-9);
+  EXPECT_NEAR(ag.busbw_gbs, 370, 370 * 0.15);
+  EXPECT_NEAR(rs.seconds, ag.seconds, 1e-12);
+  // An all-gather moves half of what an all-reduce moves.
+  const Prediction ar = model.predict(Collective::kAllReduce, Algorithm::kRing, sites, kGiB);
+  EXPECT_NEAR(ar.seconds / ag.seconds, 2.0, 0.05);
+}
+
+TEST(CostModel, RackScaleNvlinkBeatsInfiniBand) {
+  const Cluster cluster = load_preset("gb200-nvl72");
+  const CostModel model(cluster);
+  const auto sites = fill(cluster, {0, 1});  // 2 trays x 4 GPUs over NVLink
+  const RingAnalysis ring = model.analyze_ring(sites);
+  EXPECT_EQ(ring.node_crossings, 2);
+  EXPECT_EQ(ring.domain_crossings, 0);
+  EXPECT_EQ(ring.bottleneck, LinkClass::kNvlink);
+  // Published: 2 GB200 trays (8 GPUs) over MNNVL, all-reduce busbw 811 GB/s.
+  EXPECT_NEAR(model.predict(Collective::kAllReduce, Algorithm::kRing, sites, kGiB).busbw_gbs, 811,
+              811 * 0.15);
+}
+
+TEST(CostModel, OneRankHasNothingToExchange) {
+  const Cluster cluster = load_preset("dgx-h100");
+  const CostModel model(cluster);
+  const std::vector<RankSite> one{{0, 0, 0}};
+  const Prediction p = model.best(Collective::kAllReduce, one, kGiB);
+  EXPECT_FALSE(p.applicable);
+  EXPECT_NE(p.why_not.find("one rank"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace haein::topology
