@@ -8,6 +8,7 @@
 #include "haein/common/env.hpp"
 #include "haein/common/error.hpp"
 #include "haein/common/version.hpp"
+#include "haein/launcher/plan.hpp"
 #include "haein/launcher/topo_commands.hpp"
 #include "haein/topology/presets.hpp"
 
@@ -22,6 +23,9 @@ commands:
   topo convert CLUSTER --to FORMAT  write as yaml, json, slurm, nccl-xml (--node HOST), hostfile
   topo discover [-o FILE]           this node as cluster YAML
   topo validate CLUSTER             check a cluster file; every problem with file:line
+  plan --cluster CLUSTER --gpus N   pick nodes, order ranks, pin GPU/NIC/cores; compare
+                                    with mpirun's orders (--explain); write --json,
+                                    --rankfile, --slurm-hostfile, --nccl-topo-dir, --svg
   env                               every HAEIN_* setting in effect
   help                              this text
   --version                         haein's version and build
@@ -111,6 +115,40 @@ int topo_main(const std::vector<std::string>& args) {
                                "'; expected show, convert, discover or validate");
 }
 
+int plan_main(const std::vector<std::string>& args) {
+  haein::launcher::PlanOptions plan;
+  po::options_description options("haein plan options");
+  options.add_options()("cluster,c", po::value<std::string>(&plan.cluster)->required(),
+                        "cluster file or preset:NAME")("gpus,g", po::value<int>(&plan.request.gpus),
+                                                       "ranks to place, one per GPU")(
+      "nodes,N", po::value<int>(&plan.request.nodes), "nodes to place on (instead of --gpus)")(
+      "gpus-per-node", po::value<int>(&plan.request.gpus_per_node),
+      "ranks per node with --nodes (default: every GPU of the node)")(
+      "busy", po::value<std::string>(&plan.busy),
+      "file of busy nodes: one hostname or hostlist range per line")(
+      "layout", po::value<std::string>(&plan.layout), "parallel layout tp=T,pp=P,dp=D[,ep=E]")(
+      "allow-cross-domain-tp", po::bool_switch(&plan.request.allow_cross_domain_tp),
+      "let tensor-parallel groups span NVLink domains (a warning, not an error)")(
+      "oversubscription", po::value<double>(&plan.oversubscription)->default_value(1.0),
+      "leaf down-links per up-link, for the cost model")(
+      "explain", po::bool_switch(&plan.explain),
+      "print the rank table and the comparison with mpirun's orders")(
+      "json", po::value<std::string>(&plan.json), "write the placement JSON (HAEIN_PLACEMENT)")(
+      "rankfile", po::value<std::string>(&plan.rankfile),
+      "write an Open MPI rankfile (physical CPUs: --mca rmaps_rank_file_physical 1)")(
+      "slurm-hostfile", po::value<std::string>(&plan.slurm_hostfile),
+      "write a hostfile for srun --distribution=arbitrary (SLURM_HOSTFILE)")(
+      "nccl-topo-dir", po::value<std::string>(&plan.nccl_topo_dir),
+      "write one NCCL topology XML per node into this directory")(
+      "svg", po::value<std::string>(&plan.svg), "draw the switch tree, the job and its ring");
+  po::variables_map vm;
+  if (!parse(args, options, "haein plan --cluster CLUSTER (--gpus N | --nodes N) [options]", vm,
+             false)) {
+    return 0;
+  }
+  return haein::launcher::plan_command(plan, std::cout, std::cerr);
+}
+
 int run(int argc, char** argv) {
   const std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty()) {
@@ -128,6 +166,7 @@ int run(int argc, char** argv) {
     return 0;
   }
   if (command == "topo") return topo_main({args.begin() + 1, args.end()});
+  if (command == "plan") return plan_main({args.begin() + 1, args.end()});
   if (command == "env") {
     haein::env::print_settings(std::cout);
     return 0;

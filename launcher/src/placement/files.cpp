@@ -1,0 +1,168 @@
+// The files a placement is handed over in: placement JSON, rankfile, Slurm hostfile,
+// NCCL topology per node.
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+#include "haein/common/error.hpp"
+#include "haein/launcher/plan.hpp"
+#include "haein/launcher/topo_commands.hpp"
+#include "haein/topology/formats.hpp"
+#include "haein/topology/hostlist.hpp"
+
+namespace haein::launcher {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr int kPlacementVersion = 1;
+
+json string_or_null(const std::string& text) { return text.empty() ? json() : json(text); }
+json int_or_null(int value) { return value >= 0 ? json(value) : json(); }
+
+}  // namespace
+
+std::string placement_json(const Placement& placement) {
+  json root;
+  root["version"] = kPlacementVersion;
+  root["cluster"] = placement.cluster;
+  root["world_size"] = placement.world_size();
+  if (placement.layout) {
+    const Layout& l = *placement.layout;
+    root["layout"] = {{"tp", l.tp}, {"pp", l.pp}, {"dp", l.dp}, {"ep", l.ep}};
+  } else {
+    root["layout"] = nullptr;
+  }
+  json ranks = json::array();
+  for (const RankPlacement& r : placement.ranks) {
+    json entry;
+    entry["rank"] = r.rank;
+    entry["host"] = r.host;
+    entry["local_rank"] = r.local_rank;
+    entry["local_world_size"] = r.local_world_size;
+    entry["gpu"] = int_or_null(r.gpu);
+    entry["nic"] = string_or_null(r.nic);
+    entry["nic_port"] = r.nic.empty() ? json() : json(r.nic_port);
+    entry["cores"] = r.cores;
+    entry["numa"] = int_or_null(r.numa);
+    entry["nvlink_domain"] = string_or_null(r.nvlink_domain);
+    entry["leaf"] = string_or_null(r.leaf);
+    entry["spine"] = string_or_null(r.spine);
+    entry["rail"] = int_or_null(r.rail);
+    if (r.tp) {
+      entry["groups"] = {{"tp", *r.tp}, {"pp", *r.pp}, {"dp", *r.dp}, {"ep", *r.ep}};
+    } else {
+      entry["groups"] = nullptr;
+    }
+    ranks.push_back(std::move(entry));
+  }
+  root["ranks"] = std::move(ranks);
+  return root.dump(1) + "\n";
+}
+
+Placement parse_placement_json(const std::string& text, const std::string& source) {
+  json root;
+  try {
+    root = json::parse(text);
+  } catch (const json::parse_error& error) {
+    throw ParseError(source, 0, std::string("not JSON: ") + error.what());
+  }
+  auto fail = [&](const std::string& what) { return ParseError(source, 0, what); };
+  if (!root.is_object() || !root.contains("version") || !root["version"].is_number_integer()) {
+    throw fail("expected an object with \"version\": 1");
+  }
+  if (root["version"].get<int>() != kPlacementVersion) {
+    throw fail("placement version " + root["version"].dump() + " is not supported (expected " +
+               std::to_string(kPlacementVersion) + ")");
+  }
+  Placement placement;
+  try {
+    placement.cluster = root.at("cluster").get<std::string>();
+    const int world = root.at("world_size").get<int>();
+    if (root.contains("layout") && !root["layout"].is_null()) {
+      const json& l = root["layout"];
+      placement.layout = Layout{l.at("tp").get<int>(), l.at("pp").get<int>(), l.at("dp").get<int>(),
+                                l.value("ep", 1)};
+    }
+    const json& ranks = root.at("ranks");
+    if (!ranks.is_array() || static_cast<int>(ranks.size()) != world) {
+      throw fail("\"ranks\" must be an array of world_size (" + std::to_string(world) +
+                 ") entries");
+    }
+    auto opt_int = [](const json& j, const char* key) {
+      return j.contains(key) && !j[key].is_null() ? j[key].get<int>() : -1;
+    };
+    auto opt_string = [](const json& j, const char* key) {
+      return j.contains(key) && !j[key].is_null() ? j[key].get<std::string>() : std::string();
+    };
+    for (const json& entry : ranks) {
+      RankPlacement r;
+      r.rank = entry.at("rank").get<int>();
+      if (r.rank != static_cast<int>(placement.ranks.size())) {
+        throw fail("ranks must be listed in order; found rank " + std::to_string(r.rank) +
+                   " at position " + std::to_string(placement.ranks.size()));
+      }
+      r.host = entry.at("host").get<std::string>();
+      r.local_rank = entry.at("local_rank").get<int>();
+      r.local_world_size = entry.value("local_world_size", 0);
+      r.gpu = opt_int(entry, "gpu");
+      r.nic = opt_string(entry, "nic");
+      r.nic_port = r.nic.empty() ? 1 : std::max(opt_int(entry, "nic_port"), 1);
+      if (entry.contains("cores") && !entry["cores"].is_null()) {
+        r.cores = entry["cores"].get<std::vector<int>>();
+      }
+      r.numa = opt_int(entry, "numa");
+      r.nvlink_domain = opt_string(entry, "nvlink_domain");
+      r.leaf = opt_string(entry, "leaf");
+      r.spine = opt_string(entry, "spine");
+      r.rail = opt_int(entry, "rail");
+      if (entry.contains("groups") && !entry["groups"].is_null()) {
+        const json& g = entry["groups"];
+        r.tp = g.at("tp").get<int>();
+        r.pp = g.at("pp").get<int>();
+        r.dp = g.at("dp").get<int>();
+        r.ep = g.value("ep", 0);
+      }
+      placement.ranks.push_back(std::move(r));
+    }
+  } catch (const json::exception& error) {
+    throw fail(std::string("bad placement field: ") + error.what());
+  }
+  return placement;
+}
+
+std::string placement_rankfile(const Placement& placement) {
+  std::ostringstream out;
+  for (const RankPlacement& r : placement.ranks) {
+    out << "rank " << r.rank << "=" << r.host;
+    if (!r.cores.empty()) out << " slot=" << topology::format_cpu_list(r.cores);
+    out << "\n";
+  }
+  return out.str();
+}
+
+std::string placement_slurm_hostfile(const Placement& placement) {
+  std::ostringstream out;
+  for (const RankPlacement& r : placement.ranks) out << r.host << "\n";
+  return out.str();
+}
+
+std::vector<std::string> write_nccl_topology_dir(const topology::Cluster& cluster,
+                                                 const Placement& placement,
+                                                 const std::string& dir) {
+  std::error_code error;
+  std::filesystem::create_directories(dir, error);
+  if (error) throw InvalidArgument("cannot create directory '" + dir + "': " + error.message());
+  std::vector<std::string> written;
+  std::ostringstream ignored;
+  for (int node : placement.nodes()) {
+    const std::string path = (std::filesystem::path(dir) / (cluster.nodes[node].hostname + ".xml"));
+    write_output(topology::write_nccl_topology(cluster.nodes[node]), path, ignored);
+    written.push_back(path);
+  }
+  return written;
+}
+
+}  // namespace haein::launcher

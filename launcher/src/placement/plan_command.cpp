@@ -1,0 +1,79 @@
+// `haein plan`: load, place, compare, write.
+#include <iostream>
+
+#include "haein/common/error.hpp"
+#include "haein/launcher/plan.hpp"
+#include "haein/launcher/topo_commands.hpp"
+#include "haein/topology/formats.hpp"
+#include "haein/topology/hostlist.hpp"
+
+namespace haein::launcher {
+
+int plan_command(const PlanOptions& options, std::ostream& out, std::ostream& err) {
+  const topology::Cluster cluster = topology::load_cluster(options.cluster);
+  const topology::FabricIndex fabric(cluster);
+  const BusySet busy = options.busy.empty() ? BusySet(cluster.nodes.size(), false)
+                                            : read_busy_file(cluster, options.busy);
+  PlacementRequest request = options.request;
+  if (request.gpus < 0 || request.nodes < 0 || request.gpus_per_node < 0) {
+    throw InvalidArgument("--gpus, --nodes and --gpus-per-node must not be negative");
+  }
+  if (request.gpus_per_node > 0 && request.nodes == 0) {
+    throw InvalidArgument("--gpus-per-node goes with --nodes N");
+  }
+  if (!options.layout.empty()) {
+    const int world = request.nodes > 0 ? request.nodes * request.gpus_per_node : request.gpus;
+    request.layout = parse_layout(options.layout, world);
+  }
+  if (options.oversubscription < 1.0) {
+    throw InvalidArgument("--oversubscription must be at least 1 (down-links per up-link)");
+  }
+  topology::CostParameters parameters;
+  parameters.spine_oversubscription = options.oversubscription;
+  const topology::CostModel model(cluster, parameters);
+
+  const Placement placement = plan_placement(fabric, busy, request);
+  for (const std::string& warning : placement.warnings)
+    err << "haein: warning: " << warning << "\n";
+
+  std::vector<PlanMetrics> metrics{measure(model, placement, "haein")};
+  if (options.explain) {
+    for (NaiveOrder order : {NaiveOrder::kMapBySlot, NaiveOrder::kMapByNode}) {
+      try {
+        metrics.push_back(measure(model, naive_placement(fabric, busy, request, order),
+                                  "mpirun " + std::string(to_string(order))));
+      } catch (const InvalidArgument& error) {
+        err << "haein: note: no " << to_string(order) << " comparison: " << error.what() << "\n";
+      }
+    }
+  }
+
+  std::vector<std::string> hosts;
+  for (int node : placement.nodes()) hosts.push_back(cluster.nodes[node].hostname);
+  const PlanMetrics& ours = metrics.front();
+  out << "placed " << placement.world_size() << " ranks on " << ours.nodes << " nodes ("
+      << topology::compress_hostlist(hosts) << ") across " << ours.leaves << " leaf switch"
+      << (ours.leaves == 1 ? "" : "es") << " of cluster '" << cluster.name << "'\n";
+  if (options.explain) {
+    out << "\n";
+    print_rank_table(out, placement);
+    out << "\n";
+    print_comparison(out, metrics);
+  }
+
+  if (!options.json.empty()) write_output(placement_json(placement), options.json, out);
+  if (!options.rankfile.empty()) {
+    write_output(placement_rankfile(placement), options.rankfile, out);
+  }
+  if (!options.slurm_hostfile.empty()) {
+    write_output(placement_slurm_hostfile(placement), options.slurm_hostfile, out);
+  }
+  if (!options.nccl_topo_dir.empty()) {
+    const auto files = write_nccl_topology_dir(cluster, placement, options.nccl_topo_dir);
+    out << "wrote " << files.size() << " NCCL topology files to " << options.nccl_topo_dir << "\n";
+  }
+  if (!options.svg.empty()) write_output(placement_svg(fabric, busy, placement), options.svg, out);
+  return 0;
+}
+
+}  // namespace haein::launcher

@@ -1,0 +1,347 @@
+// Placement properties on random clusters and busy sets, checked against brute force and
+// the cost model; affinity by PCI distance; the files a placement is written to.
+#include "haein/launcher/placement.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <random>
+#include <set>
+
+#include "haein/common/error.hpp"
+#include "haein/launcher/plan.hpp"
+#include "haein/topology/presets.hpp"
+#include "placement/placement_internal.hpp"
+
+namespace haein::launcher {
+namespace {
+
+using topology::Cluster;
+using topology::FabricIndex;
+
+// A random tree: 1-3 spines, 2-8 leaves, 1-6 nodes per leaf; DGX H100 (8 GPUs) or a
+// 4-GPU variant of it, hostnames shuffled so that hostname order is not tree order.
+Cluster random_cluster(std::mt19937& rng) {
+  Cluster cluster;
+  cluster.name = "random";
+  cluster.rails = 8;
+  const topology::NodeHardware& dgx = topology::builtin_node_types().at("dgx-h100");
+  topology::NodeHardware four = dgx;
+  four.gpus.resize(4);
+  const int spines = std::uniform_int_distribution(1, 3)(rng);
+  const int leaves = std::uniform_int_distribution(2, 8)(rng);
+  std::vector<std::string> names;
+  std::vector<int> leaf_sizes;
+  for (int l = 0; l < leaves; ++l) leaf_sizes.push_back(std::uniform_int_distribution(1, 6)(rng));
+  int total = 0;
+  for (int size : leaf_sizes) total += size;
+  for (int i = 0; i < total; ++i) names.push_back("n" + std::to_string(100 + i));
+  std::shuffle(names.begin(), names.end(), rng);
+  const bool mixed = std::bernoulli_distribution(0.3)(rng);
+  int next = 0;
+  for (int l = 0; l < leaves; ++l) {
+    topology::Switch leaf;
+    leaf.name = "leaf" + std::to_string(l);
+    for (int i = 0; i < leaf_sizes[l]; ++i) {
+      topology::Node node;
+      node.hostname = names[next++];
+      node.hardware = mixed && std::bernoulli_distribution(0.5)(rng) ? four : dgx;
+      leaf.nodes.push_back(node.hostname);
+      cluster.nodes.push_back(node);
+    }
+    cluster.switches.push_back(leaf);
+  }
+  for (int s = 0; s < spines; ++s) {
+    topology::Switch spine;
+    spine.name = "spine" + std::to_string(s);
+    spine.level = topology::SwitchLevel::kSpine;
+    for (int l = s; l < leaves; l += spines) spine.children.push_back("leaf" + std::to_string(l));
+    cluster.switches.push_back(spine);
+  }
+  return cluster;
+}
+
+BusySet random_busy(const Cluster& cluster, double fraction, std::mt19937& rng) {
+  BusySet busy(cluster.nodes.size());
+  for (std::size_t i = 0; i < busy.size(); ++i)
+    busy[i] = std::bernoulli_distribution(fraction)(rng);
+  return busy;
+}
+
+// The fewest leaves whose free GPUs cover the request, by trying every subset.
+int brute_force_leaf_span(const FabricIndex& fabric, const BusySet& busy, int gpus) {
+  std::vector<int> free_gpus(fabric.leaf_count(), 0);
+  for (int n = 0; n < fabric.node_count(); ++n) {
+    if (!busy[n]) free_gpus[fabric.leaf_of(n)] += fabric.cluster().nodes[n].hardware.gpus.size();
+  }
+  int best = fabric.leaf_count() + 1;
+  for (unsigned mask = 1; mask < (1u << fabric.leaf_count()); ++mask) {
+    int sum = 0;
+    for (int l = 0; l < fabric.leaf_count(); ++l) sum += (mask >> l & 1) ? free_gpus[l] : 0;
+    if (sum >= gpus) best = std::min(best, __builtin_popcount(mask));
+  }
+  return best;
+}
+
+int free_gpus(const Cluster& cluster, const BusySet& busy) {
+  int count = 0;
+  for (std::size_t n = 0; n < busy.size(); ++n) {
+    if (!busy[n]) count += cluster.nodes[n].hardware.gpus.size();
+  }
+  return count;
+}
+
+TEST(Placement, RandomClustersKeepEveryInvariant) {
+  std::mt19937 rng(20261120);
+  int checked = 0;
+  for (int instance = 0; instance < 400; ++instance) {
+    const Cluster cluster = random_cluster(rng);
+    const FabricIndex fabric(cluster);
+    const BusySet busy = random_busy(cluster, 0.3, rng);
+    const int available = free_gpus(cluster, busy);
+    if (available == 0) continue;
+    PlacementRequest request;
+    request.gpus = std::uniform_int_distribution(1, available)(rng);
+    const Placement placement = plan_placement(fabric, busy, request);
+    SCOPED_TRACE("instance " + std::to_string(instance) + ", gpus " + std::to_string(request.gpus));
+
+    ASSERT_EQ(placement.world_size(), request.gpus);
+    std::set<std::pair<int, int>> used;
+    for (const RankPlacement& r : placement.ranks) {
+      EXPECT_FALSE(busy[r.node]) << r.host << " is busy";
+      ASSERT_GE(r.gpu, 0);
+      EXPECT_TRUE(used.insert({r.node, r.gpu}).second) << r.host << " GPU " << r.gpu << " twice";
+    }
+    // Node order follows the switch tree.
+    for (int r = 1; r < placement.world_size(); ++r) {
+      EXPECT_LE(fabric.tree_key(placement.ranks[r - 1].node),
+                fabric.tree_key(placement.ranks[r].node));
+    }
+    // Fewest leaves, as brute force finds.
+    std::set<int> leaves;
+    for (int node : placement.nodes()) leaves.insert(fabric.leaf_of(node));
+    EXPECT_EQ(static_cast<int>(leaves.size()), brute_force_leaf_span(fabric, busy, request.gpus));
+    // Deterministic.
+    EXPECT_EQ(placement_json(placement), placement_json(plan_placement(fabric, busy, request)));
+    ++checked;
+  }
+  EXPECT_GT(checked, 300);
+}
+
+TEST(Placement, TensorParallelGroupsStayInsideNvlinkDomains) {
+  std::mt19937 rng(7);
+  int checked = 0;
+  for (int instance = 0; instance < 300; ++instance) {
+    const Cluster cluster = random_cluster(rng);
+    const FabricIndex fabric(cluster);
+    const BusySet busy = random_busy(cluster, 0.3, rng);
+    const int tp = 1 << std::uniform_int_distribution(1, 3)(rng);  // 2, 4, 8
+    // Capacity in whole TP groups: nodes with 4 GPUs hold none of tp=8.
+    int groups = 0;
+    for (std::size_t n = 0; n < busy.size(); ++n) {
+      if (!busy[n]) groups += cluster.nodes[n].hardware.gpus.size() / tp;
+    }
+    if (groups == 0) continue;
+    PlacementRequest request;
+    request.gpus = tp * std::uniform_int_distribution(1, groups)(rng);
+    request.layout = Layout{tp, 1, request.gpus / tp, 1};
+    const Placement placement = plan_placement(fabric, busy, request);
+    ASSERT_EQ(placement.world_size(), request.gpus);
+    EXPECT_TRUE(placement.warnings.empty());
+    for (int start = 0; start < placement.world_size(); start += tp) {
+      for (int r = start; r < start + tp; ++r) {
+        EXPECT_EQ(placement.ranks[r].node, placement.ranks[start].node)
+            << "TP group at rank " << start << " leaves its node (instance " << instance << ")";
+        EXPECT_EQ(*placement.ranks[r].tp, r - start);
+      }
+    }
+    ++checked;
+  }
+  EXPECT_GT(checked, 200);
+}
+
+TEST(Placement, RackScaleTensorParallelSpansTraysOfOneRack) {
+  Cluster cluster = topology::load_preset("gb200-nvl72");
+  const FabricIndex fabric(cluster);
+  BusySet busy(cluster.nodes.size(), false);
+  busy[1] = busy[4] = true;
+  PlacementRequest request;
+  request.gpus = 32;
+  request.layout = Layout{16, 1, 2, 1};
+  const Placement placement = plan_placement(fabric, busy, request);
+  ASSERT_EQ(placement.world_size(), 32);
+  for (const RankPlacement& r : placement.ranks) EXPECT_EQ(r.nvlink_domain, "rack01");
+  EXPECT_TRUE(placement.warnings.empty());
+}
+
+TEST(Placement, DataParallelPeersShareARail) {
+  const Cluster cluster = topology::load_preset("haein");
+  const FabricIndex fabric(cluster);
+  PlacementRequest request;
+  request.gpus = 64;
+  request.layout = Layout{8, 2, 4, 2};
+  const Placement placement = plan_placement(fabric, BusySet(cluster.nodes.size()), request);
+  for (const RankPlacement& r : placement.ranks) {
+    EXPECT_EQ(r.rail, placement.ranks[*r.tp].rail) << "rank " << r.rank;
+    EXPECT_EQ(*r.ep, *r.dp % 2);
+  }
+  // Pipeline stages are contiguous blocks of tp*dp ranks.
+  EXPECT_EQ(*placement.ranks[31].pp, 0);
+  EXPECT_EQ(*placement.ranks[32].pp, 1);
+}
+
+TEST(Placement, PrefersOneLeafWithBestFit) {
+  const Cluster cluster = topology::load_preset("haein");
+  const FabricIndex fabric(cluster);
+  BusySet busy(cluster.nodes.size(), false);
+  // su1: 20 free nodes; su2: 5 free; su3, su4: all free.
+  for (int n = 0; n < 12; ++n) busy[n] = true;
+  for (int n = 32; n < 59; ++n) busy[n] = true;
+  PlacementRequest request;
+  request.gpus = 32;  // 4 nodes: su2's 5 free nodes fit best
+  Placement placement = plan_placement(fabric, busy, request);
+  for (const RankPlacement& r : placement.ranks) EXPECT_EQ(r.leaf, "su2");
+  request.gpus = 160;  // 20 nodes: su1 exactly
+  placement = plan_placement(fabric, busy, request);
+  for (const RankPlacement& r : placement.ranks) EXPECT_EQ(r.leaf, "su1");
+  request.gpus = 8 * 40;  // no leaf has 40 free: two leaves, su3 whole plus the best fit
+  placement = plan_placement(fabric, busy, request);
+  std::set<std::string> leaves;
+  for (const RankPlacement& r : placement.ranks) leaves.insert(r.leaf);
+  EXPECT_EQ(leaves.size(), 2u);
+}
+
+TEST(Placement, NeverPredictedSlowerThanNaiveOrdersOnHaein) {
+  const Cluster cluster = topology::load_preset("haein");
+  const topology::CostModel model(cluster);
+  std::mt19937 rng(30);
+  for (int instance = 0; instance < 100; ++instance) {
+    const BusySet busy = random_busy(cluster, 0.3, rng);
+    PlacementRequest request;
+    request.gpus = 8 * std::uniform_int_distribution(1, free_gpus(cluster, busy) / 8)(rng);
+    const auto ours = measure(model, plan_placement(model.fabric(), busy, request), "haein");
+    for (NaiveOrder order : {NaiveOrder::kMapBySlot, NaiveOrder::kMapByNode}) {
+      const auto theirs =
+          measure(model, naive_placement(model.fabric(), busy, request, order), "naive");
+      EXPECT_LE(ours.all_reduce_1gib.seconds, theirs.all_reduce_1gib.seconds * (1 + 1e-9))
+          << "instance " << instance << " vs " << to_string(order);
+      EXPECT_LE(ours.ring_1gib.seconds, theirs.ring_1gib.seconds * (1 + 1e-9))
+          << "instance " << instance << " vs " << to_string(order);
+      EXPECT_LE(ours.leaves, theirs.leaves);
+    }
+  }
+}
+
+TEST(Placement, MapByNodeRoundRobins) {
+  const Cluster cluster = topology::load_preset("haein");
+  const FabricIndex fabric(cluster);
+  PlacementRequest request;
+  request.gpus = 16;
+  const Placement p =
+      naive_placement(fabric, BusySet(cluster.nodes.size()), request, NaiveOrder::kMapByNode);
+  EXPECT_EQ(p.ranks[0].host, "b200-001");
+  EXPECT_EQ(p.ranks[1].host, "b200-002");
+  EXPECT_EQ(p.ranks[2].host, "b200-001");
+  EXPECT_EQ(p.ranks[2].local_rank, 1);
+}
+
+TEST(Affinity, NicByPciSwitchNotByIndex) {
+  const auto& dgx = topology::builtin_node_types().at("dgx-h100");
+  const std::vector<int> nics = detail::closest_nics(dgx);
+  ASSERT_EQ(nics.size(), 8u);
+  EXPECT_EQ(dgx.nics[nics[0]].name, "mlx5_0");
+  EXPECT_EQ(dgx.nics[nics[1]].name, "mlx5_3");
+  EXPECT_EQ(dgx.nics[nics[4]].name, "mlx5_6");
+  EXPECT_EQ(dgx.nics[nics[7]].name, "mlx5_11");
+  // GB200 trays have no PCIe switch between GPU and NIC: pair by NUMA, one NIC each.
+  const auto& tray = topology::builtin_node_types().at("gb200-nvl72");
+  const std::vector<int> tray_nics = detail::closest_nics(tray);
+  std::set<int> distinct(tray_nics.begin(), tray_nics.end());
+  EXPECT_EQ(distinct.size(), 4u);
+  for (std::size_t g = 0; g < tray.gpus.size(); ++g) {
+    EXPECT_EQ(tray.nics[tray_nics[g]].numa, tray.gpus[g].numa);
+  }
+}
+
+TEST(Affinity, CoresSplitKeepsHyperThreadSiblings) {
+  std::vector<int> cpus;
+  for (int c = 0; c < 8; ++c) cpus.push_back(c);
+  for (int c = 16; c < 24; ++c) cpus.push_back(c);
+  EXPECT_EQ(detail::cpu_share(cpus, 0, 2), (std::vector<int>{0, 1, 2, 3, 16, 17, 18, 19}));
+  EXPECT_EQ(detail::cpu_share(cpus, 1, 2), (std::vector<int>{4, 5, 6, 7, 20, 21, 22, 23}));
+  EXPECT_EQ(detail::cpu_share(cpus, 0, 1), cpus);
+}
+
+TEST(PlacementBadInput, ClearErrors) {
+  const Cluster cluster = topology::load_preset("haein");
+  const FabricIndex fabric(cluster);
+  BusySet busy(cluster.nodes.size(), false);
+  for (int n = 0; n < 100; ++n) busy[n] = true;
+  PlacementRequest request;
+  request.gpus = 300;
+  try {
+    plan_placement(fabric, busy, request);
+    FAIL() << "expected an error";
+  } catch (const InvalidArgument& error) {
+    const std::string what = error.what();
+    EXPECT_NE(what.find("224"), std::string::npos) << what;  // 28 free nodes x 8
+    EXPECT_NE(what.find("su4"), std::string::npos) << what;
+  }
+  request.gpus = 16;
+  request.layout = Layout{8, 1, 3, 1};
+  EXPECT_THROW(plan_placement(fabric, busy, request), InvalidArgument);
+  request.layout = Layout{16, 1, 1, 1};
+  EXPECT_THROW(plan_placement(fabric, busy, request), InvalidArgument);
+  request.allow_cross_domain_tp = true;
+  const Placement placement = plan_placement(fabric, busy, request);
+  ASSERT_FALSE(placement.warnings.empty());
+  EXPECT_NE(placement.warnings.front().find("larger than"), std::string::npos);
+  EXPECT_THROW(parse_layout("tp=8,pp=x", 16), InvalidArgument);
+  EXPECT_THROW(parse_layout("tp=3", 16), InvalidArgument);
+  EXPECT_THROW(parse_layout("tp=2,dp=4,ep=3", 8), InvalidArgument);
+  EXPECT_EQ(parse_layout("tp=2,pp=2", 16).dp, 4);
+}
+
+TEST(PlacementBadInput, BusyFileNamesUnknownHostAndLine) {
+  const Cluster cluster = topology::load_preset("haein");
+  const BusySet busy =
+      parse_busy(cluster, "# maintenance\nb200-[001-004]\n\nb200-128 b200-010\n", "busy.txt");
+  EXPECT_EQ(std::count(busy.begin(), busy.end(), true), 6);
+  try {
+    parse_busy(cluster, "b200-001\nb300-001\n", "busy.txt");
+    FAIL() << "expected a ParseError";
+  } catch (const ParseError& error) {
+    EXPECT_EQ(error.line(), 2);
+    EXPECT_NE(std::string(error.what()).find("b300-001"), std::string::npos);
+  }
+  EXPECT_THROW(parse_busy(cluster, "b200-[001-\n", "busy.txt"), ParseError);
+}
+
+TEST(PlacementFiles, JsonRoundTripsAndOtherFormats) {
+  const Cluster cluster = topology::load_preset("haein");
+  const FabricIndex fabric(cluster);
+  PlacementRequest request;
+  request.gpus = 16;
+  request.layout = Layout{8, 1, 2, 1};
+  const Placement placement = plan_placement(fabric, BusySet(cluster.nodes.size()), request);
+  const std::string json = placement_json(placement);
+  const Placement back = parse_placement_json(json, "p.json");
+  EXPECT_EQ(placement_json(back), json);
+  EXPECT_EQ(back.ranks[9].host, "b200-002");
+  EXPECT_EQ(back.ranks[9].nic, "mlx5_3");
+  EXPECT_THROW(parse_placement_json("{\"version\": 2}", "p.json"), ParseError);
+  EXPECT_THROW(parse_placement_json("[1,", "p.json"), ParseError);
+
+  const std::string rankfile = placement_rankfile(placement);
+  EXPECT_NE(rankfile.find("rank 0=b200-001 slot=0-13,112-125\n"), std::string::npos) << rankfile;
+  EXPECT_NE(rankfile.find("rank 15=b200-002 slot=98-111,210-223\n"), std::string::npos);
+  const std::string hosts = placement_slurm_hostfile(placement);
+  EXPECT_EQ(std::count(hosts.begin(), hosts.end(), '\n'), 16);
+  const std::string svg = placement_svg(fabric, BusySet(cluster.nodes.size()), placement);
+  EXPECT_NE(svg.find("<svg"), std::string::npos);
+  EXPECT_NE(svg.find("<polyline"), std::string::npos);
+  EXPECT_NE(svg.find("b200-001: ranks 0-7"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace haein::launcher
