@@ -8,33 +8,13 @@
 #include <sstream>
 #include <string>
 
+#include "generated_cluster.hpp"
 #include "haein/topology/formats.hpp"
 #include "haein/topology/validate.hpp"
 
 namespace {
 
 using namespace haein::topology;
-
-// nodes in scalable units of 32 (one leaf each), 16 leaves per spine, spines under a core.
-std::string generated_yaml(int nodes) {
-  std::ostringstream out;
-  out << "version: 1\nname: generated\nrails: 8\nnodes:\n  - {hostname: \"g[0001-" << nodes
-      << "]\", node_type: dgx-b200}\nswitches:\n";
-  const int leaves = (nodes + 31) / 32;
-  for (int leaf = 0; leaf < leaves; ++leaf) {
-    char range[64];
-    std::snprintf(range, sizeof range, "g[%04d-%04d]", leaf * 32 + 1,
-                  std::min(nodes, leaf * 32 + 32));
-    out << "  - {name: leaf" << leaf << ", level: leaf, nodes: \"" << range << "\"}\n";
-  }
-  const int spines = (leaves + 15) / 16;
-  for (int spine = 0; spine < spines; ++spine) {
-    out << "  - {name: spine" << spine << ", level: spine, switches: \"leaf[" << spine * 16 << "-"
-        << std::min(leaves, spine * 16 + 16) - 1 << "]\"}\n";
-  }
-  out << "  - {name: core, level: core, switches: \"spine[0-" << spines - 1 << "]\"}\n";
-  return out.str();
-}
 
 std::string write_temp(const std::string& name, const std::string& text) {
   const std::string path = "/tmp/haein-bench-" + name;
@@ -63,7 +43,7 @@ void BM_LoadAndValidate(benchmark::State& state, const std::string& path) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const std::string yaml_text = generated_yaml(4096);
+  const std::string yaml_text = haein::bench::generated_yaml(4096);
   const std::string yaml = write_temp("4096.yaml", yaml_text);
   const std::string json =
       write_temp("4096.json", write_cluster_json(read_cluster_yaml(yaml_text, "generated")));

@@ -169,3 +169,62 @@ TEST_F(Cli, WrongCommandsAndFlagsExitTwo) {
 }
 
 }  // namespace
+
+TEST_F(Cli, PlanExplainsAndWritesEveryFile) {
+  const std::string busy = file("busy.txt", "# down\nb200-[001-008]\nb200-040\n");
+  const fs::path topo = dir_ / "topo";
+  const Result r = haein("plan --cluster preset:haein --gpus 64 --busy " + busy +
+                         " --layout tp=8,pp=2 --explain --json " + (dir_ / "p.json").string() +
+                         " --rankfile " + (dir_ / "rankfile").string() + " --slurm-hostfile " +
+                         (dir_ / "hosts").string() + " --nccl-topo-dir " + topo.string() +
+                         " --svg " + (dir_ / "plan.svg").string());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("placed 64 ranks on 8 nodes (b200-[009-016]) across 1 leaf switch"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("mpirun map-by node"), std::string::npos);
+  EXPECT_NE(r.out.find("time mpirun map-by slot / haein"), std::string::npos);
+  EXPECT_NE(r.out.find("TP group all-reduce"), std::string::npos);
+  const std::string json = slurp(dir_ / "p.json");
+  EXPECT_NE(json.find("\"world_size\": 64"), std::string::npos);
+  EXPECT_NE(json.find("\"tp\": 7"), std::string::npos);
+  EXPECT_NE(slurp(dir_ / "rankfile").find("rank 63=b200-016 slot="), std::string::npos);
+  EXPECT_NE(slurp(dir_ / "hosts").find("b200-009\n"), std::string::npos);
+  EXPECT_TRUE(fs::exists(topo / "b200-009.xml"));
+  EXPECT_TRUE(fs::exists(topo / "b200-016.xml"));
+  EXPECT_NE(slurp(dir_ / "plan.svg").find("</svg>"), std::string::npos);
+}
+
+TEST_F(Cli, PlanBadRequestsExitTwo) {
+  Result r = haein("plan --cluster preset:haein --gpus 2000");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("only 1024 usable GPUs are free"), std::string::npos) << r.err;
+  r = haein("plan --cluster preset:haein --gpus 16 --layout tp=8,pp=2,dp=2");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("= 32 ranks, but the request is 16"), std::string::npos) << r.err;
+  r = haein("plan --cluster preset:haein --gpus 32 --layout tp=16");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--allow-cross-domain-tp"), std::string::npos) << r.err;
+  r = haein("plan --cluster preset:haein --gpus 32 --layout tp=16 --allow-cross-domain-tp");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("warning"), std::string::npos) << r.err;
+  const std::string busy = file("busy.txt", "b200-001\nnode-7\n");
+  r = haein("plan --cluster preset:haein --gpus 8 --busy " + busy);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("busy.txt:2: unknown host 'node-7'"), std::string::npos) << r.err;
+  r = haein("plan --cluster preset:haein");
+  EXPECT_EQ(r.exit_code, 2);
+  r = haein("plan --gpus 8");
+  EXPECT_EQ(r.exit_code, 2);
+  r = haein("plan --cluster preset:haein --gpus 8 --layout tp=abc");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--layout"), std::string::npos) << r.err;
+}
+
+TEST_F(Cli, PlanByNodes) {
+  const Result r = haein("plan --cluster preset:haein --nodes 3 --gpus-per-node 4 --json " +
+                         (dir_ / "p.json").string());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("placed 12 ranks on 3 nodes"), std::string::npos) << r.out;
+  EXPECT_NE(slurp(dir_ / "p.json").find("\"local_world_size\": 4"), std::string::npos);
+}

@@ -51,9 +51,12 @@ int plan_command(const PlanOptions& options, std::ostream& out, std::ostream& er
   std::vector<std::string> hosts;
   for (int node : placement.nodes()) hosts.push_back(cluster.nodes[node].hostname);
   const PlanMetrics& ours = metrics.front();
-  out << "placed " << placement.world_size() << " ranks on " << ours.nodes << " nodes ("
-      << topology::compress_hostlist(hosts) << ") across " << ours.leaves << " leaf switch"
-      << (ours.leaves == 1 ? "" : "es") << " of cluster '" << cluster.name << "'\n";
+  out << "placed " << placement.world_size() << " ranks on " << ours.nodes
+      << (ours.nodes == 1 ? " node (" : " nodes (") << topology::compress_hostlist(hosts) << ")";
+  if (fabric.leaf_count() > 0) {
+    out << " across " << ours.leaves << " leaf switch" << (ours.leaves == 1 ? "" : "es");
+  }
+  out << " of cluster '" << cluster.name << "'\n";
   if (options.explain) {
     out << "\n";
     print_rank_table(out, placement);
