@@ -175,3 +175,30 @@ TEST(CostModel, OneRankHasNothingToExchange) {
 
 }  // namespace
 }  // namespace haein::topology
+
+namespace haein::topology {
+namespace {
+
+// No algorithm may beat the hardware: all-reduce bus bandwidth is at most the per-GPU
+// link rate, except NVLS, whose in-switch reduction halves the traffic (at most 2(n-1)/n
+// of the link rate).
+TEST(CostModel, NoPredictionExceedsTheLinks) {
+  for (const char* preset : {"dgx-h100", "dgx-b200", "gb200-nvl72", "haein"}) {
+    const Cluster cluster = load_preset(preset);
+    const CostModel model(cluster);
+    std::vector<int> nodes;
+    for (int n = 0; n < std::min<int>(cluster.nodes.size(), 8); ++n) nodes.push_back(n);
+    const auto sites = fill(cluster, nodes);
+    const double nvlink = cluster.nodes[0].hardware.nvlink_gbps;
+    for (const Prediction& p : model.all(Collective::kAllReduce, sites, kGiB)) {
+      if (!p.applicable) continue;
+      const double limit = p.algorithm == Algorithm::kNvls
+                               ? nvlink * bus_factor(Collective::kAllReduce, sites.size())
+                               : nvlink;
+      EXPECT_LE(p.busbw_gbs, limit) << preset << " " << to_string(p.algorithm);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace haein::topology

@@ -251,12 +251,14 @@ Prediction CostModel::tree(std::span<const RankSite> ranks, double bytes) const 
   }
   double seconds = 2.0 * (per_node_max - 1) * intra_latency_us * kUs;
   double bandwidth_time = per_node_max > 1 ? bytes / (intra_gbs * kGB) : 0;
-  if (nodes > 1) {
+  if (nodes > 1 && one_domain) {
+    // Trays of one NVLink rack: the chain and the tree run over NVLink only, carrying the
+    // buffer up and back down over the same links, as inside one node.
+    seconds += 2.0 * std::ceil(std::log2(nodes)) * parameters_.nvlink_rack_latency_us * kUs;
+    bandwidth_time = 2 * bytes / (intra_gbs * kGB);
+  } else if (nodes > 1) {
     double inter_latency_us = parameters_.ib_leaf_latency_us;
-    if (one_domain) {
-      inter_latency_us = parameters_.nvlink_rack_latency_us;
-      inter_gbs = per_node_max * intra_gbs;
-    } else if (leaves.size() > 1) {
+    if (leaves.size() > 1) {
       inter_latency_us = parameters_.ib_spine_latency_us;
       inter_gbs /= std::max(parameters_.spine_oversubscription, 1.0);
     }
