@@ -173,11 +173,11 @@ TEST_F(Cli, WrongCommandsAndFlagsExitTwo) {
 TEST_F(Cli, PlanExplainsAndWritesEveryFile) {
   const std::string busy = file("busy.txt", "# down\nb200-[001-008]\nb200-040\n");
   const fs::path topo = dir_ / "topo";
-  const Result r = haein("plan --cluster preset:haein --gpus 64 --busy " + busy +
-                         " --layout tp=8,pp=2 --explain --json " + (dir_ / "p.json").string() +
-                         " --rankfile " + (dir_ / "rankfile").string() + " --slurm-hostfile " +
-                         (dir_ / "hosts").string() + " --nccl-topo-dir " + topo.string() +
-                         " --svg " + (dir_ / "plan.svg").string());
+  const Result r =
+      haein("plan --cluster preset:haein --gpus 64 --busy " + busy +
+            " --layout tp=8,pp=2 --explain --json " + (dir_ / "p.json").string() + " --rankfile " +
+            (dir_ / "rankfile").string() + " --slurm-hostfile " + (dir_ / "hosts").string() +
+            " --nccl-topo-dir " + topo.string() + " --svg " + (dir_ / "plan.svg").string());
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("placed 64 ranks on 8 nodes (b200-[009-016]) across 1 leaf switch"),
             std::string::npos)
