@@ -83,6 +83,15 @@ const topology::NumaDomain* find_numa(const NodeHardware& hardware, int id) {
 
 }  // namespace
 
+void set_layout_coordinates(Placement& placement, const Layout& layout) {
+  for (RankPlacement& r : placement.ranks) {
+    r.tp = r.rank % layout.tp;
+    r.dp = r.rank / layout.tp % layout.dp;
+    r.pp = r.rank / (layout.tp * layout.dp);
+    r.ep = *r.dp % layout.ep;
+  }
+}
+
 Placement assemble(const FabricIndex& fabric, const std::vector<NodeRanks>& nodes,
                    const PlacementRequest& request) {
   const topology::Cluster& cluster = fabric.cluster();
@@ -142,15 +151,7 @@ Placement assemble(const FabricIndex& fabric, const std::vector<NodeRanks>& node
       placement.ranks.push_back(std::move(r));
     }
   }
-  if (request.layout) {
-    const Layout& layout = *request.layout;
-    for (RankPlacement& r : placement.ranks) {
-      r.tp = r.rank % layout.tp;
-      r.dp = r.rank / layout.tp % layout.dp;
-      r.pp = r.rank / (layout.tp * layout.dp);
-      r.ep = *r.dp % layout.ep;
-    }
-  }
+  if (request.layout) set_layout_coordinates(placement, *request.layout);
   return placement;
 }
 

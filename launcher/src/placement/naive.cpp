@@ -82,15 +82,7 @@ Placement naive_placement(const topology::FabricIndex& fabric, const BusySet& bu
       placement.ranks[r] = std::move(entry);
     }
   }
-  if (request.layout) {
-    const Layout& layout = *request.layout;
-    for (RankPlacement& r : placement.ranks) {
-      r.tp = r.rank % layout.tp;
-      r.dp = r.rank / layout.tp % layout.dp;
-      r.pp = r.rank / (layout.tp * layout.dp);
-      r.ep = *r.dp % layout.ep;
-    }
-  }
+  if (request.layout) detail::set_layout_coordinates(placement, *request.layout);
   return placement;
 }
 

@@ -28,6 +28,9 @@ std::vector<int> closest_nics(const topology::NodeHardware& hardware);
 Placement assemble(const topology::FabricIndex& fabric, const std::vector<NodeRanks>& nodes,
                    const PlacementRequest& request);
 
+/// Megatron-style coordinates from the rank: tp fastest, then dp, then pp; ep within dp.
+void set_layout_coordinates(Placement& placement, const Layout& layout);
+
 /// Splits a CPU list among `parts` ranks: each contiguous range is cut into `parts`
 /// pieces and rank i gets piece i of every range, so hyper-thread siblings enumerated in
 /// a second range stay with their cores.
