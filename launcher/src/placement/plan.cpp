@@ -6,8 +6,6 @@
 #include <sstream>
 
 #include "haein/common/error.hpp"
-#include "haein/common/log.hpp"
-#include "haein/topology/hostlist.hpp"
 #include "placement_internal.hpp"
 
 namespace haein::launcher {
