@@ -228,3 +228,35 @@ TEST_F(Cli, PlanByNodes) {
   EXPECT_NE(r.out.find("placed 12 ranks on 3 nodes"), std::string::npos) << r.out;
   EXPECT_NE(slurp(dir_ / "p.json").find("\"local_world_size\": 4"), std::string::npos);
 }
+
+TEST_F(Cli, ExecRankSetsTheEnvironmentContract) {
+  const std::string placement = (dir_ / "p.json").string();
+  ASSERT_EQ(haein("plan -c preset:dgx-h100 --gpus 8 --json " + placement).exit_code, 0);
+  const Result r =
+      haein("exec-rank --no-bind --placement " + placement + " --rank 1 -- sh -c 'env | sort'");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const char* line :
+       {"RANK=1\n", "WORLD_SIZE=8\n", "LOCAL_RANK=1\n", "LOCAL_WORLD_SIZE=8\n",
+        "MASTER_ADDR=dgx-h100-01\n", "MASTER_PORT=29500\n", "CUDA_VISIBLE_DEVICES=1\n",
+        "NCCL_IB_HCA==mlx5_3:1\n", "UCX_NET_DEVICES=mlx5_3:1\n", "HAEIN_RESTART_COUNT=0\n"}) {
+    EXPECT_NE(r.out.find(line), std::string::npos) << line << r.out;
+  }
+  EXPECT_NE(r.out.find("HAEIN_PLACEMENT=" + placement + "\n"), std::string::npos) << r.out;
+}
+
+TEST_F(Cli, ExecRankBadInput) {
+  const std::string placement = (dir_ / "p.json").string();
+  ASSERT_EQ(haein("plan -c preset:dgx-h100 --gpus 2 --json " + placement).exit_code, 0);
+  Result r = haein("exec-rank --placement " + placement + " --rank 0 -- /no/such/program");
+  EXPECT_EQ(r.exit_code, 127);
+  EXPECT_NE(r.err.find("cannot run '/no/such/program'"), std::string::npos) << r.err;
+  r = haein("exec-rank --placement " + placement + " --rank 0");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("needs a command"), std::string::npos) << r.err;
+  r = haein("exec-rank --placement " + placement + " --rank 5 -- true");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("outside the placement's 2 ranks"), std::string::npos) << r.err;
+  r = haein("exec-rank --placement " + file("bad.json", "{\"version\": 9}") + " --rank 0 -- true");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("version 9 is not supported"), std::string::npos) << r.err;
+}

@@ -33,3 +33,18 @@ if [[ "$(cat "$work/bound")" != "$expected" ]]; then
   echo "ranks were not bound as planned:"; cat "$work/bound"; exit 1
 fi
 echo "mpirun bound rank 0 to CPU 0 and rank 1 to CPU 1, as planned"
+
+# The same ranks through `haein exec-rank`, as the mpirun backend starts them: each rank
+# finds its entry of the placement JSON by OMPI_COMM_WORLD_RANK, gets the environment
+# contract and binds itself.
+"$haein" plan --cluster "$work/local.yaml" --gpus 2 --json "$work/placement.json" >/dev/null
+"$mpiexec" --allow-run-as-root --oversubscribe -np 2 \
+  "$haein" exec-rank --placement "$work/placement.json" -- \
+  sh -c 'echo "$RANK $WORLD_SIZE $LOCAL_RANK $CUDA_VISIBLE_DEVICES $MASTER_ADDR $(grep Cpus_allowed_list /proc/self/status | cut -f2)"' \
+  | sort >"$work/exec"
+expected="0 2 0 0 $host 0
+1 2 1 1 $host 1"
+if [[ "$(cat "$work/exec")" != "$expected" ]]; then
+  echo "exec-rank under mpirun gave:"; cat "$work/exec"; echo "expected:"; echo "$expected"; exit 1
+fi
+echo "exec-rank under mpirun: ranks, GPUs and cores as placed"

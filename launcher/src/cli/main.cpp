@@ -1,5 +1,6 @@
 // The `haein` command: parses the command line into plain option structs and calls the
 // launcher's commands; turns exceptions into a message and an exit code.
+#include <algorithm>
 #include <boost/program_options.hpp>
 #include <iostream>
 #include <string>
@@ -7,7 +8,9 @@
 
 #include "haein/common/env.hpp"
 #include "haein/common/error.hpp"
+#include "haein/common/settings.hpp"
 #include "haein/common/version.hpp"
+#include "haein/launcher/exec_rank.hpp"
 #include "haein/launcher/plan.hpp"
 #include "haein/launcher/topo_commands.hpp"
 #include "haein/topology/presets.hpp"
@@ -26,6 +29,9 @@ commands:
   plan --cluster CLUSTER --gpus N   pick nodes, order ranks, pin GPU/NIC/cores; compare
                                     with mpirun's orders (--explain); write --json,
                                     --rankfile, --slurm-hostfile, --nccl-topo-dir, --svg
+  exec-rank --placement F -- PROG   run PROG as one rank of a placement: its environment
+                                    (RANK, MASTER_ADDR, CUDA_VISIBLE_DEVICES, NCCL_IB_HCA, ...)
+                                    and CPU binding; the rank comes from mpirun/srun or --rank
   env                               every HAEIN_* setting in effect
   help                              this text
   --version                         haein's version and build
@@ -149,6 +155,30 @@ int plan_main(const std::vector<std::string>& args) {
   return haein::launcher::plan_command(plan, std::cout, std::cerr);
 }
 
+int exec_rank_main(const std::vector<std::string>& args) {
+  haein::launcher::ExecRankOptions exec;
+  const auto dashes = std::find(args.begin(), args.end(), "--");
+  const std::vector<std::string> own(args.begin(), dashes);
+  if (dashes != args.end()) exec.command.assign(dashes + 1, args.end());
+  bool no_bind = false;
+  po::options_description options("haein exec-rank options");
+  options.add_options()("placement,p", po::value<std::string>(&exec.placement_path),
+                        "placement JSON (default: $HAEIN_PLACEMENT)")(
+      "rank,r", po::value<int>(&exec.rank),
+      "rank to run (default: OMPI_COMM_WORLD_RANK, SLURM_PROCID or RANK)")(
+      "nccl-topo-dir", po::value<std::string>(&exec.nccl_topo_dir),
+      "directory of <host>.xml NCCL topology files (sets NCCL_TOPO_FILE)")(
+      "no-bind", po::bool_switch(&no_bind), "leave the CPU affinity alone");
+  po::variables_map vm;
+  if (!parse(own, options, "haein exec-rank [--placement FILE] [--rank R] -- PROGRAM [ARGS...]", vm,
+             false)) {
+    return 0;
+  }
+  exec.bind = !no_bind;
+  if (exec.placement_path.empty()) exec.placement_path = haein::settings::kPlacement.get();
+  return haein::launcher::exec_rank(exec, std::cerr);
+}
+
 int run(int argc, char** argv) {
   const std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty()) {
@@ -166,6 +196,7 @@ int run(int argc, char** argv) {
     return 0;
   }
   if (command == "topo") return topo_main({args.begin() + 1, args.end()});
+  if (command == "exec-rank") return exec_rank_main({args.begin() + 1, args.end()});
   if (command == "plan") return plan_main({args.begin() + 1, args.end()});
   if (command == "env") {
     haein::env::print_settings(std::cout);
