@@ -13,14 +13,23 @@ const env::StringSetting kSysfsRoot{"HAEIN_SYSFS_ROOT", "/sys",
 
 const env::StringSetting kPlacement{"HAEIN_PLACEMENT", "",
                                     "placement JSON of this job, set by haein run"};
+const env::IntSetting kRestartCount{"HAEIN_RESTART_COUNT", "0",
+                                    "restarts of this job so far, set by haein run"};
+const env::StringSetting kHeartbeatFile{
+    "HAEIN_HEARTBEAT_FILE", "",
+    "file this rank touches while it makes progress, set by haein run --heartbeat-timeout"};
+const env::SecondsSetting kStopGrace{"HAEIN_STOP_GRACE", "3",
+                                     "seconds from SIGTERM to SIGKILL when haein run stops ranks"};
 
 }  // namespace haein::settings
 
 namespace haein::env {
 
 std::span<const Setting* const> all_settings() {
-  static const std::array<const Setting*, 4> settings = {
-      &settings::kLogLevel, &settings::kNvmlLibrary, &settings::kSysfsRoot, &settings::kPlacement};
+  static const std::array<const Setting*, 7> settings = {
+      &settings::kLogLevel,  &settings::kNvmlLibrary,  &settings::kSysfsRoot,
+      &settings::kPlacement, &settings::kRestartCount, &settings::kHeartbeatFile,
+      &settings::kStopGrace};
   return settings;
 }
 

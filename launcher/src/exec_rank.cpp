@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -13,7 +14,10 @@
 
 #include "haein/common/error.hpp"
 #include "haein/common/process.hpp"
+#include "haein/common/settings.hpp"
 #include "haein/launcher/plan.hpp"
+#include "run/rank_status.hpp"
+#include "run/supervisor.hpp"
 
 namespace haein::launcher {
 
@@ -45,6 +49,11 @@ std::vector<std::pair<std::string, std::string>> rank_environment(const Placemen
   }
   env.emplace_back("HAEIN_PLACEMENT", context.placement_path);
   env.emplace_back("HAEIN_RESTART_COUNT", std::to_string(context.restart_count));
+  if (!context.heartbeat_dir.empty()) {
+    env.emplace_back(
+        "HAEIN_HEARTBEAT_FILE",
+        (std::filesystem::path(context.heartbeat_dir) / ("rank-" + std::to_string(rank))).string());
+  }
   return env;
 }
 
@@ -81,6 +90,44 @@ std::string bind_cores(const std::vector<int>& cores) {
   return {};
 }
 
+// Runs the rank as a child, so that its output can be tagged and logged and its end
+// recorded for `haein run`.
+int watch_rank(const ExecRankOptions& options, const RankPlacement& rank,
+               const std::vector<std::pair<std::string, std::string>>& variables) {
+  detail::ChildSpec child;
+  child.argv = options.command;
+  child.env = variables;
+  if (options.bind) child.cores = rank.cores;
+  child.stdin_null = false;  // mpirun and srun decide what a rank's stdin is
+  child.tag = detail::expand_tag(options.tag_template, rank.host, rank.rank, rank.local_rank);
+  const std::string name = "rank-" + std::to_string(rank.rank);
+  if (!options.log_dir.empty()) child.log_file = options.log_dir + "/" + name + ".log";
+  for (const auto& [variable, value] : variables) {
+    if (variable == "HAEIN_HEARTBEAT_FILE" && !std::filesystem::exists(value)) {
+      std::ofstream touch(value);
+    }
+  }
+  detail::SupervisorOptions supervision;
+  supervision.grace_seconds = settings::kStopGrace.get();
+  const detail::SupervisorResult result = detail::supervise({child}, supervision);
+  const detail::ChildResult& ended = result.children.front();
+  if (!options.status_dir.empty()) {
+    detail::RankStatus status;
+    status.rank = rank.rank;
+    status.host = host_name();
+    status.exit_code = ended.exit_code;
+    status.signal = ended.signal;
+    status.stopped = ended.stopped;
+    status.ended_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+    status.seconds = ended.seconds;
+    status.tail = ended.tail;
+    detail::write_rank_status(options.status_dir, status);
+  }
+  return ended.shell_code();
+}
+
 }  // namespace
 
 int exec_rank(const ExecRankOptions& options, std::ostream& err) {
@@ -110,9 +157,12 @@ int exec_rank(const ExecRankOptions& options, std::ostream& err) {
   context.master_port = env_int("MASTER_PORT", 29500);
   context.restart_count = env_int("HAEIN_RESTART_COUNT", 0);
   context.nccl_topo_dir = options.nccl_topo_dir;
-  for (const auto& [name, value] : rank_environment(placement, rank, context)) {
-    setenv(name.c_str(), value.c_str(), 1);
+  context.heartbeat_dir = options.heartbeat_dir;
+  const auto variables = rank_environment(placement, rank, context);
+  if (!options.tag_template.empty() || !options.log_dir.empty() || !options.status_dir.empty()) {
+    return watch_rank(options, placement.ranks[rank], variables);
   }
+  for (const auto& [name, value] : variables) setenv(name.c_str(), value.c_str(), 1);
   if (options.bind) {
     const std::string note = bind_cores(placement.ranks[rank].cores);
     if (!note.empty()) err << "haein exec-rank: rank " << rank << ": " << note << "\n";

@@ -2,6 +2,7 @@
 // launcher's commands; turns exceptions into a message and an exit code.
 #include <algorithm>
 #include <boost/program_options.hpp>
+#include <filesystem>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -12,6 +13,7 @@
 #include "haein/common/version.hpp"
 #include "haein/launcher/exec_rank.hpp"
 #include "haein/launcher/plan.hpp"
+#include "haein/launcher/run.hpp"
 #include "haein/launcher/topo_commands.hpp"
 #include "haein/topology/presets.hpp"
 
@@ -29,6 +31,9 @@ commands:
   plan --cluster CLUSTER --gpus N   pick nodes, order ranks, pin GPU/NIC/cores; compare
                                     with mpirun's orders (--explain); write --json,
                                     --rankfile, --slurm-hostfile, --nccl-topo-dir, --svg
+  run [-c CLUSTER] -n N -- PROG     place N ranks (this node without --cluster), start them
+                                    locally or through mpirun/srun, supervise: tagged output,
+                                    root cause of a failure, restarts, heartbeat watchdog
   exec-rank --placement F -- PROG   run PROG as one rank of a placement: its environment
                                     (RANK, MASTER_ADDR, CUDA_VISIBLE_DEVICES, NCCL_IB_HCA, ...)
                                     and CPU binding; the rank comes from mpirun/srun or --rank
@@ -168,7 +173,15 @@ int exec_rank_main(const std::vector<std::string>& args) {
       "rank to run (default: OMPI_COMM_WORLD_RANK, SLURM_PROCID or RANK)")(
       "nccl-topo-dir", po::value<std::string>(&exec.nccl_topo_dir),
       "directory of <host>.xml NCCL topology files (sets NCCL_TOPO_FILE)")(
-      "no-bind", po::bool_switch(&no_bind), "leave the CPU affinity alone");
+      "no-bind", po::bool_switch(&no_bind), "leave the CPU affinity alone")(
+      "heartbeat-dir", po::value<std::string>(&exec.heartbeat_dir),
+      "set HAEIN_HEARTBEAT_FILE=<dir>/rank-R")(
+      "tag-output", po::value<std::string>(&exec.tag_template),
+      "watch the rank: prefix each output line ({host} {rank} {local_rank})")(
+      "log-dir", po::value<std::string>(&exec.log_dir),
+      "watch the rank: its output also into <dir>/rank-R.log")(
+      "status-dir", po::value<std::string>(&exec.status_dir),
+      "watch the rank: record how it ended in <dir>/rank-R (for haein run)");
   po::variables_map vm;
   if (!parse(own, options, "haein exec-rank [--placement FILE] [--rank R] -- PROGRAM [ARGS...]", vm,
              false)) {
@@ -177,6 +190,58 @@ int exec_rank_main(const std::vector<std::string>& args) {
   exec.bind = !no_bind;
   if (exec.placement_path.empty()) exec.placement_path = haein::settings::kPlacement.get();
   return haein::launcher::exec_rank(exec, std::cerr);
+}
+
+int run_main(const std::vector<std::string>& args) {
+  haein::launcher::RunOptions run;
+  const auto dashes = std::find(args.begin(), args.end(), "--");
+  const std::vector<std::string> own(args.begin(), dashes);
+  if (dashes != args.end()) run.command.assign(dashes + 1, args.end());
+  int np = 0;
+  std::string backend = "auto";
+  po::options_description options("haein run options");
+  options.add_options()("cluster,c", po::value<std::string>(&run.cluster),
+                        "cluster file or preset:NAME (default: this node, discovered)")(
+      "busy", po::value<std::string>(&run.busy), "file of busy nodes (hostnames or ranges)")(
+      "np,n", po::value<int>(&np), "ranks to start")("gpus,g", po::value<int>(&run.request.gpus),
+                                                     "ranks to start, one per GPU (as -n)")(
+      "nnodes", po::value<int>(&run.request.nodes), "nodes, with --nproc-per-node")(
+      "nproc-per-node", po::value<int>(&run.request.gpus_per_node), "ranks per node")(
+      "layout", po::value<std::string>(&run.layout), "parallel layout tp=T,pp=P,dp=D[,ep=E]")(
+      "backend", po::value<std::string>(&backend)->default_value("auto"),
+      "local, mpirun, srun, or auto (local when every rank is on this host)")(
+      "oversubscribe", po::bool_switch(&run.oversubscribe),
+      "allow more ranks than a node without GPUs has cores")(
+      "max-restarts", po::value<int>(&run.max_restarts)->default_value(0),
+      "restart the whole job up to R times after a failure (HAEIN_RESTART_COUNT)")(
+      "log-dir", po::value<std::string>(&run.log_dir),
+      "keep the job's files and per-rank logs (attempt-K/rank-R.log) here")(
+      "tag-output", po::value<std::string>(&run.tag_template)->default_value("[{host}:{rank}] "),
+      "prefix of each output line; fields {host} {rank} {local_rank}; '' for none")(
+      "heartbeat-timeout", po::value<double>(&run.heartbeat_timeout)->default_value(0),
+      "seconds without a heartbeat (HAEIN_HEARTBEAT_FILE) before a rank counts as hung")(
+      "master-port", po::value<int>(&run.master_port)->default_value(0),
+      "MASTER_PORT (default: a free port chosen at start)")(
+      "nccl-topo", po::bool_switch(&run.nccl_topo),
+      "write each node's NCCL topology XML and set NCCL_TOPO_FILE")(
+      "dry-run", po::bool_switch(&run.dry_run), "print the commands and files, start nothing")(
+      "print-env", po::bool_switch(&run.print_env), "print every rank's variables first");
+  po::variables_map vm;
+  if (!parse(own, options,
+             "haein run [options] (-n N | --nnodes M --nproc-per-node K) -- PROGRAM [ARGS...]", vm,
+             false)) {
+    return 0;
+  }
+  if (np > 0 && run.request.gpus > 0 && np != run.request.gpus) {
+    throw haein::InvalidArgument("-n " + std::to_string(np) + " and --gpus " +
+                                 std::to_string(run.request.gpus) + " disagree; give one");
+  }
+  if (np != 0) run.request.gpus = np;
+  run.backend = haein::launcher::parse_backend(backend);
+  std::error_code error;
+  run.haein_binary = std::filesystem::read_symlink("/proc/self/exe", error).string();
+  if (error) run.haein_binary = "haein";
+  return haein::launcher::run_command(run, std::cout, std::cerr);
 }
 
 int run(int argc, char** argv) {
@@ -198,6 +263,7 @@ int run(int argc, char** argv) {
   if (command == "topo") return topo_main({args.begin() + 1, args.end()});
   if (command == "exec-rank") return exec_rank_main({args.begin() + 1, args.end()});
   if (command == "plan") return plan_main({args.begin() + 1, args.end()});
+  if (command == "run") return run_main({args.begin() + 1, args.end()});
   if (command == "env") {
     haein::env::print_settings(std::cout);
     return 0;

@@ -81,6 +81,35 @@ const topology::NumaDomain* find_numa(const NodeHardware& hardware, int id) {
   return nullptr;
 }
 
+// Ranks without a GPU (CPU-only nodes): spread in blocks over the NUMA domains, each
+// domain's CPUs split among its ranks; with more ranks than CPUs, CPUs are shared in turn.
+void place_on_cpus(const NodeHardware& hardware, int index, int count, RankPlacement& r) {
+  std::vector<const topology::NumaDomain*> domains;
+  for (const topology::NumaDomain& numa : hardware.numa) {
+    if (!numa.cpus.empty()) domains.push_back(&numa);
+  }
+  if (domains.empty() || count <= 0) return;
+  const int d =
+      static_cast<int>(static_cast<long>(index) * static_cast<long>(domains.size()) / count);
+  // The ranks that land in domain d: those with index * D / count == d.
+  int first = 0;
+  while (static_cast<long>(first) * static_cast<long>(domains.size()) / count < d) ++first;
+  int last = first;
+  while (last < count && static_cast<long>(last) * static_cast<long>(domains.size()) / count == d)
+    ++last;
+  const topology::NumaDomain& numa = *domains[d];
+  const int sharing = last - first;
+  const int position = index - first;
+  r.numa = numa.id;
+  if (sharing <= static_cast<int>(numa.cpus.size())) {
+    r.cores = cpu_share(numa.cpus, position, sharing);
+  } else {
+    std::vector<int> sorted = numa.cpus;
+    std::sort(sorted.begin(), sorted.end());
+    r.cores = {sorted[position % sorted.size()]};
+  }
+}
+
 }  // namespace
 
 void set_layout_coordinates(Placement& placement, const Layout& layout) {
@@ -120,6 +149,8 @@ Placement assemble(const FabricIndex& fabric, const std::vector<NodeRanks>& node
       if (gpu >= 0) ++numa_users[hardware.gpus[gpu].numa];
     }
     std::map<int, int> numa_seen;
+    const int cpu_ranks = static_cast<int>(std::count(entry.gpus.begin(), entry.gpus.end(), -1));
+    int cpu_rank = 0;
     const int leaf = fabric.leaf_of(entry.node);
     const int spine = fabric.spine_of(entry.node);
     const int domain = fabric.domain_of(entry.node);
@@ -144,6 +175,8 @@ Placement assemble(const FabricIndex& fabric, const std::vector<NodeRanks>& node
         if (const topology::NumaDomain* numa = find_numa(hardware, gpu.numa)) {
           r.cores = cpu_share(numa->cpus, numa_seen[gpu.numa]++, numa_users[gpu.numa]);
         }
+      } else {
+        place_on_cpus(hardware, cpu_rank++, cpu_ranks, r);
       }
       if (domain >= 0) r.nvlink_domain = fabric.domain_name(domain);
       if (leaf >= 0) r.leaf = fabric.leaf_name(leaf);

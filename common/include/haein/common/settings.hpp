@@ -16,5 +16,12 @@ extern const env::StringSetting kSysfsRoot;
 
 /// HAEIN_PLACEMENT: path of this job's placement JSON (set by `haein run`).
 extern const env::StringSetting kPlacement;
+/// HAEIN_RESTART_COUNT: how many times `haein run` restarted this job (0 on the first run).
+extern const env::IntSetting kRestartCount;
+/// HAEIN_HEARTBEAT_FILE: the file a rank touches while it makes progress (set by haein run
+/// with --heartbeat-timeout).
+extern const env::StringSetting kHeartbeatFile;
+/// HAEIN_STOP_GRACE: seconds between SIGTERM and SIGKILL when haein run stops ranks.
+extern const env::SecondsSetting kStopGrace;
 
 }  // namespace haein::settings

@@ -19,12 +19,14 @@ struct RankContext {
   int master_port = 29500;
   int restart_count = 0;      ///< HAEIN_RESTART_COUNT
   std::string nccl_topo_dir;  ///< when set, NCCL_TOPO_FILE=<dir>/<host>.xml
+  std::string heartbeat_dir;  ///< when set, HAEIN_HEARTBEAT_FILE=<dir>/rank-<rank>
 };
 
 /// The variables of one rank, in a fixed order:
 /// RANK WORLD_SIZE LOCAL_RANK LOCAL_WORLD_SIZE MASTER_ADDR MASTER_PORT (torchrun's),
 /// CUDA_VISIBLE_DEVICES (when the rank has a GPU), NCCL_IB_HCA and UCX_NET_DEVICES (when it
-/// has a NIC), NCCL_TOPO_FILE (with a topology dir), HAEIN_PLACEMENT, HAEIN_RESTART_COUNT.
+/// has a NIC), NCCL_TOPO_FILE (with a topology dir), HAEIN_PLACEMENT, HAEIN_RESTART_COUNT,
+/// HAEIN_HEARTBEAT_FILE (with a heartbeat dir).
 std::vector<std::pair<std::string, std::string>> rank_environment(const Placement& placement,
                                                                   int rank,
                                                                   const RankContext& context);
@@ -33,12 +35,20 @@ struct ExecRankOptions {
   std::string placement_path;
   int rank = -1;  ///< -1: from the process manager (OMPI_COMM_WORLD_RANK, SLURM_PROCID, RANK)
   std::string nccl_topo_dir;
-  bool bind = true;  ///< bind to the placement's cores when this machine has them
+  std::string heartbeat_dir;  ///< sets HAEIN_HEARTBEAT_FILE=<dir>/rank-<rank>
+  bool bind = true;           ///< bind to the placement's cores when this machine has them
+  /// With any of the next three, exec-rank stays as the rank's parent instead of exec'ing:
+  /// it tags the output lines, writes the log, forwards signals and records how the rank
+  /// ended (what `haein run` asks of it under mpirun and srun).
+  std::string tag_template;  ///< prefix of each output line ({host} {rank} {local_rank})
+  std::string log_dir;       ///< output also into <dir>/rank-<rank>.log
+  std::string status_dir;    ///< how the rank ended into <dir>/rank-<rank>
   std::vector<std::string> command;
 };
 
-/// Sets the environment and affinity, then execs the command; returns only on failure,
-/// with 127 when the program is not found or cannot be run (as shells do) and 2 for a
+/// Sets the environment and affinity, then execs the command (or runs and watches it, see
+/// ExecRankOptions); returns only when the program could not run, with 127 when it is not
+/// found (as shells do), or with its exit code when watched. Throws InvalidArgument for a
 /// bad placement or rank.
 int exec_rank(const ExecRankOptions& options, std::ostream& err);
 

@@ -1,0 +1,77 @@
+#pragma once
+// What `haein run`'s backends share: the placed job, one attempt of it, and how an
+// attempt ended.
+
+#include <filesystem>
+#include <ostream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "haein/launcher/exec_rank.hpp"
+#include "haein/launcher/run.hpp"
+#include "haein/topology/model.hpp"
+
+namespace haein::launcher::detail {
+
+struct Job {
+  RunOptions options;
+  topology::Cluster cluster;
+  Placement placement;
+  Backend backend = Backend::kLocal;
+  std::filesystem::path dir;  ///< the job's files: placement JSON, rankfile, hostfile, ...
+  std::string placement_path;
+  std::string nccl_topo_dir;  ///< empty without --nccl-topo
+  std::string log_dir;        ///< absolute --log-dir, empty without
+};
+
+/// One start of the whole job; restarts are further attempts.
+struct Attempt {
+  int index = 0;  ///< HAEIN_RESTART_COUNT
+  int master_port = 0;
+  std::filesystem::path dir;  ///< <job dir>/attempt-<index>: heartbeats, rank statuses
+
+  std::filesystem::path heartbeat_dir() const { return dir / "heartbeat"; }
+  std::filesystem::path status_dir() const { return dir / "status"; }
+  /// <log dir>/attempt-<index>, or empty without --log-dir.
+  std::string log_dir(const Job& job) const;
+};
+
+struct Outcome {
+  int exit_code = 0;
+  bool interrupted = false;  ///< the user stopped it: no restart
+  std::string summary;       ///< one line for the final message and the restart notice
+};
+
+/// What the ranks of this attempt get besides their placement entry.
+RankContext rank_context(const Job& job, const Attempt& attempt);
+
+/// A command with the variables it runs under.
+struct LaunchCommand {
+  std::vector<std::pair<std::string, std::string>> env;
+  std::vector<std::string> argv;
+};
+
+/// The local ranks, one command per rank.
+std::vector<LaunchCommand> local_commands(const Job& job, const Attempt& attempt);
+Outcome run_local(const Job& job, const Attempt& attempt, std::ostream& err);
+
+/// The mpirun or srun command line (with `haein exec-rank` per rank) of an attempt.
+LaunchCommand mpirun_command(const Job& job, const Attempt& attempt);
+LaunchCommand srun_command(const Job& job, const Attempt& attempt);
+Outcome run_remote(const Job& job, const Attempt& attempt, const LaunchCommand& command,
+                   std::ostream& err);
+
+/// Prints the root cause: who, how, and the last lines of its output.
+void report_failure(std::ostream& err, int rank, const std::string& host, const std::string& how,
+                    const std::vector<std::string>& tail);
+
+/// Seconds with one decimal: "2.5".
+std::string format_seconds(double seconds);
+
+/// `word` quoted for a POSIX shell when it needs it.
+std::string shell_quote(const std::string& word);
+/// NAME=value ... argv, quoted, as one shell line.
+std::string shell_line(const LaunchCommand& command);
+
+}  // namespace haein::launcher::detail

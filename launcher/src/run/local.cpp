@@ -1,0 +1,76 @@
+// The local backend: every rank forked on this node and supervised here.
+#include <fstream>
+
+#include "haein/common/error.hpp"
+#include "haein/common/settings.hpp"
+#include "job.hpp"
+#include "supervisor.hpp"
+
+namespace haein::launcher::detail {
+
+std::vector<LaunchCommand> local_commands(const Job& job, const Attempt& attempt) {
+  const RankContext context = rank_context(job, attempt);
+  std::vector<LaunchCommand> commands;
+  for (int rank = 0; rank < job.placement.world_size(); ++rank) {
+    commands.push_back({rank_environment(job.placement, rank, context), job.options.command});
+  }
+  return commands;
+}
+
+Outcome run_local(const Job& job, const Attempt& attempt, std::ostream& err) {
+  const std::vector<LaunchCommand> commands = local_commands(job, attempt);
+  const std::string log_dir = attempt.log_dir(job);
+  std::vector<ChildSpec> children;
+  SupervisorOptions supervision;
+  supervision.heartbeat_timeout = job.options.heartbeat_timeout;
+  for (int rank = 0; rank < job.placement.world_size(); ++rank) {
+    const RankPlacement& r = job.placement.ranks[rank];
+    ChildSpec child;
+    child.argv = commands[rank].argv;
+    child.env = commands[rank].env;
+    child.cores = r.cores;
+    child.tag = expand_tag(job.options.tag_template, r.host, r.rank, r.local_rank);
+    if (!log_dir.empty()) child.log_file = log_dir + "/rank-" + std::to_string(rank) + ".log";
+    children.push_back(std::move(child));
+    if (job.options.heartbeat_timeout > 0) {
+      const std::string file =
+          (attempt.heartbeat_dir() / ("rank-" + std::to_string(rank))).string();
+      std::ofstream touch(file);  // the clock starts now: a rank that never beats is hung
+      supervision.heartbeats.push_back({file, rank});
+    }
+  }
+  supervision.grace_seconds = settings::kStopGrace.get();
+
+  const SupervisorResult result = supervise(children, supervision);
+  Outcome outcome;
+  const int others = job.placement.world_size() - 1;
+  if (result.first_failure >= 0) {
+    const int rank = result.first_failure;
+    const ChildResult& failed = result.children[rank];
+    const RankPlacement& r = job.placement.ranks[rank];
+    report_failure(err, rank, r.host, failed.describe(), failed.tail);
+    if (others > 0) {
+      err << "haein run: stopped the other " << others << " rank" << (others == 1 ? "" : "s")
+          << " (SIGTERM, SIGKILL after " << supervision.grace_seconds << " s)\n";
+    }
+    outcome.exit_code = failed.shell_code();
+    outcome.summary = "rank " + std::to_string(rank) + " on " + r.host + " failed first with " +
+                      failed.describe();
+  } else if (result.hung >= 0) {
+    const int rank = supervision.heartbeats[result.hung].child;
+    const RankPlacement& r = job.placement.ranks[rank];
+    const std::string how = "hung: no heartbeat for " + format_seconds(result.hung_age) +
+                            " s (--heartbeat-timeout " +
+                            format_seconds(job.options.heartbeat_timeout) + ")";
+    report_failure(err, rank, r.host, how, result.children[rank].tail);
+    outcome.exit_code = kHungExitCode;
+    outcome.summary = "rank " + std::to_string(rank) + " on " + r.host + " " + how;
+  } else if (result.stop_signal != 0) {
+    outcome.exit_code = 128 + result.stop_signal;
+    outcome.interrupted = true;
+    outcome.summary = "stopped by " + signal_name(result.stop_signal) + ", forwarded to every rank";
+  }
+  return outcome;
+}
+
+}  // namespace haein::launcher::detail

@@ -1,0 +1,171 @@
+// The mpirun and srun backends: their process managers start, place and tear down the
+// ranks; each rank goes through `haein exec-rank`, which applies its placement entry and
+// records how it ended, so that the launcher can name the root cause afterwards.
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+#include <set>
+
+#include "haein/common/settings.hpp"
+#include "haein/topology/hostlist.hpp"
+#include "job.hpp"
+#include "rank_status.hpp"
+#include "supervisor.hpp"
+
+namespace haein::launcher::detail {
+
+namespace {
+
+// `haein exec-rank ... -- PROGRAM ARGS`, the per-rank step both backends run.
+std::vector<std::string> exec_rank_argv(const Job& job, const Attempt& attempt) {
+  std::vector<std::string> argv{
+      job.options.haein_binary, "exec-rank",    "--placement",
+      job.placement_path,       "--status-dir", attempt.status_dir().string()};
+  if (!job.options.tag_template.empty()) {
+    argv.insert(argv.end(), {"--tag-output", job.options.tag_template});
+  }
+  const std::string log_dir = attempt.log_dir(job);
+  if (!log_dir.empty()) argv.insert(argv.end(), {"--log-dir", log_dir});
+  if (job.options.heartbeat_timeout > 0) {
+    argv.insert(argv.end(), {"--heartbeat-dir", attempt.heartbeat_dir().string()});
+  }
+  if (!job.nccl_topo_dir.empty()) argv.insert(argv.end(), {"--nccl-topo-dir", job.nccl_topo_dir});
+  argv.emplace_back("--");
+  argv.insert(argv.end(), job.options.command.begin(), job.options.command.end());
+  return argv;
+}
+
+bool every_rank_has_cores(const Placement& placement) {
+  return std::all_of(placement.ranks.begin(), placement.ranks.end(),
+                     [](const RankPlacement& r) { return !r.cores.empty(); });
+}
+
+}  // namespace
+
+LaunchCommand mpirun_command(const Job& job, const Attempt& attempt) {
+  LaunchCommand command;
+  command.argv = {"mpirun"};
+  // mpirun refuses root unless told; the ranks run as whoever runs haein.
+  if (geteuid() == 0) command.argv.emplace_back("--allow-run-as-root");
+  command.argv.insert(command.argv.end(), {"-np", std::to_string(job.placement.world_size())});
+  if (every_rank_has_cores(job.placement)) {
+    command.argv.insert(command.argv.end(), {"--rankfile", (job.dir / "rankfile").string(), "--mca",
+                                             "rmaps_rank_file_physical", "1"});
+  } else {
+    // Nodes described without CPUs (a plain hostfile): one host per rank, in rank order.
+    command.argv.insert(command.argv.end(), {"--hostfile", (job.dir / "hostfile").string(),
+                                             "--map-by", "seq", "--bind-to", "none"});
+  }
+  if (job.options.oversubscribe) command.argv.emplace_back("--oversubscribe");
+  command.argv.insert(command.argv.end(),
+                      {"-x", "MASTER_PORT=" + std::to_string(attempt.master_port), "-x",
+                       "HAEIN_RESTART_COUNT=" + std::to_string(attempt.index)});
+  const std::vector<std::string> rank = exec_rank_argv(job, attempt);
+  command.argv.insert(command.argv.end(), rank.begin(), rank.end());
+  return command;
+}
+
+LaunchCommand srun_command(const Job& job, const Attempt& attempt) {
+  std::vector<std::string> hosts;
+  for (int node : job.placement.nodes()) hosts.push_back(job.cluster.nodes[node].hostname);
+  LaunchCommand command;
+  command.env = {{"SLURM_HOSTFILE", (job.dir / "hostfile").string()}};
+  command.argv = {"srun", "--ntasks=" + std::to_string(job.placement.world_size()),
+                  "--nodes=" + std::to_string(hosts.size()),
+                  "--nodelist=" + topology::compress_hostlist(hosts), "--distribution=arbitrary",
+                  // Slurm ends the step when a task fails, as mpirun does.
+                  "--kill-on-bad-exit=1",
+                  // exec-rank binds each rank as placed; Slurm's binding would fight it.
+                  "--cpu-bind=none"};
+  if (job.options.oversubscribe) command.argv.emplace_back("--overcommit");
+  command.argv.push_back("--export=ALL,MASTER_PORT=" + std::to_string(attempt.master_port) +
+                         ",HAEIN_RESTART_COUNT=" + std::to_string(attempt.index));
+  const std::vector<std::string> rank = exec_rank_argv(job, attempt);
+  command.argv.insert(command.argv.end(), rank.begin(), rank.end());
+  return command;
+}
+
+Outcome run_remote(const Job& job, const Attempt& attempt, const LaunchCommand& command,
+                   std::ostream& err) {
+  const std::string manager = command.argv.front();
+  ChildSpec child;
+  child.argv = command.argv;
+  child.env = command.env;
+  child.capture = false;  // exec-rank tags each rank's lines; mpirun/srun pass them on
+  child.signal_group = false;
+  SupervisorOptions supervision;
+  supervision.grace_seconds = settings::kStopGrace.get();
+  supervision.heartbeat_timeout = job.options.heartbeat_timeout;
+  if (job.options.heartbeat_timeout > 0) {
+    for (int rank = 0; rank < job.placement.world_size(); ++rank) {
+      const std::string file =
+          (attempt.heartbeat_dir() / ("rank-" + std::to_string(rank))).string();
+      std::ofstream touch(file);
+      supervision.heartbeats.push_back({file, 0});
+    }
+  }
+  const SupervisorResult result = supervise({child}, supervision);
+  const ChildResult& ended = result.children.front();
+  const std::vector<RankStatus> statuses = read_rank_statuses(attempt.status_dir().string());
+
+  Outcome outcome;
+  if (result.hung >= 0) {
+    const int rank = result.hung;
+    const RankPlacement& r = job.placement.ranks[rank];
+    const std::string how = "hung: no heartbeat for " + format_seconds(result.hung_age) +
+                            " s (--heartbeat-timeout " +
+                            format_seconds(job.options.heartbeat_timeout) + ")";
+    std::vector<std::string> tail;
+    for (const RankStatus& status : statuses) {
+      if (status.rank == rank) tail = status.tail;
+    }
+    report_failure(err, rank, r.host, how, tail);
+    err << "haein run: stopped " << manager << " and with it every rank\n";
+    outcome.exit_code = kHungExitCode;
+    outcome.summary = "rank " + std::to_string(rank) + " on " + r.host + " " + how;
+    return outcome;
+  }
+  if (result.stop_signal != 0) {
+    outcome.exit_code = 128 + result.stop_signal;
+    outcome.interrupted = true;
+    outcome.summary = "stopped by " + signal_name(result.stop_signal) + ", forwarded to " + manager;
+    return outcome;
+  }
+  if (const RankStatus* failed = first_failure(statuses)) {
+    ChildResult how;
+    how.exit_code = failed->exit_code;
+    how.signal = failed->signal;
+    report_failure(err, failed->rank, failed->host, how.describe(), failed->tail);
+    outcome.exit_code = how.shell_code();
+    outcome.summary = "rank " + std::to_string(failed->rank) + " on " + failed->host +
+                      " failed first with " + how.describe();
+    return outcome;
+  }
+  if (!ended.failed()) {
+    if (static_cast<int>(statuses.size()) < job.placement.world_size()) {
+      err << "haein run: warning: " << manager << " succeeded but only " << statuses.size()
+          << " of " << job.placement.world_size() << " ranks reported their end\n";
+    }
+    return outcome;
+  }
+  // The manager failed and no rank did on its own: a rank never started, a node was
+  // lost, or the manager itself refused the job; its own message is above.
+  std::set<int> reported;
+  for (const RankStatus& status : statuses) reported.insert(status.rank);
+  std::vector<std::string> missing;
+  for (int rank = 0; rank < job.placement.world_size() && missing.size() < 8; ++rank) {
+    if (!reported.count(rank)) missing.push_back(std::to_string(rank));
+  }
+  outcome.exit_code = ended.shell_code();
+  outcome.summary = manager + " failed with " + ended.describe();
+  if (!missing.empty()) {
+    outcome.summary += "; no end reported by rank";
+    outcome.summary += missing.size() > 1 ? "s " : " ";
+    for (std::size_t i = 0; i < missing.size(); ++i) outcome.summary += (i ? "," : "") + missing[i];
+    outcome.summary += " (not started, or killed with the node; see " + manager + "'s message)";
+  }
+  return outcome;
+}
+
+}  // namespace haein::launcher::detail

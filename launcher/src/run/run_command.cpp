@@ -1,0 +1,494 @@
+// `haein run`: place, write the job's files, pick the backend, then run attempts until
+// one succeeds, the user stops the job or the restarts are used up.
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <thread>
+
+#include "haein/common/error.hpp"
+#include "haein/common/process.hpp"
+#include "haein/common/settings.hpp"
+#include "haein/launcher/plan.hpp"
+#include "haein/launcher/topo_commands.hpp"
+#include "haein/topology/discover.hpp"
+#include "haein/topology/formats.hpp"
+#include "haein/topology/hostlist.hpp"
+#include "job.hpp"
+#include "supervisor.hpp"
+
+namespace haein::launcher {
+
+std::string_view to_string(Backend backend) {
+  switch (backend) {
+    case Backend::kAuto:
+      return "auto";
+    case Backend::kLocal:
+      return "local";
+    case Backend::kMpirun:
+      return "mpirun";
+    case Backend::kSrun:
+      return "srun";
+  }
+  return "?";
+}
+
+Backend parse_backend(const std::string& text) {
+  for (Backend backend : {Backend::kAuto, Backend::kLocal, Backend::kMpirun, Backend::kSrun}) {
+    if (text == to_string(backend)) return backend;
+  }
+  throw InvalidArgument("--backend '" + text + "': expected local, mpirun, srun or auto");
+}
+
+}  // namespace haein::launcher
+
+namespace haein::launcher::detail {
+
+namespace fs = std::filesystem;
+
+std::string Attempt::log_dir(const Job& job) const {
+  if (job.log_dir.empty()) return {};
+  return (fs::path(job.log_dir) / ("attempt-" + std::to_string(index))).string();
+}
+
+RankContext rank_context(const Job& job, const Attempt& attempt) {
+  RankContext context;
+  context.placement_path = job.placement_path;
+  context.master_port = attempt.master_port;
+  context.restart_count = attempt.index;
+  context.nccl_topo_dir = job.nccl_topo_dir;
+  if (job.options.heartbeat_timeout > 0) context.heartbeat_dir = attempt.heartbeat_dir().string();
+  return context;
+}
+
+std::string format_seconds(double seconds) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.1f", seconds);
+  return text;
+}
+
+void report_failure(std::ostream& err, int rank, const std::string& host, const std::string& how,
+                    const std::vector<std::string>& tail) {
+  err << "haein run: root cause: rank " << rank << " on " << host << ": " << how << "\n";
+  if (tail.empty()) {
+    err << "haein run: rank " << rank << " printed nothing\n";
+    return;
+  }
+  err << "haein run: last " << tail.size() << " line" << (tail.size() == 1 ? "" : "s")
+      << " of rank " << rank << ":\n";
+  for (const std::string& line : tail) err << "    | " << line << "\n";
+}
+
+std::string shell_quote(const std::string& word) {
+  const bool plain = !word.empty() && word.find_first_not_of(
+                                          "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                          "0123456789_-+=/.,:@%") == std::string::npos;
+  if (plain) return word;
+  std::string quoted = "'";
+  for (char c : word) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return quoted + "'";
+}
+
+std::string shell_line(const LaunchCommand& command) {
+  std::string line;
+  for (const auto& [name, value] : command.env) line += name + "=" + shell_quote(value) + " ";
+  for (std::size_t i = 0; i < command.argv.size(); ++i) {
+    line += (i ? " " : "") + shell_quote(command.argv[i]);
+  }
+  return line;
+}
+
+namespace {
+
+// A port nobody listens on now: bind to port 0, read what the kernel gave, let it go.
+int free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw Error("cannot open a socket to find a free MASTER_PORT");
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_ANY);
+  socklen_t length = sizeof address;
+  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0 &&
+                  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0;
+  ::close(fd);
+  if (!ok) throw Error("cannot find a free MASTER_PORT; give --master-port");
+  return ntohs(address.sin_port);
+}
+
+bool is_this_host(const std::string& host) {
+  return host == host_name() || host == "localhost" || host == "127.0.0.1";
+}
+
+// The program as execvp will find it; empty when it will not.
+std::string find_program(const std::string& name) {
+  if (name.find('/') != std::string::npos) return access(name.c_str(), X_OK) == 0 ? name : "";
+  const char* path = std::getenv("PATH");
+  std::string dirs = path ? path : "/usr/bin:/bin";
+  std::size_t begin = 0;
+  while (begin <= dirs.size()) {
+    std::size_t end = dirs.find(':', begin);
+    if (end == std::string::npos) end = dirs.size();
+    const std::string dir = end > begin ? dirs.substr(begin, end - begin) : ".";
+    const std::string candidate = dir + "/" + name;
+    if (access(candidate.c_str(), X_OK) == 0 && !fs::is_directory(candidate)) return candidate;
+    begin = end + 1;
+  }
+  return {};
+}
+
+// This node, discovered; without GPUs its ranks run on CPUs, as many as it has cores.
+topology::Cluster local_cluster(std::ostream& err) {
+  std::vector<std::string> notes;
+  topology::Cluster cluster = topology::discover_local_cluster(&notes);
+  topology::Node& node = cluster.nodes.front();
+  if (node.hardware.gpus.empty()) {
+    int cpus = 0;
+    for (const topology::NumaDomain& numa : node.hardware.numa)
+      cpus += static_cast<int>(numa.cpus.size());
+    if (cpus == 0) cpus = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    node.slots = cpus;
+    err << "haein run: no GPU on " << node.hostname << ": ranks run on its " << cpus << " CPU"
+        << (cpus == 1 ? "" : "s") << "\n";
+  }
+  return cluster;
+}
+
+// --oversubscribe: nodes without GPUs take more ranks than slots, in proportion.
+void oversubscribe(topology::Cluster& cluster, const BusySet& busy, int ranks) {
+  int slots = 0;
+  for (std::size_t i = 0; i < cluster.nodes.size(); ++i) {
+    if (!busy[i] && cluster.nodes[i].hardware.gpus.empty())
+      slots += cluster.nodes[i].effective_slots();
+  }
+  if (slots == 0 || ranks <= slots) return;
+  const int factor = (ranks + slots - 1) / slots;
+  for (std::size_t i = 0; i < cluster.nodes.size(); ++i) {
+    topology::Node& node = cluster.nodes[i];
+    if (node.hardware.gpus.empty()) node.slots = node.effective_slots() * factor;
+  }
+}
+
+// Nodes without GPUs take as many ranks as slots (their CPUs), as mpirun does, unless
+// --oversubscribe.
+void check_slots(const topology::Cluster& cluster, const BusySet& busy, int ranks) {
+  int slots = 0;
+  std::vector<std::string> described;
+  for (std::size_t i = 0; i < cluster.nodes.size(); ++i) {
+    const topology::Node& node = cluster.nodes[i];
+    if (busy[i]) continue;
+    if (!node.hardware.gpus.empty()) return;  // GPU nodes: the placement counts GPUs
+    slots += node.effective_slots();
+    if (described.size() < 4)
+      described.push_back(node.hostname + ": " + std::to_string(node.effective_slots()));
+  }
+  if (ranks <= slots) return;
+  std::string list;
+  for (const std::string& entry : described) list += (list.empty() ? "" : ", ") + entry;
+  throw InvalidArgument(std::to_string(ranks) + " ranks but the free nodes have " +
+                        std::to_string(slots) + " slot" + (slots == 1 ? "" : "s") + " (" + list +
+                        (described.size() < cluster.nodes.size() ? ", ..." : "") +
+                        "); add --oversubscribe to run more ranks than slots");
+}
+
+int requested_ranks(const PlacementRequest& request) {
+  return request.nodes > 0 ? request.nodes * request.gpus_per_node : request.gpus;
+}
+
+void validate(const RunOptions& options) {
+  if (options.command.empty()) {
+    throw InvalidArgument(
+        "haein run needs a program to run after '--' (haein run -n 4 -- PROGRAM)");
+  }
+  if (options.command.front().empty()) throw InvalidArgument("the program name is empty");
+  const PlacementRequest& request = options.request;
+  if (request.gpus < 0 || request.nodes < 0 || request.gpus_per_node < 0) {
+    throw InvalidArgument("-n/--gpus, --nnodes and --nproc-per-node must not be negative");
+  }
+  if (request.gpus > 0 && request.nodes > 0) {
+    throw InvalidArgument("give either -n/--gpus N or --nnodes M --nproc-per-node K, not both");
+  }
+  if (request.nodes > 0 && request.gpus_per_node == 0) {
+    throw InvalidArgument("--nnodes goes with --nproc-per-node K");
+  }
+  if (request.gpus_per_node > 0 && request.nodes == 0) {
+    throw InvalidArgument("--nproc-per-node goes with --nnodes M");
+  }
+  if (request.gpus == 0 && request.nodes == 0) {
+    throw InvalidArgument(
+        "how many ranks? give -n N (or --gpus N), or --nnodes M --nproc-per-node K");
+  }
+  if (options.max_restarts < 0) throw InvalidArgument("--max-restarts must not be negative");
+  if (options.heartbeat_timeout < 0 || !std::isfinite(options.heartbeat_timeout)) {
+    throw InvalidArgument("--heartbeat-timeout must be a positive number of seconds");
+  }
+  if (options.master_port < 0 || options.master_port > 65535) {
+    throw InvalidArgument("--master-port must be between 1 and 65535");
+  }
+  expand_tag(options.tag_template, "", 0, 0);  // throws on an unknown field
+}
+
+// Hosts the backend must reach: every one must at least have an address.
+void check_hosts(const Placement& placement) {
+  std::map<std::string, std::vector<int>> ranks_of;
+  for (const RankPlacement& r : placement.ranks) ranks_of[r.host].push_back(r.rank);
+  for (const auto& [host, ranks] : ranks_of) {
+    if (is_this_host(host)) continue;
+    addrinfo hints{};
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* found = nullptr;
+    const int error = getaddrinfo(host.c_str(), nullptr, &hints, &found);
+    if (found != nullptr) freeaddrinfo(found);
+    if (error != 0) {
+      throw InvalidArgument("host '" + host + "' (rank " + std::to_string(ranks.front()) +
+                            (ranks.size() > 1 ? "-" + std::to_string(ranks.back()) : "") +
+                            ") is unknown: " + gai_strerror(error) +
+                            "; check the cluster file or DNS");
+    }
+  }
+}
+
+// The job's files live in --log-dir, else in a directory removed at the end: under
+// $TMPDIR when every rank is here, else under the working directory, which the other
+// nodes are expected to share (as they share the program).
+class JobDirectory {
+ public:
+  JobDirectory(const std::string& log_dir, bool all_local, bool keep) : keep_(keep) {
+    if (!log_dir.empty()) {
+      path_ = fs::absolute(log_dir);
+      keep_ = true;
+      std::error_code error;
+      fs::create_directories(path_, error);
+      if (error) {
+        throw InvalidArgument("cannot create --log-dir '" + log_dir + "': " + error.message());
+      }
+      return;
+    }
+    const fs::path parent = all_local ? fs::temp_directory_path() : fs::current_path() / ".haein";
+    fs::create_directories(parent);
+    std::string pattern = (parent / ("haein-run-" + host_name() + "-XXXXXX")).string();
+    if (mkdtemp(pattern.data()) == nullptr) {
+      throw Error("cannot create a job directory under " + parent.string());
+    }
+    path_ = pattern;
+  }
+  ~JobDirectory() {
+    if (keep_) return;
+    std::error_code ignored;
+    fs::remove_all(path_, ignored);
+  }
+  JobDirectory(const JobDirectory&) = delete;
+  JobDirectory& operator=(const JobDirectory&) = delete;
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+  bool keep_;
+};
+
+void write_file(const fs::path& path, const std::string& text) {
+  std::ofstream out(path);
+  out << text;
+  if (!out.flush()) throw Error("cannot write " + path.string());
+}
+
+void print_env(const Job& job, const Attempt& attempt, std::ostream& out) {
+  const RankContext context = rank_context(job, attempt);
+  for (int rank = 0; rank < job.placement.world_size(); ++rank) {
+    const RankPlacement& r = job.placement.ranks[rank];
+    out << "rank " << rank << " on " << r.host << " (cores "
+        << (r.cores.empty() ? std::string("not bound") : topology::format_cpu_list(r.cores))
+        << "):\n";
+    for (const auto& [name, value] : rank_environment(job.placement, rank, context)) {
+      out << "  " << name << "=" << value << "\n";
+    }
+  }
+  out << "haein settings in effect:\n";
+  env::print_settings(out);
+}
+
+void dry_run(const Job& job, const Attempt& attempt, std::ostream& out) {
+  out << "# haein run --dry-run: " << to_string(job.backend) << " backend, "
+      << job.placement.world_size() << " ranks; job files in " << job.dir.string() << "\n";
+  switch (job.backend) {
+    case Backend::kLocal: {
+      const std::vector<LaunchCommand> commands = local_commands(job, attempt);
+      for (int rank = 0; rank < job.placement.world_size(); ++rank) {
+        const RankPlacement& r = job.placement.ranks[rank];
+        LaunchCommand line = commands[rank];
+        if (!r.cores.empty()) {
+          line.argv.insert(line.argv.begin(),
+                           {"taskset", "-c", topology::format_cpu_list(r.cores)});
+        }
+        out << shell_line(line) << "\n";
+      }
+      break;
+    }
+    case Backend::kMpirun: {
+      out << shell_line(mpirun_command(job, attempt)) << "\n";
+      const bool rankfile = fs::exists(job.dir / "rankfile");
+      const fs::path file = job.dir / (rankfile ? "rankfile" : "hostfile");
+      out << "# " << file.string() << ":\n";
+      std::ifstream in(file);
+      for (std::string line; std::getline(in, line);) out << line << "\n";
+      break;
+    }
+    case Backend::kSrun: {
+      out << shell_line(srun_command(job, attempt)) << "\n";
+      out << "# " << (job.dir / "hostfile").string() << " (SLURM_HOSTFILE, one line per rank):\n";
+      std::ifstream in(job.dir / "hostfile");
+      for (std::string line; std::getline(in, line);) out << line << "\n";
+      break;
+    }
+    case Backend::kAuto:
+      break;
+  }
+}
+
+Backend choose_backend(Backend asked, bool all_local) {
+  if (asked != Backend::kAuto) return asked;
+  if (all_local) return Backend::kLocal;
+  if (std::getenv("SLURM_JOB_ID") != nullptr && !find_program("srun").empty())
+    return Backend::kSrun;
+  return Backend::kMpirun;
+}
+
+int run_job(const RunOptions& options, std::ostream& out, std::ostream& err) {
+  validate(options);
+  Job job;
+  job.options = options;
+  job.cluster =
+      options.cluster.empty() ? local_cluster(err) : topology::load_cluster(options.cluster);
+  const BusySet busy = options.busy.empty() ? BusySet(job.cluster.nodes.size(), false)
+                                            : read_busy_file(job.cluster, options.busy);
+  PlacementRequest request = options.request;
+  if (!options.layout.empty())
+    request.layout = parse_layout(options.layout, requested_ranks(request));
+  if (options.oversubscribe) oversubscribe(job.cluster, busy, requested_ranks(request));
+  const topology::FabricIndex fabric(job.cluster);
+  if (!options.oversubscribe) check_slots(job.cluster, busy, requested_ranks(request));
+  job.placement = plan_placement(fabric, busy, request);
+  for (const std::string& warning : job.placement.warnings)
+    err << "haein run: warning: " << warning << "\n";
+
+  const bool all_local = std::all_of(job.placement.ranks.begin(), job.placement.ranks.end(),
+                                     [](const RankPlacement& r) { return is_this_host(r.host); });
+  job.backend = choose_backend(options.backend, all_local);
+  if (job.backend == Backend::kLocal && !all_local) {
+    std::vector<std::string> hosts;
+    for (int node : job.placement.nodes()) {
+      if (!is_this_host(job.cluster.nodes[node].hostname))
+        hosts.push_back(job.cluster.nodes[node].hostname);
+    }
+    throw InvalidArgument("the local backend starts ranks on this host (" + host_name() +
+                          ") only, but the placement uses " + topology::compress_hostlist(hosts) +
+                          "; use --backend mpirun or --backend srun");
+  }
+  if (!options.dry_run) {
+    if (job.backend != Backend::kLocal) {
+      check_hosts(job.placement);
+      const std::string manager(to_string(job.backend));
+      if (find_program(manager).empty()) {
+        throw InvalidArgument(manager + " is not in PATH; the " + manager + " backend needs it" +
+                              (job.backend == Backend::kMpirun ? " (Debian: openmpi-bin)" : ""));
+      }
+    }
+    if (all_local && find_program(options.command.front()).empty()) {
+      err << "haein run: cannot run '" << options.command.front() << "': "
+          << (options.command.front().find('/') == std::string::npos ? "not found in PATH"
+                                                                     : "no such executable file")
+          << "\n";
+      return 127;
+    }
+  }
+
+  JobDirectory directory(options.log_dir, all_local, options.dry_run);
+  job.dir = directory.path();
+  job.log_dir = options.log_dir.empty() ? std::string() : job.dir.string();
+  job.placement_path = (job.dir / "placement.json").string();
+  write_file(job.placement_path, placement_json(job.placement));
+  write_file(job.dir / "rankfile", placement_rankfile(job.placement));
+  write_file(job.dir / "hostfile", placement_slurm_hostfile(job.placement));
+  if (options.nccl_topo) {
+    job.nccl_topo_dir = (job.dir / "nccl-topo").string();
+    write_nccl_topology_dir(job.cluster, job.placement, job.nccl_topo_dir);
+  }
+
+  std::vector<std::string> hosts;
+  for (int node : job.placement.nodes()) hosts.push_back(job.cluster.nodes[node].hostname);
+  err << "haein run: " << job.placement.world_size() << " rank"
+      << (job.placement.world_size() == 1 ? "" : "s") << " on "
+      << topology::compress_hostlist(hosts) << " (" << to_string(job.backend)
+      << " backend); placement " << job.placement_path << "\n";
+
+  const auto started = std::chrono::steady_clock::now();
+  for (int index = 0;; ++index) {
+    Attempt attempt;
+    attempt.index = index;
+    attempt.master_port = options.master_port > 0 ? options.master_port : free_port();
+    attempt.dir = job.dir / ("attempt-" + std::to_string(index));
+    fs::create_directories(attempt.heartbeat_dir());
+    fs::create_directories(attempt.status_dir());
+    if (!job.log_dir.empty()) fs::create_directories(attempt.log_dir(job));
+    if (options.print_env && index == 0) print_env(job, attempt, out);
+    if (options.dry_run) {
+      dry_run(job, attempt, out);
+      return 0;
+    }
+    out.flush();
+    Outcome outcome;
+    switch (job.backend) {
+      case Backend::kLocal:
+        outcome = run_local(job, attempt, err);
+        break;
+      case Backend::kMpirun:
+        outcome = run_remote(job, attempt, mpirun_command(job, attempt), err);
+        break;
+      case Backend::kSrun:
+        outcome = run_remote(job, attempt, srun_command(job, attempt), err);
+        break;
+      case Backend::kAuto:
+        break;
+    }
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    if (outcome.exit_code == 0) {
+      err << "haein run: all " << job.placement.world_size() << " ranks finished in "
+          << format_seconds(seconds) << " s"
+          << (index > 0 ? " after " + std::to_string(index) + " restart" + (index > 1 ? "s" : "")
+                        : std::string())
+          << "\n";
+      return 0;
+    }
+    if (outcome.interrupted || index >= options.max_restarts) {
+      err << "haein run: job " << (outcome.interrupted ? "stopped" : "failed") << " ("
+          << outcome.summary << "); exit code " << outcome.exit_code;
+      if (options.max_restarts > 0 && !outcome.interrupted) {
+        err << " after " << index << " of " << options.max_restarts << " restarts";
+      }
+      err << "\n";
+      return outcome.exit_code;
+    }
+    err << "haein run: " << outcome.summary << "; restarting the job (restart " << index + 1
+        << " of " << options.max_restarts << ")\n";
+  }
+}
+
+}  // namespace
+
+}  // namespace haein::launcher::detail
+
+namespace haein::launcher {
+
+int run_command(const RunOptions& options, std::ostream& out, std::ostream& err) {
+  return detail::run_job(options, out, err);
+}
+
+}  // namespace haein::launcher

@@ -1,0 +1,451 @@
+#include "supervisor.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <deque>
+#include <optional>
+
+#include "haein/common/error.hpp"
+
+namespace haein::launcher::detail {
+
+std::string signal_name(int signal) {
+  const char* abbreviation = sigabbrev_np(signal);
+  if (abbreviation == nullptr) return "signal " + std::to_string(signal);
+  return std::string("SIG") + abbreviation;
+}
+
+std::string ChildResult::describe() const {
+  if (signal != 0) return "signal " + signal_name(signal) + " (" + std::to_string(signal) + ")";
+  return "exit code " + std::to_string(exit_code);
+}
+
+std::string expand_tag(const std::string& tag_template, const std::string& host, int rank,
+                       int local_rank) {
+  std::string out;
+  std::size_t at = 0;
+  while (at < tag_template.size()) {
+    const std::size_t open = tag_template.find('{', at);
+    if (open == std::string::npos) {
+      out += tag_template.substr(at);
+      break;
+    }
+    out += tag_template.substr(at, open - at);
+    const std::size_t close = tag_template.find('}', open);
+    const std::string name = close == std::string::npos
+                                 ? std::string()
+                                 : tag_template.substr(open + 1, close - open - 1);
+    if (name == "host") {
+      out += host;
+    } else if (name == "rank") {
+      out += std::to_string(rank);
+    } else if (name == "local_rank") {
+      out += std::to_string(local_rank);
+    } else {
+      throw InvalidArgument("--tag-output '" + tag_template + "': unknown field '{" + name +
+                            "}'; the fields are {host}, {rank} and {local_rank}");
+    }
+    at = close + 1;
+  }
+  return out;
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr int kWatchedSignals[] = {SIGCHLD, SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2};
+constexpr std::size_t kLongestLine = 64 * 1024;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+void write_all(int fd, const std::string& text) {
+  std::size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;  // a closed terminal or pipe: the output has nowhere to go
+    done += static_cast<std::size_t>(n);
+  }
+}
+
+// One captured stream of a child: bytes come in, whole lines go out.
+struct Stream {
+  int fd = -1;
+  int target = 1;  // our stdout or stderr
+  std::string partial;
+};
+
+struct Running {
+  const ChildSpec* spec = nullptr;
+  pid_t pid = -1;
+  bool alive = false;
+  Clock::time_point started;
+  Stream out, err;
+  int log = -1;
+  std::deque<std::string> tail;
+  ChildResult result;
+};
+
+class Supervisor {
+ public:
+  Supervisor(const std::vector<ChildSpec>& specs, const SupervisorOptions& options)
+      : options_(options), children_(specs.size()) {
+    for (std::size_t i = 0; i < specs.size(); ++i) children_[i].spec = &specs[i];
+  }
+
+  ~Supervisor() {
+    for (Running& child : children_) {
+      // Only after an exception: no child outlives the supervisor.
+      if (child.alive) {
+        ::kill(-child.pid, SIGKILL);
+        waitpid(child.pid, nullptr, 0);
+      }
+      close_fd(child.out.fd);
+      close_fd(child.err.fd);
+      close_fd(child.log);
+    }
+    close_fd(signals_);
+    if (masked_) sigprocmask(SIG_SETMASK, &old_mask_, nullptr);
+  }
+
+  SupervisorResult run() {
+    for (Running& child : children_) open_log(child);
+    block_signals();
+    for (std::size_t i = 0; i < children_.size(); ++i) {
+      start(children_[i]);
+      // A signal that arrived during the starts is handled before the next start.
+      if (stop_signal_ != 0 || first_failure_ >= 0) break;
+      drain_signals();
+      if (stop_signal_ != 0 || first_failure_ >= 0) break;
+    }
+    loop();
+    SupervisorResult result;
+    for (Running& child : children_) {
+      child.result.tail.assign(child.tail.begin(), child.tail.end());
+      result.children.push_back(std::move(child.result));
+    }
+    result.first_failure = first_failure_;
+    result.hung = hung_;
+    result.hung_age = hung_age_;
+    result.stop_signal = stop_signal_;
+    return result;
+  }
+
+ private:
+  static void close_fd(int& fd) {
+    if (fd >= 0) ::close(fd);
+    fd = -1;
+  }
+
+  void block_signals() {
+    sigset_t mask;
+    sigemptyset(&mask);
+    for (int s : kWatchedSignals) sigaddset(&mask, s);
+    if (sigprocmask(SIG_BLOCK, &mask, &old_mask_) != 0) {
+      throw Error(std::string("cannot block signals: ") + std::strerror(errno));
+    }
+    masked_ = true;
+    signals_ = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (signals_ < 0) throw Error(std::string("signalfd failed: ") + std::strerror(errno));
+  }
+
+  void open_pipe(int fds[2]) {
+    if (pipe2(fds, O_CLOEXEC) != 0) {
+      throw Error(std::string("cannot create a pipe: ") + std::strerror(errno));
+    }
+  }
+
+  static void open_log(Running& child) {
+    const std::string& path = child.spec->log_file;
+    if (path.empty()) return;
+    child.log = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (child.log < 0) {
+      throw InvalidArgument("cannot write log file '" + path + "': " + std::strerror(errno));
+    }
+  }
+
+  void start(Running& child) {
+    const ChildSpec& spec = *child.spec;
+    int out[2] = {-1, -1}, err[2] = {-1, -1};
+    if (spec.capture) {
+      open_pipe(out);
+      open_pipe(err);
+    }
+    std::vector<char*> argv;
+    for (const std::string& arg : spec.argv) argv.push_back(const_cast<char*>(arg.c_str()));
+    argv.push_back(nullptr);
+    const pid_t parent = getpid();
+    const pid_t pid = fork();
+    if (pid < 0) throw Error(std::string("fork failed: ") + std::strerror(errno));
+    if (pid == 0) exec_child(spec, argv, out[1], err[1], parent);
+    // Set in both processes so that signals to the group cannot race the child's setpgid.
+    setpgid(pid, pid);
+    child.pid = pid;
+    child.alive = true;
+    child.started = Clock::now();
+    ++alive_;
+    if (spec.capture) {
+      ::close(out[1]);
+      ::close(err[1]);
+      child.out = {out[0], 1, {}};
+      child.err = {err[0], 2, {}};
+      fcntl(out[0], F_SETFL, O_NONBLOCK);
+      fcntl(err[0], F_SETFL, O_NONBLOCK);
+    }
+  }
+
+  // In the child: its own process group, killed with us, our signals back to default,
+  // its output into the pipes, its environment and cores, then the program.
+  [[noreturn]] void exec_child(const ChildSpec& spec, std::vector<char*>& argv, int out, int err,
+                               pid_t parent) {
+    setpgid(0, 0);
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(128 + SIGKILL);
+    for (int s : kWatchedSignals) signal(s, SIG_DFL);
+    signal(SIGPIPE, SIG_DFL);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    if (spec.stdin_null) {
+      const int null = ::open("/dev/null", O_RDONLY);
+      if (null >= 0) dup2(null, 0);
+    }
+    if (out >= 0) dup2(out, 1);
+    if (err >= 0) dup2(err, 2);
+    for (const auto& [name, value] : spec.env) setenv(name.c_str(), value.c_str(), 1);
+    if (!spec.cores.empty()) {
+      cpu_set_t set;
+      CPU_ZERO(&set);
+      const long online = sysconf(_SC_NPROCESSORS_CONF);
+      int usable = 0;
+      for (int cpu : spec.cores) {
+        if (cpu >= 0 && cpu < online && cpu < CPU_SETSIZE) {
+          CPU_SET(cpu, &set);
+          ++usable;
+        }
+      }
+      if (usable > 0) sched_setaffinity(0, sizeof set, &set);
+    }
+    execvp(argv[0], argv.data());
+    const int error = errno;
+    const std::string message = "haein: cannot run '" + spec.argv.front() +
+                                "': " + std::strerror(error) +
+                                (error == ENOENT ? " (not found in PATH)\n" : "\n");
+    write_all(2, message);
+    _exit(error == EACCES || error == ENOEXEC ? 126 : 127);
+  }
+
+  void signal_child(Running& child, int signal, bool group) {
+    if (!child.alive) return;
+    ::kill(group ? -child.pid : child.pid, signal);
+  }
+
+  // Stops every running child: `signal` now (SIGTERM, or one we forward), SIGKILL when the
+  // grace period is over.
+  void stop_all(int signal) {
+    for (Running& child : children_) {
+      if (!child.alive) continue;
+      child.result.stopped = true;
+      signal_child(child, signal, child.spec->signal_group);
+    }
+    if (!kill_deadline_) {
+      kill_deadline_ = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                          std::chrono::duration<double>(options_.grace_seconds));
+    }
+  }
+
+  void kill_all() {
+    for (Running& child : children_) signal_child(child, SIGKILL, true);
+  }
+
+  void reap() {
+    for (std::size_t i = 0; i < children_.size(); ++i) {
+      Running& child = children_[i];
+      if (!child.alive) continue;
+      int status = 0;
+      const pid_t done = waitpid(child.pid, &status, WNOHANG);
+      if (done != child.pid) continue;
+      child.alive = false;
+      --alive_;
+      child.result.seconds = seconds_since(child.started);
+      if (WIFSIGNALED(status)) {
+        child.result.signal = WTERMSIG(status);
+      } else {
+        child.result.exit_code = WEXITSTATUS(status);
+      }
+      // What it started may still run in its group; that is killed when the job ends.
+      if (child.result.failed() && !child.result.stopped && first_failure_ < 0 && hung_ < 0 &&
+          stop_signal_ == 0) {
+        first_failure_ = static_cast<int>(i);
+        stop_all(SIGTERM);
+      }
+    }
+  }
+
+  void drain_signals() {
+    signalfd_siginfo info;
+    while (::read(signals_, &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
+      const int s = static_cast<int>(info.ssi_signo);
+      if (s == SIGCHLD) {
+        reap();
+      } else if (s == SIGUSR1 || s == SIGUSR2) {
+        for (Running& child : children_) signal_child(child, s, child.spec->signal_group);
+      } else if (stop_signal_ != 0) {
+        kill_all();  // asked twice: no more grace
+      } else {
+        stop_signal_ = s;
+        stop_all(s);
+      }
+    }
+    reap();  // SIGCHLDs coalesce; a child may also have ended before the first read
+  }
+
+  void emit(Running& child, Stream& stream, std::string_view line) {
+    std::string text = child.spec->tag;
+    text.append(line);
+    text += '\n';
+    write_all(stream.target, text);
+    if (child.log >= 0) write_all(child.log, std::string(line) + "\n");
+    child.tail.emplace_back(line);
+    if (child.tail.size() > options_.tail_lines) child.tail.pop_front();
+  }
+
+  // Reads what is there; returns false at end of file.
+  bool read_stream(Running& child, Stream& stream) {
+    char buffer[65536];
+    for (;;) {
+      const ssize_t n = ::read(stream.fd, buffer, sizeof buffer);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK;
+      if (n == 0) {
+        if (!stream.partial.empty()) emit(child, stream, stream.partial);
+        stream.partial.clear();
+        close_fd(stream.fd);
+        return false;
+      }
+      stream.partial.append(buffer, static_cast<std::size_t>(n));
+      std::size_t begin = 0;
+      for (std::size_t end; (end = stream.partial.find('\n', begin)) != std::string::npos;
+           begin = end + 1) {
+        emit(child, stream, std::string_view(stream.partial).substr(begin, end - begin));
+      }
+      stream.partial.erase(0, begin);
+      if (stream.partial.size() >= kLongestLine) {
+        emit(child, stream, stream.partial);
+        stream.partial.clear();
+      }
+      if (static_cast<std::size_t>(n) < sizeof buffer) return true;
+    }
+  }
+
+  void check_heartbeats() {
+    if (options_.heartbeat_timeout <= 0 || hung_ >= 0 || first_failure_ >= 0 || stop_signal_ != 0) {
+      return;
+    }
+    timespec now{};
+    clock_gettime(CLOCK_REALTIME, &now);
+    for (std::size_t i = 0; i < options_.heartbeats.size(); ++i) {
+      const HeartbeatFile& heartbeat = options_.heartbeats[i];
+      if (!children_.at(heartbeat.child).alive) continue;
+      struct stat info {};
+      if (::stat(heartbeat.file.c_str(), &info) != 0) continue;
+      const double age = static_cast<double>(now.tv_sec - info.st_mtim.tv_sec) +
+                         static_cast<double>(now.tv_nsec - info.st_mtim.tv_nsec) * 1e-9;
+      if (age > options_.heartbeat_timeout) {
+        hung_ = static_cast<int>(i);
+        hung_age_ = age;
+        stop_all(SIGTERM);
+        return;
+      }
+    }
+  }
+
+  void loop() {
+    const bool watch = options_.heartbeat_timeout > 0 && !options_.heartbeats.empty();
+    const int heartbeat_ms =
+        watch ? std::max(20, std::min(500, static_cast<int>(options_.heartbeat_timeout * 250)))
+              : -1;
+    std::optional<Clock::time_point> drain_deadline;
+    for (;;) {
+      std::vector<pollfd> fds{{signals_, POLLIN, 0}};
+      std::vector<std::pair<Running*, Stream*>> owners{{nullptr, nullptr}};
+      for (Running& child : children_) {
+        for (Stream* stream : {&child.out, &child.err}) {
+          if (stream->fd < 0) continue;
+          fds.push_back({stream->fd, POLLIN, 0});
+          owners.emplace_back(&child, stream);
+        }
+      }
+      if (alive_ == 0) {
+        if (!drain_deadline) {
+          // Everyone ended: nothing a rank started may outlive the job, and what such
+          // helpers still hold open of the pipes ends with them.
+          kill_all_groups();
+          drain_deadline = Clock::now() + std::chrono::seconds(1);
+        }
+        if (fds.size() == 1 || Clock::now() >= *drain_deadline) break;
+      }
+      int timeout = heartbeat_ms;
+      auto shorten = [&](Clock::time_point deadline) {
+        const auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+        const int ms = static_cast<int>(std::max<long long>(0, left)) + 1;
+        timeout = timeout < 0 ? ms : std::min(timeout, ms);
+      };
+      if (kill_deadline_ && alive_ > 0) shorten(*kill_deadline_);
+      if (drain_deadline) shorten(*drain_deadline);
+      const int ready = ::poll(fds.data(), fds.size(), timeout);
+      if (ready < 0 && errno != EINTR) throw Error(std::string("poll: ") + std::strerror(errno));
+      for (std::size_t i = 1; ready > 0 && i < fds.size(); ++i) {
+        if (fds[i].revents != 0) read_stream(*owners[i].first, *owners[i].second);
+      }
+      if (ready > 0 && fds[0].revents != 0) drain_signals();
+      if (kill_deadline_ && alive_ > 0 && Clock::now() >= *kill_deadline_) kill_all();
+      check_heartbeats();
+    }
+  }
+
+  void kill_all_groups() {
+    for (Running& child : children_) {
+      if (child.pid > 0) ::kill(-child.pid, SIGKILL);
+    }
+  }
+
+  const SupervisorOptions& options_;
+  std::vector<Running> children_;
+  int alive_ = 0;
+  int signals_ = -1;
+  sigset_t old_mask_{};
+  bool masked_ = false;
+  int first_failure_ = -1;
+  int hung_ = -1;
+  double hung_age_ = 0;
+  int stop_signal_ = 0;
+  std::optional<Clock::time_point> kill_deadline_;
+};
+
+}  // namespace
+
+SupervisorResult supervise(const std::vector<ChildSpec>& children,
+                           const SupervisorOptions& options) {
+  Supervisor supervisor(children, options);
+  return supervisor.run();
+}
+
+}  // namespace haein::launcher::detail

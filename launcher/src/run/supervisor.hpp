@@ -1,0 +1,82 @@
+#pragma once
+// Starting processes and watching them until they end: output lines tagged and logged, the
+// last lines kept, the first failure noted, everyone else stopped (SIGTERM, then SIGKILL
+// after a grace period), signals forwarded, heartbeat files watched. `haein run` uses it
+// for its local ranks (one child per rank) and around mpirun or srun (one child), and
+// `haein exec-rank` around the one rank it starts for them.
+
+#include <cstddef>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace haein::launcher::detail {
+
+struct ChildSpec {
+  std::vector<std::string> argv;
+  std::vector<std::pair<std::string, std::string>> env;  ///< on top of ours
+  std::vector<int> cores;  ///< bound to those of them this machine has; empty: left alone
+  /// Tag, log and keep the tail of its output; false: it shares our stdout and stderr.
+  bool capture = true;
+  std::string tag;       ///< prefix of every captured line
+  std::string log_file;  ///< captured output also goes here (untagged); empty: none
+  /// Stop signals go to its whole process group (a rank and what it started); false:
+  /// to the process only (mpirun and srun stop their ranks themselves), SIGKILL still
+  /// goes to the group.
+  bool signal_group = true;
+  bool stdin_null = true;  ///< read /dev/null rather than our stdin
+};
+
+/// A file a rank touches while it makes progress.
+struct HeartbeatFile {
+  std::string file;
+  int child = 0;  ///< the child whose lifetime the heartbeat is watched for
+};
+
+struct SupervisorOptions {
+  double grace_seconds = 3;      ///< SIGTERM to SIGKILL
+  double heartbeat_timeout = 0;  ///< 0: heartbeats not watched
+  std::vector<HeartbeatFile> heartbeats;
+  std::size_t tail_lines = 10;
+};
+
+struct ChildResult {
+  int exit_code = 0;              ///< when it exited
+  int signal = 0;                 ///< when a signal ended it
+  bool stopped = false;           ///< it was still running when the job was being stopped
+  double seconds = 0;             ///< start to end
+  std::vector<std::string> tail;  ///< its last output lines, oldest first
+
+  bool failed() const { return signal != 0 || exit_code != 0; }
+  /// The code a shell reports: the exit code, or 128 + the signal.
+  int shell_code() const { return signal != 0 ? 128 + signal : exit_code; }
+  /// "exit code 3" or "signal SIGKILL (9)".
+  std::string describe() const;
+};
+
+struct SupervisorResult {
+  std::vector<ChildResult> children;
+  int first_failure = -1;  ///< the child that failed first on its own, -1 when none did
+  int hung = -1;           ///< the heartbeat found stale first, -1 when none
+  double hung_age = 0;     ///< seconds since that heartbeat was touched
+  int stop_signal = 0;     ///< SIGINT, SIGTERM or SIGHUP that we received and forwarded
+
+  bool ok() const { return first_failure < 0 && hung < 0 && stop_signal == 0; }
+};
+
+/// Starts every child and returns when all have ended and their output is written.
+/// Stops the others at the first failure or stale heartbeat; forwards SIGINT, SIGTERM,
+/// SIGHUP, SIGUSR1 and SIGUSR2. A child that cannot exec its program prints why and
+/// exits 127 (126 when the file is not executable), as shells do.
+SupervisorResult supervise(const std::vector<ChildSpec>& children,
+                           const SupervisorOptions& options);
+
+/// "SIGKILL" for 9; "signal N" for one without a name.
+std::string signal_name(int signal);
+
+/// Expands {host}, {rank} and {local_rank} in an output-tag template; throws
+/// InvalidArgument for another {name}.
+std::string expand_tag(const std::string& tag_template, const std::string& host, int rank,
+                       int local_rank);
+
+}  // namespace haein::launcher::detail
