@@ -12,11 +12,16 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <deque>
+#include <filesystem>
+#include <fstream>
 #include <optional>
+#include <sstream>
+#include <thread>
 
 #include "haein/common/error.hpp"
 
@@ -122,10 +127,16 @@ class Supervisor {
     }
     close_fd(signals_);
     if (masked_) sigprocmask(SIG_SETMASK, &old_mask_, nullptr);
+    if (old_sigpipe_ != SIG_ERR) signal(SIGPIPE, old_sigpipe_);
   }
 
   SupervisorResult run() {
     for (Running& child : children_) open_log(child);
+    // Whatever the children leave behind (mpirun's ranks when mpirun exits first, a rank's
+    // daemonised helpers) becomes ours, to be stopped and reaped before we return.
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
+    // A closed terminal or a gone mpirun must not kill us before the children are stopped.
+    old_sigpipe_ = signal(SIGPIPE, SIG_IGN);
     block_signals();
     for (std::size_t i = 0; i < children_.size(); ++i) {
       start(children_[i]);
@@ -397,6 +408,7 @@ class Supervisor {
           // Everyone ended: nothing a rank started may outlive the job, and what such
           // helpers still hold open of the pipes ends with them.
           kill_all_groups();
+          stop_orphans();
           drain_deadline = Clock::now() + std::chrono::seconds(1);
         }
         if (fds.size() == 1 || Clock::now() >= *drain_deadline) break;
@@ -421,6 +433,49 @@ class Supervisor {
     }
   }
 
+  // Processes reparented to us (we are a subreaper): SIGTERM, then SIGKILL after the grace
+  // period, reaped either way.
+  void stop_orphans() {
+    const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                             std::chrono::duration<double>(options_.grace_seconds));
+    bool terminated = false, killed = false;
+    for (;;) {
+      while (waitpid(-1, nullptr, WNOHANG) > 0) {
+      }
+      const std::vector<pid_t> orphans = own_children();
+      // Gone, or past SIGKILL and stuck in the kernel: nothing more we can do.
+      if (orphans.empty() || (killed && Clock::now() >= deadline + std::chrono::seconds(2))) return;
+      const int signal = !terminated ? SIGTERM : Clock::now() >= deadline && !killed ? SIGKILL : 0;
+      if (signal != 0) {
+        for (pid_t pid : orphans) ::kill(pid, signal);
+        terminated = true;
+        killed = signal == SIGKILL;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+
+  // Our children by /proc: after the supervised ones are reaped, only adopted orphans.
+  static std::vector<pid_t> own_children() {
+    std::vector<pid_t> found;
+    const std::string self = std::to_string(getpid());
+    std::error_code error;
+    for (const auto& entry : std::filesystem::directory_iterator("/proc", error)) {
+      const std::string name = entry.path().filename().string();
+      if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0]))) continue;
+      std::ifstream stat(entry.path() / "stat");
+      std::string line;
+      if (!std::getline(stat, line)) continue;
+      const auto paren = line.rfind(')');
+      if (paren == std::string::npos) continue;
+      std::istringstream fields(line.substr(paren + 2));
+      std::string state, parent;
+      fields >> state >> parent;
+      if (parent == self && state != "Z") found.push_back(std::stoi(name));
+    }
+    return found;
+  }
+
   void kill_all_groups() {
     for (Running& child : children_) {
       if (child.pid > 0) ::kill(-child.pid, SIGKILL);
@@ -432,6 +487,7 @@ class Supervisor {
   int alive_ = 0;
   int signals_ = -1;
   sigset_t old_mask_{};
+  sighandler_t old_sigpipe_ = SIG_ERR;
   bool masked_ = false;
   int first_failure_ = -1;
   int hung_ = -1;

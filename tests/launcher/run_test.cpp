@@ -1,0 +1,480 @@
+// `haein run` with real processes: the ranks' environment and binding, output tags and
+// logs, the root cause of a failure, no process left behind, heartbeats, restarts,
+// forwarded signals, the commands of the mpirun and srun backends, and bad input. Tests
+// named *Mpirun* run the real Open MPI mpirun (label mpi).
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "haein/common/process.hpp"
+#include "haein/launcher/plan.hpp"
+#include "haein/topology/hostlist.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+struct Result {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+  double seconds = 0;
+};
+
+std::string slurp(const fs::path& path) {
+  std::ifstream in(path);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+// Running, not a zombie (an orphan's zombie stays when this container's init does not reap).
+bool alive(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(stat, line)) return false;
+  const auto paren = line.rfind(')');
+  return paren != std::string::npos && paren + 2 < line.size() && line[paren + 2] != 'Z';
+}
+
+class Run : public testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ =
+        fs::temp_directory_path() / ("haein-run-test-" + std::to_string(getpid()) + "-" +
+                                     testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  // A shell script the ranks run; $D is this test's directory.
+  std::string script(const std::string& name, const std::string& body) {
+    const fs::path path = dir_ / name;
+    std::ofstream(path) << "#!/bin/sh\nD=" << dir_.string() << "\n" << body;
+    fs::permissions(path, fs::perms::owner_all);
+    return path.string();
+  }
+
+  std::string command(const std::string& args) const {
+    return std::string(HAEIN_BINARY) + " " + args + " >" + (dir_ / "stdout").string() + " 2>" +
+           (dir_ / "stderr").string() + " </dev/null";
+  }
+
+  Result haein(const std::string& args) {
+    const auto start = Clock::now();
+    const int status = std::system(command(args).c_str());
+    Result result{WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status),
+                  slurp(dir_ / "stdout"), slurp(dir_ / "stderr")};
+    result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    return result;
+  }
+
+  // Waits up to `seconds` for files named prefix* to number `count`.
+  bool wait_for_files(const std::string& prefix, int count, double seconds) {
+    const auto deadline = Clock::now() + std::chrono::duration<double>(seconds);
+    while (Clock::now() < deadline) {
+      int found = 0;
+      for (const auto& entry : fs::directory_iterator(dir_)) {
+        if (entry.path().filename().string().rfind(prefix, 0) == 0) ++found;
+      }
+      if (found >= count) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return false;
+  }
+
+  // Every pid recorded in files named prefix* is gone within a second.
+  void expect_no_survivors(const std::string& prefix) {
+    std::vector<pid_t> pids;
+    for (const auto& entry : fs::directory_iterator(dir_)) {
+      if (entry.path().filename().string().rfind(prefix, 0) != 0) continue;
+      for (const std::string& line : lines_of(slurp(entry.path()))) pids.push_back(std::stoi(line));
+    }
+    ASSERT_FALSE(pids.empty());
+    const auto deadline = Clock::now() + std::chrono::seconds(1);
+    for (pid_t pid : pids) {
+      while (alive(pid) && Clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      EXPECT_FALSE(alive(pid)) << "process " << pid << " outlived the job: "
+                               << slurp("/proc/" + std::to_string(pid) + "/cmdline");
+    }
+  }
+
+  // Each rank writes what it sees into $D/env-$RANK and prints a line.
+  std::string environment_reporter() {
+    return script("report.sh", R"SH(f=$D/env-$RANK
+echo "RANK=$RANK" >$f
+echo "LOCAL_RANK=$LOCAL_RANK" >>$f
+echo "WORLD_SIZE=$WORLD_SIZE" >>$f
+echo "LOCAL_WORLD_SIZE=$LOCAL_WORLD_SIZE" >>$f
+echo "MASTER=$MASTER_ADDR:$MASTER_PORT" >>$f
+echo "HAEIN_PLACEMENT=$HAEIN_PLACEMENT" >>$f
+echo "HAEIN_RESTART_COUNT=$HAEIN_RESTART_COUNT" >>$f
+echo "CPUS=$(grep Cpus_allowed_list /proc/self/status | cut -f2)" >>$f
+echo "hello from rank $RANK"
+)SH");
+  }
+
+  std::map<std::string, std::string> environment_of(int rank) {
+    std::map<std::string, std::string> values;
+    for (const std::string& line : lines_of(slurp(dir_ / ("env-" + std::to_string(rank))))) {
+      const auto eq = line.find('=');
+      values[line.substr(0, eq)] = line.substr(eq + 1);
+    }
+    return values;
+  }
+
+  // Four ranks ran: distinct ranks, their local ranks, one master, the placement file the
+  // job kept in --log-dir, and the cores that placement gave each rank.
+  void expect_four_ranks_placed(const fs::path& log_dir) {
+    const std::string placement_path = (log_dir / "placement.json").string();
+    const haein::launcher::Placement placement =
+        haein::launcher::parse_placement_json(slurp(placement_path), placement_path);
+    ASSERT_EQ(placement.world_size(), 4);
+    std::set<std::string> masters;
+    for (int rank = 0; rank < 4; ++rank) {
+      std::map<std::string, std::string> env = environment_of(rank);
+      EXPECT_EQ(env["RANK"], std::to_string(rank));
+      EXPECT_EQ(env["LOCAL_RANK"], std::to_string(rank));
+      EXPECT_EQ(env["WORLD_SIZE"], "4");
+      EXPECT_EQ(env["LOCAL_WORLD_SIZE"], "4");
+      EXPECT_EQ(env["HAEIN_PLACEMENT"], placement_path);
+      EXPECT_EQ(env["HAEIN_RESTART_COUNT"], "0");
+      ASSERT_FALSE(placement.ranks[rank].cores.empty());
+      EXPECT_EQ(env["CPUS"], haein::topology::format_cpu_list(placement.ranks[rank].cores))
+          << "rank " << rank;
+      masters.insert(env["MASTER"]);
+    }
+    ASSERT_EQ(masters.size(), 1u);
+    const std::string& master = *masters.begin();
+    EXPECT_EQ(master.substr(0, master.find(':')), haein::host_name());
+    EXPECT_GT(std::stoi(master.substr(master.find(':') + 1)), 0);
+  }
+
+  // Rank 2 fails once every rank has recorded its pid and a helper's; the rest sleep.
+  std::string failing_rank(const std::string& failure) {
+    return script("fail.sh", R"SH(sleep 60 & echo $! >$D/pid-helper-$RANK
+echo $$ >$D/pid-rank-$RANK
+echo "rank $RANK started"
+if [ "$RANK" = 2 ]; then
+  i=0; while [ $(ls $D | grep -c pid-rank-) -lt 4 ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done
+  echo "rank 2 gives up" >&2
+  )SH" + failure + R"SH(
+fi
+wait
+)SH");
+  }
+
+  fs::path dir_;
+};
+
+const std::regex kTagged(R"(^\[([^:\]]+):(\d+)\] hello from rank (\d+)$)");
+
+TEST_F(Run, FourLocalRanksSeeTheirEnvironmentBindingAndTags) {
+  const std::string program = environment_reporter();
+  const fs::path logs = dir_ / "logs";
+  const Result r = haein("run -n 4 --oversubscribe --log-dir " + logs.string() + " -- " + program);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  expect_four_ranks_placed(logs);
+  // Every line tagged with its own host and rank; every rank's log holds its line untagged.
+  std::set<int> tagged;
+  for (const std::string& line : lines_of(r.out)) {
+    std::smatch match;
+    ASSERT_TRUE(std::regex_match(line, match, kTagged)) << line;
+    EXPECT_EQ(match[1], haein::host_name());
+    EXPECT_EQ(match[2], match[3]);
+    tagged.insert(std::stoi(match[2]));
+  }
+  EXPECT_EQ(tagged.size(), 4u);
+  for (int rank = 0; rank < 4; ++rank) {
+    EXPECT_EQ(slurp(logs / "attempt-0" / ("rank-" + std::to_string(rank) + ".log")),
+              "hello from rank " + std::to_string(rank) + "\n");
+  }
+}
+
+TEST_F(Run, MpirunFourRanksThroughTheRankfile) {
+  const std::string program = environment_reporter();
+  const fs::path logs = dir_ / "logs";
+  const Result r = haein("run -n 4 --oversubscribe --backend mpirun --log-dir " + logs.string() +
+                         " -- " + program);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("mpirun backend"), std::string::npos) << r.err;
+  // mpirun took the rankfile (it exits non-zero on a rankfile it rejects) and bound each
+  // rank to the cores the placement gave it.
+  EXPECT_NE(slurp(logs / "rankfile").find("rank 3="), std::string::npos);
+  expect_four_ranks_placed(logs);
+  std::set<int> tagged;
+  for (const std::string& line : lines_of(r.out)) {
+    std::smatch match;
+    ASSERT_TRUE(std::regex_match(line, match, kTagged)) << line;
+    tagged.insert(std::stoi(match[2]));
+  }
+  EXPECT_EQ(tagged.size(), 4u);
+}
+
+TEST_F(Run, TemplateTagsAndNoTags) {
+  const std::string program = script("hi.sh", "echo hi\n");
+  Result r = haein("run -n 2 --tag-output '{local_rank}|{rank}@{host}: ' -- " + program);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("1|1@" + haein::host_name() + ": hi\n"), std::string::npos) << r.out;
+  r = haein("run -n 2 --tag-output '' -- " + program);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "hi\nhi\n");
+}
+
+void expect_root_cause(const Result& r, int rank, const std::string& how) {
+  EXPECT_NE(r.err.find("root cause: rank " + std::to_string(rank) + " on " + haein::host_name() +
+                       ": " + how),
+            std::string::npos)
+      << r.err;
+}
+
+TEST_F(Run, RankExitingThreeStopsTheJobWithExitThree) {
+  const std::string program = failing_rank("exit 3");
+  const Result r = haein("run -n 4 --oversubscribe -- " + program);
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_LT(r.seconds, 5.0);
+  expect_root_cause(r, 2, "exit code 3");
+  EXPECT_NE(r.err.find("| rank 2 gives up"), std::string::npos) << r.err;  // its last lines
+  expect_no_survivors("pid-");
+}
+
+TEST_F(Run, RankKilledBySigkillIsTheRootCause) {
+  const std::string program = failing_rank("kill -9 $$");
+  const Result r = haein("run -n 4 --oversubscribe -- " + program);
+  EXPECT_EQ(r.exit_code, 128 + SIGKILL) << r.err;
+  EXPECT_LT(r.seconds, 5.0);
+  expect_root_cause(r, 2, "signal SIGKILL (9)");
+  expect_no_survivors("pid-");
+}
+
+TEST_F(Run, MpirunRankExitingThreeStopsTheJobWithExitThree) {
+  const std::string program = failing_rank("exit 3");
+  const Result r = haein("run -n 4 --oversubscribe --backend mpirun -- " + program);
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_LT(r.seconds, 5.0);
+  expect_root_cause(r, 2, "exit code 3");
+  EXPECT_NE(r.err.find("| rank 2 gives up"), std::string::npos) << r.err;
+  expect_no_survivors("pid-");
+}
+
+TEST_F(Run, MpirunRankKilledBySigkillIsTheRootCause) {
+  const std::string program = failing_rank("kill -9 $$");
+  const Result r = haein("run -n 4 --oversubscribe --backend mpirun -- " + program);
+  EXPECT_EQ(r.exit_code, 128 + SIGKILL) << r.err;
+  EXPECT_LT(r.seconds, 5.0);
+  expect_root_cause(r, 2, "signal SIGKILL (9)");
+  expect_no_survivors("pid-");
+}
+
+TEST_F(Run, HungRankIsFoundByItsHeartbeat) {
+  const std::string program = script("beat.sh", R"SH(echo $$ >$D/pid-rank-$RANK
+n=0
+while :; do
+  if [ "$RANK" != 3 ] || [ $n -lt 3 ]; then touch "$HAEIN_HEARTBEAT_FILE"; fi
+  n=$((n+1)); sleep 0.1
+done
+)SH");
+  const Result r = haein("run -n 4 --oversubscribe --heartbeat-timeout 1 -- " + program);
+  EXPECT_EQ(r.exit_code, 124) << r.err;
+  EXPECT_LT(r.seconds, 1 + 5.0);
+  expect_root_cause(r, 3, "hung: no heartbeat for 1.");
+  expect_no_survivors("pid-");
+}
+
+TEST_F(Run, MpirunHungRankIsFoundByItsHeartbeat) {
+  const std::string program = script("beat.sh", R"SH(echo $$ >$D/pid-rank-$RANK
+n=0
+while :; do
+  if [ "$RANK" != 1 ] || [ $n -lt 3 ]; then touch "$HAEIN_HEARTBEAT_FILE"; fi
+  n=$((n+1)); sleep 0.1
+done
+)SH");
+  const Result r = haein("run -n 2 --backend mpirun --heartbeat-timeout 1 -- " + program);
+  EXPECT_EQ(r.exit_code, 124) << r.err;
+  EXPECT_LT(r.seconds, 1 + 5.0 + 1.0);  // + mpirun's start
+  expect_root_cause(r, 1, "hung: no heartbeat for 1.");
+  expect_no_survivors("pid-");
+}
+
+// Rank 1 fails on the first run, after every rank has recorded what it saw.
+std::string restart_program_body() {
+  return R"SH(echo "$HAEIN_RESTART_COUNT" >>$D/seen-$RANK
+if [ "$RANK" = 1 ] && [ "$HAEIN_RESTART_COUNT" = 0 ]; then
+  i=0; while [ $(cat $D/seen-* | wc -l) -lt 4 ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done
+  exit 7
+fi
+)SH";
+}
+
+TEST_F(Run, MaxRestartsRestartsTheWholeJob) {
+  const std::string program = script("flaky.sh", restart_program_body());
+  const Result r = haein("run -n 4 --oversubscribe --max-restarts 2 -- " + program);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  for (int rank = 0; rank < 4; ++rank) {
+    EXPECT_EQ(slurp(dir_ / ("seen-" + std::to_string(rank))), "0\n1\n") << "rank " << rank;
+  }
+  EXPECT_NE(r.err.find("restarting the job (restart 1 of 2)"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("after 1 restart"), std::string::npos) << r.err;
+}
+
+TEST_F(Run, MpirunMaxRestartsRestartsTheWholeJob) {
+  const std::string program = script("flaky.sh", restart_program_body());
+  const Result r =
+      haein("run -n 4 --oversubscribe --backend mpirun --max-restarts 2 -- " + program);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  for (int rank = 0; rank < 4; ++rank) {
+    EXPECT_EQ(slurp(dir_ / ("seen-" + std::to_string(rank))), "0\n1\n") << "rank " << rank;
+  }
+}
+
+TEST_F(Run, RestartsUsedUpGiveTheLastRootCause) {
+  const std::string program = script("bad.sh", "[ \"$RANK\" = 0 ] && exit 9\nsleep 30\n");
+  const Result r = haein("run -n 2 --max-restarts 1 -- " + program);
+  EXPECT_EQ(r.exit_code, 9) << r.err;
+  EXPECT_NE(r.err.find("after 1 of 1 restarts"), std::string::npos) << r.err;
+}
+
+TEST_F(Run, SignalsAreForwardedToEveryRank) {
+  const std::string program = script("trap.sh", R"SH(trap 'echo usr1 >>$D/usr1-$RANK' USR1
+echo $$ >$D/pid-rank-$RANK
+while :; do sleep 0.05; done
+)SH");
+  const pid_t launcher = fork();
+  ASSERT_GE(launcher, 0);
+  if (launcher == 0) {
+    execl("/bin/sh", "sh", "-c",
+          ("exec " + command("run -n 3 --oversubscribe -- " + program)).c_str(),
+          static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  ASSERT_TRUE(wait_for_files("pid-rank-", 3, 10));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the traps are set
+  ::kill(launcher, SIGUSR1);
+  EXPECT_TRUE(wait_for_files("usr1-", 3, 5)) << slurp(dir_ / "stderr");
+  const auto start = Clock::now();
+  ::kill(launcher, SIGINT);
+  int status = 0;
+  ASSERT_EQ(waitpid(launcher, &status, 0), launcher);
+  EXPECT_LT(std::chrono::duration<double>(Clock::now() - start).count(), 5.0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 128 + SIGINT);
+  EXPECT_NE(slurp(dir_ / "stderr").find("stopped by SIGINT"), std::string::npos);
+  expect_no_survivors("pid-");
+}
+
+TEST_F(Run, SrunDryRunPrintsTheCommandAndHostfile) {
+  const fs::path logs = dir_ / "job";
+  const Result r = haein("run --cluster preset:haein -n 16 --backend srun --dry-run --log-dir " +
+                         logs.string() + " -- ./train --steps 10");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string placement_path = (logs / "placement.json").string();
+  const haein::launcher::Placement placement =
+      haein::launcher::parse_placement_json(slurp(placement_path), placement_path);
+  ASSERT_EQ(placement.world_size(), 16);
+  std::vector<std::string> hosts;
+  for (const auto& rank : placement.ranks) {
+    if (hosts.empty() || hosts.back() != rank.host) hosts.push_back(rank.host);
+  }
+  ASSERT_EQ(hosts.size(), 2u);
+  const std::vector<std::string> lines = lines_of(r.out);
+  ASSERT_GE(lines.size(), 2u + 1u + 16u);
+  const std::string& srun = lines[1];
+  EXPECT_EQ(srun.rfind("SLURM_HOSTFILE=" + (logs / "hostfile").string() + " srun ", 0), 0u) << srun;
+  for (const std::string& expected :
+       {std::string(" --ntasks=16 "), std::string(" --nodes=2 "),
+        // quoted: the brackets are glob characters to a shell
+        " '--nodelist=" + haein::topology::compress_hostlist(hosts) + "' ",
+        std::string(" --distribution=arbitrary "), std::string(" --kill-on-bad-exit=1 "),
+        std::string(" --cpu-bind=none "), std::string(" --export=ALL,MASTER_PORT="),
+        " exec-rank --placement " + placement_path + " --status-dir ",
+        std::string(" -- ./train --steps 10")}) {
+    EXPECT_NE(srun.find(expected), std::string::npos) << expected << " not in\n" << srun;
+  }
+  // The hostfile: one line per rank, in rank order, printed and written.
+  std::string hostfile;
+  for (const auto& rank : placement.ranks) hostfile += rank.host + "\n";
+  EXPECT_EQ(slurp(logs / "hostfile"), hostfile);
+  std::string printed;
+  for (std::size_t i = 3; i < lines.size(); ++i) printed += lines[i] + "\n";
+  EXPECT_EQ(printed, hostfile);
+}
+
+TEST_F(Run, MpirunDryRunPrintsTheCommandAndRankfile) {
+  const Result r = haein("run --cluster preset:haein -n 8 --backend mpirun --dry-run -- prog");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find(" -np 8 --rankfile "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("--mca rmaps_rank_file_physical 1 -x MASTER_PORT="), std::string::npos);
+  EXPECT_NE(r.out.find("\nrank 7="), std::string::npos) << r.out;
+}
+
+TEST_F(Run, LocalDryRunAndPrintEnv) {
+  const Result r = haein("run -n 2 --dry-run --print-env --master-port 23456 -- prog a 'b c'");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("rank 1 on " + haein::host_name()), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("  MASTER_PORT=23456\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("HAEIN_STOP_GRACE "), std::string::npos) << r.out;  // the settings
+  EXPECT_NE(r.out.find("RANK=1 WORLD_SIZE=2 LOCAL_RANK=1"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(" prog a 'b c'\n"), std::string::npos) << r.out;
+}
+
+TEST_F(Run, BadInputIsNamed) {
+  Result r = haein("run -n 2 -- haein-no-such-program-xyz");
+  EXPECT_EQ(r.exit_code, 127);
+  EXPECT_NE(r.err.find("cannot run 'haein-no-such-program-xyz': not found in PATH"),
+            std::string::npos)
+      << r.err;
+
+  r = haein("run -n 64 -- true");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("64 ranks but the free nodes have"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--oversubscribe"), std::string::npos) << r.err;
+
+  std::ofstream(dir_ / "hosts") << "haein-unknown-host.invalid slots=2\n";
+  r = haein("run --cluster " + (dir_ / "hosts").string() + " -n 2 --backend mpirun -- true");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("host 'haein-unknown-host.invalid' (rank 0-1) is unknown"),
+            std::string::npos)
+      << r.err;
+  r = haein("run --cluster " + (dir_ / "hosts").string() + " -n 2 --backend local -- true");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("the local backend starts ranks on this host"), std::string::npos) << r.err;
+
+  r = haein("run -n 2");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("needs a program to run after '--'"), std::string::npos) << r.err;
+  r = haein("run -n 2 --");
+  EXPECT_EQ(r.exit_code, 2);
+  r = haein("run -- true");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("how many ranks?"), std::string::npos) << r.err;
+  r = haein("run -n 2 --backend pbs -- true");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--backend 'pbs'"), std::string::npos) << r.err;
+  r = haein("run -n 2 --tag-output '{node}' -- true");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("unknown field '{node}'"), std::string::npos) << r.err;
+  r = haein("run -n 2 --max-restarts -1 -- true");
+  EXPECT_EQ(r.exit_code, 2);
+}
+
+}  // namespace
