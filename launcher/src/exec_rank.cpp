@@ -16,6 +16,7 @@
 #include "haein/common/process.hpp"
 #include "haein/common/settings.hpp"
 #include "haein/launcher/plan.hpp"
+#include "run/memory_binding.hpp"
 #include "run/rank_status.hpp"
 #include "run/supervisor.hpp"
 
@@ -97,7 +98,10 @@ int watch_rank(const ExecRankOptions& options, const RankPlacement& rank,
   detail::ChildSpec child;
   child.argv = options.command;
   child.env = variables;
-  if (options.bind) child.cores = rank.cores;
+  if (options.bind) {
+    child.cores = rank.cores;
+    child.numa = rank.numa;
+  }
   child.stdin_null = false;  // mpirun and srun decide what a rank's stdin is
   child.tag = detail::expand_tag(options.tag_template, rank.host, rank.rank, rank.local_rank);
   const std::string name = "rank-" + std::to_string(rank.rank);
@@ -166,6 +170,13 @@ int exec_rank(const ExecRankOptions& options, std::ostream& err) {
   if (options.bind) {
     const std::string note = bind_cores(placement.ranks[rank].cores);
     if (!note.empty()) err << "haein exec-rank: rank " << rank << ": " << note << "\n";
+    if (placement.ranks[rank].numa >= 0) {
+      const detail::MemoryBinder binder;
+      const std::string memory = binder.supported() ? binder.bind(placement.ranks[rank].numa) : "";
+      if (!memory.empty()) {
+        err << "haein exec-rank: rank " << rank << ": memory not bound: " << memory << "\n";
+      }
+    }
   }
   std::vector<char*> argv;
   for (const std::string& arg : options.command) argv.push_back(const_cast<char*>(arg.c_str()));

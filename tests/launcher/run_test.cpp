@@ -4,6 +4,7 @@
 // named *Mpirun* run the real Open MPI mpirun (label mpi).
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -19,6 +20,7 @@
 #include "haein/common/process.hpp"
 #include "haein/launcher/plan.hpp"
 #include "haein/topology/hostlist.hpp"
+#include "run/memory_binding.hpp"
 
 namespace {
 
@@ -435,6 +437,28 @@ TEST_F(Run, LocalDryRunAndPrintEnv) {
   EXPECT_NE(r.out.find("HAEIN_STOP_GRACE "), std::string::npos) << r.out;  // the settings
   EXPECT_NE(r.out.find("RANK=1 WORLD_SIZE=2 LOCAL_RANK=1"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find(" prog a 'b c'\n"), std::string::npos) << r.out;
+}
+
+TEST(MemoryBinder, BindsToANodeThatExistsAndNamesOneThatDoesNot) {
+  haein::launcher::detail::MemoryBinder binder;
+  if (!binder.supported()) {
+    EXPECT_EQ(binder.bind(0), "this kernel has no NUMA memory policies");
+    GTEST_SKIP() << "this kernel has no NUMA memory policies (set_mempolicy: ENOSYS)";
+  }
+  const pid_t child = fork();  // bind in a child: the policy would stay with this test
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    if (!binder.bind(0).empty()) _exit(1);
+    int mode = 0;
+    unsigned long nodes[16] = {};
+    if (syscall(SYS_get_mempolicy, &mode, nodes, sizeof nodes * 8, nullptr, 0) != 0) _exit(2);
+    _exit(mode != 0 && (nodes[0] & 1) != 0 ? 0 : 3);  // a policy naming node 0
+  }
+  int status = 0;
+  waitpid(child, &status, 0);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  EXPECT_EQ(binder.bind(4095), "NUMA node 4095 does not exist here");
+  EXPECT_EQ(binder.bind(-1), "no NUMA domain in the placement");
 }
 
 TEST_F(Run, BadInputIsNamed) {

@@ -19,11 +19,13 @@
 #include <deque>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <optional>
 #include <sstream>
 #include <thread>
 
 #include "haein/common/error.hpp"
+#include "memory_binding.hpp"
 
 namespace haein::launcher::detail {
 
@@ -131,7 +133,10 @@ class Supervisor {
   }
 
   SupervisorResult run() {
-    for (Running& child : children_) open_log(child);
+    for (Running& child : children_) {
+      open_log(child);
+      if (child.spec->numa >= 0 && !memory_) memory_ = std::make_unique<MemoryBinder>();
+    }
     // Whatever the children leave behind (mpirun's ranks when mpirun exits first, a rank's
     // daemonised helpers) becomes ours, to be stopped and reaped before we return.
     prctl(PR_SET_CHILD_SUBREAPER, 1);
@@ -252,6 +257,10 @@ class Supervisor {
         }
       }
       if (usable > 0) sched_setaffinity(0, sizeof set, &set);
+    }
+    if (spec.numa >= 0 && memory_ && memory_->supported()) {
+      const std::string why = memory_->bind(spec.numa);
+      if (!why.empty()) write_all(2, "haein: memory not bound: " + why + "\n");
     }
     execvp(argv[0], argv.data());
     const int error = errno;
@@ -483,6 +492,7 @@ class Supervisor {
   }
 
   const SupervisorOptions& options_;
+  std::unique_ptr<MemoryBinder> memory_;  // loaded when a child binds its memory
   std::vector<Running> children_;
   int alive_ = 0;
   int signals_ = -1;

@@ -16,6 +16,7 @@ struct ChildSpec {
   std::vector<std::string> argv;
   std::vector<std::pair<std::string, std::string>> env;  ///< on top of ours
   std::vector<int> cores;  ///< bound to those of them this machine has; empty: left alone
+  int numa = -1;           ///< memory bound to this NUMA node when it exists here; -1: left
   /// Tag, log and keep the tail of its output; false: it shares our stdout and stderr.
   bool capture = true;
   std::string tag;       ///< prefix of every captured line
