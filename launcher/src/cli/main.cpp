@@ -160,11 +160,17 @@ int plan_main(const std::vector<std::string>& args) {
   return haein::launcher::plan_command(plan, std::cout, std::cerr);
 }
 
+// Splits "OPTIONS -- PROGRAM ARGS": returns the options, fills `command`.
+std::vector<std::string> split_command(const std::vector<std::string>& args,
+                                       std::vector<std::string>& command) {
+  const auto dashes = std::find(args.begin(), args.end(), "--");
+  if (dashes != args.end()) command.assign(dashes + 1, args.end());
+  return {args.begin(), dashes};
+}
+
 int exec_rank_main(const std::vector<std::string>& args) {
   haein::launcher::ExecRankOptions exec;
-  const auto dashes = std::find(args.begin(), args.end(), "--");
-  const std::vector<std::string> own(args.begin(), dashes);
-  if (dashes != args.end()) exec.command.assign(dashes + 1, args.end());
+  const std::vector<std::string> own = split_command(args, exec.command);
   bool no_bind = false;
   po::options_description options("haein exec-rank options");
   options.add_options()("placement,p", po::value<std::string>(&exec.placement_path),
@@ -173,7 +179,7 @@ int exec_rank_main(const std::vector<std::string>& args) {
       "rank to run (default: OMPI_COMM_WORLD_RANK, SLURM_PROCID or RANK)")(
       "nccl-topo-dir", po::value<std::string>(&exec.nccl_topo_dir),
       "directory of <host>.xml NCCL topology files (sets NCCL_TOPO_FILE)")(
-      "no-bind", po::bool_switch(&no_bind), "leave the CPU affinity alone")(
+      "no-bind", po::bool_switch(&no_bind), "leave CPU affinity and memory policy alone")(
       "heartbeat-dir", po::value<std::string>(&exec.heartbeat_dir),
       "set HAEIN_HEARTBEAT_FILE=<dir>/rank-R")(
       "tag-output", po::value<std::string>(&exec.tag_template),
@@ -194,9 +200,7 @@ int exec_rank_main(const std::vector<std::string>& args) {
 
 int run_main(const std::vector<std::string>& args) {
   haein::launcher::RunOptions run;
-  const auto dashes = std::find(args.begin(), args.end(), "--");
-  const std::vector<std::string> own(args.begin(), dashes);
-  if (dashes != args.end()) run.command.assign(dashes + 1, args.end());
+  const std::vector<std::string> own = split_command(args, run.command);
   int np = 0;
   std::string backend = "auto";
   po::options_description options("haein run options");
