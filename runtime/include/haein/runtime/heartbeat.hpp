@@ -1,0 +1,37 @@
+#pragma once
+/// @file
+/// The rank's side of `haein run --heartbeat-timeout`: the launcher names a file per rank
+/// (HAEIN_HEARTBEAT_FILE) and watches its modification time; the rank touches it while it
+/// makes progress. A rank whose file is older than the timeout is reported as hung.
+
+#include <chrono>
+#include <string>
+
+namespace haein::runtime {
+
+class Heartbeat {
+ public:
+  /// The file from HAEIN_HEARTBEAT_FILE; disabled (beat() does nothing) when unset.
+  static Heartbeat from_environment(
+      std::chrono::milliseconds min_interval = std::chrono::milliseconds(500));
+
+  /// Touches `file` at most once per `min_interval`; an empty file disables it.
+  explicit Heartbeat(std::string file,
+                     std::chrono::milliseconds min_interval = std::chrono::milliseconds(500));
+
+  /// Call on progress (a finished collective, a training step). Costs one clock read
+  /// unless the interval has passed; then one utimensat (the file is created when
+  /// missing). Never throws: a heartbeat that cannot be written shows as a hang.
+  void beat();
+
+  bool enabled() const { return !file_.empty(); }
+  const std::string& file() const { return file_; }
+
+ private:
+  std::string file_;
+  std::chrono::steady_clock::duration min_interval_;
+  std::chrono::steady_clock::time_point last_{};
+  bool beaten_ = false;
+};
+
+}  // namespace haein::runtime

@@ -1,0 +1,31 @@
+#include "haein/runtime/heartbeat.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "haein/common/settings.hpp"
+
+namespace haein::runtime {
+
+Heartbeat Heartbeat::from_environment(std::chrono::milliseconds min_interval) {
+  return Heartbeat(settings::kHeartbeatFile.get(), min_interval);
+}
+
+Heartbeat::Heartbeat(std::string file, std::chrono::milliseconds min_interval)
+    : file_(std::move(file)), min_interval_(min_interval) {}
+
+void Heartbeat::beat() {
+  if (file_.empty()) return;
+  const auto now = std::chrono::steady_clock::now();
+  if (beaten_ && now - last_ < min_interval_) return;
+  last_ = now;
+  beaten_ = true;
+  if (utimensat(AT_FDCWD, file_.c_str(), nullptr, 0) == 0 || errno != ENOENT) return;
+  const int fd = ::open(file_.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  if (fd >= 0) ::close(fd);
+}
+
+}  // namespace haein::runtime
