@@ -66,6 +66,9 @@ Outcome run_remote(const Job& job, const Attempt& attempt, const LaunchCommand& 
 void report_failure(std::ostream& err, int rank, const std::string& host, const std::string& how,
                     const std::vector<std::string>& tail);
 
+/// "hung: no heartbeat for 1.2 s (--heartbeat-timeout 1.0)".
+std::string hung_description(const Job& job, double age_seconds);
+
 /// Seconds with one decimal: "2.5".
 std::string format_seconds(double seconds);
 

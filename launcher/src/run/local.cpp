@@ -60,9 +60,7 @@ Outcome run_local(const Job& job, const Attempt& attempt, std::ostream& err) {
   } else if (result.hung >= 0) {
     const int rank = supervision.heartbeats[result.hung].child;
     const RankPlacement& r = job.placement.ranks[rank];
-    const std::string how = "hung: no heartbeat for " + format_seconds(result.hung_age) +
-                            " s (--heartbeat-timeout " +
-                            format_seconds(job.options.heartbeat_timeout) + ")";
+    const std::string how = hung_description(job, result.hung_age);
     report_failure(err, rank, r.host, how, result.children[rank].tail);
     outcome.exit_code = kHungExitCode;
     outcome.summary = "rank " + std::to_string(rank) + " on " + r.host + " " + how;

@@ -113,9 +113,7 @@ Outcome run_remote(const Job& job, const Attempt& attempt, const LaunchCommand& 
   if (result.hung >= 0) {
     const int rank = result.hung;
     const RankPlacement& r = job.placement.ranks[rank];
-    const std::string how = "hung: no heartbeat for " + format_seconds(result.hung_age) +
-                            " s (--heartbeat-timeout " +
-                            format_seconds(job.options.heartbeat_timeout) + ")";
+    const std::string how = hung_description(job, result.hung_age);
     std::vector<std::string> tail;
     for (const RankStatus& status : statuses) {
       if (status.rank == rank) tail = status.tail;

@@ -75,6 +75,11 @@ std::string format_seconds(double seconds) {
   return text;
 }
 
+std::string hung_description(const Job& job, double age_seconds) {
+  return "hung: no heartbeat for " + format_seconds(age_seconds) + " s (--heartbeat-timeout " +
+         format_seconds(job.options.heartbeat_timeout) + ")";
+}
+
 void report_failure(std::ostream& err, int rank, const std::string& host, const std::string& how,
                     const std::vector<std::string>& tail) {
   err << "haein run: root cause: rank " << rank << " on " << host << ": " << how << "\n";
