@@ -337,8 +337,10 @@ void dry_run(const Job& job, const Attempt& attempt, std::ostream& out) {
       break;
     }
     case Backend::kMpirun: {
-      out << shell_line(mpirun_command(job, attempt)) << "\n";
-      const bool rankfile = fs::exists(job.dir / "rankfile");
+      const LaunchCommand mpirun = mpirun_command(job, attempt);
+      out << shell_line(mpirun) << "\n";
+      const bool rankfile =
+          std::find(mpirun.argv.begin(), mpirun.argv.end(), "--rankfile") != mpirun.argv.end();
       const fs::path file = job.dir / (rankfile ? "rankfile" : "hostfile");
       out << "# " << file.string() << ":\n";
       std::ifstream in(file);
