@@ -186,6 +186,14 @@ wait
 )SH");
   }
 
+  // Every rank beats every 0.1 s; rank `hung` beats three times, then hangs.
+  std::string hanging_rank(int hung) {
+    return script("beat.sh", "echo $$ >$D/pid-rank-$RANK\nn=0\nwhile :; do\n  if [ \"$RANK\" != " +
+                                 std::to_string(hung) +
+                                 " ] || [ $n -lt 3 ]; then touch \"$HAEIN_HEARTBEAT_FILE\"; fi\n"
+                                 "  n=$((n+1)); sleep 0.1\ndone\n");
+  }
+
   fs::path dir_;
 };
 
@@ -289,13 +297,7 @@ TEST_F(Run, MpirunRankKilledBySigkillIsTheRootCause) {
 }
 
 TEST_F(Run, HungRankIsFoundByItsHeartbeat) {
-  const std::string program = script("beat.sh", R"SH(echo $$ >$D/pid-rank-$RANK
-n=0
-while :; do
-  if [ "$RANK" != 3 ] || [ $n -lt 3 ]; then touch "$HAEIN_HEARTBEAT_FILE"; fi
-  n=$((n+1)); sleep 0.1
-done
-)SH");
+  const std::string program = hanging_rank(3);
   const Result r = haein("run -n 4 --oversubscribe --heartbeat-timeout 1 -- " + program);
   EXPECT_EQ(r.exit_code, 124) << r.err;
   EXPECT_LT(r.seconds, 1 + 5.0);
@@ -304,13 +306,7 @@ done
 }
 
 TEST_F(Run, MpirunHungRankIsFoundByItsHeartbeat) {
-  const std::string program = script("beat.sh", R"SH(echo $$ >$D/pid-rank-$RANK
-n=0
-while :; do
-  if [ "$RANK" != 1 ] || [ $n -lt 3 ]; then touch "$HAEIN_HEARTBEAT_FILE"; fi
-  n=$((n+1)); sleep 0.1
-done
-)SH");
+  const std::string program = hanging_rank(1);
   const Result r = haein("run -n 2 --backend mpirun --heartbeat-timeout 1 -- " + program);
   EXPECT_EQ(r.exit_code, 124) << r.err;
   EXPECT_LT(r.seconds, 1 + 5.0 + 1.0);  // + mpirun's start
