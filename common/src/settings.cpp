@@ -21,15 +21,27 @@ const env::StringSetting kHeartbeatFile{
 const env::SecondsSetting kStopGrace{"HAEIN_STOP_GRACE", "3",
                                      "seconds from SIGTERM to SIGKILL when haein run stops ranks"};
 
+
+const env::BoolSetting kCheckCollectives{
+    "HAEIN_CHECK_COLLECTIVES", "0",
+    "compare every collective's fingerprint across ranks before running it"};
+const env::SecondsSetting kTimeout{"HAEIN_TIMEOUT", "600",
+                                   "seconds before the watchdog declares an operation hung"};
+const env::StringSetting kTimeline{"HAEIN_TIMELINE", "",
+                                   "Chrome-trace JSON file of every rank's operations"};
+const env::StringSetting kDumpDir{"HAEIN_DUMP_DIR", "",
+                                  "directory of flight-recorder dumps (default $TMPDIR or /tmp)"};
+
 }  // namespace haein::settings
 
 namespace haein::env {
 
 std::span<const Setting* const> all_settings() {
-  static const std::array<const Setting*, 7> settings = {
+  static const std::array<const Setting*, 11> settings = {
       &settings::kLogLevel,  &settings::kNvmlLibrary,  &settings::kSysfsRoot,
       &settings::kPlacement, &settings::kRestartCount, &settings::kHeartbeatFile,
-      &settings::kStopGrace};
+      &settings::kStopGrace, &settings::kCheckCollectives, &settings::kTimeout,
+      &settings::kTimeline,  &settings::kDumpDir};
   return settings;
 }
 

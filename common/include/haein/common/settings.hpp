@@ -24,4 +24,14 @@ extern const env::StringSetting kHeartbeatFile;
 /// HAEIN_STOP_GRACE: seconds between SIGTERM and SIGKILL when haein run stops ranks.
 extern const env::SecondsSetting kStopGrace;
 
+
+/// HAEIN_CHECK_COLLECTIVES: ranks compare each collective's fingerprint before running it.
+extern const env::BoolSetting kCheckCollectives;
+/// HAEIN_TIMEOUT: seconds after which the watchdog declares an operation hung.
+extern const env::SecondsSetting kTimeout;
+/// HAEIN_TIMELINE: Chrome-trace JSON file that every rank's operations are written to.
+extern const env::StringSetting kTimeline;
+/// HAEIN_DUMP_DIR: directory of flight-recorder dumps (default $TMPDIR, else /tmp).
+extern const env::StringSetting kDumpDir;
+
 }  // namespace haein::settings

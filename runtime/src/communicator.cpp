@@ -1,0 +1,567 @@
+// The operations of a Communicator: choose the backend from where the buffers live,
+// number and record the operation, check its fingerprint, run it, and complete it.
+#include "haein/runtime/communicator.hpp"
+
+#include <mpi.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <initializer_list>
+#include <sstream>
+#include <thread>
+
+#include "communicator_impl.hpp"
+#include "haein/common/process.hpp"
+#include "haein/common/settings.hpp"
+
+namespace haein::runtime {
+
+namespace {
+
+constexpr const char* kOpNames[] = {"all_reduce", "reduce_scatter", "all_gather",
+                                    "broadcast",  "reduce",         "all_to_all",
+                                    "barrier",    "send",           "recv"};
+
+std::uint8_t op_index(const std::string& name) {
+  for (std::size_t i = 0; i < std::size(kOpNames); ++i)
+    if (name == kOpNames[i]) return static_cast<std::uint8_t>(i);
+  return 0xff;
+}
+
+bool reduces(const std::string& op) {
+  return op == "all_reduce" || op == "reduce_scatter" || op == "reduce";
+}
+
+bool rooted(const std::string& op) { return op == "broadcast" || op == "reduce"; }
+
+/// What ranks compare before a collective. Fields that do not apply are zero.
+struct Fingerprint {
+  std::uint64_t sequence = 0;
+  std::uint64_t count = 0;
+  std::int32_t root = 0;
+  std::uint8_t op = 0;
+  std::uint8_t type = 0;
+  std::uint8_t reduce = 0;
+  std::uint8_t padding = 0;
+
+  static Fingerprint of(const OpRecord& record) {
+    Fingerprint f;
+    f.sequence = record.sequence;
+    f.count = record.count;
+    f.op = op_index(record.op);
+    f.type = static_cast<std::uint8_t>(record.type);
+    f.reduce = reduces(record.op) ? static_cast<std::uint8_t>(record.reduce) : 0;
+    f.root = rooted(record.op) ? record.peer : 0;
+    return f;
+  }
+  bool operator==(const Fingerprint& other) const {
+    return sequence == other.sequence && count == other.count && root == other.root &&
+           op == other.op && type == other.type && reduce == other.reduce;
+  }
+  std::string describe() const {
+    OpRecord record;
+    record.op = op < std::size(kOpNames) ? kOpNames[op] : "unknown";
+    record.type = static_cast<DataType>(type);
+    record.reduce = static_cast<ReduceOp>(reduce);
+    record.count = count;
+    record.peer = root;
+    return record.describe() + " #" + std::to_string(sequence);
+  }
+};
+static_assert(sizeof(Fingerprint) == 24);
+
+std::string join_ranks(const std::vector<int>& ranks) {
+  std::string out;
+  for (const int r : ranks) out += (out.empty() ? "" : ", ") + std::to_string(r);
+  return out;
+}
+
+void check_rank(int value, int size, const char* what) {
+  if (value < 0 || value >= size)
+    throw InvalidArgument(std::string(what) + " " + std::to_string(value) +
+                          " is not a rank of this communicator (size " + std::to_string(size) +
+                          ")");
+}
+
+void require_buffer(const void* pointer, std::size_t count, const char* what) {
+  if (pointer == nullptr && count > 0)
+    throw InvalidArgument(std::string(what) + " buffer is null with count " +
+                          std::to_string(count));
+}
+
+/// Issues one operation: picks the backend, numbers and records it, checks the
+/// fingerprint, launches it with `host(nonblocking)` or `device(backend, stream)`, and
+/// completes it unless it is asynchronous or grouped.
+template <typename Host, typename Device>
+Work run_op(Communicator::Impl& c, OpRecord record, std::initializer_list<const void*> buffers,
+            const OpOptions& options, Host host, Device device) {
+  if (c.aborting.load()) throw Error("communicator stopped after a watchdog timeout");
+  const bool p2p = record.op == "send" || record.op == "recv";
+  const void* device_pointer = nullptr;
+  bool host_pointer = false;
+  for (const void* pointer : buffers) {
+    if (pointer == nullptr) continue;
+    if (detail::is_device_memory(pointer))
+      device_pointer = pointer;
+    else
+      host_pointer = true;
+  }
+  if (device_pointer != nullptr && host_pointer)
+    throw InvalidArgument(record.op + ": buffers must be all in host memory or all in device memory");
+  const bool on_device = device_pointer != nullptr;
+  if (!on_device && !c.mpi)
+    throw InvalidArgument(record.op + " on host memory needs an MPI bootstrap; this "
+                          "communicator's bootstrap is '" + c.bootstrap->kind() +
+                          "' (host buffers go through MPI, device buffers through NCCL)");
+  detail::DeviceBackend* backend = on_device ? &c.device_for(device_pointer) : nullptr;
+  record.backend = on_device ? "nccl" : "mpi";
+  record.sequence = p2p ? ++c.p2p_sequence : ++c.sequence;
+  const std::uint64_t id = c.recorder.begin(record);
+  if (!p2p) c.entered.store(record.sequence);
+  const std::int64_t start = c.timeline ? detail::Timeline::wall_us() : 0;
+  try {
+    if (!p2p && c.options.check_collectives) c.check_fingerprint(record);
+    c.recorder.set_state(id, OpState::kStarted);
+    const bool grouped = c.group_depth > 0;
+    auto state = std::make_shared<WorkState>();
+    state->comm = &c;
+    state->id = id;
+    state->sequence = record.sequence;
+    state->start_wall_us = start;
+    if (!on_device) {
+      detail::MpiPending pending = host(grouped || options.async);
+      if (grouped) {
+        c.group_host.merge(std::move(pending));
+        c.group_records.emplace_back(id, start);
+        return Work();
+      }
+      if (!options.async) {
+        c.complete(id, start);
+        return Work();
+      }
+      state->host = std::move(pending);
+      return Work(state);
+    }
+    if (grouped && !c.group_device_open) {
+      backend->group_start();
+      c.group_device_open = true;
+    }
+    state->device = device(*backend, options.stream);
+    if (grouped) {
+      c.group_device.push_back(state->device);
+      c.group_records.emplace_back(id, start);
+      return Work();
+    }
+    {
+      std::lock_guard lock(c.device_work_mutex);
+      c.device_work[id] = state->device;
+    }
+    Work work(state);
+    if (!options.async) work.wait();
+    return work;
+  } catch (...) {
+    c.recorder.set_state(id, OpState::kFailed);
+    throw;
+  }
+}
+
+}  // namespace
+
+CommunicatorOptions CommunicatorOptions::from_environment() {
+  CommunicatorOptions options;
+  options.check_collectives = settings::kCheckCollectives.get();
+  options.timeout = std::chrono::milliseconds(
+      static_cast<std::int64_t>(settings::kTimeout.get() * 1000.0));
+  options.timeline_file = settings::kTimeline.get();
+  options.dump_dir = settings::kDumpDir.get();
+  if (options.dump_dir.empty()) {
+    const char* tmpdir = std::getenv("TMPDIR");
+    options.dump_dir = tmpdir != nullptr && *tmpdir != '\0' ? tmpdir : "/tmp";
+  }
+  return options;
+}
+
+// ---- Impl ------------------------------------------------------------------------------
+
+Communicator::Impl::Impl(std::unique_ptr<Bootstrap> bootstrap_in, CommunicatorOptions options_in)
+    : bootstrap(std::move(bootstrap_in)),
+      options(std::move(options_in)),
+      heartbeat(Heartbeat::from_environment()) {
+  if (!bootstrap) throw InvalidArgument("Communicator needs a bootstrap");
+  if (options.timeout.count() <= 0) throw InvalidArgument("HAEIN_TIMEOUT must be positive");
+  rank = bootstrap->rank();
+  size = bootstrap->size();
+  if (auto* mpi_bootstrap = dynamic_cast<MpiBootstrap*>(bootstrap.get()))
+    mpi = std::make_unique<detail::MpiBackend>(static_cast<MPI_Comm>(mpi_bootstrap->mpi_comm_handle()));
+  control = std::make_unique<detail::ControlServer>(
+      [this](const std::string& request, std::function<void()>& after_reply) {
+        return handle_control(request, after_reply);
+      });
+
+  // Rank 0 creates the timeline file before the exchange, which then acts as a barrier.
+  std::string timeline_error;
+  if (!options.timeline_file.empty() && rank == 0) {
+    try {
+      detail::Timeline::create(options.timeline_file);
+    } catch (const Error& error) {
+      timeline_error = error.what();
+    }
+  }
+  struct PeerInfo {
+    char host[232];
+    std::int64_t wall_us;
+    std::int32_t port;
+    std::int32_t timeline_ok;
+  };
+  PeerInfo mine{};
+  std::strncpy(mine.host, host_name().c_str(), sizeof mine.host - 1);
+  mine.wall_us = detail::Timeline::wall_us();
+  mine.port = control->port();
+  mine.timeline_ok = timeline_error.empty() ? 1 : 0;
+  std::vector<PeerInfo> all(size);
+  bootstrap->all_gather(&mine, all.data(), sizeof mine);
+  for (const PeerInfo& peer : all) {
+    hosts.emplace_back(peer.host);
+    control_ports.push_back(peer.port);
+  }
+  if (!options.timeline_file.empty()) {
+    if (all[0].timeline_ok == 0)
+      throw InvalidArgument(rank == 0 ? timeline_error
+                                      : "HAEIN_TIMELINE: rank 0 cannot create " +
+                                            options.timeline_file);
+    timeline = std::make_unique<detail::Timeline>(options.timeline_file, rank, hosts[rank]);
+    timeline->set_epoch_us(all[0].wall_us);
+  }
+  start_watchdog();
+}
+
+Communicator::Impl::~Impl() {
+  stop_watchdog();
+  if (timeline) timeline->flush();
+}
+
+void Communicator::Impl::complete(std::uint64_t id, std::int64_t start_wall_us) {
+  recorder.set_state(id, OpState::kCompleted);
+  heartbeat.beat();
+  if (!timeline) return;
+  const auto record = recorder.find(id);
+  if (!record) return;
+  std::ostringstream args;
+  args << "\"seq\":" << record->sequence << ",\"type\":\"" << name_of(record->type)
+       << "\",\"count\":" << record->count
+       << ",\"bytes\":" << record->count * size_of(record->type) << ",\"backend\":\""
+       << record->backend << '"';
+  if (reduces(record->op)) args << ",\"reduce\":\"" << name_of(record->reduce) << '"';
+  if (record->peer >= 0) args << ",\"peer\":" << record->peer;
+  timeline->event(record->op, start_wall_us, detail::Timeline::wall_us(), args.str());
+}
+
+void Communicator::Impl::check_fingerprint(const OpRecord& record) {
+  const Fingerprint mine = Fingerprint::of(record);
+  std::vector<Fingerprint> all(size);
+  bootstrap->all_gather(&mine, all.data(), sizeof mine);
+  if (std::all_of(all.begin(), all.end(), [&](const Fingerprint& f) { return f == mine; }))
+    return;
+  // Group the ranks by what they called, in rank order of first appearance.
+  std::vector<std::pair<Fingerprint, std::vector<int>>> groups;
+  for (int r = 0; r < size; ++r) {
+    auto found = std::find_if(groups.begin(), groups.end(),
+                              [&](const auto& group) { return group.first == all[r]; });
+    if (found == groups.end())
+      groups.push_back({all[r], {r}});
+    else
+      found->second.push_back(r);
+  }
+  std::ostringstream message;
+  message << "collective mismatch at sequence #" << record.sequence
+          << " (HAEIN_CHECK_COLLECTIVES): ";
+  for (std::size_t g = 0; g < groups.size(); ++g) {
+    message << (g == 0 ? "" : "; ") << (groups[g].second.size() == 1 ? "rank " : "ranks ")
+            << join_ranks(groups[g].second) << " called " << groups[g].first.describe();
+  }
+  message << ". Every rank must issue the same collectives in the same order.";
+  throw CollectiveMismatch(message.str());
+}
+
+detail::DeviceBackend& Communicator::Impl::device_for(const void* pointer) {
+  const int index = detail::device_of(pointer);
+  if (!device) {
+    if (group_depth > 0)
+      throw InvalidArgument("the first device operation of a communicator cannot be inside "
+                            "a group (NCCL is set up then); issue one before group_start()");
+    device = detail::make_device_backend(*bootstrap, index, options.timeout);
+    device_index = index;
+  } else if (index != device_index) {
+    throw InvalidArgument("buffer on CUDA device " + std::to_string(index) +
+                          " but this communicator uses device " + std::to_string(device_index));
+  }
+  return *device;
+}
+
+// ---- Work ------------------------------------------------------------------------------
+
+bool Work::test() {
+  if (!state_ || state_->done) return true;
+  try {
+    const bool complete = state_->device ? state_->device->test() : state_->host.test();
+    if (!complete) return false;
+  } catch (...) {
+    state_->done = true;
+    state_->comm->recorder.set_state(state_->id, OpState::kFailed);
+    throw;
+  }
+  state_->done = true;
+  if (state_->device) {
+    std::lock_guard lock(state_->comm->device_work_mutex);
+    state_->comm->device_work.erase(state_->id);
+  }
+  state_->comm->complete(state_->id, state_->start_wall_us);
+  return true;
+}
+
+bool Work::wait(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!test()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::yield();
+  }
+  return true;
+}
+
+void Work::wait() {
+  if (state_ && !state_->done && !state_->device) {
+    // Host work: MPI_Waitall progresses it without spinning here; the watchdog bounds it.
+    try {
+      state_->host.wait();
+    } catch (...) {
+      state_->done = true;
+      state_->comm->recorder.set_state(state_->id, OpState::kFailed);
+      throw;
+    }
+  }
+  while (!test()) std::this_thread::yield();
+}
+
+std::uint64_t Work::sequence() const { return state_ ? state_->sequence : 0; }
+
+// ---- Communicator ----------------------------------------------------------------------
+
+Communicator::Communicator(std::unique_ptr<Bootstrap> bootstrap, CommunicatorOptions options)
+    : impl_(std::make_unique<Impl>(std::move(bootstrap), std::move(options))) {}
+
+Communicator Communicator::world(CommunicatorOptions options) {
+  return Communicator(MpiBootstrap::world(), std::move(options));
+}
+
+Communicator::Communicator(Communicator&&) noexcept = default;
+Communicator& Communicator::operator=(Communicator&&) noexcept = default;
+Communicator::~Communicator() = default;
+
+int Communicator::rank() const { return impl_->rank; }
+int Communicator::size() const { return impl_->size; }
+const CommunicatorOptions& Communicator::options() const { return impl_->options; }
+const std::vector<std::string>& Communicator::hosts() const { return impl_->hosts; }
+
+namespace {
+OpRecord make_record(const char* op, DataType type, ReduceOp reduce, std::size_t count, int peer) {
+  OpRecord record;
+  record.op = op;
+  record.type = type;
+  record.reduce = reduce;
+  record.count = count;
+  record.peer = peer;
+  return record;
+}
+}  // namespace
+
+Work Communicator::all_reduce(const void* send, void* recv, std::size_t count, DataType type,
+                              ReduceOp op, OpOptions options) {
+  require_buffer(send, count, "all_reduce send");
+  require_buffer(recv, count, "all_reduce recv");
+  return run_op(
+      *impl_, make_record("all_reduce", type, op, count, -1), {send, recv}, options,
+      [&](bool nonblocking) {
+        return impl_->mpi->all_reduce(send, recv, count, type, op, nonblocking);
+      },
+      [&](detail::DeviceBackend& device, void* stream) {
+        return device.all_reduce(send, recv, count, type, op, stream);
+      });
+}
+
+Work Communicator::reduce_scatter(const void* send, void* recv, std::size_t recv_count,
+                                  DataType type, ReduceOp op, OpOptions options) {
+  require_buffer(send, recv_count, "reduce_scatter send");
+  require_buffer(recv, recv_count, "reduce_scatter recv");
+  return run_op(
+      *impl_, make_record("reduce_scatter", type, op, recv_count, -1), {send, recv}, options,
+      [&](bool nonblocking) {
+        return impl_->mpi->reduce_scatter(send, recv, recv_count, type, op, nonblocking);
+      },
+      [&](detail::DeviceBackend& device, void* stream) {
+        return device.reduce_scatter(send, recv, recv_count, type, op, stream);
+      });
+}
+
+Work Communicator::all_gather(const void* send, void* recv, std::size_t send_count,
+                              DataType type, OpOptions options) {
+  require_buffer(send, send_count, "all_gather send");
+  require_buffer(recv, send_count, "all_gather recv");
+  return run_op(
+      *impl_, make_record("all_gather", type, ReduceOp::kSum, send_count, -1), {send, recv},
+      options,
+      [&](bool nonblocking) {
+        return impl_->mpi->all_gather(send, recv, send_count, type, nonblocking);
+      },
+      [&](detail::DeviceBackend& device, void* stream) {
+        return device.all_gather(send, recv, send_count, type, stream);
+      });
+}
+
+Work Communicator::broadcast(const void* send, void* recv, std::size_t count, DataType type,
+                             int root, OpOptions options) {
+  check_rank(root, impl_->size, "broadcast root");
+  if (impl_->rank == root) require_buffer(send, count, "broadcast send");
+  require_buffer(recv, count, "broadcast recv");
+  return run_op(
+      *impl_, make_record("broadcast", type, ReduceOp::kSum, count, root),
+      {impl_->rank == root ? send : nullptr, recv}, options,
+      [&](bool nonblocking) {
+        return impl_->mpi->broadcast(send, recv, count, type, root, nonblocking);
+      },
+      [&](detail::DeviceBackend& device, void* stream) {
+        return device.broadcast(send, recv, count, type, root, stream);
+      });
+}
+
+Work Communicator::reduce(const void* send, void* recv, std::size_t count, DataType type,
+                          ReduceOp op, int root, OpOptions options) {
+  check_rank(root, impl_->size, "reduce root");
+  require_buffer(send, count, "reduce send");
+  if (impl_->rank == root) require_buffer(recv, count, "reduce recv");
+  return run_op(
+      *impl_, make_record("reduce", type, op, count, root),
+      {send, impl_->rank == root ? recv : nullptr}, options,
+      [&](bool nonblocking) {
+        return impl_->mpi->reduce(send, recv, count, type, op, root, nonblocking);
+      },
+      [&](detail::DeviceBackend& device, void* stream) {
+        return device.reduce(send, recv, count, type, op, root, stream);
+      });
+}
+
+Work Communicator::all_to_all(const void* send, void* recv, std::size_t count, DataType type,
+                              OpOptions options) {
+  require_buffer(send, count, "all_to_all send");
+  require_buffer(recv, count, "all_to_all recv");
+  return run_op(
+      *impl_, make_record("all_to_all", type, ReduceOp::kSum, count, -1), {send, recv}, options,
+      [&](bool nonblocking) {
+        return impl_->mpi->all_to_all(send, recv, count, type, nonblocking);
+      },
+      [&](detail::DeviceBackend& device, void* stream) {
+        return device.all_to_all(send, recv, count, type, stream);
+      });
+}
+
+Work Communicator::send(const void* buffer, std::size_t count, DataType type, int peer,
+                        OpOptions options) {
+  check_rank(peer, impl_->size, "send peer");
+  require_buffer(buffer, count, "send");
+  return run_op(
+      *impl_, make_record("send", type, ReduceOp::kSum, count, peer), {buffer}, options,
+      [&](bool nonblocking) { return impl_->mpi->send(buffer, count, type, peer, nonblocking); },
+      [&](detail::DeviceBackend& device, void* stream) {
+        return device.send(buffer, count, type, peer, stream);
+      });
+}
+
+Work Communicator::recv(void* buffer, std::size_t count, DataType type, int peer,
+                        OpOptions options) {
+  check_rank(peer, impl_->size, "recv peer");
+  require_buffer(buffer, count, "recv");
+  return run_op(
+      *impl_, make_record("recv", type, ReduceOp::kSum, count, peer), {buffer}, options,
+      [&](bool nonblocking) { return impl_->mpi->recv(buffer, count, type, peer, nonblocking); },
+      [&](detail::DeviceBackend& device, void* stream) {
+        return device.recv(buffer, count, type, peer, stream);
+      });
+}
+
+Work Communicator::barrier(OpOptions options) {
+  if (!impl_->mpi) {
+    // Without MPI (a thread bootstrap) the bootstrap's own barrier serves.
+    impl_->bootstrap->barrier();
+    return Work();
+  }
+  return run_op(
+      *impl_, make_record("barrier", DataType::kU8, ReduceOp::kSum, 0, -1), {}, options,
+      [&](bool nonblocking) { return impl_->mpi->barrier(nonblocking); },
+      [&](detail::DeviceBackend&, void*) -> std::shared_ptr<detail::DevicePending> {
+        return nullptr;
+      });
+}
+
+void Communicator::group_start() { ++impl_->group_depth; }
+
+void Communicator::group_end() {
+  Impl& c = *impl_;
+  if (c.group_depth == 0) throw InvalidArgument("group_end() without group_start()");
+  if (--c.group_depth > 0) return;
+  if (c.group_device_open) {
+    c.group_device_open = false;
+    c.device->group_end();
+  }
+  auto records = std::move(c.group_records);
+  auto device_work = std::move(c.group_device);
+  c.group_records.clear();
+  c.group_device.clear();
+  detail::MpiPending host = std::move(c.group_host);
+  c.group_host = detail::MpiPending();
+  try {
+    host.wait();
+    for (const auto& pending : device_work)
+      while (!pending->test()) std::this_thread::yield();
+  } catch (...) {
+    for (const auto& [id, start] : records) c.recorder.set_state(id, OpState::kFailed);
+    throw;
+  }
+  for (const auto& [id, start] : records) c.complete(id, start);
+}
+
+Communicator Communicator::split(int color, int key) const {
+  // ncclCommSplit is collective over the parent, so every rank calls it, colored or not.
+  std::unique_ptr<detail::DeviceBackend> device;
+  if (impl_->device) device = impl_->device->split(color, key);
+  std::unique_ptr<Bootstrap> child = impl_->bootstrap->split(color, key);
+  Communicator result;
+  if (!child) return result;
+  result.impl_ = std::make_unique<Impl>(std::move(child), impl_->options);
+  if (device) {
+    result.impl_->device = std::move(device);
+    result.impl_->device_index = impl_->device_index;
+  }
+  return result;
+}
+
+Communicator Communicator::split_by_host() const {
+  const auto& hosts = impl_->hosts;
+  const int color = static_cast<int>(std::find(hosts.begin(), hosts.end(), hosts[rank()]) -
+                                     hosts.begin());
+  return split(color, rank());
+}
+
+Communicator Communicator::split_across_hosts() const {
+  const auto& hosts = impl_->hosts;
+  const int local_index =
+      static_cast<int>(std::count(hosts.begin(), hosts.begin() + rank(), hosts[rank()]));
+  return split(local_index, rank());
+}
+
+std::vector<OpRecord> Communicator::flight_recorder() const { return impl_->recorder.records(); }
+
+std::string Communicator::flight_recorder_text() const {
+  return impl_->recorder.text(impl_->rank, impl_->hosts[impl_->rank]);
+}
+
+}  // namespace haein::runtime

@@ -1,0 +1,93 @@
+#pragma once
+// The state behind a Communicator: backends, sequence numbers, flight recorder, control
+// channel, timeline and watchdog. Split from communicator.cpp (the operations) so that
+// the safety machinery (watchdog.cpp) reads on its own.
+
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "control_channel.hpp"
+#include "device_backend.hpp"
+#include "flight_recorder.hpp"
+#include "haein/runtime/communicator.hpp"
+#include "haein/runtime/heartbeat.hpp"
+#include "mpi_backend.hpp"
+#include "timeline.hpp"
+
+namespace haein::runtime {
+
+struct WorkState {
+  Communicator::Impl* comm = nullptr;
+  std::uint64_t id = 0;  ///< flight-recorder id
+  std::uint64_t sequence = 0;
+  std::int64_t start_wall_us = 0;
+  detail::MpiPending host;
+  std::shared_ptr<detail::DevicePending> device;
+  bool done = false;
+};
+
+struct Communicator::Impl {
+  Impl(std::unique_ptr<Bootstrap> bootstrap, CommunicatorOptions options);
+  ~Impl();
+
+  std::unique_ptr<Bootstrap> bootstrap;
+  CommunicatorOptions options;
+  int rank = 0;
+  int size = 1;
+  std::vector<std::string> hosts;
+  std::vector<int> control_ports;
+
+  std::unique_ptr<detail::MpiBackend> mpi;        // when the bootstrap is MPI
+  std::unique_ptr<detail::DeviceBackend> device;  // created by the first device operation
+  int device_index = -1;
+
+  detail::FlightRecorder recorder;
+  std::atomic<std::uint64_t> sequence{0};
+  std::atomic<std::uint64_t> p2p_sequence{0};
+  /// The last collective sequence this rank entered (what STATUS reports).
+  std::atomic<std::uint64_t> entered{0};
+
+  std::unique_ptr<detail::Timeline> timeline;
+  Heartbeat heartbeat;
+
+  // Group state: operations issued since group_start().
+  int group_depth = 0;
+  bool group_device_open = false;
+  detail::MpiPending group_host;
+  std::vector<std::shared_ptr<detail::DevicePending>> group_device;
+  std::vector<std::pair<std::uint64_t, std::int64_t>> group_records;  // id, start
+
+  // Watchdog (watchdog.cpp).
+  std::unique_ptr<detail::ControlServer> control;
+  std::thread watchdog;
+  std::mutex watchdog_mutex;
+  std::condition_variable watchdog_wake;
+  bool stopping = false;
+  std::atomic<bool> aborting{false};
+  /// Device work the watchdog may find complete: flight-recorder id → completion.
+  std::mutex device_work_mutex;
+  std::map<std::uint64_t, std::weak_ptr<detail::DevicePending>> device_work;
+
+  void start_watchdog();
+  void stop_watchdog();
+  void watch();
+  /// Reports the timed-out `record`, makes the peers dump and stop, dumps, exits.
+  [[noreturn]] void fire(std::uint64_t id, const OpRecord& record);
+  std::string handle_control(const std::string& request, std::function<void()>& after_reply);
+  /// Writes `headline` and the flight recorder to stderr and the dump file.
+  void dump(const std::string& headline);
+  [[noreturn]] void exit_after_abort();
+
+  /// Marks `id` complete: recorder, timeline, heartbeat.
+  void complete(std::uint64_t id, std::int64_t start_wall_us);
+  void check_fingerprint(const OpRecord& record);
+  detail::DeviceBackend& device_for(const void* pointer);
+};
+
+}  // namespace haein::runtime

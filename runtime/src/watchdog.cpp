@@ -1,0 +1,185 @@
+// The watchdog: a thread per communicator that declares an operation hung once it has run
+// longer than the timeout, asks the other ranks over the control channel how far they
+// got, makes every reachable rank dump its flight recorder, aborts and exits.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <sstream>
+
+#include "communicator_impl.hpp"
+#include "haein/common/log.hpp"
+
+namespace haein::runtime {
+
+namespace {
+
+constexpr int kTimeoutExitCode = 124;  // as timeout(1)
+
+std::string join(const std::vector<int>& ranks) {
+  std::string out;
+  for (const int r : ranks) out += (out.empty() ? "" : ", ") + std::to_string(r);
+  return out;
+}
+
+void write_stderr(const std::string& text) {
+  std::size_t written = 0;
+  while (written < text.size()) {
+    const ssize_t n = ::write(STDERR_FILENO, text.data() + written, text.size() - written);
+    if (n <= 0) return;
+    written += static_cast<std::size_t>(n);
+  }
+}
+
+}  // namespace
+
+void Communicator::Impl::start_watchdog() {
+  watchdog = std::thread([this] { watch(); });
+}
+
+void Communicator::Impl::stop_watchdog() {
+  {
+    std::lock_guard lock(watchdog_mutex);
+    stopping = true;
+  }
+  watchdog_wake.notify_all();
+  if (watchdog.joinable()) watchdog.join();
+  control.reset();
+}
+
+void Communicator::Impl::watch() {
+  const auto interval = std::clamp(options.timeout / 20, std::chrono::milliseconds(10),
+                                   std::chrono::milliseconds(500));
+  const double timeout_s = std::chrono::duration<double>(options.timeout).count();
+  std::unique_lock lock(watchdog_mutex);
+  while (!watchdog_wake.wait_for(lock, interval, [this] { return stopping; })) {
+    // Device work that has finished counts as finished even if nobody waited for it yet.
+    {
+      std::lock_guard work_lock(device_work_mutex);
+      for (auto it = device_work.begin(); it != device_work.end();) {
+        const auto pending = it->second.lock();
+        bool finished = !pending;
+        try {
+          finished = finished || pending->test();
+        } catch (const std::exception&) {
+          finished = true;  // the waiting thread reports the error
+        }
+        if (finished && pending) recorder.set_state(it->first, OpState::kCompleted);
+        it = finished ? device_work.erase(it) : std::next(it);
+      }
+    }
+    const auto oldest = recorder.oldest_unfinished();
+    if (oldest && recorder.now_s() - oldest->second.start_s >= timeout_s) {
+      lock.unlock();
+      fire(oldest->first, oldest->second);
+    }
+  }
+}
+
+std::string Communicator::Impl::handle_control(const std::string& request,
+                                               std::function<void()>& after_reply) {
+  if (request == "STATUS") {
+    const std::uint64_t at = entered.load();
+    std::string last;
+    for (const OpRecord& record : recorder.records())
+      if (record.sequence == at && record.op != "send" && record.op != "recv")
+        last = record.describe() + " " + std::string(name_of(record.state));
+    return "entered " + std::to_string(at) + " " + last;
+  }
+  if (request.rfind("ABORT ", 0) == 0) {
+    if (aborting.exchange(true)) return "OK";
+    dump("haein: rank " + std::to_string(rank) + " (" + hosts[rank] +
+         "): stopping because " + request.substr(6));
+    after_reply = [this] { exit_after_abort(); };
+    return "OK";
+  }
+  return "ERROR unknown request";
+}
+
+void Communicator::Impl::fire(std::uint64_t id, const OpRecord& record) {
+  if (aborting.exchange(true)) {
+    // A peer's ABORT got here first; the control thread is dumping and will exit.
+    for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));
+  }
+  recorder.set_state(id, OpState::kTimedOut);
+  const bool p2p = record.op == "send" || record.op == "recv";
+  std::ostringstream headline;
+  headline << "haein: rank " << rank << " (" << hosts[rank] << "): " << record.describe() << " #"
+           << record.sequence << " via " << record.backend << " timed out after "
+           << std::chrono::duration<double>(options.timeout).count() << " s (HAEIN_TIMEOUT)";
+
+  // Who never got there? Ask every peer how far it went.
+  std::vector<int> missing, joined, unreachable;
+  std::ostringstream details;
+  const auto ask_timeout = std::chrono::milliseconds(1500);
+  for (int peer = 0; peer < size; ++peer) {
+    if (peer == rank) continue;
+    if (p2p && peer != record.peer) continue;
+    const auto reply =
+        detail::control_request(hosts[peer], control_ports[peer], "STATUS", ask_timeout);
+    if (!reply || reply->rfind("entered ", 0) != 0) {
+      unreachable.push_back(peer);
+      continue;
+    }
+    std::istringstream fields(reply->substr(8));
+    std::uint64_t at = 0;
+    fields >> at;
+    std::string last;
+    std::getline(fields, last);
+    if (p2p) {
+      details << "; peer rank " << peer << " (" << hosts[peer] << ") is at collective #" << at
+              << last;
+    } else if (at < record.sequence) {
+      missing.push_back(peer);
+      details << "; rank " << peer << " (" << hosts[peer] << ") last entered #" << at << last;
+    } else {
+      joined.push_back(peer);
+    }
+  }
+  if (!p2p) {
+    headline << "; ranks that never joined: " << (missing.empty() ? "none" : join(missing));
+    if (!joined.empty()) headline << "; ranks waiting in it: " << join(joined);
+  }
+  if (!unreachable.empty())
+    headline << "; ranks that did not answer (exited or unreachable): " << join(unreachable);
+  headline << details.str();
+
+  // Peers dump first (they acknowledge after writing), then this rank, then exit.
+  const std::string notice = "rank " + std::to_string(rank) + " (" + hosts[rank] +
+                             ") reported: " + record.describe() + " #" +
+                             std::to_string(record.sequence) + " timed out";
+  for (int peer = 0; peer < size; ++peer) {
+    if (peer == rank) continue;
+    if (std::find(unreachable.begin(), unreachable.end(), peer) != unreachable.end()) continue;
+    detail::control_request(hosts[peer], control_ports[peer], "ABORT " + notice,
+                            std::chrono::seconds(5));
+  }
+  dump(headline.str());
+  exit_after_abort();
+}
+
+void Communicator::Impl::dump(const std::string& headline) {
+  const std::string body = headline + "\n" + recorder.text(rank, hosts[rank]);
+  const std::string path =
+      options.dump_dir + "/haein-flight-recorder-rank-" + std::to_string(rank) + ".txt";
+  std::string where;
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd >= 0 && ::write(fd, body.data(), body.size()) == static_cast<ssize_t>(body.size()))
+    where = "flight recorder written to " + path + "\n";
+  else
+    where = "flight recorder could not be written to " + path + "\n";
+  if (fd >= 0) ::close(fd);
+  write_stderr(body + where);
+}
+
+void Communicator::Impl::exit_after_abort() {
+  if (device) device->abort();
+  if (timeline) timeline->flush();
+  std::fflush(stdout);
+  std::fflush(stderr);
+  std::_Exit(kTimeoutExitCode);
+}
+
+}  // namespace haein::runtime
