@@ -21,7 +21,6 @@ const env::StringSetting kHeartbeatFile{
 const env::SecondsSetting kStopGrace{"HAEIN_STOP_GRACE", "3",
                                      "seconds from SIGTERM to SIGKILL when haein run stops ranks"};
 
-
 const env::BoolSetting kCheckCollectives{
     "HAEIN_CHECK_COLLECTIVES", "0",
     "compare every collective's fingerprint across ranks before running it"};
@@ -38,8 +37,8 @@ namespace haein::env {
 
 std::span<const Setting* const> all_settings() {
   static const std::array<const Setting*, 11> settings = {
-      &settings::kLogLevel,  &settings::kNvmlLibrary,  &settings::kSysfsRoot,
-      &settings::kPlacement, &settings::kRestartCount, &settings::kHeartbeatFile,
+      &settings::kLogLevel,  &settings::kNvmlLibrary,      &settings::kSysfsRoot,
+      &settings::kPlacement, &settings::kRestartCount,     &settings::kHeartbeatFile,
       &settings::kStopGrace, &settings::kCheckCollectives, &settings::kTimeout,
       &settings::kTimeline,  &settings::kDumpDir};
   return settings;

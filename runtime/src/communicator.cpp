@@ -108,11 +108,14 @@ Work run_op(Communicator::Impl& c, OpRecord record, std::initializer_list<const 
       host_pointer = true;
   }
   if (device_pointer != nullptr && host_pointer)
-    throw InvalidArgument(record.op + ": buffers must be all in host memory or all in device memory");
+    throw InvalidArgument(record.op +
+                          ": buffers must be all in host memory or all in device memory");
   const bool on_device = device_pointer != nullptr;
   if (!on_device && !c.mpi)
-    throw InvalidArgument(record.op + " on host memory needs an MPI bootstrap; this "
-                          "communicator's bootstrap is '" + c.bootstrap->kind() +
+    throw InvalidArgument(record.op +
+                          " on host memory needs an MPI bootstrap; this "
+                          "communicator's bootstrap is '" +
+                          c.bootstrap->kind() +
                           "' (host buffers go through MPI, device buffers through NCCL)");
   detail::DeviceBackend* backend = on_device ? &c.device_for(device_pointer) : nullptr;
   record.backend = on_device ? "nccl" : "mpi";
@@ -171,8 +174,8 @@ Work run_op(Communicator::Impl& c, OpRecord record, std::initializer_list<const 
 CommunicatorOptions CommunicatorOptions::from_environment() {
   CommunicatorOptions options;
   options.check_collectives = settings::kCheckCollectives.get();
-  options.timeout = std::chrono::milliseconds(
-      static_cast<std::int64_t>(settings::kTimeout.get() * 1000.0));
+  options.timeout =
+      std::chrono::milliseconds(static_cast<std::int64_t>(settings::kTimeout.get() * 1000.0));
   options.timeline_file = settings::kTimeline.get();
   options.dump_dir = settings::kDumpDir.get();
   if (options.dump_dir.empty()) {
@@ -193,7 +196,8 @@ Communicator::Impl::Impl(std::unique_ptr<Bootstrap> bootstrap_in, CommunicatorOp
   rank = bootstrap->rank();
   size = bootstrap->size();
   if (auto* mpi_bootstrap = dynamic_cast<MpiBootstrap*>(bootstrap.get()))
-    mpi = std::make_unique<detail::MpiBackend>(static_cast<MPI_Comm>(mpi_bootstrap->mpi_comm_handle()));
+    mpi = std::make_unique<detail::MpiBackend>(
+        static_cast<MPI_Comm>(mpi_bootstrap->mpi_comm_handle()));
   control = std::make_unique<detail::ControlServer>(
       [this](const std::string& request, std::function<void()>& after_reply) {
         return handle_control(request, after_reply);
@@ -227,9 +231,9 @@ Communicator::Impl::Impl(std::unique_ptr<Bootstrap> bootstrap_in, CommunicatorOp
   }
   if (!options.timeline_file.empty()) {
     if (all[0].timeline_ok == 0)
-      throw InvalidArgument(rank == 0 ? timeline_error
-                                      : "HAEIN_TIMELINE: rank 0 cannot create " +
-                                            options.timeline_file);
+      throw InvalidArgument(rank == 0
+                                ? timeline_error
+                                : "HAEIN_TIMELINE: rank 0 cannot create " + options.timeline_file);
     timeline = std::make_unique<detail::Timeline>(options.timeline_file, rank, hosts[rank]);
     timeline->set_epoch_us(all[0].wall_us);
   }
@@ -249,9 +253,8 @@ void Communicator::Impl::complete(std::uint64_t id, std::int64_t start_wall_us) 
   if (!record) return;
   std::ostringstream args;
   args << "\"seq\":" << record->sequence << ",\"type\":\"" << name_of(record->type)
-       << "\",\"count\":" << record->count
-       << ",\"bytes\":" << record->count * size_of(record->type) << ",\"backend\":\""
-       << record->backend << '"';
+       << "\",\"count\":" << record->count << ",\"bytes\":" << record->count * size_of(record->type)
+       << ",\"backend\":\"" << record->backend << '"';
   if (reduces(record->op)) args << ",\"reduce\":\"" << name_of(record->reduce) << '"';
   if (record->peer >= 0) args << ",\"peer\":" << record->peer;
   timeline->event(record->op, start_wall_us, detail::Timeline::wall_us(), args.str());
@@ -261,8 +264,7 @@ void Communicator::Impl::check_fingerprint(const OpRecord& record) {
   const Fingerprint mine = Fingerprint::of(record);
   std::vector<Fingerprint> all(size);
   bootstrap->all_gather(&mine, all.data(), sizeof mine);
-  if (std::all_of(all.begin(), all.end(), [&](const Fingerprint& f) { return f == mine; }))
-    return;
+  if (std::all_of(all.begin(), all.end(), [&](const Fingerprint& f) { return f == mine; })) return;
   // Group the ranks by what they called, in rank order of first appearance.
   std::vector<std::pair<Fingerprint, std::vector<int>>> groups;
   for (int r = 0; r < size; ++r) {
@@ -288,8 +290,9 @@ detail::DeviceBackend& Communicator::Impl::device_for(const void* pointer) {
   const int index = detail::device_of(pointer);
   if (!device) {
     if (group_depth > 0)
-      throw InvalidArgument("the first device operation of a communicator cannot be inside "
-                            "a group (NCCL is set up then); issue one before group_start()");
+      throw InvalidArgument(
+          "the first device operation of a communicator cannot be inside "
+          "a group (NCCL is set up then); issue one before group_start()");
     device = detail::make_device_backend(*bootstrap, index, options.timeout);
     device_index = index;
   } else if (index != device_index) {
@@ -403,8 +406,8 @@ Work Communicator::reduce_scatter(const void* send, void* recv, std::size_t recv
       });
 }
 
-Work Communicator::all_gather(const void* send, void* recv, std::size_t send_count,
-                              DataType type, OpOptions options) {
+Work Communicator::all_gather(const void* send, void* recv, std::size_t send_count, DataType type,
+                              OpOptions options) {
   require_buffer(send, send_count, "all_gather send");
   require_buffer(recv, send_count, "all_gather recv");
   return run_op(
@@ -546,8 +549,8 @@ Communicator Communicator::split(int color, int key) const {
 
 Communicator Communicator::split_by_host() const {
   const auto& hosts = impl_->hosts;
-  const int color = static_cast<int>(std::find(hosts.begin(), hosts.end(), hosts[rank()]) -
-                                     hosts.begin());
+  const int color =
+      static_cast<int>(std::find(hosts.begin(), hosts.end(), hosts[rank()]) - hosts.begin());
   return split(color, rank());
 }
 

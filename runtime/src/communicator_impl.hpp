@@ -82,6 +82,8 @@ struct Communicator::Impl {
   std::string handle_control(const std::string& request, std::function<void()>& after_reply);
   /// Writes `headline` and the flight recorder to stderr and the dump file.
   void dump(const std::string& headline);
+  /// Writes the dump file only; returns what dump() prints.
+  std::string write_dump_file(const std::string& headline);
   [[noreturn]] void exit_after_abort();
 
   /// Marks `id` complete: recorder, timeline, heartbeat.

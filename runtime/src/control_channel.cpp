@@ -99,8 +99,7 @@ void ControlServer::serve() {
     const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
     if (fd < 0) continue;
     // One request per connection; a peer that sends nothing is dropped after 2 s.
-    const auto request =
-        read_line(fd, std::chrono::steady_clock::now() + std::chrono::seconds(2));
+    const auto request = read_line(fd, std::chrono::steady_clock::now() + std::chrono::seconds(2));
     std::function<void()> after_reply;
     if (request) {
       std::string reply;
@@ -128,7 +127,8 @@ std::optional<std::string> control_request(const std::string& host, int port,
   if (::getaddrinfo(target.c_str(), std::to_string(port).c_str(), &hints, &found) != 0)
     return std::nullopt;
   std::optional<std::string> reply;
-  for (addrinfo* candidate = found; candidate != nullptr && !reply; candidate = candidate->ai_next) {
+  for (addrinfo* candidate = found; candidate != nullptr && !reply;
+       candidate = candidate->ai_next) {
     const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) continue;
     if (::connect(fd, candidate->ai_addr, candidate->ai_addrlen) != 0 && errno != EINPROGRESS) {

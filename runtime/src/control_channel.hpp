@@ -16,8 +16,8 @@ class ControlServer {
  public:
   /// `handle(request)` returns the reply; when it sets `after_reply`, that runs once the
   /// reply has been sent (used to exit the process after acknowledging an ABORT).
-  using Handler = std::function<std::string(const std::string& request,
-                                            std::function<void()>& after_reply)>;
+  using Handler =
+      std::function<std::string(const std::string& request, std::function<void()>& after_reply)>;
 
   /// Listens on an ephemeral TCP port of every interface.
   explicit ControlServer(Handler handler);

@@ -27,26 +27,23 @@ class DeviceBackend {
 
   // Each call enqueues on `stream` (a cudaStream_t; nullptr: the backend's own stream,
   // ordered after the legacy default stream) and returns the completion of that work.
-  virtual std::shared_ptr<DevicePending> all_reduce(const void* send, void* recv,
-                                                    std::size_t count, DataType type,
-                                                    ReduceOp op, void* stream) = 0;
+  virtual std::shared_ptr<DevicePending> all_reduce(const void* send, void* recv, std::size_t count,
+                                                    DataType type, ReduceOp op, void* stream) = 0;
   virtual std::shared_ptr<DevicePending> reduce_scatter(const void* send, void* recv,
                                                         std::size_t recv_count, DataType type,
                                                         ReduceOp op, void* stream) = 0;
   virtual std::shared_ptr<DevicePending> all_gather(const void* send, void* recv,
                                                     std::size_t send_count, DataType type,
                                                     void* stream) = 0;
-  virtual std::shared_ptr<DevicePending> broadcast(const void* send, void* recv,
-                                                   std::size_t count, DataType type, int root,
-                                                   void* stream) = 0;
+  virtual std::shared_ptr<DevicePending> broadcast(const void* send, void* recv, std::size_t count,
+                                                   DataType type, int root, void* stream) = 0;
   virtual std::shared_ptr<DevicePending> reduce(const void* send, void* recv, std::size_t count,
                                                 DataType type, ReduceOp op, int root,
                                                 void* stream) = 0;
-  virtual std::shared_ptr<DevicePending> all_to_all(const void* send, void* recv,
-                                                    std::size_t count, DataType type,
-                                                    void* stream) = 0;
-  virtual std::shared_ptr<DevicePending> send(const void* buffer, std::size_t count,
-                                              DataType type, int peer, void* stream) = 0;
+  virtual std::shared_ptr<DevicePending> all_to_all(const void* send, void* recv, std::size_t count,
+                                                    DataType type, void* stream) = 0;
+  virtual std::shared_ptr<DevicePending> send(const void* buffer, std::size_t count, DataType type,
+                                              int peer, void* stream) = 0;
   virtual std::shared_ptr<DevicePending> recv(void* buffer, std::size_t count, DataType type,
                                               int peer, void* stream) = 0;
   virtual void group_start() = 0;

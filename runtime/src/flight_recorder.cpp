@@ -24,7 +24,8 @@ std::string_view name_of(OpState state) {
 std::string OpRecord::describe() const {
   std::ostringstream text;
   text << op << '(' << name_of(type) << ", count=" << count;
-  if (op == "all_reduce" || op == "reduce_scatter" || op == "reduce") text << ", " << name_of(reduce);
+  if (op == "all_reduce" || op == "reduce_scatter" || op == "reduce")
+    text << ", " << name_of(reduce);
   if (op == "broadcast" || op == "reduce") text << ", root=" << peer;
   if (op == "send" || op == "recv") text << ", peer=" << peer;
   text << ')';
@@ -33,8 +34,7 @@ std::string OpRecord::describe() const {
 
 namespace detail {
 
-FlightRecorder::FlightRecorder()
-    : epoch_(std::chrono::steady_clock::now()), ring_(kCapacity) {}
+FlightRecorder::FlightRecorder() : epoch_(std::chrono::steady_clock::now()), ring_(kCapacity) {}
 
 double FlightRecorder::now_s() const {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_).count();
@@ -101,8 +101,8 @@ std::string FlightRecorder::text(int rank, const std::string& host) const {
     else
       std::snprintf(times, sizeof times, "start %.6f, running %.3f s", record.start_s,
                     now_s() - record.start_s);
-    out << "  #" << record.sequence << ' ' << record.describe() << " via " << record.backend
-        << ' ' << name_of(record.state) << ", " << times << '\n';
+    out << "  #" << record.sequence << ' ' << record.describe() << " via " << record.backend << ' '
+        << name_of(record.state) << ", " << times << '\n';
   }
   return out.str();
 }

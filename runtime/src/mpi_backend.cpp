@@ -36,9 +36,7 @@ MPI_Datatype reduce_type(DataType type) {
 }
 
 /// The MPI type that moves `type` unchanged.
-MPI_Datatype move_type(DataType type) {
-  return is_half(type) ? MPI_UINT16_T : reduce_type(type);
-}
+MPI_Datatype move_type(DataType type) { return is_half(type) ? MPI_UINT16_T : reduce_type(type); }
 
 MPI_Op mpi_op(ReduceOp op) {
   switch (op) {
@@ -151,8 +149,8 @@ bool MpiPending::test() {
 void MpiPending::wait() {
   if (done_) return;
   if (!requests_.empty())
-    HAEIN_MPI_CHECK(MPI_Waitall(static_cast<int>(requests_.size()), requests_.data(),
-                                MPI_STATUSES_IGNORE));
+    HAEIN_MPI_CHECK(
+        MPI_Waitall(static_cast<int>(requests_.size()), requests_.data(), MPI_STATUSES_IGNORE));
   requests_.clear();
   test();
 }
@@ -195,8 +193,7 @@ MpiPending MpiBackend::all_reduce(const void* send, void* recv, std::size_t coun
       HAEIN_MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, wide->data(), n, MPI_FLOAT, mpi_op(op), comm_,
                                      call.request()));
     else
-      HAEIN_MPI_CHECK(
-          MPI_Allreduce(MPI_IN_PLACE, wide->data(), n, MPI_FLOAT, mpi_op(op), comm_));
+      HAEIN_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, wide->data(), n, MPI_FLOAT, mpi_op(op), comm_));
     return call.done([=] {
       if (average) divide(wide->data(), count, type, ranks);
       narrow(wide->data(), recv, count, type);
@@ -204,8 +201,8 @@ MpiPending MpiBackend::all_reduce(const void* send, void* recv, std::size_t coun
   }
   const void* source = send == recv ? MPI_IN_PLACE : send;
   if (call.nonblocking())
-    HAEIN_MPI_CHECK(MPI_Iallreduce(source, recv, n, reduce_type(type), mpi_op(op), comm_,
-                                   call.request()));
+    HAEIN_MPI_CHECK(
+        MPI_Iallreduce(source, recv, n, reduce_type(type), mpi_op(op), comm_, call.request()));
   else
     HAEIN_MPI_CHECK(MPI_Allreduce(source, recv, n, reduce_type(type), mpi_op(op), comm_));
   if (!average) return call.done(nullptr);
@@ -226,8 +223,8 @@ MpiPending MpiBackend::reduce_scatter(const void* send, void* recv, std::size_t 
       HAEIN_MPI_CHECK(MPI_Ireduce_scatter_block(MPI_IN_PLACE, wide->data(), n, MPI_FLOAT,
                                                 mpi_op(op), comm_, call.request()));
     else
-      HAEIN_MPI_CHECK(MPI_Reduce_scatter_block(MPI_IN_PLACE, wide->data(), n, MPI_FLOAT,
-                                               mpi_op(op), comm_));
+      HAEIN_MPI_CHECK(
+          MPI_Reduce_scatter_block(MPI_IN_PLACE, wide->data(), n, MPI_FLOAT, mpi_op(op), comm_));
     return call.done([=] {
       if (average) divide(wide->data(), recv_count, type, ranks);
       narrow(wide->data(), recv, recv_count, type);
@@ -241,8 +238,8 @@ MpiPending MpiBackend::reduce_scatter(const void* send, void* recv, std::size_t 
   auto temporary = std::make_shared<std::vector<char>>(in_place ? bytes : 0);
   void* target = in_place ? temporary->data() : recv;
   if (call.nonblocking())
-    HAEIN_MPI_CHECK(MPI_Ireduce_scatter_block(send, target, n, reduce_type(type), mpi_op(op),
-                                              comm_, call.request()));
+    HAEIN_MPI_CHECK(MPI_Ireduce_scatter_block(send, target, n, reduce_type(type), mpi_op(op), comm_,
+                                              call.request()));
   else
     HAEIN_MPI_CHECK(
         MPI_Reduce_scatter_block(send, target, n, reduce_type(type), mpi_op(op), comm_));
@@ -256,17 +253,16 @@ MpiPending MpiBackend::all_gather(const void* send, void* recv, std::size_t send
                                   DataType type, bool nonblocking) {
   const int n = mpi_count(send_count);
   mpi_count(send_count * size_);
-  const bool in_place =
-      static_cast<const char*>(recv) + static_cast<std::size_t>(rank_) * send_count * size_of(type) ==
-      send;
+  const bool in_place = static_cast<const char*>(recv) +
+                            static_cast<std::size_t>(rank_) * send_count * size_of(type) ==
+                        send;
   const void* source = in_place ? MPI_IN_PLACE : send;
   Call call(nonblocking);
   if (call.nonblocking())
     HAEIN_MPI_CHECK(MPI_Iallgather(source, n, move_type(type), recv, n, move_type(type), comm_,
                                    call.request()));
   else
-    HAEIN_MPI_CHECK(
-        MPI_Allgather(source, n, move_type(type), recv, n, move_type(type), comm_));
+    HAEIN_MPI_CHECK(MPI_Allgather(source, n, move_type(type), recv, n, move_type(type), comm_));
   return call.done(nullptr);
 }
 
@@ -294,8 +290,8 @@ MpiPending MpiBackend::reduce(const void* send, void* recv, std::size_t count, D
     const void* source = at_root ? MPI_IN_PLACE : wide->data();
     void* target = at_root ? wide->data() : nullptr;
     if (call.nonblocking())
-      HAEIN_MPI_CHECK(MPI_Ireduce(source, target, n, MPI_FLOAT, mpi_op(op), root, comm_,
-                                  call.request()));
+      HAEIN_MPI_CHECK(
+          MPI_Ireduce(source, target, n, MPI_FLOAT, mpi_op(op), root, comm_, call.request()));
     else
       HAEIN_MPI_CHECK(MPI_Reduce(source, target, n, MPI_FLOAT, mpi_op(op), root, comm_));
     return call.done([=] {
@@ -306,16 +302,16 @@ MpiPending MpiBackend::reduce(const void* send, void* recv, std::size_t count, D
   }
   const void* source = at_root && send == recv ? MPI_IN_PLACE : send;
   if (call.nonblocking())
-    HAEIN_MPI_CHECK(MPI_Ireduce(source, recv, n, reduce_type(type), mpi_op(op), root, comm_,
-                                call.request()));
+    HAEIN_MPI_CHECK(
+        MPI_Ireduce(source, recv, n, reduce_type(type), mpi_op(op), root, comm_, call.request()));
   else
     HAEIN_MPI_CHECK(MPI_Reduce(source, recv, n, reduce_type(type), mpi_op(op), root, comm_));
   if (!average) return call.done(nullptr);
   return call.done([=] { divide(recv, count, type, ranks); });
 }
 
-MpiPending MpiBackend::all_to_all(const void* send, void* recv, std::size_t count,
-                                  DataType type, bool nonblocking) {
+MpiPending MpiBackend::all_to_all(const void* send, void* recv, std::size_t count, DataType type,
+                                  bool nonblocking) {
   const int n = mpi_count(count);
   const std::size_t bytes = count * size_ * size_of(type);
   mpi_count(count * size_);
@@ -325,8 +321,8 @@ MpiPending MpiBackend::all_to_all(const void* send, void* recv, std::size_t coun
   const void* source = send == recv ? copy->data() : send;
   Call call(nonblocking);
   if (call.nonblocking())
-    HAEIN_MPI_CHECK(MPI_Ialltoall(source, n, move_type(type), recv, n, move_type(type), comm_,
-                                  call.request()));
+    HAEIN_MPI_CHECK(
+        MPI_Ialltoall(source, n, move_type(type), recv, n, move_type(type), comm_, call.request()));
   else
     HAEIN_MPI_CHECK(MPI_Alltoall(source, n, move_type(type), recv, n, move_type(type), comm_));
   return call.done([copy] {});

@@ -46,8 +46,8 @@ class MpiBackend {
   int size() const { return size_; }
 
   // `nonblocking`: start and return the pending operation; otherwise it has completed.
-  MpiPending all_reduce(const void* send, void* recv, std::size_t count, DataType type,
-                        ReduceOp op, bool nonblocking);
+  MpiPending all_reduce(const void* send, void* recv, std::size_t count, DataType type, ReduceOp op,
+                        bool nonblocking);
   MpiPending reduce_scatter(const void* send, void* recv, std::size_t recv_count, DataType type,
                             ReduceOp op, bool nonblocking);
   MpiPending all_gather(const void* send, void* recv, std::size_t send_count, DataType type,
@@ -58,8 +58,7 @@ class MpiBackend {
                     int root, bool nonblocking);
   MpiPending all_to_all(const void* send, void* recv, std::size_t count, DataType type,
                         bool nonblocking);
-  MpiPending send(const void* buffer, std::size_t count, DataType type, int peer,
-                  bool nonblocking);
+  MpiPending send(const void* buffer, std::size_t count, DataType type, int peer, bool nonblocking);
   MpiPending recv(void* buffer, std::size_t count, DataType type, int peer, bool nonblocking);
   MpiPending barrier(bool nonblocking);
 

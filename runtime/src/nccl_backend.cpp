@@ -141,8 +141,8 @@ class NcclBackend : public DeviceBackend {
   }
 
   std::shared_ptr<DevicePending> reduce_scatter(const void* send, void* recv,
-                                                std::size_t recv_count, DataType type,
-                                                ReduceOp op, void* stream) override {
+                                                std::size_t recv_count, DataType type, ReduceOp op,
+                                                void* stream) override {
     return enqueue(stream, "ncclReduceScatter", [&](cudaStream_t s) {
       return ncclReduceScatter(send, recv, recv_count, nccl_type(type), nccl_op(op), comm_, s);
     });

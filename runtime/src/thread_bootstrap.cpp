@@ -29,7 +29,8 @@ class ThreadGroup {
   std::vector<std::vector<char>> exchange(int rank, const void* data, std::size_t bytes,
                                           const char* what) {
     std::unique_lock lock(mutex_);
-    wait(lock, [&] { return readers_left_ == 0; }, what);
+    wait(
+        lock, [&] { return readers_left_ == 0; }, what);
     const char* begin = static_cast<const char*>(data);
     deposits_[rank].assign(begin, begin + bytes);
     arrived_[rank] = true;
@@ -39,7 +40,8 @@ class ThreadGroup {
       ++round_;
       changed_.notify_all();
     } else {
-      wait(lock, [&] { return round_ != round; }, what);
+      wait(
+          lock, [&] { return round_ != round; }, what);
     }
     std::vector<std::vector<char>> all = deposits_;
     if (--readers_left_ == 0) {
@@ -67,8 +69,7 @@ class ThreadGroup {
     if (changed_.wait_for(lock, timeout_, ready)) return;
     std::ostringstream message;
     message << "ThreadBootstrap " << what << " waited "
-            << std::chrono::duration<double>(timeout_).count()
-            << " s; ranks that did not arrive:";
+            << std::chrono::duration<double>(timeout_).count() << " s; ranks that did not arrive:";
     for (int r = 0; r < size_; ++r)
       if (!arrived_[r]) message << ' ' << r;
     throw Error(message.str());
@@ -119,8 +120,7 @@ void ThreadBootstrap::all_gather(const void* mine, void* all, std::size_t bytes)
 }
 
 void ThreadBootstrap::broadcast(void* data, std::size_t bytes, int root) {
-  const auto deposits =
-      group_->exchange(rank_, data, rank_ == root ? bytes : 0, "broadcast");
+  const auto deposits = group_->exchange(rank_, data, rank_ == root ? bytes : 0, "broadcast");
   if (deposits.at(root).size() != bytes)
     throw Error("ThreadBootstrap broadcast: root's size differs from this rank's");
   std::memcpy(data, deposits[root].data(), bytes);

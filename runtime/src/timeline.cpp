@@ -42,10 +42,11 @@ Timeline::Timeline(std::string file, int rank, const std::string& host) : rank_(
   fd_ = ::open(file.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
   if (fd_ < 0)
     throw InvalidArgument("HAEIN_TIMELINE: cannot open " + file + ": " + std::strerror(errno));
-  buffer_ = "{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":" + std::to_string(rank) +
-            ",\"args\":{\"name\":\"rank " + std::to_string(rank) + " (" + json_escape(host) +
-            ")\"}},\n{\"name\":\"process_sort_index\",\"ph\":\"M\",\"pid\":" +
-            std::to_string(rank) + ",\"args\":{\"sort_index\":" + std::to_string(rank) + "}},\n";
+  buffer_ =
+      "{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":" + std::to_string(rank) +
+      ",\"args\":{\"name\":\"rank " + std::to_string(rank) + " (" + json_escape(host) +
+      ")\"}},\n{\"name\":\"process_sort_index\",\"ph\":\"M\",\"pid\":" + std::to_string(rank) +
+      ",\"args\":{\"sort_index\":" + std::to_string(rank) + "}},\n";
 }
 
 Timeline::~Timeline() {
@@ -60,14 +61,14 @@ std::int64_t Timeline::wall_us() {
       .count();
 }
 
-void Timeline::event(const std::string& name, std::int64_t start_wall_us,
-                     std::int64_t end_wall_us, const std::string& args_json) {
+void Timeline::event(const std::string& name, std::int64_t start_wall_us, std::int64_t end_wall_us,
+                     const std::string& args_json) {
   if (fd_ < 0) return;
   std::lock_guard lock(mutex_);
   buffer_ += "{\"name\":\"" + name + "\",\"ph\":\"X\",\"pid\":" + std::to_string(rank_) +
              ",\"tid\":0,\"ts\":" + std::to_string(start_wall_us - epoch_us_) +
-             ",\"dur\":" + std::to_string(end_wall_us - start_wall_us) + ",\"args\":{" +
-             args_json + "}},\n";
+             ",\"dur\":" + std::to_string(end_wall_us - start_wall_us) + ",\"args\":{" + args_json +
+             "}},\n";
   if (buffer_.size() >= kFlushBytes) {
     if (::write(fd_, buffer_.data(), buffer_.size()) < 0)
       HAEIN_LOG(kWarn, "HAEIN_TIMELINE: write failed: " << std::strerror(errno));

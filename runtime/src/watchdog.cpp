@@ -17,6 +17,7 @@ namespace haein::runtime {
 namespace {
 
 constexpr int kTimeoutExitCode = 124;  // as timeout(1)
+constexpr auto kPeerExitDelay = std::chrono::seconds(2);
 
 std::string join(const std::vector<int>& ranks) {
   std::string out;
@@ -90,9 +91,17 @@ std::string Communicator::Impl::handle_control(const std::string& request,
   }
   if (request.rfind("ABORT ", 0) == 0) {
     if (aborting.exchange(true)) return "OK";
-    dump("haein: rank " + std::to_string(rank) + " (" + hosts[rank] +
-         "): stopping because " + request.substr(6));
-    after_reply = [this] { exit_after_abort(); };
+    dump("haein: rank " + std::to_string(rank) + " (" + hosts[rank] + "): stopping because " +
+         request.substr(6));
+    // Give the reporting rank time to reach the others before this process exits: under
+    // mpirun the first exit makes mpirun kill every rank, dumped or not.
+    // The control thread keeps answering meanwhile: other ranks may still be asking.
+    after_reply = [this] {
+      std::thread([this] {
+        std::this_thread::sleep_for(kPeerExitDelay);
+        exit_after_abort();
+      }).detach();
+    };
     return "OK";
   }
   return "ERROR unknown request";
@@ -104,6 +113,9 @@ void Communicator::Impl::fire(std::uint64_t id, const OpRecord& record) {
     for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));
   }
   recorder.set_state(id, OpState::kTimedOut);
+  // The dump file first: if another rank's exit makes mpirun kill this one while it asks
+  // around, the record is already on disk.
+  write_dump_file(record.describe() + " #" + std::to_string(record.sequence) + " timed out");
   const bool p2p = record.op == "send" || record.op == "recv";
   std::ostringstream headline;
   headline << "haein: rank " << rank << " (" << hosts[rank] << "): " << record.describe() << " #"
@@ -160,18 +172,21 @@ void Communicator::Impl::fire(std::uint64_t id, const OpRecord& record) {
   exit_after_abort();
 }
 
-void Communicator::Impl::dump(const std::string& headline) {
+std::string Communicator::Impl::write_dump_file(const std::string& headline) {
   const std::string body = headline + "\n" + recorder.text(rank, hosts[rank]);
   const std::string path =
       options.dump_dir + "/haein-flight-recorder-rank-" + std::to_string(rank) + ".txt";
-  std::string where;
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd >= 0 && ::write(fd, body.data(), body.size()) == static_cast<ssize_t>(body.size()))
-    where = "flight recorder written to " + path + "\n";
-  else
-    where = "flight recorder could not be written to " + path + "\n";
+  const bool written =
+      fd >= 0 && ::write(fd, body.data(), body.size()) == static_cast<ssize_t>(body.size());
   if (fd >= 0) ::close(fd);
-  write_stderr(body + where);
+  return body +
+         (written ? "flight recorder written to " : "flight recorder could not be written to ") +
+         path + "\n";
+}
+
+void Communicator::Impl::dump(const std::string& headline) {
+  write_stderr(write_dump_file(headline));
 }
 
 void Communicator::Impl::exit_after_abort() {

@@ -24,7 +24,6 @@ extern const env::StringSetting kHeartbeatFile;
 /// HAEIN_STOP_GRACE: seconds between SIGTERM and SIGKILL when haein run stops ranks.
 extern const env::SecondsSetting kStopGrace;
 
-
 /// HAEIN_CHECK_COLLECTIVES: ranks compare each collective's fingerprint before running it.
 extern const env::BoolSetting kCheckCollectives;
 /// HAEIN_TIMEOUT: seconds after which the watchdog declares an operation hung.

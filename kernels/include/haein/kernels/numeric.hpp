@@ -55,7 +55,7 @@ HAEIN_HOST_DEVICE inline std::uint16_t f32_to_f16(float value) {
   const std::uint32_t bits = float_bits(value);
   const std::uint16_t sign = static_cast<std::uint16_t>((bits >> 16) & 0x8000u);
   const std::uint32_t magnitude = bits & 0x7fffffffu;
-  if (magnitude > 0x7f800000u) return static_cast<std::uint16_t>(sign | 0x7e00u);  // NaN
+  if (magnitude > 0x7f800000u) return static_cast<std::uint16_t>(sign | 0x7e00u);   // NaN
   if (magnitude >= 0x477ff000u) return static_cast<std::uint16_t>(sign | 0x7c00u);  // ≥ 65520: inf
   if (magnitude < 0x38800000u) {
     // Below the smallest normal half (2^-14): round to a multiple of 2^-24, ties to even.

@@ -61,11 +61,11 @@ struct OpRecord {
   DataType type = DataType::kF32;
   ReduceOp reduce = ReduceOp::kSum;
   std::size_t count = 0;
-  int peer = -1;               ///< root, or the peer of send/recv; -1 when none
-  std::string backend;         ///< "mpi" or "nccl"
+  int peer = -1;        ///< root, or the peer of send/recv; -1 when none
+  std::string backend;  ///< "mpi" or "nccl"
   OpState state = OpState::kIssued;
-  double start_s = 0;          ///< seconds since the communicator was created
-  double end_s = 0;            ///< 0 while not finished
+  double start_s = 0;  ///< seconds since the communicator was created
+  double end_s = 0;    ///< 0 while not finished
   /// "all_reduce(f32, count=7, sum)": what fingerprint checking compares.
   std::string describe() const;
 };
@@ -121,13 +121,12 @@ class Communicator {
   Work broadcast(const void* send, void* recv, std::size_t count, DataType type, int root,
                  OpOptions options = {});
   /// The reduction lands in `recv` on `root` only.
-  Work reduce(const void* send, void* recv, std::size_t count, DataType type, ReduceOp op,
-              int root, OpOptions options = {});
+  Work reduce(const void* send, void* recv, std::size_t count, DataType type, ReduceOp op, int root,
+              OpOptions options = {});
   /// Block p (count elements) of `send` goes to rank p; block p of `recv` comes from it.
   Work all_to_all(const void* send, void* recv, std::size_t count, DataType type,
                   OpOptions options = {});
-  Work send(const void* buffer, std::size_t count, DataType type, int peer,
-            OpOptions options = {});
+  Work send(const void* buffer, std::size_t count, DataType type, int peer, OpOptions options = {});
   Work recv(void* buffer, std::size_t count, DataType type, int peer, OpOptions options = {});
   Work barrier(OpOptions options = {});
 

@@ -1,0 +1,87 @@
+// The watchdog end to end: under the real mpirun, rank 1 of 4 skips a collective. Every
+// rank must stop within HAEIN_TIMEOUT + 5 s, the message must name rank 1 as the one that
+// never joined, every rank must dump its flight recorder, and no process may be left.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string read(const fs::path& file) {
+  std::ifstream in(file);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+/// Live (not zombie) processes running `program`.
+int running(const fs::path& program) {
+  int live = 0;
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    std::error_code error;
+    if (fs::read_symlink(entry.path() / "exe", error) != program) continue;
+    const std::string stat = read(entry.path() / "stat");
+    const auto state = stat.find(") ");
+    if (state != std::string::npos && stat[state + 2] != 'Z') ++live;
+  }
+  return live;
+}
+
+TEST(Watchdog, ASkippedCollectiveStopsEveryRankNamingTheMissingOne) {
+  const fs::path dir = fs::temp_directory_path() / ("haein-watchdog-" + std::to_string(getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const double timeout_s = 3;
+  const std::string command = std::string("HAEIN_TIMEOUT=3 HAEIN_DUMP_DIR=") + dir.string() +
+                              " " MPIEXEC
+                              " -np 4 --oversubscribe --allow-run-as-root "
+                              "--bind-to none " COLLECTIVE_FAULT " >" +
+                              (dir / "out").string() + " 2>" + (dir / "err").string();
+  const auto start = std::chrono::steady_clock::now();
+  const int status = std::system(command.c_str());
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const std::string err = read(dir / "err");
+
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_NE(WEXITSTATUS(status), 0) << err;
+  EXPECT_LT(seconds, timeout_s + 5) << err;
+  EXPECT_NE(err.find("all_reduce(f32, count=1024, sum) #6 via mpi timed out after 3 s"),
+            std::string::npos)
+      << err;
+  EXPECT_NE(err.find("ranks that never joined: 1;"), std::string::npos) << err;
+  EXPECT_NE(err.find("rank 1 ("), std::string::npos) << err;
+  EXPECT_EQ(read(dir / "out").find("not reached"), std::string::npos);
+  for (int rank = 0; rank < 4; ++rank) {
+    const std::string dump =
+        read(dir / ("haein-flight-recorder-rank-" + std::to_string(rank) + ".txt"));
+    EXPECT_NE(dump.find("flight recorder of rank " + std::to_string(rank)), std::string::npos)
+        << "rank " << rank << " wrote no flight recorder\n"
+        << err;
+    // Every rank completed the first five all-reduces.
+    EXPECT_NE(dump.find("#5 all_reduce(f32, count=1024, avg) via mpi completed"), std::string::npos)
+        << dump;
+    if (rank == 1) {
+      EXPECT_NE(dump.find("stopping because rank"), std::string::npos) << dump;
+      EXPECT_EQ(dump.find("  #6 "), std::string::npos) << "rank 1 never entered #6\n" << dump;
+    } else {
+      EXPECT_NE(dump.find("#6 all_reduce(f32, count=1024, sum) via mpi"), std::string::npos)
+          << dump;
+    }
+  }
+  // No rank is left behind.
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(running(COLLECTIVE_FAULT), 0) << "collective_fault processes are still running";
+  fs::remove_all(dir);
+}
+
+}  // namespace
