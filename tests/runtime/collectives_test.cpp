@@ -223,7 +223,9 @@ TEST(Collectives, AsyncWorkCompletesAndWaitTimesOutWhilePending) {
   // A barrier the last rank joins late: the others' wait(10 ms) reports it still pending.
   if (me == n - 1) std::this_thread::sleep_for(std::chrono::milliseconds(300));
   auto barrier = comm().barrier(async);
-  if (me != n - 1) EXPECT_FALSE(barrier.wait(std::chrono::milliseconds(10)));
+  if (me != n - 1) {
+    EXPECT_FALSE(barrier.wait(std::chrono::milliseconds(10)));
+  }
   barrier.wait();
   EXPECT_TRUE(barrier.test());
 }
@@ -243,7 +245,9 @@ TEST(Collectives, HalfPrecisionSumsAccumulateInF32) {
     for (std::size_t i = 0; i < 3; ++i)
       EXPECT_EQ(load(type, data.data(), i), load(type, want.data(), 0))
           << name_of(type) << " element " << i;
-    if (n >= 3) EXPECT_GT(load(type, data.data(), 0), big);
+    if (n >= 3) {
+      EXPECT_GT(load(type, data.data(), 0), big);
+    }
   }
 }
 
@@ -291,8 +295,9 @@ TEST(Collectives, FlightRecorderKeepsTheLast64Operations) {
   const auto records = comm().flight_recorder();
   ASSERT_EQ(records.size(), 64u);
   for (std::size_t i = 1; i < records.size(); ++i) {
-    if (records[i].op == "barrier" && records[i - 1].op == "barrier")
+    if (records[i].op == "barrier" && records[i - 1].op == "barrier") {
       EXPECT_EQ(records[i].sequence, records[i - 1].sequence + 1);
+    }
   }
   EXPECT_EQ(records.back().op, "barrier");
   EXPECT_EQ(records.back().state, haein::runtime::OpState::kCompleted);

@@ -52,9 +52,13 @@ TEST(Types, EveryHalfValueSurvivesARoundTripThroughF32) {
   for (std::uint32_t bits = 0; bits <= 0xffff; ++bits) {
     const auto half = static_cast<std::uint16_t>(bits);
     const bool nan_f16 = (half & 0x7c00) == 0x7c00 && (half & 0x3ff) != 0;
-    if (!nan_f16) EXPECT_EQ(f32_to_f16(f16_to_f32(half)), half) << std::hex << bits;
+    if (!nan_f16) {
+      EXPECT_EQ(f32_to_f16(f16_to_f32(half)), half) << std::hex << bits;
+    }
     const bool nan_bf16 = (half & 0x7f80) == 0x7f80 && (half & 0x7f) != 0;
-    if (!nan_bf16) EXPECT_EQ(f32_to_bf16(bf16_to_f32(half)), half) << std::hex << bits;
+    if (!nan_bf16) {
+      EXPECT_EQ(f32_to_bf16(bf16_to_f32(half)), half) << std::hex << bits;
+    }
   }
 }
 
