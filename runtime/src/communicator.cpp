@@ -5,6 +5,7 @@
 #include <mpi.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <initializer_list>
@@ -23,17 +24,17 @@ constexpr const char* kOpNames[] = {"all_reduce", "reduce_scatter", "all_gather"
                                     "broadcast",  "reduce",         "all_to_all",
                                     "barrier",    "send",           "recv"};
 
-std::uint8_t op_index(const std::string& name) {
+std::uint8_t op_index(std::string_view name) {
   for (std::size_t i = 0; i < std::size(kOpNames); ++i)
     if (name == kOpNames[i]) return static_cast<std::uint8_t>(i);
   return 0xff;
 }
 
-bool reduces(const std::string& op) {
+bool reduces(std::string_view op) {
   return op == "all_reduce" || op == "reduce_scatter" || op == "reduce";
 }
 
-bool rooted(const std::string& op) { return op == "broadcast" || op == "reduce"; }
+bool rooted(std::string_view op) { return op == "broadcast" || op == "reduce"; }
 
 /// What ranks compare before a collective. Fields that do not apply are zero.
 struct Fingerprint {
@@ -108,30 +109,43 @@ Work run_op(Communicator::Impl& c, OpRecord record, std::initializer_list<const 
       host_pointer = true;
   }
   if (device_pointer != nullptr && host_pointer)
-    throw InvalidArgument(record.op +
+    throw InvalidArgument(std::string(record.op) +
                           ": buffers must be all in host memory or all in device memory");
   const bool on_device = device_pointer != nullptr;
   if (!on_device && !c.mpi)
-    throw InvalidArgument(record.op +
+    throw InvalidArgument(std::string(record.op) +
                           " on host memory needs an MPI bootstrap; this "
                           "communicator's bootstrap is '" +
                           c.bootstrap->kind() +
                           "' (host buffers go through MPI, device buffers through NCCL)");
   detail::DeviceBackend* backend = on_device ? &c.device_for(device_pointer) : nullptr;
   record.backend = on_device ? "nccl" : "mpi";
-  record.sequence = p2p ? ++c.p2p_sequence : ++c.sequence;
+  // Operations are issued by one thread at a time (their order is the contract), so the
+  // counters need no read-modify-write; other threads only read them.
+  std::atomic<std::uint64_t>& counter = p2p ? c.p2p_sequence : c.sequence;
+  record.sequence = counter.load(std::memory_order_relaxed) + 1;
+  counter.store(record.sequence, std::memory_order_relaxed);
+  const bool checking = !p2p && c.options.check_collectives;
+  // Without a fingerprint exchange there is nothing between issue and start.
+  record.state = checking ? OpState::kIssued : OpState::kStarted;
   const std::uint64_t id = c.recorder.begin(record);
-  if (!p2p) c.entered.store(record.sequence);
+  if (!p2p) c.entered.store(record.sequence, std::memory_order_release);
   const std::int64_t start = c.timeline ? detail::Timeline::wall_us() : 0;
   try {
-    if (!p2p && c.options.check_collectives) c.check_fingerprint(record);
-    c.recorder.set_state(id, OpState::kStarted);
+    if (checking) {
+      c.check_fingerprint(record);
+      c.recorder.finish(id, OpState::kStarted);
+    }
     const bool grouped = c.group_depth > 0;
-    auto state = std::make_shared<WorkState>();
-    state->comm = &c;
-    state->id = id;
-    state->sequence = record.sequence;
-    state->start_wall_us = start;
+    // The synchronous host path allocates nothing: it is the latency path.
+    auto make_state = [&] {
+      auto state = std::make_shared<WorkState>();
+      state->comm = &c;
+      state->id = id;
+      state->sequence = record.sequence;
+      state->start_wall_us = start;
+      return state;
+    };
     if (!on_device) {
       detail::MpiPending pending = host(grouped || options.async);
       if (grouped) {
@@ -143,9 +157,11 @@ Work run_op(Communicator::Impl& c, OpRecord record, std::initializer_list<const 
         c.complete(id, start);
         return Work();
       }
+      auto state = make_state();
       state->host = std::move(pending);
       return Work(state);
     }
+    auto state = make_state();
     if (grouped && !c.group_device_open) {
       backend->group_start();
       c.group_device_open = true;
@@ -246,7 +262,7 @@ Communicator::Impl::~Impl() {
 }
 
 void Communicator::Impl::complete(std::uint64_t id, std::int64_t start_wall_us) {
-  recorder.set_state(id, OpState::kCompleted);
+  recorder.finish(id, OpState::kCompleted);
   heartbeat.beat();
   if (!timeline) return;
   const auto record = recorder.find(id);
@@ -257,7 +273,7 @@ void Communicator::Impl::complete(std::uint64_t id, std::int64_t start_wall_us) 
        << ",\"backend\":\"" << record->backend << '"';
   if (reduces(record->op)) args << ",\"reduce\":\"" << name_of(record->reduce) << '"';
   if (record->peer >= 0) args << ",\"peer\":" << record->peer;
-  timeline->event(record->op, start_wall_us, detail::Timeline::wall_us(), args.str());
+  timeline->event(std::string(record->op), start_wall_us, detail::Timeline::wall_us(), args.str());
 }
 
 void Communicator::Impl::check_fingerprint(const OpRecord& record) {

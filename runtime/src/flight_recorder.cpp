@@ -1,5 +1,7 @@
 #include "flight_recorder.hpp"
 
+#include <time.h>
+
 #include <cstdio>
 #include <sstream>
 
@@ -34,57 +36,77 @@ std::string OpRecord::describe() const {
 
 namespace detail {
 
-FlightRecorder::FlightRecorder() : epoch_(std::chrono::steady_clock::now()), ring_(kCapacity) {}
-
-double FlightRecorder::now_s() const {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_).count();
+double FlightRecorder::coarse_now_s() {
+  timespec now{};
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+  return static_cast<double>(now.tv_sec) + 1e-9 * static_cast<double>(now.tv_nsec);
 }
 
-std::uint64_t FlightRecorder::begin(OpRecord record) {
-  record.start_s = now_s();
-  record.state = OpState::kIssued;
+FlightRecorder::FlightRecorder()
+    : epoch_s_(coarse_now_s()), ring_(std::make_unique<Slot[]>(kCapacity)) {}
+
+double FlightRecorder::now_s() const { return coarse_now_s() - epoch_s_; }
+
+std::uint64_t FlightRecorder::begin(const OpRecord& record) {
+  const double start = now_s();
   std::lock_guard lock(mutex_);
-  const std::uint64_t id = next_id_++;
-  ring_[id % kCapacity] = std::move(record);
+  const std::uint64_t id = next_id_.load(std::memory_order_relaxed);
+  Slot& slot = ring_[id % kCapacity];
+  slot.record = record;
+  slot.record.start_s = start;
+  slot.state.store(record.state, std::memory_order_relaxed);
+  slot.end_s.store(0.0, std::memory_order_relaxed);
+  next_id_.store(id + 1, std::memory_order_release);
   return id;
 }
 
-OpRecord* FlightRecorder::slot(std::uint64_t id) {
-  if (id >= next_id_ || next_id_ - id > kCapacity) return nullptr;
-  return &ring_[id % kCapacity];
+void FlightRecorder::finish(std::uint64_t id, OpState state) {
+  const std::uint64_t next = next_id_.load(std::memory_order_acquire);
+  if (id >= next || next - id > kCapacity) return;
+  Slot& slot = ring_[id % kCapacity];
+  if (state != OpState::kStarted && state != OpState::kIssued)
+    slot.end_s.store(now_s(), std::memory_order_relaxed);
+  slot.state.store(state, std::memory_order_release);
 }
 
 void FlightRecorder::set_state(std::uint64_t id, OpState state) {
-  const double now = now_s();
   std::lock_guard lock(mutex_);
-  OpRecord* record = slot(id);
-  if (record == nullptr) return;
-  record->state = state;
-  if (state != OpState::kStarted && state != OpState::kIssued) record->end_s = now;
+  finish(id, state);
+}
+
+OpRecord FlightRecorder::snapshot(std::uint64_t id) const {
+  const Slot& slot = ring_[id % kCapacity];
+  OpRecord record = slot.record;
+  record.state = slot.state.load(std::memory_order_acquire);
+  record.end_s = slot.end_s.load(std::memory_order_relaxed);
+  return record;
 }
 
 std::optional<std::pair<std::uint64_t, OpRecord>> FlightRecorder::oldest_unfinished() const {
   std::lock_guard lock(mutex_);
-  const std::uint64_t first = next_id_ > kCapacity ? next_id_ - kCapacity : 0;
-  for (std::uint64_t id = first; id < next_id_; ++id) {
-    const OpRecord& record = ring_[id % kCapacity];
-    if (record.state == OpState::kIssued || record.state == OpState::kStarted)
-      return std::make_pair(id, record);
+  const std::uint64_t next = next_id_.load(std::memory_order_relaxed);
+  const std::uint64_t first = next > kCapacity ? next - kCapacity : 0;
+  for (std::uint64_t id = first; id < next; ++id) {
+    const OpState state = ring_[id % kCapacity].state.load(std::memory_order_acquire);
+    if (state == OpState::kIssued || state == OpState::kStarted)
+      return std::make_pair(id, snapshot(id));
   }
   return std::nullopt;
 }
 
 std::optional<OpRecord> FlightRecorder::find(std::uint64_t id) const {
   std::lock_guard lock(mutex_);
-  if (id >= next_id_ || next_id_ - id > kCapacity) return std::nullopt;
-  return ring_[id % kCapacity];
+  const std::uint64_t next = next_id_.load(std::memory_order_relaxed);
+  if (id >= next || next - id > kCapacity) return std::nullopt;
+  return snapshot(id);
 }
 
 std::vector<OpRecord> FlightRecorder::records() const {
   std::lock_guard lock(mutex_);
   std::vector<OpRecord> out;
-  const std::uint64_t first = next_id_ > kCapacity ? next_id_ - kCapacity : 0;
-  for (std::uint64_t id = first; id < next_id_; ++id) out.push_back(ring_[id % kCapacity]);
+  const std::uint64_t next = next_id_.load(std::memory_order_relaxed);
+  const std::uint64_t first = next > kCapacity ? next - kCapacity : 0;
+  for (std::uint64_t id = first; id < next; ++id) out.push_back(snapshot(id));
   return out;
 }
 

@@ -283,7 +283,16 @@ class NcclBackend : public DeviceBackend {
 }  // namespace
 
 bool is_device_memory(const void* pointer) {
-  if (pointer == nullptr) return false;
+  // Without a device nothing is device memory: ask CUDA once, not on every operation.
+  static const bool have_devices = [] {
+    int count = 0;
+    if (cudaGetDeviceCount(&count) != cudaSuccess) {
+      cudaGetLastError();
+      return false;
+    }
+    return count > 0;
+  }();
+  if (pointer == nullptr || !have_devices) return false;
   cudaPointerAttributes attributes{};
   if (cudaPointerGetAttributes(&attributes, pointer) != cudaSuccess) {
     cudaGetLastError();  // no driver or no device: plain host memory

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "haein/common/error.hpp"
@@ -57,12 +58,12 @@ std::string_view name_of(OpState state);
 /// One entry of the flight recorder.
 struct OpRecord {
   std::uint64_t sequence = 0;  ///< 1-based; p2p operations count separately (p2p_sequence)
-  std::string op;              ///< "all_reduce", "send", ...
+  std::string_view op;         ///< "all_reduce", "send", ... (a static string)
   DataType type = DataType::kF32;
   ReduceOp reduce = ReduceOp::kSum;
   std::size_t count = 0;
   int peer = -1;        ///< root, or the peer of send/recv; -1 when none
-  std::string backend;  ///< "mpi" or "nccl"
+  std::string_view backend;  ///< "mpi" or "nccl" (a static string)
   OpState state = OpState::kIssued;
   double start_s = 0;  ///< seconds since the communicator was created
   double end_s = 0;    ///< 0 while not finished
