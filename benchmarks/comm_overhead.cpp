@@ -2,7 +2,7 @@
 // haein::runtime::Communicator against a direct MPI_Allreduce on the same ranks, in the
 // same run, interleaved sample by sample; and the same with fingerprint checking on.
 //
-//   mpirun -np 2 haein_comm_bench [-b 8] [-e 64M] [-f 4] [-n samples]
+//   mpirun -np 2 haein_comm_bench [-b 8] [-e 64M] [-f 2] [-n samples]
 //
 // Each sample times a batch of back-to-back all-reduces (batch sized to ~2 ms); the table
 // shows the median per operation over the samples of rank 0, algbw = bytes / time and
@@ -56,7 +56,7 @@ double median(std::vector<double> values) {
 
 int main(int argc, char** argv) {
   std::size_t begin = 8, end = 64 << 20;
-  int factor = 4, samples = 21;
+  int factor = 2, samples = 21;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     if (flag == "-b")
@@ -117,17 +117,28 @@ int main(int argc, char** argv) {
       for (int i = 0; i < batch; ++i) run();
       return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / batch;
     };
-    for (int s = 0; s < samples + 2; ++s) {  // the first two samples warm up
-      const double a = time_batch([&] {
+    auto direct_batch = [&] {
+      return time_batch([&] {
         MPI_Allreduce(send.data(), recv.data(), static_cast<int>(count), MPI_FLOAT, MPI_SUM,
                       direct);
       });
-      const double b = time_batch([&] {
-        plain.all_reduce(send.data(), recv.data(), count, DataType::kF32, ReduceOp::kSum);
+    };
+    auto haein_batch = [&](Communicator& comm) {
+      return time_batch([&] {
+        comm.all_reduce(send.data(), recv.data(), count, DataType::kF32, ReduceOp::kSum);
       });
-      const double c = time_batch([&] {
-        checked.all_reduce(send.data(), recv.data(), count, DataType::kF32, ReduceOp::kSum);
-      });
+    };
+    for (int s = 0; s < samples + 2; ++s) {  // the first two samples warm up
+      // The order alternates so that neither side always runs first after the barrier.
+      double a = 0, b = 0;
+      if (s % 2 == 0) {
+        a = direct_batch();
+        b = haein_batch(plain);
+      } else {
+        b = haein_batch(plain);
+        a = direct_batch();
+      }
+      const double c = haein_batch(checked);
       if (s < 2) continue;
       mpi_times.push_back(a);
       haein_times.push_back(b);
