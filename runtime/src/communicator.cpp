@@ -100,17 +100,19 @@ Work run_op(Communicator::Impl& c, OpRecord record, std::initializer_list<const 
   if (c.aborting.load()) throw Error("communicator stopped after a watchdog timeout");
   const bool p2p = record.op == "send" || record.op == "recv";
   const void* device_pointer = nullptr;
-  bool host_pointer = false;
-  for (const void* pointer : buffers) {
-    if (pointer == nullptr) continue;
-    if (detail::is_device_memory(pointer))
-      device_pointer = pointer;
-    else
-      host_pointer = true;
+  if (c.devices_present) {
+    bool host_pointer = false;
+    for (const void* pointer : buffers) {
+      if (pointer == nullptr) continue;
+      if (detail::is_device_memory(pointer))
+        device_pointer = pointer;
+      else
+        host_pointer = true;
+    }
+    if (device_pointer != nullptr && host_pointer)
+      throw InvalidArgument(std::string(record.op) +
+                            ": buffers must be all in host memory or all in device memory");
   }
-  if (device_pointer != nullptr && host_pointer)
-    throw InvalidArgument(std::string(record.op) +
-                          ": buffers must be all in host memory or all in device memory");
   const bool on_device = device_pointer != nullptr;
   if (!on_device && !c.mpi)
     throw InvalidArgument(std::string(record.op) +
@@ -211,6 +213,7 @@ Communicator::Impl::Impl(std::unique_ptr<Bootstrap> bootstrap_in, CommunicatorOp
   if (options.timeout.count() <= 0) throw InvalidArgument("HAEIN_TIMEOUT must be positive");
   rank = bootstrap->rank();
   size = bootstrap->size();
+  devices_present = detail::any_device();
   if (auto* mpi_bootstrap = dynamic_cast<MpiBootstrap*>(bootstrap.get()))
     mpi = std::make_unique<detail::MpiBackend>(
         static_cast<MPI_Comm>(mpi_bootstrap->mpi_comm_handle()));

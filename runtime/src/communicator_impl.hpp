@@ -46,6 +46,7 @@ struct Communicator::Impl {
   std::unique_ptr<detail::MpiBackend> mpi;        // when the bootstrap is MPI
   std::unique_ptr<detail::DeviceBackend> device;  // created by the first device operation
   int device_index = -1;
+  bool devices_present = false;  ///< CUDA reports a device: buffers need a pointer check
 
   detail::FlightRecorder recorder;
   std::atomic<std::uint64_t> sequence{0};

@@ -57,6 +57,9 @@ class DeviceBackend {
 /// True when `pointer` is CUDA device (or managed) memory. Always false in host-only
 /// builds and without a GPU.
 bool is_device_memory(const void* pointer);
+/// True when CUDA reports at least one device (asked once). Without one no pointer is
+/// device memory, and the communicator skips the per-call pointer check.
+bool any_device();
 
 /// An NCCL communicator over `bootstrap`'s ranks on `device`, its unique id sent through
 /// the bootstrap; nonblocking initialisation bounded by `timeout`.

@@ -6,6 +6,8 @@ namespace haein::runtime::detail {
 
 bool is_device_memory(const void*) { return false; }
 
+bool any_device() { return false; }
+
 int device_of(const void*) { return -1; }
 
 std::unique_ptr<DeviceBackend> make_device_backend(Bootstrap&, int, std::chrono::milliseconds) {

@@ -118,9 +118,7 @@ class Call {
   MpiPending done(std::function<void()> finish) {
     if (!nonblocking_) {
       if (finish) finish();
-      MpiPending pending;
-      pending.wait();
-      return pending;
+      return MpiPending::completed();
     }
     return MpiPending({request_}, std::move(finish));
   }

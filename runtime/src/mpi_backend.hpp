@@ -19,6 +19,12 @@ namespace haein::runtime::detail {
 class MpiPending {
  public:
   MpiPending() = default;
+  /// An operation that has already completed.
+  static MpiPending completed() {
+    MpiPending pending;
+    pending.done_ = true;
+    return pending;
+  }
   MpiPending(std::vector<MPI_Request> requests, std::function<void()> finish)
       : requests_(std::move(requests)), finish_(std::move(finish)) {}
   /// True once complete (then `finish` has run). Throws MpiError on failure.

@@ -282,20 +282,23 @@ class NcclBackend : public DeviceBackend {
 
 }  // namespace
 
-bool is_device_memory(const void* pointer) {
-  // Without a device nothing is device memory: ask CUDA once, not on every operation.
+bool any_device() {
   static const bool have_devices = [] {
     int count = 0;
     if (cudaGetDeviceCount(&count) != cudaSuccess) {
-      cudaGetLastError();
+      cudaGetLastError();  // no driver or no device: clear the sticky error
       return false;
     }
     return count > 0;
   }();
-  if (pointer == nullptr || !have_devices) return false;
+  return have_devices;
+}
+
+bool is_device_memory(const void* pointer) {
+  if (pointer == nullptr || !any_device()) return false;
   cudaPointerAttributes attributes{};
   if (cudaPointerGetAttributes(&attributes, pointer) != cudaSuccess) {
-    cudaGetLastError();  // no driver or no device: plain host memory
+    cudaGetLastError();
     return false;
   }
   return attributes.type == cudaMemoryTypeDevice || attributes.type == cudaMemoryTypeManaged;
