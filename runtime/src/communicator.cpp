@@ -530,12 +530,12 @@ void Communicator::group_end() {
   Impl& c = *impl_;
   if (c.group_depth == 0) throw InvalidArgument("group_end() without group_start()");
   if (--c.group_depth > 0) return;
-  if (c.group_device_open) {
-    c.group_device_open = false;
-    c.device->group_end();
-  }
   auto records = std::move(c.group_records);
   auto device_work = std::move(c.group_device);
+  if (c.group_device_open) {
+    c.group_device_open = false;
+    device_work.push_back(c.device->group_end());
+  }
   c.group_records.clear();
   c.group_device.clear();
   detail::MpiPending host = std::move(c.group_host);

@@ -47,7 +47,8 @@ class DeviceBackend {
   virtual std::shared_ptr<DevicePending> recv(void* buffer, std::size_t count, DataType type,
                                               int peer, void* stream) = 0;
   virtual void group_start() = 0;
-  virtual void group_end() = 0;
+  /// Ends the group; the returned completion covers every stream the group used.
+  virtual std::shared_ptr<DevicePending> group_end() = 0;
   /// ncclCommAbort: callable from the watchdog while another thread is blocked.
   virtual void abort() noexcept = 0;
   /// ncclCommSplit of this communicator (collective over its ranks).

@@ -5,8 +5,10 @@
 #include <cuda_runtime.h>
 #include <nccl.h>
 
+#include <algorithm>
 #include <cstring>
 #include <thread>
+#include <vector>
 
 #include "device_backend.hpp"
 #include "haein/common/check.hpp"
@@ -86,6 +88,20 @@ class NcclPending : public DevicePending {
  private:
   ncclComm_t comm_;
   cudaEvent_t event_;
+};
+
+/// Completes when all of its parts have.
+class StreamsPending : public DevicePending {
+ public:
+  void add(std::shared_ptr<DevicePending> part) { parts_.push_back(std::move(part)); }
+  bool test() override {
+    for (const auto& part : parts_)
+      if (!part->test()) return false;
+    return true;
+  }
+
+ private:
+  std::vector<std::shared_ptr<DevicePending>> parts_;
 };
 
 /// Completes immediately (operations with nothing to do).
@@ -215,11 +231,17 @@ class NcclBackend : public DeviceBackend {
     ++group_depth_;
   }
 
-  void group_end() override {
+  std::shared_ptr<DevicePending> group_end() override {
     DeviceGuard guard(device_);
     --group_depth_;
     HAEIN_NCCL_CHECK(ncclGroupEnd());
     settle(comm_, timeout_, "ncclGroupEnd");
+    // Complete when the work on every stream the group used is.
+    auto pending = std::make_shared<StreamsPending>();
+    for (cudaStream_t s : group_streams_)
+      pending->add(std::make_shared<NcclPending>(comm_, record_on(s)));
+    group_streams_.clear();
+    return pending;
   }
 
   void abort() noexcept override {
@@ -261,12 +283,21 @@ class NcclBackend : public DeviceBackend {
       ::haein::detail::raise_nccl_error(what, static_cast<int>(status), ncclGetErrorString(status),
                                         ncclGetLastError(comm_), __FILE__, __LINE__);
     }
-    if (group_depth_ > 0) return std::make_shared<DonePending>();  // group_end settles
+    if (group_depth_ > 0) {
+      // group_end settles the calls and waits for the streams.
+      if (std::find(group_streams_.begin(), group_streams_.end(), s) == group_streams_.end())
+        group_streams_.push_back(s);
+      return std::make_shared<DonePending>();
+    }
     settle(comm_, timeout_, what);
+    return std::make_shared<NcclPending>(comm_, record_on(s));
+  }
+
+  static cudaEvent_t record_on(cudaStream_t s) {
     cudaEvent_t done = nullptr;
     HAEIN_CUDA_CHECK(cudaEventCreateWithFlags(&done, cudaEventDisableTiming));
     HAEIN_CUDA_CHECK(cudaEventRecord(done, s));
-    return std::make_shared<NcclPending>(comm_, done);
+    return done;
   }
 
   ncclComm_t comm_;
@@ -277,6 +308,7 @@ class NcclBackend : public DeviceBackend {
   cudaStream_t stream_ = nullptr;
   cudaEvent_t ordering_ = nullptr;
   int group_depth_ = 0;
+  std::vector<cudaStream_t> group_streams_;
   bool aborted_ = false;
 };
 
