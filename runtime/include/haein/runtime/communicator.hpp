@@ -62,7 +62,7 @@ struct OpRecord {
   DataType type = DataType::kF32;
   ReduceOp reduce = ReduceOp::kSum;
   std::size_t count = 0;
-  int peer = -1;        ///< root, or the peer of send/recv; -1 when none
+  int peer = -1;             ///< root, or the peer of send/recv; -1 when none
   std::string_view backend;  ///< "mpi" or "nccl" (a static string)
   OpState state = OpState::kIssued;
   double start_s = 0;  ///< seconds since the communicator was created
