@@ -72,12 +72,6 @@ struct Fingerprint {
 };
 static_assert(sizeof(Fingerprint) == 24);
 
-std::string join_ranks(const std::vector<int>& ranks) {
-  std::string out;
-  for (const int r : ranks) out += (out.empty() ? "" : ", ") + std::to_string(r);
-  return out;
-}
-
 void check_rank(int value, int size, const char* what) {
   if (value < 0 || value >= size)
     throw InvalidArgument(std::string(what) + " " + std::to_string(value) +
@@ -98,7 +92,7 @@ template <typename Host, typename Device>
 Work run_op(Communicator::Impl& c, OpRecord record, std::initializer_list<const void*> buffers,
             const OpOptions& options, Host host, Device device) {
   if (c.aborting.load()) throw Error("communicator stopped after a watchdog timeout");
-  const bool p2p = record.op == "send" || record.op == "recv";
+  const bool p2p = detail::is_p2p(record.op);
   const void* device_pointer = nullptr;
   if (c.devices_present) {
     bool host_pointer = false;
@@ -299,7 +293,7 @@ void Communicator::Impl::check_fingerprint(const OpRecord& record) {
           << " (HAEIN_CHECK_COLLECTIVES): ";
   for (std::size_t g = 0; g < groups.size(); ++g) {
     message << (g == 0 ? "" : "; ") << (groups[g].second.size() == 1 ? "rank " : "ranks ")
-            << join_ranks(groups[g].second) << " called " << groups[g].first.describe();
+            << detail::join_ranks(groups[g].second) << " called " << groups[g].first.describe();
   }
   message << ". Every rank must issue the same collectives in the same order.";
   throw CollectiveMismatch(message.str());

@@ -9,6 +9,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -21,6 +22,20 @@
 #include "timeline.hpp"
 
 namespace haein::runtime {
+
+namespace detail {
+
+/// send and recv: numbered apart from collectives and never fingerprint-checked.
+inline bool is_p2p(std::string_view op) { return op == "send" || op == "recv"; }
+
+/// "0, 2, 3": ranks in messages.
+inline std::string join_ranks(const std::vector<int>& ranks) {
+  std::string out;
+  for (const int r : ranks) out += (out.empty() ? "" : ", ") + std::to_string(r);
+  return out;
+}
+
+}  // namespace detail
 
 struct WorkState {
   Communicator::Impl* comm = nullptr;

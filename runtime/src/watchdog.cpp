@@ -19,12 +19,6 @@ namespace {
 constexpr int kTimeoutExitCode = 124;  // as timeout(1)
 constexpr auto kPeerExitDelay = std::chrono::seconds(2);
 
-std::string join(const std::vector<int>& ranks) {
-  std::string out;
-  for (const int r : ranks) out += (out.empty() ? "" : ", ") + std::to_string(r);
-  return out;
-}
-
 void write_stderr(const std::string& text) {
   std::size_t written = 0;
   while (written < text.size()) {
@@ -85,7 +79,7 @@ std::string Communicator::Impl::handle_control(const std::string& request,
     const std::uint64_t at = entered.load();
     std::string last;
     for (const OpRecord& record : recorder.records())
-      if (record.sequence == at && record.op != "send" && record.op != "recv")
+      if (record.sequence == at && !detail::is_p2p(record.op))
         last = record.describe() + " " + std::string(name_of(record.state));
     return "entered " + std::to_string(at) + " " + last;
   }
@@ -116,7 +110,7 @@ void Communicator::Impl::fire(std::uint64_t id, const OpRecord& record) {
   // The dump file first: if another rank's exit makes mpirun kill this one while it asks
   // around, the record is already on disk.
   write_dump_file(record.describe() + " #" + std::to_string(record.sequence) + " timed out");
-  const bool p2p = record.op == "send" || record.op == "recv";
+  const bool p2p = detail::is_p2p(record.op);
   std::ostringstream headline;
   headline << "haein: rank " << rank << " (" << hosts[rank] << "): " << record.describe() << " #"
            << record.sequence << " via " << record.backend << " timed out after "
@@ -151,11 +145,13 @@ void Communicator::Impl::fire(std::uint64_t id, const OpRecord& record) {
     }
   }
   if (!p2p) {
-    headline << "; ranks that never joined: " << (missing.empty() ? "none" : join(missing));
-    if (!joined.empty()) headline << "; ranks waiting in it: " << join(joined);
+    headline << "; ranks that never joined: "
+             << (missing.empty() ? "none" : detail::join_ranks(missing));
+    if (!joined.empty()) headline << "; ranks waiting in it: " << detail::join_ranks(joined);
   }
   if (!unreachable.empty())
-    headline << "; ranks that did not answer (exited or unreachable): " << join(unreachable);
+    headline << "; ranks that did not answer (exited or unreachable): "
+             << detail::join_ranks(unreachable);
   headline << details.str();
 
   // Peers dump first (they acknowledge after writing), then this rank, then exit.
