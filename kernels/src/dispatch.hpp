@@ -15,9 +15,12 @@ template <class Body>
 void with_element_types(ElementType tensor_type, ElementType bucket_type, Body&& body) {
   if (tensor_type == bucket_type) {
     switch (tensor_type) {
-      case ElementType::kF32: return body(F32Element{}, F32Element{});
-      case ElementType::kBF16: return body(BF16Element{}, BF16Element{});
-      case ElementType::kF16: return body(F16Element{}, F16Element{});
+      case ElementType::kF32:
+        return body(F32Element{}, F32Element{});
+      case ElementType::kBF16:
+        return body(BF16Element{}, BF16Element{});
+      case ElementType::kF16:
+        return body(F16Element{}, F16Element{});
     }
   } else if (tensor_type == ElementType::kF32) {
     if (bucket_type == ElementType::kBF16) return body(F32Element{}, BF16Element{});
@@ -33,9 +36,12 @@ void with_element_types(ElementType tensor_type, ElementType bucket_type, Body&&
 template <class Body>
 void with_element_type(ElementType type, Body&& body) {
   switch (type) {
-    case ElementType::kF32: return body(F32Element{});
-    case ElementType::kBF16: return body(BF16Element{});
-    case ElementType::kF16: return body(F16Element{});
+    case ElementType::kF32:
+      return body(F32Element{});
+    case ElementType::kBF16:
+      return body(BF16Element{});
+    case ElementType::kF16:
+      return body(F16Element{});
   }
   throw InvalidArgument("multi-tensor kernels: unknown element type");
 }

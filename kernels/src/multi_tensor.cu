@@ -46,10 +46,10 @@ struct alignas(sizeof(T) * kCount) Vector {
 
 /// Elements per 16-byte vector of the wider of the two types.
 template <class A, class B>
-inline constexpr int kVectorWidth =
-    16 / static_cast<int>(sizeof(typename A::Storage) > sizeof(typename B::Storage)
-                              ? sizeof(typename A::Storage)
-                              : sizeof(typename B::Storage));
+inline constexpr int kVectorWidth = 16 / static_cast<int>(sizeof(typename A::Storage) >
+                                                                  sizeof(typename B::Storage)
+                                                              ? sizeof(typename A::Storage)
+                                                              : sizeof(typename B::Storage));
 
 __device__ std::size_t chunk_end(std::size_t begin, std::size_t count) {
   return begin + kChunk < count ? begin + kChunk : count;
@@ -61,8 +61,10 @@ __device__ int find_slice(const TableParams& params) {
   const unsigned long long block = blockIdx.x;
   while (low < high) {  // last slice whose first chunk is <= block
     const int middle = (low + high + 1) / 2;
-    if (params.slices[middle].first_chunk <= block) low = middle;
-    else high = middle - 1;
+    if (params.slices[middle].first_chunk <= block)
+      low = middle;
+    else
+      high = middle - 1;
   }
   return low;
 }
@@ -74,7 +76,8 @@ __device__ bool aligned(const void* pointer, std::size_t bytes) {
 /// Sums `value` over the block into thread 0's result.
 __device__ float block_sum(float value) {
   __shared__ float partial[kThreads / 32];
-  for (int offset = 16; offset > 0; offset /= 2) value += __shfl_down_sync(0xffffffffu, value, offset);
+  for (int offset = 16; offset > 0; offset /= 2)
+    value += __shfl_down_sync(0xffffffffu, value, offset);
   if (threadIdx.x % 32 == 0) partial[threadIdx.x / 32] = value;
   __syncthreads();
   float total = 0;
@@ -102,7 +105,8 @@ __device__ void for_chunk(std::size_t begin, std::size_t end, IsAligned vector_o
 }
 
 template <class Src, class Dst, bool kStats>
-__global__ void __launch_bounds__(kThreads) pack_kernel(const __grid_constant__ TableParams params) {
+__global__ void __launch_bounds__(kThreads)
+    pack_kernel(const __grid_constant__ TableParams params) {
   using S = typename Src::Storage;
   using D = typename Dst::Storage;
   constexpr int kWidth = kVectorWidth<Src, Dst>;
@@ -168,8 +172,8 @@ __global__ void __launch_bounds__(kThreads)
         return aligned(src + i, sizeof(B) * kWidth) && aligned(dst + i, sizeof(T) * kWidth);
       },
       [&](std::size_t i) {
-        dst[i] = unpack_element<Tensor, Bucket, kAccumulate>(kAccumulate ? dst[i] : T(0), src[i],
-                                                              scale);
+        dst[i] =
+            unpack_element<Tensor, Bucket, kAccumulate>(kAccumulate ? dst[i] : T(0), src[i], scale);
       },
       [&](std::size_t i) {
         const auto in = *reinterpret_cast<const Vector<B, kWidth>*>(src + i);
@@ -223,7 +227,8 @@ cudaStream_t as_stream(void* stream) { return static_cast<cudaStream_t>(stream);
 }  // namespace
 
 void pack_device(const PackArgs& args, void* stream) {
-  if (args.bucket == nullptr && !args.tensor_count == 0) throw InvalidArgument("pack: the bucket is null");
+  if (args.bucket == nullptr && !args.tensor_count == 0)
+    throw InvalidArgument("pack: the bucket is null");
   detail::with_element_types(args.tensor_type, args.bucket_type, [&](auto tensor, auto bucket) {
     using Src = decltype(tensor);
     using Dst = decltype(bucket);
@@ -231,13 +236,14 @@ void pack_device(const PackArgs& args, void* stream) {
     params.scale = args.scale;
     params.bucket = args.bucket;
     params.stats = args.stats;
-    for_each_table(args.tensors, args.tensor_count, params, [&](const TableParams& table, unsigned blocks) {
-      if (args.stats != nullptr)
-        pack_kernel<Src, Dst, true><<<blocks, kThreads, 0, as_stream(stream)>>>(table);
-      else
-        pack_kernel<Src, Dst, false><<<blocks, kThreads, 0, as_stream(stream)>>>(table);
-      HAEIN_CUDA_CHECK(cudaGetLastError());
-    });
+    for_each_table(
+        args.tensors, args.tensor_count, params, [&](const TableParams& table, unsigned blocks) {
+          if (args.stats != nullptr)
+            pack_kernel<Src, Dst, true><<<blocks, kThreads, 0, as_stream(stream)>>>(table);
+          else
+            pack_kernel<Src, Dst, false><<<blocks, kThreads, 0, as_stream(stream)>>>(table);
+          HAEIN_CUDA_CHECK(cudaGetLastError());
+        });
   });
 }
 
@@ -250,13 +256,14 @@ void unpack_device(const UnpackArgs& args, void* stream) {
     TableParams params{};
     params.scale = args.scale;
     params.bucket = const_cast<void*>(args.bucket);
-    for_each_table(args.tensors, args.tensor_count, params, [&](const TableParams& table, unsigned blocks) {
-      if (args.accumulate)
-        unpack_kernel<Tensor, Bucket, true><<<blocks, kThreads, 0, as_stream(stream)>>>(table);
-      else
-        unpack_kernel<Tensor, Bucket, false><<<blocks, kThreads, 0, as_stream(stream)>>>(table);
-      HAEIN_CUDA_CHECK(cudaGetLastError());
-    });
+    for_each_table(
+        args.tensors, args.tensor_count, params, [&](const TableParams& table, unsigned blocks) {
+          if (args.accumulate)
+            unpack_kernel<Tensor, Bucket, true><<<blocks, kThreads, 0, as_stream(stream)>>>(table);
+          else
+            unpack_kernel<Tensor, Bucket, false><<<blocks, kThreads, 0, as_stream(stream)>>>(table);
+          HAEIN_CUDA_CHECK(cudaGetLastError());
+        });
   });
 }
 

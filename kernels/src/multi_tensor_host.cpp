@@ -13,9 +13,12 @@ std::size_t size_of(ElementType type) { return type == ElementType::kF32 ? 4 : 2
 
 std::string_view name_of(ElementType type) {
   switch (type) {
-    case ElementType::kF32: return "f32";
-    case ElementType::kF16: return "f16";
-    case ElementType::kBF16: return "bf16";
+    case ElementType::kF32:
+      return "f32";
+    case ElementType::kF16:
+      return "f16";
+    case ElementType::kBF16:
+      return "bf16";
   }
   return "?";
 }
@@ -158,7 +161,8 @@ void sum_shards_host(const ShardSumArgs& args) {
       for (std::size_t i = 0; i < n; ++i) sums[i] = Element::to_float(shards[base + i]);
       for (int r = 1; r < args.shard_count; ++r) {
         const Storage* shard = shards + static_cast<std::size_t>(r) * args.count + base;
-        for (std::size_t i = 0; i < n; ++i) sums[i] = detail::add(sums[i], Element::to_float(shard[i]));
+        for (std::size_t i = 0; i < n; ++i)
+          sums[i] = detail::add(sums[i], Element::to_float(shard[i]));
       }
       for (std::size_t i = 0; i < n; ++i)
         out[base + i] = Element::from_float(detail::multiply(args.scale, sums[i]));

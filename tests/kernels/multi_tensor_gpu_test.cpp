@@ -48,8 +48,8 @@ std::vector<std::uint8_t> random_bytes_of(ElementType type, std::size_t count,
     if (type == ElementType::kF32) {
       std::memcpy(&bytes[i * 4], &value, 4);
     } else {
-      const std::uint16_t bits = type == ElementType::kBF16 ? testing::oracle_bf16(value)
-                                                            : testing::oracle_f16(value);
+      const std::uint16_t bits =
+          type == ElementType::kBF16 ? testing::oracle_bf16(value) : testing::oracle_f16(value);
       std::memcpy(&bytes[i * 2], &bits, 2);
     }
   }
@@ -81,13 +81,15 @@ TEST_F(MultiTensorGpu, PackAndUnpackEqualTheCpuReferenceBitwise) {
       const TensorList list = random_list(random, 2000, 10'000'000, 20'000'000);
       const std::size_t tensor_bytes = size_of(pair.tensor);
       const std::size_t bucket_bytes = size_of(pair.bucket);
-      const std::vector<std::uint8_t> arena = random_bytes_of(pair.tensor, list.arena_elements, random);
+      const std::vector<std::uint8_t> arena =
+          random_bytes_of(pair.tensor, list.arena_elements, random);
       DeviceBuffer device_arena(arena.size());
       DeviceBuffer device_bucket(list.bucket_elements * bucket_bytes);
       DeviceBuffer device_stats(sizeof(PackStats));
       ASSERT_NE(device_arena.get(), nullptr);
       ASSERT_NE(device_bucket.get(), nullptr);
-      ASSERT_CUDA(cudaMemcpy(device_arena.get(), arena.data(), arena.size(), cudaMemcpyHostToDevice));
+      ASSERT_CUDA(
+          cudaMemcpy(device_arena.get(), arena.data(), arena.size(), cudaMemcpyHostToDevice));
       ASSERT_CUDA(cudaMemset(device_bucket.get(), testing::kPoisonByte, device_bucket.bytes()));
       ASSERT_CUDA(cudaMemset(device_stats.get(), 0, sizeof(PackStats)));
       std::vector<std::uint8_t> host_bucket(device_bucket.bytes(), testing::kPoisonByte);
@@ -129,11 +131,12 @@ TEST_F(MultiTensorGpu, PackAndUnpackEqualTheCpuReferenceBitwise) {
           host_slices[t].data = host_arena.data() + list.starts[t] * tensor_bytes;
         for (std::size_t t = 0; t < device_slices.size(); ++t)
           device_slices[t].data = device_arena.get() + list.starts[t] * tensor_bytes;
-        ASSERT_CUDA(cudaMemcpy(device_arena.get(), arena.data(), arena.size(), cudaMemcpyHostToDevice));
+        ASSERT_CUDA(
+            cudaMemcpy(device_arena.get(), arena.data(), arena.size(), cudaMemcpyHostToDevice));
         unpack_host({host_slices.data(), host_slices.size(), pair.tensor, host_bucket.data(),
                      pair.bucket, 0.5f, accumulate});
-        unpack_device({device_slices.data(), device_slices.size(), pair.tensor,
-                       device_bucket.get(), pair.bucket, 0.5f, accumulate},
+        unpack_device({device_slices.data(), device_slices.size(), pair.tensor, device_bucket.get(),
+                       pair.bucket, 0.5f, accumulate},
                       nullptr);
         std::vector<std::uint8_t> got_arena(arena.size());
         ASSERT_CUDA(cudaMemcpy(got_arena.data(), device_arena.get(), got_arena.size(),

@@ -30,14 +30,22 @@ float random_value(std::mt19937_64& random, bool specials) {
   const int kind = std::uniform_int_distribution<int>(0, 9999)(random);
   if (!specials || kind >= 8) return normal(random);
   switch (kind) {
-    case 0: return kInf;
-    case 1: return -kInf;
-    case 2: return std::numeric_limits<float>::quiet_NaN();
-    case 3: return 70000.0f;  // beyond f16's range
-    case 4: return 3.0e-8f;   // f16 subnormal
-    case 5: return 1.0e-40f;  // f32 subnormal
-    case 6: return 3.3895e38f;  // near the largest f32: rounds up to inf in bf16
-    default: return -0.0f;
+    case 0:
+      return kInf;
+    case 1:
+      return -kInf;
+    case 2:
+      return std::numeric_limits<float>::quiet_NaN();
+    case 3:
+      return 70000.0f;  // beyond f16's range
+    case 4:
+      return 3.0e-8f;  // f16 subnormal
+    case 5:
+      return 1.0e-40f;  // f32 subnormal
+    case 6:
+      return 3.3895e38f;  // near the largest f32: rounds up to inf in bf16
+    default:
+      return -0.0f;
   }
 }
 
@@ -198,8 +206,8 @@ TEST(MultiTensor, UnpackScalesCastsAndAccumulates) {
           const float scaled = scale * bucket_values[c.list.offsets[t] + i];
           const float expected = accumulate ? before[a] + scaled : scaled;
           ASSERT_TRUE(same_float(expected, c.arena[a]))
-              << name_of(wire) << (accumulate ? " +=" : " =") << " tensor " << t << " element "
-              << i << ": " << c.arena[a] << " vs " << expected;
+              << name_of(wire) << (accumulate ? " +=" : " =") << " tensor " << t << " element " << i
+              << ": " << c.arena[a] << " vs " << expected;
           written[a] = true;
         }
       }

@@ -36,9 +36,12 @@ inline TensorList random_list(std::mt19937_64& random, std::size_t max_tensors,
   for (std::size_t t = 0; t < tensors; ++t) {
     std::size_t count = 0;
     const int kind = std::uniform_int_distribution<int>(0, 99)(random);
-    if (kind < 5) count = 0;
-    else if (kind < 90) count = std::uniform_int_distribution<std::size_t>(1, 3000)(random);
-    else count = std::uniform_int_distribution<std::size_t>(1, max_count)(random);
+    if (kind < 5)
+      count = 0;
+    else if (kind < 90)
+      count = std::uniform_int_distribution<std::size_t>(1, 3000)(random);
+    else
+      count = std::uniform_int_distribution<std::size_t>(1, max_count)(random);
     if (total + count > max_total) count = (total < max_total) ? max_total - total : 0;
     total += count;
     list.counts.push_back(count);
@@ -79,8 +82,8 @@ inline std::uint16_t oracle_bf16(float value) {
   if ((word & 0xffffu) == 0) return low_bits;
   const auto high_bits = static_cast<std::uint16_t>(low_bits + 1);  // away from zero
   // Past the largest finite bf16 the next step up is 2^128, which IEEE rounding uses.
-  const double high = (high_bits & 0x7f80u) == 0x7f80u ? std::ldexp(1.0, 128)
-                                                        : std::fabs(bf16_value(high_bits));
+  const double high =
+      (high_bits & 0x7f80u) == 0x7f80u ? std::ldexp(1.0, 128) : std::fabs(bf16_value(high_bits));
   return nearest(std::fabs(value), std::fabs(bf16_value(low_bits)), low_bits, high, high_bits);
 }
 

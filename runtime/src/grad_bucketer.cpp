@@ -1,0 +1,703 @@
+// The bucketer's state machine: registration, the collective first step (model check,
+// layout, tuning), launching complete buckets in order, and reducing each bucket in
+// pieces. A piece is packed, reduced and unpacked; compressed pieces take three stages
+// (all-to-all of the wire type, an f32 sum of the shards, all-gather).
+#include "haein/runtime/grad_bucketer.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <deque>
+#include <numeric>
+#include <sstream>
+
+#include "bucket_layout.hpp"
+#include "communicator_impl.hpp"
+#include "device_memory.hpp"
+#include "haein/common/error.hpp"
+#include "haein/common/log.hpp"
+#include "haein/kernels/multi_tensor.hpp"
+
+namespace haein::runtime {
+
+namespace {
+
+using kernels::ElementType;
+
+ElementType element_type(DataType type) {
+  switch (type) {
+    case DataType::kF32:
+      return ElementType::kF32;
+    case DataType::kF16:
+      return ElementType::kF16;
+    case DataType::kBF16:
+      return ElementType::kBF16;
+    default:
+      break;
+  }
+  throw InvalidArgument("GradBucketer: gradients must be f32, f16 or bf16, not " +
+                        std::string(name_of(type)));
+}
+
+/// FNV-1a over the bytes of a value: the model fingerprint compared across ranks.
+void mix(std::uint64_t& hash, const void* data, std::size_t bytes) {
+  const auto* p = static_cast<const unsigned char*>(data);
+  for (std::size_t i = 0; i < bytes; ++i) hash = (hash ^ p[i]) * 0x100000001b3ULL;
+}
+
+constexpr std::size_t kMiB = 1024 * 1024;
+/// Host pieces in flight at once: the next piece is packed while one is reduced.
+constexpr std::size_t kHostWindow = 2;
+
+}  // namespace
+
+struct GradBucketer::Impl {
+  struct Parameter {
+    std::string name;
+    void* gradient = nullptr;  // registered memory
+    std::size_t count = 0;
+    DataType type = DataType::kF32;
+    bool device = false;
+    bool ready = false;
+    std::size_t bucket = 0;
+    std::size_t offset = 0;
+  };
+
+  struct Bucket {
+    detail::LayoutBucket layout;
+    DataType wire = DataType::kF32;
+    std::vector<std::byte> host_memory;   // wire type
+    std::vector<std::byte> host_scratch;  // compressed: what the all-to-all receives
+    detail::DeviceMemory device_memory;
+    detail::DeviceMemory device_scratch;
+    std::byte* buffer = nullptr;
+    std::byte* scratch = nullptr;
+    std::vector<detail::Piece> pieces;
+    std::size_t pending = 0;  // parameters not yet ready this step
+  };
+
+  enum class Stage : std::uint8_t { kReduce, kAllToAll, kGather };
+
+  struct Task {
+    std::size_t bucket = 0;
+    detail::Piece piece;
+    Stage stage = Stage::kReduce;
+    /// Host: the current stage's collective. Device: every stage's, all enqueued at once
+    /// (each must be completed for the flight recorder).
+    std::vector<Work> works;
+  };
+
+  Impl(Communicator& c, BucketerOptions o) : comm(c), options(std::move(o)) {}
+
+  Communicator& comm;
+  BucketerOptions options;
+  std::vector<Parameter> parameters;
+  std::vector<detail::LayoutParameter> layout_parameters;
+  std::vector<Bucket> buckets;
+  bool built = false;
+  bool in_step = false;
+  bool sync = true;
+  bool rebuilt = false;
+  bool rebuild_pending = false;
+  std::size_t next_bucket = 0;
+  std::vector<std::size_t> ready_order;
+  std::deque<Task> queued;     // host pieces waiting for the window
+  std::deque<Task> in_flight;  // issued, not completed
+  std::size_t chunk_bytes = 0;
+  int device_index = -1;
+  detail::DeviceStream stream;  // device buckets' work
+
+  int world() const { return comm.size(); }
+  bool compressed(const Bucket& b) const { return b.wire != b.layout.type; }
+  std::size_t wire_size(const Bucket& b) const { return size_of(b.wire); }
+  void* user_stream() const { return options.stream; }
+
+  // ---- the first step ----------------------------------------------------------------
+
+  void validate_options() const {
+    if (options.bucket_cap_mb <= 0 || options.first_bucket_cap_mb <= 0 || options.host_chunk_mb < 0)
+      throw InvalidArgument("GradBucketer: bucket caps must be positive (bucket_cap_mb " +
+                            std::to_string(options.bucket_cap_mb) + ", first_bucket_cap_mb " +
+                            std::to_string(options.first_bucket_cap_mb) + ")");
+    if (options.wire_type) {
+      const DataType wire = *options.wire_type;
+      if (wire != DataType::kBF16 && wire != DataType::kF16 && wire != DataType::kF32)
+        throw InvalidArgument("GradBucketer: wire_type must be bf16, f16 or f32, not " +
+                              std::string(name_of(wire)));
+      if (options.gradient_as_bucket_view && wire != DataType::kF32)
+        throw InvalidArgument(
+            "GradBucketer: gradient_as_bucket_view cannot be combined with a compressed "
+            "wire_type (the bucket holds the wire type, not the gradients)");
+    }
+  }
+
+  DataType wire_of(DataType type) const {
+    if (!options.wire_type || *options.wire_type == type) return type;
+    if (type != DataType::kF32)
+      throw InvalidArgument("GradBucketer: wire compression to " +
+                            std::string(name_of(*options.wire_type)) +
+                            " needs f32 gradients, not " + std::string(name_of(type)));
+    return *options.wire_type;
+  }
+
+  /// Every bucket on a device: small exchanges go through device memory, since ranks that
+  /// are threads (ThreadBootstrap) have no host collectives.
+  bool exchange_on_device() const {
+    return !parameters.empty() && std::all_of(parameters.begin(), parameters.end(),
+                                              [](const Parameter& p) { return p.device; });
+  }
+
+  /// Runs `op(send, recv)` on word buffers in host or device memory as above.
+  template <class Op>
+  void exchange(const std::vector<std::uint64_t>& send, std::vector<std::uint64_t>& recv, Op op) {
+    if (!exchange_on_device()) {
+      op(send.data(), recv.data());
+      return;
+    }
+    const std::size_t send_bytes = send.size() * sizeof(std::uint64_t);
+    const std::size_t recv_bytes = recv.size() * sizeof(std::uint64_t);
+    detail::DeviceMemory memory = detail::allocate_device(send_bytes + recv_bytes, device_index);
+    auto* base = static_cast<std::byte*>(memory.get());
+    detail::copy_async(base, send.data(), send_bytes, stream.get());
+    op(base, base + send_bytes);
+    detail::copy_async(recv.data(), base + send_bytes, recv_bytes, stream.get());
+    detail::synchronize(stream.get());
+  }
+
+  std::uint64_t layout_hash() const {
+    std::uint64_t hash = 0xcbf29ce484222325ULL;
+    for (const Parameter& p : parameters) {
+      mix(hash, p.name.data(), p.name.size());
+      mix(hash, &p.count, sizeof p.count);
+      mix(hash, &p.type, sizeof p.type);
+    }
+    const DataType wire = options.wire_type.value_or(DataType::kF32);
+    mix(hash, &wire, sizeof wire);
+    mix(hash, &options.averaging, sizeof options.averaging);
+    mix(hash, &options.reduce_scatter, sizeof options.reduce_scatter);
+    return hash;
+  }
+
+  /// Every rank must have registered the same parameters with the same options.
+  void check_models_agree() {
+    std::uint64_t total = 0;
+    for (const Parameter& p : parameters) total += p.count;
+    const std::vector<std::uint64_t> mine = {layout_hash(), parameters.size(), total};
+    std::vector<std::uint64_t> all(mine.size() * static_cast<std::size_t>(world()));
+    exchange(mine, all, [&](const void* send, void* recv) {
+      comm.all_gather(send, recv, mine.size(), DataType::kI64,
+                      {.async = false, .stream = stream.get()});
+    });
+    std::vector<int> differ;
+    for (int r = 0; r < world(); ++r)
+      if (all[r * 3] != all[0]) differ.push_back(r);
+    if (differ.empty()) return;
+    std::ostringstream message;
+    message << "GradBucketer: ranks registered different models or options: rank 0 has " << all[1]
+            << " parameters with " << all[2] << " elements (layout hash " << std::hex << all[0]
+            << std::dec << ")";
+    for (const int r : differ)
+      message << "; rank " << r << " has " << all[r * 3 + 1] << " parameters with "
+              << all[r * 3 + 2] << " elements (layout hash " << std::hex << all[r * 3] << std::dec
+              << ")";
+    message << ". Every rank must register the same parameters (name, count, type) in the same "
+               "order with the same wire_type, averaging and reduce_scatter.";
+    throw InvalidArgument(message.str());
+  }
+
+  /// Times all-reductions of 0.25 to 64 MiB (at most the gradients' size) and takes the
+  /// piece size with the best time per byte; the slowest rank's times decide, so all
+  /// ranks pick the same.
+  std::size_t tune_chunk_bytes(std::size_t host_bytes) {
+    std::vector<std::size_t> candidates;
+    for (std::size_t bytes = kMiB / 4; bytes <= 64 * kMiB; bytes *= 2) {
+      candidates.push_back(bytes);
+      if (bytes >= host_bytes) break;
+    }
+    std::vector<float> buffer(candidates.back() / sizeof(float), 1.0f);
+    std::vector<double> medians;
+    for (const std::size_t bytes : candidates) {
+      const std::size_t count = bytes / sizeof(float);
+      std::vector<double> times;
+      for (int rep = 0; rep < 6; ++rep) {
+        const auto start = std::chrono::steady_clock::now();
+        comm.all_reduce(buffer.data(), buffer.data(), count, DataType::kF32, ReduceOp::kMax,
+                        {.async = true})
+            .wait();
+        if (rep > 0)
+          times.push_back(
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+      }
+      std::nth_element(times.begin(), times.begin() + times.size() / 2, times.end());
+      medians.push_back(times[times.size() / 2] / static_cast<double>(bytes));
+    }
+    comm.all_reduce(medians.data(), medians.data(), medians.size(), DataType::kF64, ReduceOp::kMax);
+    const std::size_t best = static_cast<std::size_t>(
+        std::min_element(medians.begin(), medians.end()) - medians.begin());
+    std::ostringstream line;
+    line << "GradBucketer: host pieces of " << candidates[best] / 1024 << " KiB (measured GB/s:";
+    for (std::size_t i = 0; i < candidates.size(); ++i)
+      line << " " << candidates[i] / 1024 << "K=" << 1e-9 / medians[i];
+    line << ")";
+    HAEIN_LOG(kInfo, line.str());
+    return candidates[best];
+  }
+
+  void first_step() {
+    validate_options();
+    if (parameters.empty()) throw InvalidArgument("GradBucketer: no parameters were registered");
+    for (const Parameter& p : parameters) {
+      if (p.device && device_index < 0) device_index = detail::device_of(p.gradient);
+      wire_of(p.type);  // throws for an impossible compression
+    }
+    if (device_index >= 0) stream = detail::create_stream(device_index);
+    check_models_agree();
+    std::size_t host_bytes = 0;
+    for (const Parameter& p : parameters)
+      if (!p.device) host_bytes += p.count * size_of(p.type);
+    if (options.host_chunk_mb > 0)
+      chunk_bytes = static_cast<std::size_t>(options.host_chunk_mb * kMiB);
+    else if (host_bytes > 0 && world() > 1)
+      chunk_bytes = tune_chunk_bytes(host_bytes);
+    else
+      chunk_bytes = 64 * kMiB;
+    std::vector<std::size_t> order(parameters.size());
+    std::iota(order.rbegin(), order.rend(), std::size_t{0});  // reverse registration order
+    build(order);
+  }
+
+  // ---- layout and memory ---------------------------------------------------------------
+
+  /// (Re)builds the buckets for `order`. With views, gradients move into the new buckets.
+  void build(const std::vector<std::size_t>& order) {
+    std::vector<void*> previous(parameters.size());
+    for (std::size_t id = 0; id < parameters.size(); ++id) previous[id] = gradient_of(id);
+    std::vector<Bucket> old = std::move(buckets);
+    buckets.clear();
+    const auto cap = static_cast<std::size_t>(options.bucket_cap_mb * kMiB);
+    const auto first_cap = static_cast<std::size_t>(options.first_bucket_cap_mb * kMiB);
+    // Alignment and granule in elements of the narrowest wire type in use: 16 bytes.
+    std::vector<detail::LayoutBucket> layout;
+    {
+      // Layout per wire size so that offsets are 16-byte aligned in the wire type.
+      std::vector<detail::LayoutParameter> wide;
+      std::vector<std::size_t> wide_order, narrow_order;
+      for (const std::size_t id : order)
+        (size_of(wire_of(parameters[id].type)) == 4 ? wide_order : narrow_order).push_back(id);
+      for (auto [ids, alignment] :
+           {std::pair{&wide_order, std::size_t{4}}, std::pair{&narrow_order, std::size_t{8}}}) {
+        if (ids->empty()) continue;
+        auto part = detail::assign_buckets(layout_parameters, *ids, first_cap, cap, alignment,
+                                           alignment * static_cast<std::size_t>(world()));
+        for (auto& b : part) layout.push_back(std::move(b));
+      }
+    }
+    for (detail::LayoutBucket& l : layout) {
+      Bucket b;
+      b.wire = wire_of(l.type);
+      const std::size_t bytes = l.elements * size_of(b.wire);
+      if (l.device) {
+        b.device_memory = detail::allocate_device(bytes, device_index);
+        b.buffer = static_cast<std::byte*>(b.device_memory.get());
+        if (b.wire != l.type) {
+          b.device_scratch = detail::allocate_device(bytes, device_index);
+          b.scratch = static_cast<std::byte*>(b.device_scratch.get());
+        }
+      } else {
+        b.host_memory.assign(bytes, std::byte{0});
+        b.buffer = b.host_memory.data();
+        if (b.wire != l.type) {
+          b.host_scratch.assign(bytes, std::byte{0});
+          b.scratch = b.host_scratch.data();
+        }
+      }
+      if (l.device) detail::memset_async(b.buffer, 0, bytes, stream.get());
+      const std::size_t granule = (16 / size_of(b.wire)) * static_cast<std::size_t>(world());
+      const std::size_t chunk =
+          l.device ? l.elements
+                   : std::max(granule, chunk_bytes / size_of(b.wire) / granule * granule);
+      b.pieces = detail::pieces_of(l.elements, chunk);
+      b.layout = std::move(l);
+      buckets.push_back(std::move(b));
+    }
+    for (std::size_t index = 0; index < buckets.size(); ++index) {
+      const Bucket& b = buckets[index];
+      for (std::size_t i = 0; i < b.layout.parameters.size(); ++i) {
+        Parameter& p = parameters[b.layout.parameters[i]];
+        p.bucket = index;
+        p.offset = b.layout.offsets[i];
+      }
+    }
+    built = true;
+    if (options.gradient_as_bucket_view) {
+      // Views start from what the gradients held (the registered memory, or the old bucket).
+      for (std::size_t id = 0; id < parameters.size(); ++id) {
+        const Parameter& p = parameters[id];
+        copy(gradient_of(id), previous[id], p.count * size_of(p.type), p.device);
+      }
+    }
+    if (device_index >= 0) detail::synchronize(stream.get());
+  }
+
+  void copy(void* destination, const void* source, std::size_t bytes, bool device) {
+    if (destination == source || bytes == 0) return;
+    if (device)
+      detail::copy_async(destination, source, bytes, stream.get());
+    else
+      std::memmove(destination, source, bytes);
+  }
+
+  void* gradient_of(std::size_t id) const {
+    const Parameter& p = parameters[id];
+    if (!options.gradient_as_bucket_view || !built) return p.gradient;
+    const Bucket& b = buckets[p.bucket];
+    return b.buffer + p.offset * size_of(b.wire);
+  }
+
+  // ---- one step ------------------------------------------------------------------------
+
+  void begin(bool synchronised) {
+    if (in_step)
+      throw InvalidArgument("GradBucketer: begin_step called again before finish() of the step");
+    if (!built) first_step();
+    // The layout changes between steps only, so that what finish() left (gradient views,
+    // owned_ranges()) stays true until the next step begins.
+    if (rebuild_pending) {
+      rebuild_pending = false;
+      rebuild();
+    }
+    sync = synchronised;
+    in_step = true;
+    next_bucket = 0;
+    ready_order.clear();
+    for (Parameter& p : parameters) p.ready = false;
+    for (Bucket& b : buckets) b.pending = b.layout.parameters.size();
+  }
+
+  void ready(std::size_t id) {
+    if (!in_step)
+      throw InvalidArgument("GradBucketer: mark_ready outside a step (call begin_step first)");
+    if (id >= parameters.size())
+      throw InvalidArgument("GradBucketer: mark_ready of parameter " + std::to_string(id) +
+                            ", but only " + std::to_string(parameters.size()) + " are registered");
+    Parameter& p = parameters[id];
+    if (p.ready)
+      throw InvalidArgument("GradBucketer: parameter '" + p.name +
+                            "' was marked ready twice in one step");
+    p.ready = true;
+    if (!sync) return;
+    ready_order.push_back(id);
+    --buckets[p.bucket].pending;
+    launch_complete_buckets();
+    progress();
+  }
+
+  void launch_complete_buckets() {
+    while (next_bucket < buckets.size() && buckets[next_bucket].pending == 0) {
+      const std::size_t index = next_bucket++;
+      Bucket& b = buckets[index];
+      // Gradients are written on the backward stream: bucket work waits for them.
+      if (b.layout.device) detail::stream_wait(stream.get(), user_stream());
+      for (const detail::Piece& piece : b.pieces) {
+        Task task{index, piece, compressed(b) ? Stage::kAllToAll : Stage::kReduce, {}};
+        if (b.layout.device) {
+          issue(task);
+          in_flight.push_back(std::move(task));
+        } else {
+          queued.push_back(std::move(task));
+        }
+      }
+    }
+    fill_window();
+  }
+
+  /// Nonblocking collectives must be started in the same order on every rank. A
+  /// compressed piece starts its all-gather when its all-to-all is done, which happens at a
+  /// different moment on each rank, so compressed pieces go one at a time.
+  std::size_t window() const {
+    const bool any_compressed =
+        std::any_of(buckets.begin(), buckets.end(), [&](const Bucket& b) { return compressed(b); });
+    return any_compressed ? 1 : kHostWindow;
+  }
+
+  void fill_window() {
+    while (!queued.empty() && in_flight.size() < window()) {
+      Task task = std::move(queued.front());
+      queued.pop_front();
+      issue(task);
+      in_flight.push_back(std::move(task));
+    }
+  }
+
+  float divisor_scale() const { return 1.0f / static_cast<float>(world()); }
+
+  /// Slices of the ready parameters inside [begin, end), relative to bucket element `begin`;
+  /// parameters not ready get nullptr (zero-filled by pack).
+  std::vector<kernels::TensorSlice> slices(const Bucket& b, std::size_t begin, std::size_t end,
+                                           bool ready_only_data) const {
+    std::vector<kernels::TensorSlice> out;
+    for (const detail::Overlap& o : detail::overlaps(b.layout, layout_parameters, begin, end)) {
+      const Parameter& p = parameters[o.parameter];
+      auto* data = static_cast<std::byte*>(p.gradient) + o.parameter_offset * size_of(p.type);
+      out.push_back(
+          {(ready_only_data && !p.ready) ? nullptr : data, o.count, o.bucket_offset - begin});
+    }
+    return out;
+  }
+
+  /// Prepares a piece (pack, or for views zero-fill and pre-scale) and starts its first
+  /// collective. Device pieces enqueue every stage and the unpack at once.
+  void issue(Task& task) {
+    Bucket& b = buckets[task.bucket];
+    const detail::Piece piece = task.piece;
+    const std::size_t n = piece.end - piece.begin;
+    std::byte* base = b.buffer + piece.begin * wire_size(b);
+    const bool device = b.layout.device;
+    void* s = stream.get();
+    const float pre = options.averaging == Averaging::kPreDivide ? divisor_scale() : 1.0f;
+    if (!options.gradient_as_bucket_view) {
+      const auto list = slices(b, piece.begin, piece.end, true);
+      const kernels::PackArgs args{list.data(), list.size(),          element_type(b.layout.type),
+                                   base,        element_type(b.wire), pre,
+                                   nullptr};
+      if (device)
+        kernels::pack_device(args, s);
+      else
+        kernels::pack_host(args);
+    } else {
+      for (const detail::Overlap& o :
+           detail::overlaps(b.layout, layout_parameters, piece.begin, piece.end)) {
+        if (parameters[o.parameter].ready) continue;
+        std::byte* at = b.buffer + o.bucket_offset * wire_size(b);
+        if (device)
+          detail::memset_async(at, 0, o.count * wire_size(b), s);
+        else
+          std::memset(at, 0, o.count * wire_size(b));
+      }
+      if (pre != 1.0f) {
+        if (device)
+          kernels::scale_device(base, n, element_type(b.wire), pre, s);
+        else
+          kernels::scale_host(base, n, element_type(b.wire), pre);
+      }
+    }
+    const std::size_t shard = n / static_cast<std::size_t>(world());
+    std::byte* my_shard = base + static_cast<std::size_t>(comm.rank()) * shard * wire_size(b);
+    const OpOptions async{.async = true, .stream = s};
+    if (!compressed(b)) {
+      const ReduceOp op = options.averaging == Averaging::kAvgOp ? ReduceOp::kAvg : ReduceOp::kSum;
+      task.works.push_back(options.reduce_scatter
+                               ? comm.reduce_scatter(base, my_shard, shard, b.wire, op, async)
+                               : comm.all_reduce(base, base, n, b.wire, op, async));
+    } else {
+      task.works.push_back(
+          comm.all_to_all(base, b.scratch + piece.begin * wire_size(b), shard, b.wire, async));
+      if (device) {
+        sum_shards(task);
+        if (!options.reduce_scatter)
+          task.works.push_back(comm.all_gather(my_shard, base, shard, b.wire, async));
+      }
+    }
+    if (device) unpack(task);
+  }
+
+  /// Compressed pieces: this rank's shard is the f32 sum of what every rank sent it.
+  void sum_shards(const Task& task) {
+    Bucket& b = buckets[task.bucket];
+    const std::size_t n = task.piece.end - task.piece.begin;
+    const std::size_t shard = n / static_cast<std::size_t>(world());
+    std::byte* base = b.buffer + task.piece.begin * wire_size(b);
+    const float scale =
+        options.averaging == Averaging::kAvgOp || options.averaging == Averaging::kPostDivide
+            ? divisor_scale()
+            : 1.0f;
+    const kernels::ShardSumArgs args{
+        b.scratch + task.piece.begin * wire_size(b),
+        world(),
+        shard,
+        element_type(b.wire),
+        base + static_cast<std::size_t>(comm.rank()) * shard * wire_size(b),
+        scale};
+    if (b.layout.device)
+      kernels::sum_shards_device(args, stream.get());
+    else
+      kernels::sum_shards_host(args);
+  }
+
+  /// The reduced range of a piece: all of it, or this rank's shard in reduce-scatter mode.
+  detail::Piece reduced_range(const detail::Piece& piece) const {
+    if (!options.reduce_scatter) return piece;
+    const std::size_t shard = (piece.end - piece.begin) / static_cast<std::size_t>(world());
+    const std::size_t begin = piece.begin + static_cast<std::size_t>(comm.rank()) * shard;
+    return {begin, begin + shard};
+  }
+
+  /// Brings a reduced piece to the gradients (cast back, post-divide).
+  void unpack(const Task& task) {
+    Bucket& b = buckets[task.bucket];
+    const detail::Piece range = reduced_range(task.piece);
+    const bool device = b.layout.device;
+    const float post =
+        options.averaging == Averaging::kPostDivide && !compressed(b) ? divisor_scale() : 1.0f;
+    std::byte* base = b.buffer + range.begin * wire_size(b);
+    if (options.gradient_as_bucket_view) {
+      if (post == 1.0f) return;
+      if (device)
+        kernels::scale_device(base, range.end - range.begin, element_type(b.wire), post,
+                              stream.get());
+      else
+        kernels::scale_host(base, range.end - range.begin, element_type(b.wire), post);
+      return;
+    }
+    const auto list = slices(b, range.begin, range.end, false);
+    const kernels::UnpackArgs args{list.data(), list.size(),          element_type(b.layout.type),
+                                   base,        element_type(b.wire), post,
+                                   false};
+    if (device)
+      kernels::unpack_device(args, stream.get());
+    else
+      kernels::unpack_host(args);
+  }
+
+  /// Host pieces: the next stage once the current collective is done.
+  void advance(Task& task) {
+    if (task.stage == Stage::kAllToAll) {
+      sum_shards(task);
+      if (!options.reduce_scatter) {
+        Bucket& b = buckets[task.bucket];
+        const std::size_t n = task.piece.end - task.piece.begin;
+        const std::size_t shard = n / static_cast<std::size_t>(world());
+        std::byte* base = b.buffer + task.piece.begin * wire_size(b);
+        task.stage = Stage::kGather;
+        task.works.back() =
+            comm.all_gather(base + static_cast<std::size_t>(comm.rank()) * shard * wire_size(b),
+                            base, shard, b.wire, {.async = true});
+        return;
+      }
+    }
+    unpack(task);
+  }
+
+  /// Completes host pieces whose collectives are done, in order, and issues queued ones.
+  void progress() {
+    while (!in_flight.empty()) {
+      Task& front = in_flight.front();
+      for (Work& work : front.works)
+        if (!work.test()) return;
+      if (buckets[front.bucket].layout.device) {
+        in_flight.pop_front();
+        continue;
+      }
+      const bool last_stage = front.stage == Stage::kReduce ||
+                              (front.stage == Stage::kAllToAll && options.reduce_scatter) ||
+                              front.stage == Stage::kGather;
+      advance(front);
+      if (last_stage) {
+        in_flight.pop_front();
+        fill_window();
+      }
+    }
+  }
+
+  void end() {
+    if (!in_step) throw InvalidArgument("GradBucketer: finish() without begin_step()");
+    in_step = false;
+    if (!sync) return;
+    // Parameters that got no gradient this step contribute zeros (pack zero-fills them).
+    for (Parameter& p : parameters)
+      if (!p.ready) --buckets[p.bucket].pending;
+    launch_complete_buckets();
+    while (!in_flight.empty() || !queued.empty()) {
+      if (!in_flight.empty())
+        for (Work& work : in_flight.front().works) work.wait();
+      progress();
+      fill_window();
+    }
+    if (device_index >= 0) detail::stream_wait(user_stream(), stream.get());
+    if (options.rebuild_buckets && !rebuilt) rebuild_pending = true;
+  }
+
+  /// Buckets in the order gradients became ready on rank 0 (not-ready ones last).
+  void rebuild() {
+    rebuilt = true;
+    std::vector<std::size_t> order = ready_order;
+    std::vector<bool> seen(parameters.size(), false);
+    for (const std::size_t id : order) seen[id] = true;
+    for (std::size_t id = parameters.size(); id-- > 0;)
+      if (!seen[id]) order.push_back(id);
+    std::vector<std::uint64_t> words(order.begin(), order.end());
+    std::vector<std::uint64_t> agreed(words.size());
+    exchange(words, agreed, [&](const void* send, void* recv) {
+      comm.broadcast(send, recv, words.size(), DataType::kI64, 0,
+                     {.async = false, .stream = stream.get()});
+    });
+    const std::vector<std::size_t> new_order(agreed.begin(), agreed.end());
+    std::vector<std::size_t> current;
+    for (const Bucket& b : buckets)
+      current.insert(current.end(), b.layout.parameters.begin(), b.layout.parameters.end());
+    if (new_order == current) return;
+    build(new_order);
+  }
+};
+
+GradBucketer::GradBucketer(Communicator& comm, BucketerOptions options)
+    : impl_(std::make_unique<Impl>(comm, std::move(options))) {}
+GradBucketer::GradBucketer(GradBucketer&&) noexcept = default;
+GradBucketer& GradBucketer::operator=(GradBucketer&&) noexcept = default;
+GradBucketer::~GradBucketer() = default;
+
+std::size_t GradBucketer::register_parameter(std::string name, void* gradient, std::size_t count,
+                                             DataType type) {
+  Impl& s = *impl_;
+  if (s.built)
+    throw InvalidArgument("GradBucketer: register_parameter('" + name +
+                          "') after the first step; register every parameter before begin_step");
+  element_type(type);  // f32, f16, bf16 only
+  if (gradient == nullptr && count > 0)
+    throw InvalidArgument("GradBucketer: parameter '" + name + "' has a null gradient pointer");
+  const bool device = detail::is_device_memory(gradient);
+  s.parameters.push_back({std::move(name), gradient, count, type, device});
+  s.layout_parameters.push_back({count, type, device});
+  return s.parameters.size() - 1;
+}
+
+void GradBucketer::begin_step(bool sync) { impl_->begin(sync); }
+void GradBucketer::mark_ready(std::size_t parameter) { impl_->ready(parameter); }
+void GradBucketer::finish() { impl_->end(); }
+
+void* GradBucketer::gradient(std::size_t parameter) const {
+  if (parameter >= impl_->parameters.size())
+    throw InvalidArgument("GradBucketer: no parameter " + std::to_string(parameter));
+  return impl_->gradient_of(parameter);
+}
+
+std::size_t GradBucketer::parameter_count() const { return impl_->parameters.size(); }
+
+std::vector<BucketInfo> GradBucketer::buckets() const {
+  std::vector<BucketInfo> out;
+  for (const Impl::Bucket& b : impl_->buckets)
+    out.push_back({b.layout.type, b.wire, b.layout.device, b.layout.elements, b.layout.parameters});
+  return out;
+}
+
+std::vector<OwnedRange> GradBucketer::owned_ranges() const {
+  const Impl& s = *impl_;
+  std::vector<OwnedRange> out;
+  if (!s.options.reduce_scatter) return out;
+  for (const Impl::Bucket& b : s.buckets)
+    for (const detail::Piece& piece : b.pieces) {
+      const detail::Piece range = s.reduced_range(piece);
+      for (const detail::Overlap& o :
+           detail::overlaps(b.layout, s.layout_parameters, range.begin, range.end))
+        out.push_back({o.parameter, o.parameter_offset, o.count});
+    }
+  return out;
+}
+
+double GradBucketer::host_chunk_mb() const {
+  return static_cast<double>(impl_->chunk_bytes) / static_cast<double>(kMiB);
+}
+
+bool GradBucketer::rebuilt() const { return impl_->rebuilt; }
+
+}  // namespace haein::runtime
