@@ -46,8 +46,10 @@ void mix(std::uint64_t& hash, const void* data, std::size_t bytes) {
 }
 
 constexpr std::size_t kMiB = 1024 * 1024;
-/// Host pieces in flight at once: the next piece is packed while one is reduced.
-constexpr std::size_t kHostWindow = 2;
+/// Host pieces in flight at once. Host collectives are blocking calls (on Open MPI 4.1
+/// they measured faster than the libnbc nonblocking ones: docs/bucketing.md), so one
+/// piece is reduced at a time, through one staging area that stays in cache.
+constexpr std::size_t kHostWindow = 1;
 
 }  // namespace
 
@@ -66,8 +68,7 @@ struct GradBucketer::Impl {
   struct Bucket {
     detail::LayoutBucket layout;
     DataType wire = DataType::kF32;
-    std::vector<std::byte> host_memory;   // wire type
-    std::vector<std::byte> host_scratch;  // compressed: what the all-to-all receives
+    std::vector<std::byte> host_memory;  // views only: the wire type
     detail::DeviceMemory device_memory;
     detail::DeviceMemory device_scratch;
     std::byte* buffer = nullptr;
@@ -104,6 +105,10 @@ struct GradBucketer::Impl {
   std::deque<Task> queued;     // host pieces waiting for the window
   std::deque<Task> in_flight;  // issued, not completed
   std::size_t chunk_bytes = 0;
+  // Host buckets without views: pieces are packed into these, not into a bucket-sized
+  // buffer, so that pack, reduce and unpack of a piece stay in cache.
+  std::vector<std::byte> staging;
+  std::vector<std::byte> staging_scratch;
   int device_index = -1;
   detail::DeviceStream stream;  // device buckets' work
 
@@ -304,11 +309,9 @@ struct GradBucketer::Impl {
           b.scratch = static_cast<std::byte*>(b.device_scratch.get());
         }
       } else {
-        b.host_memory.assign(bytes, std::byte{0});
-        b.buffer = b.host_memory.data();
-        if (b.wire != l.type) {
-          b.host_scratch.assign(bytes, std::byte{0});
-          b.scratch = b.host_scratch.data();
+        if (options.gradient_as_bucket_view) {
+          b.host_memory.assign(bytes, std::byte{0});
+          b.buffer = b.host_memory.data();
         }
       }
       if (l.device) detail::memset_async(b.buffer, 0, bytes, stream.get());
@@ -429,7 +432,39 @@ struct GradBucketer::Impl {
     }
   }
 
+  bool staged(const Bucket& b) const {
+    return !b.layout.device && !options.gradient_as_bucket_view;
+  }
+
+  /// Where a piece is reduced: its place in the bucket, or the staging area.
+  std::byte* piece_base(Bucket& b, const detail::Piece& piece) {
+    if (!staged(b)) return b.buffer + piece.begin * wire_size(b);
+    const std::size_t bytes = (piece.end - piece.begin) * wire_size(b);
+    if (staging.size() < bytes) staging.resize(bytes);
+    return staging.data();
+  }
+
+  std::byte* piece_scratch(Bucket& b, const detail::Piece& piece) {
+    if (!staged(b)) return b.scratch + piece.begin * wire_size(b);
+    const std::size_t bytes = (piece.end - piece.begin) * wire_size(b);
+    if (staging_scratch.size() < bytes) staging_scratch.resize(bytes);
+    return staging_scratch.data();
+  }
+
   float divisor_scale() const { return 1.0f / static_cast<float>(world()); }
+
+  /// kAvgOp uses ncclAvg on the device. On the host the MPI backend would divide in a pass
+  /// of its own; the unpack's scale does it for free instead.
+  bool device_average(const Bucket& b) const {
+    return options.averaging == Averaging::kAvgOp && b.layout.device;
+  }
+
+  /// Uncompressed pieces divided by the unpack (compressed ones divide in sum_shards).
+  bool divide_after(const Bucket& b) const {
+    if (compressed(b)) return false;
+    return options.averaging == Averaging::kPostDivide ||
+           (options.averaging == Averaging::kAvgOp && !device_average(b));
+  }
 
   /// Slices of the ready parameters inside [begin, end), relative to bucket element `begin`;
   /// parameters not ready get nullptr (zero-filled by pack).
@@ -451,7 +486,7 @@ struct GradBucketer::Impl {
     Bucket& b = buckets[task.bucket];
     const detail::Piece piece = task.piece;
     const std::size_t n = piece.end - piece.begin;
-    std::byte* base = b.buffer + piece.begin * wire_size(b);
+    std::byte* base = piece_base(b, piece);
     const bool device = b.layout.device;
     void* s = stream.get();
     const float pre = options.averaging == Averaging::kPreDivide ? divisor_scale() : 1.0f;
@@ -483,15 +518,15 @@ struct GradBucketer::Impl {
     }
     const std::size_t shard = n / static_cast<std::size_t>(world());
     std::byte* my_shard = base + static_cast<std::size_t>(comm.rank()) * shard * wire_size(b);
-    const OpOptions async{.async = true, .stream = s};
+    const OpOptions async{.async = device, .stream = s};
     if (!compressed(b)) {
-      const ReduceOp op = options.averaging == Averaging::kAvgOp ? ReduceOp::kAvg : ReduceOp::kSum;
+      const ReduceOp op = device_average(b) ? ReduceOp::kAvg : ReduceOp::kSum;
       task.works.push_back(options.reduce_scatter
                                ? comm.reduce_scatter(base, my_shard, shard, b.wire, op, async)
                                : comm.all_reduce(base, base, n, b.wire, op, async));
     } else {
       task.works.push_back(
-          comm.all_to_all(base, b.scratch + piece.begin * wire_size(b), shard, b.wire, async));
+          comm.all_to_all(base, piece_scratch(b, piece), shard, b.wire, async));
       if (device) {
         sum_shards(task);
         if (!options.reduce_scatter)
@@ -506,13 +541,13 @@ struct GradBucketer::Impl {
     Bucket& b = buckets[task.bucket];
     const std::size_t n = task.piece.end - task.piece.begin;
     const std::size_t shard = n / static_cast<std::size_t>(world());
-    std::byte* base = b.buffer + task.piece.begin * wire_size(b);
+    std::byte* base = piece_base(b, task.piece);
     const float scale =
         options.averaging == Averaging::kAvgOp || options.averaging == Averaging::kPostDivide
             ? divisor_scale()
             : 1.0f;
     const kernels::ShardSumArgs args{
-        b.scratch + task.piece.begin * wire_size(b),
+        piece_scratch(b, task.piece),
         world(),
         shard,
         element_type(b.wire),
@@ -538,8 +573,8 @@ struct GradBucketer::Impl {
     const detail::Piece range = reduced_range(task.piece);
     const bool device = b.layout.device;
     const float post =
-        options.averaging == Averaging::kPostDivide && !compressed(b) ? divisor_scale() : 1.0f;
-    std::byte* base = b.buffer + range.begin * wire_size(b);
+        divide_after(b) ? divisor_scale() : 1.0f;
+    std::byte* base = piece_base(b, task.piece) + (range.begin - task.piece.begin) * wire_size(b);
     if (options.gradient_as_bucket_view) {
       if (post == 1.0f) return;
       if (device)
@@ -567,7 +602,7 @@ struct GradBucketer::Impl {
         Bucket& b = buckets[task.bucket];
         const std::size_t n = task.piece.end - task.piece.begin;
         const std::size_t shard = n / static_cast<std::size_t>(world());
-        std::byte* base = b.buffer + task.piece.begin * wire_size(b);
+        std::byte* base = piece_base(b, task.piece);
         task.stage = Stage::kGather;
         task.works.back() =
             comm.all_gather(base + static_cast<std::size_t>(comm.rank()) * shard * wire_size(b),

@@ -3,6 +3,7 @@
 #include <climits>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 #include <memory>
 #include <string>
 
@@ -87,6 +88,14 @@ template <typename T>
 void divide_all(void* data, std::size_t count, int divisor) {
   T* values = static_cast<T*>(data);
   const T d = static_cast<T>(divisor);
+  if constexpr (std::is_floating_point_v<T>) {
+    // Dividing by a power of two is multiplying by its exact reciprocal, which vectorises.
+    if ((divisor & (divisor - 1)) == 0) {
+      const T reciprocal = T(1) / d;
+      for (std::size_t i = 0; i < count; ++i) values[i] *= reciprocal;
+      return;
+    }
+  }
   for (std::size_t i = 0; i < count; ++i) values[i] = static_cast<T>(values[i] / d);
 }
 
