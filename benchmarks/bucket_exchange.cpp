@@ -61,9 +61,12 @@ int main(int argc, char** argv) {
   bool extras = true;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
-    if (arg == "--model" && i + 1 < argc) model_path = argv[++i];
-    else if (arg == "--rounds" && i + 1 < argc) rounds = std::stoi(argv[++i]);
-    else if (arg == "--no-extras") extras = false;
+    if (arg == "--model" && i + 1 < argc)
+      model_path = argv[++i];
+    else if (arg == "--rounds" && i + 1 < argc)
+      rounds = std::stoi(argv[++i]);
+    else if (arg == "--no-extras")
+      extras = false;
     else {
       std::fprintf(stderr, "usage: haein_bucket_bench [--model FILE] [--rounds N] [--no-extras]\n");
       return 2;
@@ -81,20 +84,24 @@ int main(int argc, char** argv) {
     std::vector<float> flat(total, 1.0f);
 
     std::vector<Method> methods;
-    methods.push_back({"per-tensor MPI_Allreduce", [&] {
+    methods.push_back({"per-tensor MPI_Allreduce",
+                       [&] {
                          for (std::size_t p = model.size(); p-- > 0;)
                            MPI_Allreduce(MPI_IN_PLACE, gradients[p].data(),
                                          static_cast<int>(gradients[p].size()), MPI_FLOAT, MPI_SUM,
                                          MPI_COMM_WORLD);
-                       }, {}});
-    methods.push_back({"flat MPI_Allreduce", [&] {
+                       },
+                       {}});
+    methods.push_back({"flat MPI_Allreduce",
+                       [&] {
                          // 124M floats fit an int count; larger models go in int-sized calls.
                          for (std::size_t at = 0; at < total; at += 1u << 30) {
                            const std::size_t n = std::min<std::size_t>(total - at, 1u << 30);
                            MPI_Allreduce(MPI_IN_PLACE, flat.data() + at, static_cast<int>(n),
                                          MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
                          }
-                       }, {}});
+                       },
+                       {}});
 
     if (extras) {
       for (const std::size_t piece : {std::size_t{1} << 17, std::size_t{1} << 20}) {
@@ -104,7 +111,8 @@ int main(int argc, char** argv) {
                                MPI_Allreduce(MPI_IN_PLACE, flat.data() + at,
                                              static_cast<int>(std::min(piece, total - at)),
                                              MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
-                           }, {}});
+                           },
+                           {}});
       }
     }
     std::vector<std::unique_ptr<GradBucketer>> bucketers;
@@ -119,11 +127,13 @@ int main(int argc, char** argv) {
       }
       GradBucketer* b = bucketer.get();
       bucketers.push_back(std::move(bucketer));
-      methods.push_back({name, [b, &model] {
+      methods.push_back({name,
+                         [b, &model] {
                            b->begin_step();
                            for (std::size_t p = model.size(); p-- > 0;) b->mark_ready(p);
                            b->finish();
-                         }, {}});
+                         },
+                         {}});
     };
     add_bucketer("GradBucketer (defaults)", {});
     if (extras) {
@@ -136,7 +146,8 @@ int main(int argc, char** argv) {
       for (const double mb : {1.0, 4.0, 25.0}) {
         BucketerOptions fixed;
         fixed.host_chunk_mb = mb;
-        add_bucketer("GradBucketer, pieces of " + std::to_string(static_cast<int>(mb)) + " MiB", fixed);
+        add_bucketer("GradBucketer, pieces of " + std::to_string(static_cast<int>(mb)) + " MiB",
+                     fixed);
       }
     }
     // Round 0 warms up (and builds and tunes the bucketers); then interleaved rounds.

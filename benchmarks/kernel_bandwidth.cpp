@@ -36,11 +36,15 @@ int main(int argc, char** argv) {
   int repeats = 11;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
-    if (arg == "--model" && i + 1 < argc) model_path = argv[++i];
-    else if (arg == "--bucket-mb" && i + 1 < argc) bucket_mb = std::stod(argv[++i]);
-    else if (arg == "--repeats" && i + 1 < argc) repeats = std::stoi(argv[++i]);
+    if (arg == "--model" && i + 1 < argc)
+      model_path = argv[++i];
+    else if (arg == "--bucket-mb" && i + 1 < argc)
+      bucket_mb = std::stod(argv[++i]);
+    else if (arg == "--repeats" && i + 1 < argc)
+      repeats = std::stoi(argv[++i]);
     else {
-      std::fprintf(stderr, "usage: haein_kernel_bench [--model FILE] [--bucket-mb MB] [--repeats N]\n");
+      std::fprintf(stderr,
+                   "usage: haein_kernel_bench [--model FILE] [--bucket-mb MB] [--repeats N]\n");
       return 2;
     }
   }
@@ -80,60 +84,77 @@ int main(int argc, char** argv) {
       for (const auto& b : buckets) body(b);
     };
     std::vector<Row> rows = {
-        {"memcpy (same bytes)", [&] {
+        {"memcpy (same bytes)",
+         [&] {
            each([&](const std::vector<TensorSlice>& b) {
              for (const TensorSlice& s : b)
                std::memcpy(bucket.data() + s.offset, s.data, s.count * sizeof(float));
            });
-         }, {}},
-        {"pack f32", [&] {
+         },
+         {}},
+        {"pack f32",
+         [&] {
            each([&](const auto& b) {
              haein::kernels::pack_host({b.data(), b.size(), ElementType::kF32, bucket.data(),
                                         ElementType::kF32, 1.0f, nullptr});
            });
-         }, {}},
-        {"pack f32, scale + stats", [&] {
+         },
+         {}},
+        {"pack f32, scale + stats",
+         [&] {
            each([&](const auto& b) {
              haein::kernels::pack_host({b.data(), b.size(), ElementType::kF32, bucket.data(),
                                         ElementType::kF32, 0.5f, &stats});
            });
-         }, {}},
-        {"pack f32 -> bf16, scale", [&] {
+         },
+         {}},
+        {"pack f32 -> bf16, scale",
+         [&] {
            each([&](const auto& b) {
              haein::kernels::pack_host({b.data(), b.size(), ElementType::kF32, narrow.data(),
                                         ElementType::kBF16, 0.5f, nullptr});
            });
-         }, {}},
-        {"unpack f32", [&] {
+         },
+         {}},
+        {"unpack f32",
+         [&] {
            each([&](const auto& b) {
              haein::kernels::unpack_host({b.data(), b.size(), ElementType::kF32, source.data(),
                                           ElementType::kF32, 1.0f, false});
            });
-         }, {}},
-        {"unpack f32, scale", [&] {
+         },
+         {}},
+        {"unpack f32, scale",
+         [&] {
            each([&](const auto& b) {
              haein::kernels::unpack_host({b.data(), b.size(), ElementType::kF32, source.data(),
                                           ElementType::kF32, 0.5f, false});
            });
-         }, {}},
-        {"unpack f32, accumulate", [&] {
+         },
+         {}},
+        {"unpack f32, accumulate",
+         [&] {
            each([&](const auto& b) {
              haein::kernels::unpack_host({b.data(), b.size(), ElementType::kF32, source.data(),
                                           ElementType::kF32, 1.0f, true});
            });
-         }, {}},
-        {"unpack bf16 -> f32", [&] {
+         },
+         {}},
+        {"unpack bf16 -> f32",
+         [&] {
            each([&](const auto& b) {
              haein::kernels::unpack_host({b.data(), b.size(), ElementType::kF32, narrow.data(),
                                           ElementType::kBF16, 1.0f, false});
            });
-         }, {}},
+         },
+         {}},
     };
     for (int r = 0; r <= repeats; ++r) {
       for (Row& row : rows) {
         const auto start = std::chrono::steady_clock::now();
         row.run();
-        const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        const double s =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         if (r > 0) row.seconds.push_back(s);  // repeat 0 warms up
       }
     }

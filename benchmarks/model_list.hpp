@@ -30,8 +30,7 @@ inline std::vector<ModelParameter> load_model(const std::string& path) {
     std::istringstream fields(line);
     std::string name, shape;
     if (!(fields >> name)) continue;
-    if (!(fields >> shape))
-      throw ParseError(path, number, "'" + name + "' has no shape");
+    if (!(fields >> shape)) throw ParseError(path, number, "'" + name + "' has no shape");
     std::size_t count = 1;
     std::istringstream dims(shape);
     std::string dim;

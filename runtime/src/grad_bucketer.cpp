@@ -525,8 +525,7 @@ struct GradBucketer::Impl {
                                ? comm.reduce_scatter(base, my_shard, shard, b.wire, op, async)
                                : comm.all_reduce(base, base, n, b.wire, op, async));
     } else {
-      task.works.push_back(
-          comm.all_to_all(base, piece_scratch(b, piece), shard, b.wire, async));
+      task.works.push_back(comm.all_to_all(base, piece_scratch(b, piece), shard, b.wire, async));
       if (device) {
         sum_shards(task);
         if (!options.reduce_scatter)
@@ -572,8 +571,7 @@ struct GradBucketer::Impl {
     Bucket& b = buckets[task.bucket];
     const detail::Piece range = reduced_range(task.piece);
     const bool device = b.layout.device;
-    const float post =
-        divide_after(b) ? divisor_scale() : 1.0f;
+    const float post = divide_after(b) ? divisor_scale() : 1.0f;
     std::byte* base = piece_base(b, task.piece) + (range.begin - task.piece.begin) * wire_size(b);
     if (options.gradient_as_bucket_view) {
       if (post == 1.0f) return;

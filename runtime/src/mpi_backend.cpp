@@ -3,9 +3,9 @@
 #include <climits>
 #include <cstdint>
 #include <cstring>
-#include <type_traits>
 #include <memory>
 #include <string>
+#include <type_traits>
 
 #include "haein/common/check.hpp"
 #include "haein/common/error.hpp"
