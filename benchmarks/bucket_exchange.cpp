@@ -23,19 +23,16 @@
 #include "haein/runtime/communicator.hpp"
 #include "haein/runtime/grad_bucketer.hpp"
 #include "model_list.hpp"
+#include "statistics.hpp"
 
 namespace {
+
+using haein::bench::median;
 
 using haein::runtime::BucketerOptions;
 using haein::runtime::Communicator;
 using haein::runtime::DataType;
 using haein::runtime::GradBucketer;
-
-double median(std::vector<double> values) {
-  std::sort(values.begin(), values.end());
-  const std::size_t n = values.size();
-  return n % 2 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
-}
 
 /// Seconds of `step`, the slowest rank's.
 double timed(const std::function<void()>& step) {

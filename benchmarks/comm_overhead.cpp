@@ -18,8 +18,11 @@
 #include <vector>
 
 #include "haein/runtime/communicator.hpp"
+#include "statistics.hpp"
 
 namespace {
+
+using haein::bench::median;
 
 using haein::runtime::Communicator;
 using haein::runtime::CommunicatorOptions;
@@ -44,12 +47,6 @@ std::size_t parse_size(const char* text) {
       break;
   }
   return static_cast<std::size_t>(value);
-}
-
-double median(std::vector<double> values) {
-  std::sort(values.begin(), values.end());
-  const std::size_t n = values.size();
-  return n % 2 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
 }
 
 }  // namespace

@@ -15,18 +15,15 @@
 
 #include "haein/kernels/multi_tensor.hpp"
 #include "model_list.hpp"
+#include "statistics.hpp"
 
 namespace {
+
+using haein::bench::median;
 
 using haein::kernels::ElementType;
 using haein::kernels::PackStats;
 using haein::kernels::TensorSlice;
-
-double median(std::vector<double> values) {
-  std::sort(values.begin(), values.end());
-  const std::size_t n = values.size();
-  return n % 2 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
-}
 
 }  // namespace
 
