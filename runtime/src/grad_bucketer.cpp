@@ -48,7 +48,10 @@ void mix(std::uint64_t& hash, const void* data, std::size_t bytes) {
 constexpr std::size_t kMiB = 1024 * 1024;
 /// Host pieces in flight at once. Host collectives are blocking calls (on Open MPI 4.1
 /// they measured faster than the libnbc nonblocking ones: docs/bucketing.md), so one
-/// piece is reduced at a time, through one staging area that stays in cache.
+/// piece is reduced at a time, through one staging area that stays in cache. Raising it
+/// needs care: a compressed piece starts its all-gather when its all-to-all is done, a
+/// moment that differs per rank, and nonblocking collectives must start in the same
+/// order on every rank.
 constexpr std::size_t kHostWindow = 1;
 
 }  // namespace
@@ -281,7 +284,6 @@ struct GradBucketer::Impl {
     buckets.clear();
     const auto cap = static_cast<std::size_t>(options.bucket_cap_mb * kMiB);
     const auto first_cap = static_cast<std::size_t>(options.first_bucket_cap_mb * kMiB);
-    // Alignment and granule in elements of the narrowest wire type in use: 16 bytes.
     std::vector<detail::LayoutBucket> layout;
     {
       // Layout per wire size so that offsets are 16-byte aligned in the wire type.
@@ -414,17 +416,8 @@ struct GradBucketer::Impl {
     fill_window();
   }
 
-  /// Nonblocking collectives must be started in the same order on every rank. A
-  /// compressed piece starts its all-gather when its all-to-all is done, which happens at a
-  /// different moment on each rank, so compressed pieces go one at a time.
-  std::size_t window() const {
-    const bool any_compressed =
-        std::any_of(buckets.begin(), buckets.end(), [&](const Bucket& b) { return compressed(b); });
-    return any_compressed ? 1 : kHostWindow;
-  }
-
   void fill_window() {
-    while (!queued.empty() && in_flight.size() < window()) {
+    while (!queued.empty() && in_flight.size() < kHostWindow) {
       Task task = std::move(queued.front());
       queued.pop_front();
       issue(task);
