@@ -1,0 +1,378 @@
+#include "checkpoint.hpp"
+
+#include <fcntl.h>
+#include <hdf5.h>
+#include <mpi.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+
+#include "haein/common/error.hpp"
+
+namespace haein::examples {
+
+namespace fs = std::filesystem;
+
+std::uint64_t checksum(const void* data, std::size_t bytes, std::uint64_t seed) {
+  const auto* p = static_cast<const unsigned char*>(data);
+  std::uint64_t h = 0x6A09E667F3BCC908ULL ^ (seed * 0x9E3779B97F4A7C15ULL) ^ bytes;
+  std::size_t i = 0;
+  for (; i + 8 <= bytes; i += 8) {
+    std::uint64_t word;
+    std::memcpy(&word, p + i, 8);
+    h = (h ^ word) * 0x100000001B3ULL;
+    h ^= h >> 29;
+  }
+  for (; i < bytes; ++i) h = (h ^ p[i]) * 0x100000001B3ULL;
+  h ^= h >> 33;
+  h *= 0xFF51AFD7ED558CCDULL;
+  return h ^ (h >> 33);
+}
+
+std::uint64_t parameter_checksum(const Mlp& model) {
+  std::uint64_t h = 0;
+  for (const ParameterTensor& t : model.tensors()) {
+    h = checksum(t.value.data(), t.value.size() * sizeof(float), h);
+  }
+  return h;
+}
+
+std::string checkpoint_path(const std::string& dir, std::uint64_t step) {
+  char name[64];
+  std::snprintf(name, sizeof name, "ckpt-step-%08" PRIu64 ".h5", step);
+  return (fs::path(dir) / name).string();
+}
+
+namespace {
+
+constexpr const char* kFormat = "haein-train-mlp-checkpoint-1";
+
+// The innermost message of HDF5's error stack ("truncated file: eof = ...").
+std::string hdf5_error() {
+  std::string message;
+  H5Ewalk2(
+      H5E_DEFAULT, H5E_WALK_DOWNWARD,
+      [](unsigned, const H5E_error2_t* entry, void* out) -> herr_t {
+        if (entry->desc != nullptr && entry->desc[0] != '\0') {
+          *static_cast<std::string*>(out) = entry->desc;
+        }
+        return 0;
+      },
+      &message);
+  H5Eclear2(H5E_DEFAULT);
+  return message.empty() ? "HDF5 call failed" : message;
+}
+
+// An HDF5 id closed by its own close function. Destructors never throw.
+class H5Id {
+ public:
+  H5Id(hid_t id, herr_t (*close)(hid_t), const std::string& what) : id_(id), close_(close) {
+    if (id_ < 0) throw Error(what + ": " + hdf5_error());
+  }
+  H5Id(const H5Id&) = delete;
+  H5Id& operator=(const H5Id&) = delete;
+  ~H5Id() {
+    if (id_ >= 0 && close_(id_) < 0) std::cerr << "warning: closing an HDF5 handle failed\n";
+  }
+  operator hid_t() const { return id_; }  // NOLINT: handles read like the ids they wrap
+
+ private:
+  hid_t id_;
+  herr_t (*close_)(hid_t);
+};
+
+void check(herr_t status, const std::string& what) {
+  if (status < 0) throw Error(what + ": " + hdf5_error());
+}
+
+// HDF5 prints its error stack to stderr by default; we report errors ourselves.
+void quiet_hdf5() {
+  static const bool done = [] {
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+    return true;
+  }();
+  (void)done;
+}
+
+// The scalar state in a fixed byte layout, for its checksum.
+std::vector<std::uint64_t> state_words(const TrainState& state, const Mlp& model) {
+  std::vector<std::uint64_t> words{state.step, state.seed, state.cursor.epoch,
+                                   state.cursor.position};
+  words.insert(words.end(), std::begin(state.cursor.rng_state), std::end(state.cursor.rng_state));
+  for (std::size_t size : model.sizes()) words.push_back(size);
+  return words;
+}
+
+void write_u64_attribute(hid_t object, const char* name, const std::uint64_t* values,
+                         std::size_t count) {
+  const hsize_t dims[1] = {count};
+  H5Id space(H5Screate_simple(1, dims, nullptr), H5Sclose, "attribute space");
+  H5Id attribute(H5Acreate2(object, name, H5T_NATIVE_UINT64, space, H5P_DEFAULT, H5P_DEFAULT),
+                 H5Aclose, std::string("creating attribute ") + name);
+  check(H5Awrite(attribute, H5T_NATIVE_UINT64, values), std::string("writing attribute ") + name);
+}
+
+std::vector<std::uint64_t> read_u64_attribute(hid_t object, const char* name) {
+  H5Id attribute(H5Aopen(object, name, H5P_DEFAULT), H5Aclose,
+                 std::string("attribute ") + name + " missing");
+  H5Id space(H5Aget_space(attribute), H5Sclose, "attribute space");
+  const hssize_t count = H5Sget_simple_extent_npoints(space);
+  if (count <= 0) throw Error(std::string("attribute ") + name + " is empty");
+  std::vector<std::uint64_t> values(static_cast<std::size_t>(count));
+  check(H5Aread(attribute, H5T_NATIVE_UINT64, values.data()),
+        std::string("reading attribute ") + name);
+  return values;
+}
+
+void write_string_attribute(hid_t object, const char* name, const std::string& value) {
+  H5Id type(H5Tcopy(H5T_C_S1), H5Tclose, "string type");
+  check(H5Tset_size(type, value.size()), "string size");
+  H5Id space(H5Screate(H5S_SCALAR), H5Sclose, "scalar space");
+  H5Id attribute(H5Acreate2(object, name, type, space, H5P_DEFAULT, H5P_DEFAULT), H5Aclose,
+                 std::string("creating attribute ") + name);
+  check(H5Awrite(attribute, type, value.data()), std::string("writing attribute ") + name);
+}
+
+std::string read_string_attribute(hid_t object, const char* name) {
+  H5Id attribute(H5Aopen(object, name, H5P_DEFAULT), H5Aclose,
+                 std::string("attribute ") + name + " missing");
+  H5Id type(H5Aget_type(attribute), H5Tclose, "attribute type");
+  if (H5Tget_class(type) != H5T_STRING)
+    throw Error(std::string("attribute ") + name + " is not a string");
+  std::string value(H5Tget_size(type), '\0');
+  H5Id memory(H5Tcopy(H5T_C_S1), H5Tclose, "string type");
+  check(H5Tset_size(memory, value.size()), "string size");
+  check(H5Aread(attribute, memory, value.data()), std::string("reading attribute ") + name);
+  return value;
+}
+
+// One tensor, each rank writing its slice [rank * n / size, (rank + 1) * n / size).
+void write_tensor(hid_t group, const std::string& name, const std::vector<float>& values,
+                  hid_t transfer, int rank, int size) {
+  const hsize_t total[1] = {values.size()};
+  H5Id file_space(H5Screate_simple(1, total, nullptr), H5Sclose, "dataset space");
+  H5Id dataset(H5Dcreate2(group, name.c_str(), H5T_NATIVE_FLOAT, file_space, H5P_DEFAULT,
+                          H5P_DEFAULT, H5P_DEFAULT),
+               H5Dclose, "creating dataset " + name);
+  const hsize_t begin = values.size() * static_cast<hsize_t>(rank) / static_cast<hsize_t>(size);
+  const hsize_t end = values.size() * static_cast<hsize_t>(rank + 1) / static_cast<hsize_t>(size);
+  const hsize_t start[1] = {begin};
+  const hsize_t count[1] = {end - begin};
+  check(H5Sselect_hyperslab(file_space, H5S_SELECT_SET, start, nullptr, count, nullptr),
+        "selecting a slice of " + name);
+  H5Id memory_space(H5Screate_simple(1, count, nullptr), H5Sclose, "memory space");
+  if (count[0] == 0) {
+    check(H5Sselect_none(file_space), "empty slice");
+    check(H5Sselect_none(memory_space), "empty slice");
+  }
+  check(H5Dwrite(dataset, H5T_NATIVE_FLOAT, memory_space, file_space, transfer,
+                 values.data() + begin),
+        "writing " + name);
+  const std::uint64_t sum = checksum(values.data(), values.size() * sizeof(float));
+  write_u64_attribute(dataset, "checksum", &sum, 1);
+}
+
+void read_tensor(hid_t group, const std::string& path, std::vector<float>& values) {
+  H5Id dataset(H5Dopen2(group, path.c_str(), H5P_DEFAULT), H5Dclose, path + " missing");
+  H5Id space(H5Dget_space(dataset), H5Sclose, path + ": no dataspace");
+  const hssize_t count = H5Sget_simple_extent_npoints(space);
+  if (count != static_cast<hssize_t>(values.size())) {
+    throw Error(path + " has " + std::to_string(count) + " elements where the model has " +
+                std::to_string(values.size()));
+  }
+  check(H5Dread(dataset, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()),
+        "reading " + path);
+  const std::uint64_t stored = read_u64_attribute(dataset, "checksum").at(0);
+  const std::uint64_t computed = checksum(values.data(), values.size() * sizeof(float));
+  if (stored != computed) {
+    char text[96];
+    std::snprintf(text, sizeof text,
+                  ": checksum mismatch (stored %016" PRIx64 ", read %016" PRIx64 ")", stored,
+                  computed);
+    throw Error(path + text);
+  }
+}
+
+// Rank 0's failure (or success) of a step only it performs, made known to every rank.
+void agree(bool ok_here, const std::string& what, runtime::Communicator& comm) {
+  std::int32_t ok = ok_here ? 1 : 0;
+  comm.all_reduce(&ok, &ok, 1, runtime::DataType::kI32, runtime::ReduceOp::kMin);
+  if (ok == 0) throw Error(what);
+}
+
+}  // namespace
+
+void write_checkpoint(const std::string& dir, const TrainState& state, const Mlp& model,
+                      runtime::Communicator& comm) {
+  quiet_hdf5();
+  const std::string final_path = checkpoint_path(dir, state.step);
+  const std::string temporary =
+      (fs::path(dir) / ("." + fs::path(final_path).filename().string() + ".tmp")).string();
+  std::string failure;
+  try {
+    H5Id access(H5Pcreate(H5P_FILE_ACCESS), H5Pclose, "file access list");
+    check(H5Pset_fapl_mpio(access, MPI_COMM_WORLD, MPI_INFO_NULL), "MPI-IO file access");
+    // The newest format checksums the file's metadata too.
+    check(H5Pset_libver_bounds(access, H5F_LIBVER_LATEST, H5F_LIBVER_LATEST), "format bounds");
+    H5Id file(H5Fcreate(temporary.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, access), H5Fclose,
+              "creating " + temporary);
+    H5Id transfer(H5Pcreate(H5P_DATASET_XFER), H5Pclose, "transfer list");
+    check(H5Pset_dxpl_mpio(transfer, H5FD_MPIO_COLLECTIVE), "collective transfer");
+
+    write_string_attribute(file, "format", kFormat);
+    const std::uint64_t scalars[4] = {state.step, state.seed, state.cursor.epoch,
+                                      state.cursor.position};
+    write_u64_attribute(file, "step", &scalars[0], 1);
+    write_u64_attribute(file, "seed", &scalars[1], 1);
+    write_u64_attribute(file, "epoch", &scalars[2], 1);
+    write_u64_attribute(file, "epoch_position", &scalars[3], 1);
+    write_u64_attribute(file, "rng_state", state.cursor.rng_state, 4);
+    std::vector<std::uint64_t> sizes(model.sizes().begin(), model.sizes().end());
+    write_u64_attribute(file, "layer_sizes", sizes.data(), sizes.size());
+    const std::uint64_t world = static_cast<std::uint64_t>(comm.size());
+    write_u64_attribute(file, "world_size", &world, 1);
+    const std::vector<std::uint64_t> words = state_words(state, model);
+    const std::uint64_t state_sum = checksum(words.data(), words.size() * sizeof(std::uint64_t));
+    write_u64_attribute(file, "state_checksum", &state_sum, 1);
+
+    for (const char* group_name : {"parameters", "momentum"}) {
+      H5Id group(H5Gcreate2(file, group_name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose,
+                 std::string("creating group ") + group_name);
+      const bool momentum = std::strcmp(group_name, "momentum") == 0;
+      for (const ParameterTensor& t : model.tensors()) {
+        write_tensor(group, t.name, momentum ? t.momentum : t.value, transfer, comm.rank(),
+                     comm.size());
+      }
+    }
+  } catch (const Error& error) {
+    failure = error.what();
+  }
+  agree(failure.empty(),
+        "checkpoint " + final_path + " could not be written" +
+            (failure.empty() ? std::string(" (on another rank)") : ": " + failure),
+        comm);
+
+  bool renamed = true;
+  std::string rename_failure;
+  if (comm.rank() == 0) {
+    // Data on disk before the name appears; the name on disk before we call it done.
+    const int fd = ::open(temporary.c_str(), O_RDONLY | O_CLOEXEC);
+    renamed = fd >= 0 && ::fsync(fd) == 0;
+    if (fd >= 0) ::close(fd);
+    std::error_code ec;
+    if (renamed) fs::rename(temporary, final_path, ec);
+    renamed = renamed && !ec;
+    if (!renamed) rename_failure = ec ? ec.message() : std::strerror(errno);
+    const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir_fd >= 0) {
+      ::fsync(dir_fd);
+      ::close(dir_fd);
+    }
+  }
+  agree(renamed, "checkpoint " + final_path + " could not be put in place: " + rename_failure,
+        comm);
+}
+
+TrainState read_checkpoint(const std::string& path, Mlp& model) {
+  quiet_hdf5();
+  // Every rank reads the whole file with the plain POSIX driver: the data is replicated,
+  // and independent reads cannot leave ranks waiting for each other on a damaged file.
+  H5Id file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose, "cannot open");
+  if (read_string_attribute(file, "format") != kFormat) {
+    throw Error("not a train_mlp checkpoint (format attribute)");
+  }
+  TrainState state;
+  state.step = read_u64_attribute(file, "step").at(0);
+  state.seed = read_u64_attribute(file, "seed").at(0);
+  state.cursor.epoch = read_u64_attribute(file, "epoch").at(0);
+  state.cursor.position = read_u64_attribute(file, "epoch_position").at(0);
+  const std::vector<std::uint64_t> rng = read_u64_attribute(file, "rng_state");
+  if (rng.size() != 4) throw Error("rng_state does not have 4 words");
+  std::copy(rng.begin(), rng.end(), state.cursor.rng_state);
+  const std::vector<std::uint64_t> sizes = read_u64_attribute(file, "layer_sizes");
+  if (!std::equal(sizes.begin(), sizes.end(), model.sizes().begin(), model.sizes().end())) {
+    std::string text;
+    for (std::uint64_t s : sizes) {
+      if (!text.empty()) text += ',';
+      text += std::to_string(s);
+    }
+    throw Error("layer sizes " + text + " differ from this model's");
+  }
+  const std::vector<std::uint64_t> words = state_words(state, model);
+  if (read_u64_attribute(file, "state_checksum").at(0) !=
+      checksum(words.data(), words.size() * sizeof(std::uint64_t))) {
+    throw Error("state checksum mismatch (step, seed, data cursor)");
+  }
+  for (ParameterTensor& t : model.tensors()) {
+    read_tensor(file, "parameters/" + t.name, t.value);
+    read_tensor(file, "momentum/" + t.name, t.momentum);
+  }
+  return state;
+}
+
+std::vector<std::string> list_checkpoints(const std::string& dir) {
+  std::vector<std::string> paths;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind("ckpt-step-", 0) == 0 && entry.path().extension() == ".h5") {
+      paths.push_back(entry.path().string());
+    }
+  }
+  // Zero-padded steps: the names sort by step.
+  std::sort(paths.rbegin(), paths.rend());
+  return paths;
+}
+
+std::optional<TrainState> load_latest_checkpoint(const std::string& dir, Mlp& model,
+                                                 runtime::Communicator& comm) {
+  // Rank 0's listing, so that all ranks try the same files in the same order.
+  std::vector<std::string> paths = list_checkpoints(dir);
+  std::uint64_t count = paths.size();
+  comm.broadcast(&count, &count, 1, runtime::DataType::kI64, 0);
+  if (comm.rank() != 0) paths.resize(count);
+  for (std::string& path : paths) {
+    std::uint64_t length = path.size();
+    comm.broadcast(&length, &length, 1, runtime::DataType::kI64, 0);
+    path.resize(length);
+    comm.broadcast(path.data(), path.data(), length, runtime::DataType::kU8, 0);
+  }
+  const Mlp pristine = model;
+  for (const std::string& path : paths) {
+    std::string failure;
+    TrainState state;
+    try {
+      state = read_checkpoint(path, model);
+    } catch (const Error& error) {
+      failure = error.what();
+    }
+    std::int32_t ok = failure.empty() ? 1 : 0;
+    comm.all_reduce(&ok, &ok, 1, runtime::DataType::kI32, runtime::ReduceOp::kMin);
+    if (ok == 1) return state;
+    model = pristine;
+    if (comm.rank() == 0) {
+      std::cerr << "warning: checkpoint " << path << " is damaged, skipping it: "
+                << (failure.empty() ? "unreadable on another rank" : failure) << "\n";
+    }
+  }
+  return std::nullopt;
+}
+
+void prune_checkpoints(const std::string& dir, std::size_t keep) {
+  std::error_code ec;
+  const std::vector<std::string> paths = list_checkpoints(dir);
+  for (std::size_t i = keep; i < paths.size(); ++i) fs::remove(paths[i], ec);
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind(".ckpt-step-", 0) == 0 && entry.path().extension() == ".tmp") {
+      fs::remove(entry.path(), ec);
+    }
+  }
+}
+
+}  // namespace haein::examples
