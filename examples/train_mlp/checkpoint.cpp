@@ -301,7 +301,7 @@ TrainState read_checkpoint(const std::string& path, Mlp& model) {
       if (!text.empty()) text += ',';
       text += std::to_string(s);
     }
-    throw Error("layer sizes " + text + " differ from this model's");
+    throw InvalidArgument("layer sizes " + text + " differ from this model's");
   }
   const std::vector<std::uint64_t> words = state_words(state, model);
   if (read_u64_attribute(file, "state_checksum").at(0) !=
@@ -346,18 +346,31 @@ std::optional<TrainState> load_latest_checkpoint(const std::string& dir, Mlp& mo
   for (const std::string& path : paths) {
     std::string failure;
     TrainState state;
+    // 1: read; 0: damaged, try the one before; -1: another model's, stop.
+    std::int32_t ok = 1;
     try {
       state = read_checkpoint(path, model);
+    } catch (const InvalidArgument& error) {
+      failure = error.what();
+      ok = -1;
     } catch (const Error& error) {
       failure = error.what();
+      ok = 0;
     }
-    std::int32_t ok = failure.empty() ? 1 : 0;
     comm.all_reduce(&ok, &ok, 1, runtime::DataType::kI32, runtime::ReduceOp::kMin);
     if (ok == 1) return state;
+    if (ok == -1) {
+      throw InvalidArgument("checkpoint " + path + " is of another model: " +
+                            (failure.empty() ? "(seen on another rank)" : failure) +
+                            "; give another --checkpoint-dir or the same model options");
+    }
     model = pristine;
     if (comm.rank() == 0) {
-      std::cerr << "warning: checkpoint " << path << " is damaged, skipping it: "
-                << (failure.empty() ? "unreadable on another rank" : failure) << "\n";
+      // One write, so that the line stays whole next to other output.
+      const std::string line = "warning: checkpoint " + path + " is damaged, skipping it: " +
+                               (failure.empty() ? "unreadable on another rank" : failure) + "\n";
+      std::cout << std::flush;
+      std::cerr << line << std::flush;
     }
   }
   return std::nullopt;

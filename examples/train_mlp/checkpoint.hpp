@@ -38,15 +38,17 @@ std::string checkpoint_path(const std::string& dir, std::uint64_t step);
 void write_checkpoint(const std::string& dir, const TrainState& state, const Mlp& model,
                       runtime::Communicator& comm);
 
-/// Reads one checkpoint into `model` and returns its state; throws Error naming the file
-/// and what is wrong (unreadable, truncated, shape mismatch, checksum mismatch).
+/// Reads one checkpoint into `model` and returns its state. Throws InvalidArgument when it
+/// holds another model (layer sizes), Error when it is damaged (unreadable, truncated,
+/// checksum mismatch).
 TrainState read_checkpoint(const std::string& path, Mlp& model);
 
 /// Checkpoint files in `dir`, newest first.
 std::vector<std::string> list_checkpoints(const std::string& dir);
 
 /// Loads the newest checkpoint that every rank reads back intact. A damaged one is named
-/// in a warning on rank 0 and the one before it is tried. Collective.
+/// in a warning on rank 0 and the one before it is tried; one of another model is an
+/// InvalidArgument on every rank. Collective.
 std::optional<TrainState> load_latest_checkpoint(const std::string& dir, Mlp& model,
                                                  runtime::Communicator& comm);
 

@@ -400,8 +400,8 @@ int train(const Options& o) {
     csv.close();
     if (o.plot) {
       const std::string png = (fs::path(o.out) / "loss.png").string();
-      const std::string command = std::string("python3 '") + HAEIN_PLOT_SCRIPT + "' loss '" +
-                                  csv_path + "' -o '" + png + "'";
+      const std::string command =
+          std::string("'") + HAEIN_PLOT_SCRIPT + "' loss '" + csv_path + "' -o '" + png + "'";
       if (std::system(command.c_str()) == 0) {
         std::cout << "loss plot:  " << png << std::endl;
       } else {

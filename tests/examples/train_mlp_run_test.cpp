@@ -1,0 +1,234 @@
+// Whole training runs of train_mlp under the real mpirun and haein run: it learns the task,
+// a killed rank's job resumes bitwise-identically from its checkpoint, damaged checkpoints
+// are skipped with a warning, 1, 2 and 4 ranks agree, divergent replicas are caught, and
+// bad input exits 2.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+#include "checkpoint.hpp"
+#include "mlp.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+using namespace haein::examples;
+
+struct Result {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr
+};
+
+Result run(const std::string& command) {
+  Result result;
+  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
+  if (pipe == nullptr) return result;
+  char buffer[4096];
+  for (std::size_t n; (n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0;) {
+    result.output.append(buffer, n);
+  }
+  const int status = ::pclose(pipe);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return result;
+}
+
+// Small enough for a few seconds per run on 2 cores.
+const std::string kSmallData =
+    " --train-samples 8192 --test-samples 2048 --log-every 1000 --eval-every 0 --no-plot";
+const std::string kSmall = " --hidden 64,64 --global-batch 64" + kSmallData;
+
+std::string mpirun(int ranks) {
+  return std::string(MPIEXEC) + " --allow-run-as-root --oversubscribe --bind-to none -np " +
+         std::to_string(ranks) + " " + TRAIN_MLP;
+}
+
+std::string haein_run(int ranks, const std::string& flags = "") {
+  return std::string(HAEIN_BINARY) + " run -n " + std::to_string(ranks) +
+         " --oversubscribe --backend mpirun " + flags + " -- " + TRAIN_MLP;
+}
+
+std::string final_checksum(const std::string& output) {
+  std::smatch match;
+  if (!std::regex_search(output, match, std::regex("parameter checksum ([0-9a-f]{16})"))) return "";
+  return match[1];
+}
+
+double final_accuracy(const std::string& output) {
+  std::smatch match;
+  if (!std::regex_search(output, match, std::regex("final: step \\d+, test accuracy ([0-9.]+)%"))) {
+    return -1;
+  }
+  return std::stod(match[1]) / 100;
+}
+
+class TrainMlpRun : public testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ =
+        fs::temp_directory_path() / ("haein-train-mlp-" + std::to_string(::getpid()) + "-" +
+                                     testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override {
+    if (!HasFailure()) fs::remove_all(dir_);
+  }
+  std::string out(const std::string& name) const { return " --out " + (dir_ / name).string(); }
+  fs::path dir_;
+};
+
+TEST_F(TrainMlpRun, LearnsTheTaskWithTwoRanksUnderHaeinRun) {
+  const Result r = run(haein_run(2) + kSmall + " --steps 150" + out("run"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_GE(final_accuracy(r.output), 0.95) << r.output;
+  EXPECT_NE(r.output.find("train_mlp: 2 ranks"), std::string::npos) << r.output;
+  // The loss curve falls: the mean of the last 20 steps is a fraction of the first 20's.
+  std::ifstream csv(dir_ / "run" / "loss.csv");
+  std::string line;
+  std::getline(csv, line);
+  EXPECT_EQ(line, "step,loss,train_accuracy,samples_per_s,test_accuracy");
+  std::vector<double> loss;
+  while (std::getline(csv, line)) loss.push_back(std::stod(line.substr(line.find(',') + 1)));
+  ASSERT_EQ(loss.size(), 150U);
+  double first = 0, last = 0;
+  for (int i = 0; i < 20; ++i) {
+    first += loss[static_cast<std::size_t>(i)];
+    last += loss[loss.size() - 1 - static_cast<std::size_t>(i)];
+  }
+  EXPECT_LT(last, 0.25 * first);
+  EXPECT_TRUE(fs::exists(dir_ / "run" / "checkpoints" / "ckpt-step-00000150.h5"));
+  EXPECT_TRUE(fs::exists(dir_ / "run" / "timeline.json"));
+  EXPECT_TRUE(fs::exists(dir_ / "run" / "summary.json"));
+}
+
+TEST_F(TrainMlpRun, KilledRankResumesBitwiseIdenticalUnderMaxRestarts) {
+  const std::string config = kSmall + " --steps 100 --checkpoint-every 25";
+  const Result straight = run(mpirun(4) + config + out("straight"));
+  ASSERT_EQ(straight.exit_code, 0) << straight.output;
+  const Result restarted = run(haein_run(4, "--max-restarts 1") + config + out("restarted") +
+                               " --kill-rank 2 --kill-at-step 60");
+  ASSERT_EQ(restarted.exit_code, 0) << restarted.output;
+  EXPECT_NE(restarted.output.find("rank 2 kills itself after step 60"), std::string::npos);
+  EXPECT_NE(restarted.output.find("restarting the job (restart 1 of 1)"), std::string::npos);
+  EXPECT_NE(restarted.output.find("resumed from " + (dir_ / "restarted").string() +
+                                  "/checkpoints/ckpt-step-00000050.h5 (step 50"),
+            std::string::npos)
+      << restarted.output;
+  ASSERT_FALSE(final_checksum(straight.output).empty()) << straight.output;
+  EXPECT_EQ(final_checksum(straight.output), final_checksum(restarted.output));
+  // The loss curve has each step once, as if nothing happened.
+  std::ifstream a(dir_ / "straight" / "loss.csv"), b(dir_ / "restarted" / "loss.csv");
+  std::string la, lb;
+  int rows = 0;
+  while (std::getline(a, la)) {
+    ASSERT_TRUE(std::getline(b, lb));
+    EXPECT_EQ(la.substr(0, la.find(',', la.find(',') + 1)),
+              lb.substr(0, lb.find(',', lb.find(',') + 1)));
+    ++rows;
+  }
+  EXPECT_FALSE(std::getline(b, lb));
+  EXPECT_EQ(rows, 101);
+}
+
+TEST_F(TrainMlpRun, DamagedCheckpointsAreSkippedWithAWarning) {
+  const std::string config = kSmall + " --checkpoint-every 20";
+  const Result first = run(mpirun(2) + config + " --steps 60" + out("run"));
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  const fs::path checkpoints = dir_ / "run" / "checkpoints";
+  const fs::path newest = checkpoints / "ckpt-step-00000060.h5";
+  const fs::path middle = checkpoints / "ckpt-step-00000040.h5";
+  ASSERT_TRUE(fs::exists(newest) && fs::exists(middle));
+  // Step 60 truncated to half; step 40 with 64 bytes flipped in the middle.
+  fs::resize_file(newest, fs::file_size(newest) / 2);
+  {
+    std::fstream file(middle, std::ios::in | std::ios::out | std::ios::binary);
+    const auto at = static_cast<std::streamoff>(fs::file_size(middle) / 2);
+    std::string bytes(64, '\0');
+    file.seekg(at);
+    file.read(bytes.data(), 64);
+    for (char& c : bytes) c = static_cast<char>(~c);
+    file.seekp(at);
+    file.write(bytes.data(), 64);
+  }
+  const Result resumed = run(mpirun(2) + config + " --steps 80" + out("run"));
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("warning: checkpoint " + newest.string() + " is damaged"),
+            std::string::npos)
+      << resumed.output;
+  EXPECT_NE(resumed.output.find("warning: checkpoint " + middle.string() + " is damaged"),
+            std::string::npos)
+      << resumed.output;
+  EXPECT_NE(resumed.output.find("resumed from " + (checkpoints / "ckpt-step-00000020.h5").string()),
+            std::string::npos)
+      << resumed.output;
+  // Resuming from step 20 loses nothing: the same result as 80 steps straight.
+  const Result straight = run(mpirun(2) + config + " --steps 80" + out("straight"));
+  ASSERT_EQ(straight.exit_code, 0) << straight.output;
+  EXPECT_EQ(final_checksum(straight.output), final_checksum(resumed.output));
+}
+
+TEST_F(TrainMlpRun, OneTwoAndFourRanksAgree) {
+  const std::string config = kSmall + " --steps 60";
+  std::vector<Mlp> models;
+  std::vector<double> accuracy;
+  for (int ranks : {1, 2, 4}) {
+    const std::string name = "ranks-" + std::to_string(ranks);
+    const Result r = run(mpirun(ranks) + config + out(name));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    accuracy.push_back(final_accuracy(r.output));
+    Mlp model({32, 64, 64, 10}, 0);
+    read_checkpoint((dir_ / name / "checkpoints" / "ckpt-step-00000060.h5").string(), model);
+    models.push_back(model);
+  }
+  // Same global batch, same data: only the order of the sums over ranks differs.
+  for (std::size_t m = 1; m < models.size(); ++m) {
+    double worst = 0, largest = 0;
+    for (std::size_t t = 0; t < models[0].tensors().size(); ++t) {
+      const auto& a = models[0].tensors()[t].value;
+      const auto& b = models[m].tensors()[t].value;
+      for (std::size_t e = 0; e < a.size(); ++e) {
+        worst = std::max(worst, double{std::abs(a[e] - b[e])});
+        largest = std::max(largest, double{std::abs(a[e])});
+      }
+    }
+    EXPECT_LT(worst, 1e-4 * largest) << "model " << m << " differs from one rank's by " << worst;
+    EXPECT_NEAR(accuracy[m], accuracy[0], 0.002);
+  }
+}
+
+TEST_F(TrainMlpRun, DivergedReplicasAreAnError) {
+  const Result r = run(mpirun(2) + kSmall +
+                       " --steps 30 --check-every 5 --perturb-rank 1"
+                       " --perturb-at-step 7" +
+                       out("run"));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("parameters diverged at step 10: rank 0 has checksum"), std::string::npos)
+      << r.output;
+}
+
+TEST_F(TrainMlpRun, BadInputExitsTwo) {
+  Result r = run(mpirun(2) + kSmallData + " --global-batch 63" + out("run"));
+  EXPECT_NE(r.output.find("--global-batch 63 is not a multiple of the 2 ranks"), std::string::npos)
+      << r.output;
+  EXPECT_NE(r.exit_code, 0);  // mpirun's code: it reports the ranks' 2 in its own way
+  r = run(std::string(TRAIN_MLP) + " --no-such-flag");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("no-such-flag"), std::string::npos);
+  r = run(std::string(TRAIN_MLP) + kSmallData + " --hidden 64,x" + out("run"));
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("--hidden '64,x'"), std::string::npos);
+  // Checkpoints of another model in the directory: an error, not a silent restart.
+  r = run(std::string(TRAIN_MLP) + kSmall + " --steps 2" + out("run"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = run(std::string(TRAIN_MLP) + kSmallData + " --steps 4 --hidden 32" + out("run"));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("layer sizes 32,64,64,10 differ"), std::string::npos) << r.output;
+}
+
+}  // namespace
