@@ -8,6 +8,7 @@
 //   haein run -n 4 --oversubscribe --backend mpirun -- train_mlp --steps 300 --out run1
 #include <signal.h>
 
+#include <algorithm>
 #include <boost/program_options.hpp>
 #include <chrono>
 #include <cinttypes>
@@ -109,7 +110,16 @@ Options parse_options(int argc, char** argv) {
       "perturb-at-step", po::value(&o.perturb_at_step), "... after this step");
   po::variables_map vm;
   try {
-    po::store(po::command_line_parser(argc, argv).options(d).run(), vm);
+    po::parsed_options parsed = po::command_line_parser(argc, argv).options(d).run();
+    // A later flag overrides an earlier one, so that launch scripts can append overrides.
+    auto& items = parsed.options;
+    for (auto it = items.begin(); it != items.end();) {
+      const bool repeated = std::any_of(std::next(it), items.end(), [&](const po::option& later) {
+        return later.string_key == it->string_key;
+      });
+      it = repeated ? items.erase(it) : std::next(it);
+    }
+    po::store(parsed, vm);
     po::notify(vm);
   } catch (const po::error& error) {
     throw InvalidArgument(std::string(error.what()) + " (see train_mlp --help)");
@@ -385,6 +395,12 @@ int train(const Options& o) {
     std::printf("final: step %" PRIu64
                 ", test accuracy %.2f%% (loss %.4f), parameter checksum %s\n",
                 state.step, 100 * last_eval.accuracy, last_eval.loss, hex(sum).c_str());
+    if (reached_target) {
+      std::printf("target test accuracy %.2f%% reached at step %" PRIu64 "\n",
+                  100 * o.target_accuracy, state.step);
+    }
+    std::printf("gradients: %zu buckets (cap %.2f MiB), %s on the wire\n",
+                bucketer.buckets().size(), o.bucket_cap_mb, o.wire.c_str());
     if (timed_steps > 0) {
       std::printf("throughput: %.0f samples/s (mean over the %" PRIu64 " steps of this run)\n",
                   static_cast<double>(o.global_batch * timed_steps) / busy_seconds, timed_steps);

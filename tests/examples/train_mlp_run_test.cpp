@@ -213,20 +213,21 @@ TEST_F(TrainMlpRun, DivergedReplicasAreAnError) {
 }
 
 TEST_F(TrainMlpRun, BadInputExitsTwo) {
-  Result r = run(mpirun(2) + kSmallData + " --global-batch 63" + out("run"));
+  Result r = run(mpirun(2) + kSmall + " --global-batch 63" + out("run"));
   EXPECT_NE(r.output.find("--global-batch 63 is not a multiple of the 2 ranks"), std::string::npos)
       << r.output;
   EXPECT_NE(r.exit_code, 0);  // mpirun's code: it reports the ranks' 2 in its own way
   r = run(std::string(TRAIN_MLP) + " --no-such-flag");
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_NE(r.output.find("no-such-flag"), std::string::npos);
-  r = run(std::string(TRAIN_MLP) + kSmallData + " --hidden 64,x" + out("run"));
+  r = run(std::string(TRAIN_MLP) + kSmall + " --hidden 64,x" + out("run"));
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_NE(r.output.find("--hidden '64,x'"), std::string::npos);
   // Checkpoints of another model in the directory: an error, not a silent restart.
   r = run(std::string(TRAIN_MLP) + kSmall + " --steps 2" + out("run"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  r = run(std::string(TRAIN_MLP) + kSmallData + " --steps 4 --hidden 32" + out("run"));
+  // (a later flag overrides an earlier one)
+  r = run(std::string(TRAIN_MLP) + kSmall + " --steps 4 --hidden 32" + out("run"));
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.output.find("layer sizes 32,64,64,10 differ"), std::string::npos) << r.output;
 }

@@ -434,6 +434,9 @@ int run_job(const RunOptions& options, std::ostream& out, std::ostream& err) {
       << (job.placement.world_size() == 1 ? "" : "s") << " on "
       << topology::compress_hostlist(hosts) << " (" << to_string(job.backend)
       << " backend); placement " << job.placement_path << "\n";
+  // Where each rank runs, as torchrun and mpirun --report-bindings would show it; a large
+  // job's table is in placement.json (and `haein plan`).
+  if (job.placement.world_size() <= 16) print_rank_table(err, job.placement);
 
   const auto started = std::chrono::steady_clock::now();
   for (int index = 0;; ++index) {
