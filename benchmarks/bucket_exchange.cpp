@@ -4,7 +4,7 @@
 //   per-tensor  one MPI_Allreduce per gradient, in place, last layer first (as hooks fire);
 //   flat        one MPI_Allreduce over all gradients in one buffer (copies not counted).
 //
-//   mpirun -np 2 haein_bucket_bench [--model benchmarks/models/gpt2-124m.txt] [--rounds 7]
+//   mpirun -np 2 haein-bench bucket [--model gpt2-124m] [--rounds 7]
 //
 // Prints the median, min and max step time of each method over the rounds (rank 0's view
 // of the slowest rank: each time is the max over ranks), and the speed-up of each over
@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/commands.hpp"
 #include "haein/common/log.hpp"
 #include "haein/runtime/communicator.hpp"
 #include "haein/runtime/grad_bucketer.hpp"
@@ -52,8 +53,8 @@ struct Method {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  std::string model_path = HAEIN_MODELS_DIR "/gpt2-124m.txt";
+int haein::bench::bucket_command(int argc, char** argv) {
+  std::string model_path = "gpt2-124m";
   int rounds = 7;
   bool extras = true;
   for (int i = 1; i < argc; ++i) {
@@ -65,11 +66,12 @@ int main(int argc, char** argv) {
     else if (arg == "--no-extras")
       extras = false;
     else {
-      std::fprintf(stderr, "usage: haein_bucket_bench [--model FILE] [--rounds N] [--no-extras]\n");
+      std::fprintf(stderr,
+                   "usage: haein-bench bucket [--model NAME|FILE] [--rounds N] [--no-extras]\n");
       return 2;
     }
   }
-  try {
+  {  // errors reach haein-bench's main, which names them and sets the exit code
     Communicator comm = Communicator::world();
     const auto model = haein::bench::load_model(model_path);
     std::size_t total = 0;
@@ -172,8 +174,5 @@ int main(int argc, char** argv) {
       }
     }
     return 0;
-  } catch (const std::exception& error) {
-    std::fprintf(stderr, "haein_bucket_bench: %s\n", error.what());
-    return 1;
   }
 }

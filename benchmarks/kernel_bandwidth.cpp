@@ -4,7 +4,7 @@
 // buckets of a given size. Medians of interleaved repeats; bandwidth counts the f32
 // tensor bytes once (as memcpy's).
 //
-//   haein_kernel_bench [--model FILE] [--bucket-mb 16] [--repeats 11]
+//   haein-bench kernel [--model NAME|FILE] [--bucket-mb 16] [--repeats 11]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/commands.hpp"
 #include "haein/kernels/multi_tensor.hpp"
 #include "model_list.hpp"
 #include "statistics.hpp"
@@ -27,8 +28,8 @@ using haein::kernels::TensorSlice;
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  std::string model_path = HAEIN_MODELS_DIR "/gpt2-124m.txt";
+int haein::bench::kernel_command(int argc, char** argv) {
+  std::string model_path = "gpt2-124m";
   double bucket_mb = 16;
   int repeats = 11;
   for (int i = 1; i < argc; ++i) {
@@ -40,12 +41,12 @@ int main(int argc, char** argv) {
     else if (arg == "--repeats" && i + 1 < argc)
       repeats = std::stoi(argv[++i]);
     else {
-      std::fprintf(stderr,
-                   "usage: haein_kernel_bench [--model FILE] [--bucket-mb MB] [--repeats N]\n");
+      std::fprintf(
+          stderr, "usage: haein-bench kernel [--model NAME|FILE] [--bucket-mb MB] [--repeats N]\n");
       return 2;
     }
   }
-  try {
+  {  // errors reach haein-bench's main, which names them and sets the exit code
     const auto model = haein::bench::load_model(model_path);
     std::vector<std::vector<float>> tensors;
     std::size_t total = 0;
@@ -168,8 +169,5 @@ int main(int argc, char** argv) {
                   (*hi - *lo) * 1e3, bytes / m / 1e9, memcpy_time / m);
     }
     return 0;
-  } catch (const std::exception& error) {
-    std::fprintf(stderr, "haein_kernel_bench: %s\n", error.what());
-    return 1;
   }
 }

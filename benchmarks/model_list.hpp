@@ -18,8 +18,18 @@ struct ModelParameter {
   std::size_t count = 0;
 };
 
-inline std::vector<ModelParameter> load_model(const std::string& path) {
+/// `name_or_path`: a file, or the name of a list shipped in benchmarks/models/
+/// (gpt2-124m, llama-3.2-1b).
+inline std::vector<ModelParameter> load_model(const std::string& name_or_path) {
+  const bool named =
+      name_or_path.find('/') == std::string::npos && name_or_path.find('.') == std::string::npos;
+  const std::string path =
+      named ? std::string(HAEIN_MODELS_DIR) + "/" + name_or_path + ".txt" : name_or_path;
   std::ifstream in(path);
+  if (!in && named) {
+    throw InvalidArgument("unknown model '" + name_or_path +
+                          "': expected gpt2-124m, llama-3.2-1b or a parameter-list file");
+  }
   if (!in) throw InvalidArgument("cannot read the model parameter list " + path);
   std::vector<ModelParameter> parameters;
   std::string line;

@@ -11,6 +11,8 @@
 #include <sstream>
 #include <vector>
 
+#include "bench/commands.hpp"
+#include "haein/common/error.hpp"
 #include "haein/launcher/placement.hpp"
 #include "haein/launcher/plan.hpp"
 #include "haein/topology/formats.hpp"
@@ -45,7 +47,8 @@ double median(std::vector<double> values) {
 
 }  // namespace
 
-int main() {
+int haein::bench::place_command(int argc, char** argv) {
+  if (argc > 1) throw haein::InvalidArgument(std::string("place takes no options, got ") + argv[1]);
   const std::vector<std::pair<std::string, topology::Cluster>> clusters{
       {"haein", topology::load_preset("haein")},
       {"haein-striped", topology::parse_cluster(striped_haein_yaml(), topology::Format::kYaml,
