@@ -1,7 +1,9 @@
 // The bucketer's state machine: registration, the collective first step (model check,
 // layout, tuning), launching complete buckets in order, and reducing each bucket in
 // pieces. A piece is packed, reduced and unpacked; compressed pieces take three stages
-// (all-to-all of the wire type, an f32 sum of the shards, all-gather).
+// (all-to-all of the wire type, an f32 sum of the shards, all-gather). Host f32 pieces of
+// ranks on one host are reduced through shared memory instead of MPI
+// (shared_memory_exchange.hpp).
 #include "haein/runtime/grad_bucketer.hpp"
 
 #include <algorithm>
@@ -17,6 +19,7 @@
 #include "haein/common/error.hpp"
 #include "haein/common/log.hpp"
 #include "haein/kernels/multi_tensor.hpp"
+#include "shared_memory_exchange.hpp"
 
 namespace haein::runtime {
 
@@ -53,6 +56,9 @@ constexpr std::size_t kMiB = 1024 * 1024;
 /// moment that differs per rank, and nonblocking collectives must start in the same
 /// order on every rank.
 constexpr std::size_t kHostWindow = 1;
+/// The largest piece the shared-memory exchange is tuned over: pieces beyond the caches
+/// only lose.
+constexpr std::size_t kSharedPieceMax = 4 * kMiB;
 
 }  // namespace
 
@@ -112,6 +118,8 @@ struct GradBucketer::Impl {
   // buffer, so that pack, reduce and unpack of a piece stay in cache.
   std::vector<std::byte> staging;
   std::vector<std::byte> staging_scratch;
+  // Host f32 pieces when every rank is on this host (host_shared_memory).
+  std::unique_ptr<detail::SharedMemoryExchange> shared_memory;
   int device_index = -1;
   detail::DeviceStream stream;  // device buckets' work
 
@@ -251,6 +259,63 @@ struct GradBucketer::Impl {
     return candidates[best];
   }
 
+  /// Elements of the f32 pieces cut from `chunk` bytes (as build() cuts them).
+  std::size_t slot_elements(std::size_t chunk) const {
+    const std::size_t granule = 4 * static_cast<std::size_t>(world());
+    return std::max(granule, chunk / sizeof(float) / granule * granule);
+  }
+
+  /// tune_chunk_bytes for the shared-memory exchange: times copying pieces of up to
+  /// 32 MiB of gradients into the slot, reducing them and copying them back, at 64 KiB to
+  /// 4 MiB per piece. Keeps the segment at the size chosen.
+  std::size_t tune_shared_chunk_bytes(std::size_t host_bytes) {
+    std::vector<std::size_t> candidates;
+    for (std::size_t bytes = kMiB / 16; bytes <= kSharedPieceMax; bytes *= 2) {
+      candidates.push_back(bytes);
+      if (bytes >= host_bytes) break;
+    }
+    std::vector<float> gradients(std::min(host_bytes, 32 * kMiB) / sizeof(float), 1.0f);
+    std::vector<double> seconds_per_byte;
+    for (const std::size_t bytes : candidates) {
+      const std::size_t piece = slot_elements(bytes);
+      std::vector<double> times;
+      for (int rep = 0; rep < 4; ++rep) {
+        const auto start = std::chrono::steady_clock::now();
+        for (std::size_t at = 0; at < gradients.size(); at += piece) {
+          const std::size_t n = std::min(piece, gradients.size() - at);
+          std::memcpy(shared_memory->slot(), gradients.data() + at, n * sizeof(float));
+          shared_memory->reduce(n);
+          for (int s = 0; s < world(); ++s) {
+            const auto segment = shared_memory->segment(s);
+            std::memcpy(gradients.data() + at + segment.begin, segment.data,
+                        (segment.end - segment.begin) * sizeof(float));
+          }
+        }
+        if (rep > 0)
+          times.push_back(
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+      }
+      std::nth_element(times.begin(), times.begin() + times.size() / 2, times.end());
+      seconds_per_byte.push_back(times[times.size() / 2] /
+                                 static_cast<double>(gradients.size() * sizeof(float)));
+    }
+    comm.all_reduce(seconds_per_byte.data(), seconds_per_byte.data(), seconds_per_byte.size(),
+                    DataType::kF64, ReduceOp::kMax);
+    const std::size_t best = static_cast<std::size_t>(
+        std::min_element(seconds_per_byte.begin(), seconds_per_byte.end()) -
+        seconds_per_byte.begin());
+    std::ostringstream line;
+    line << "GradBucketer: shared-memory pieces of " << candidates[best] / 1024
+         << " KiB (measured GB/s:";
+    for (std::size_t i = 0; i < candidates.size(); ++i)
+      line << " " << candidates[i] / 1024 << "K=" << 1e-9 / seconds_per_byte[i];
+    line << ")";
+    HAEIN_LOG(kInfo, line.str());
+    if (candidates[best] < kSharedPieceMax)  // a smaller segment (collective, as is the choice)
+      shared_memory = detail::SharedMemoryExchange::create(comm, slot_elements(candidates[best]));
+    return candidates[best];
+  }
+
   void first_step() {
     validate_options();
     if (parameters.empty()) throw InvalidArgument("GradBucketer: no parameters were registered");
@@ -263,10 +328,21 @@ struct GradBucketer::Impl {
     std::size_t host_bytes = 0;
     for (const Parameter& p : parameters)
       if (!p.device) host_bytes += p.count * size_of(p.type);
+    const bool shareable =
+        !options.gradient_as_bucket_view &&
+        std::any_of(parameters.begin(), parameters.end(),
+                    [](const Parameter& p) { return !p.device && p.type == DataType::kF32; });
+    if (options.host_shared_memory && shareable && world() > 1) {
+      const std::size_t largest = options.host_chunk_mb > 0
+                                      ? static_cast<std::size_t>(options.host_chunk_mb * kMiB)
+                                      : kSharedPieceMax;
+      shared_memory = detail::SharedMemoryExchange::create(comm, slot_elements(largest));
+    }
     if (options.host_chunk_mb > 0)
       chunk_bytes = static_cast<std::size_t>(options.host_chunk_mb * kMiB);
     else if (host_bytes > 0 && world() > 1)
-      chunk_bytes = tune_chunk_bytes(host_bytes);
+      chunk_bytes =
+          shared_memory ? tune_shared_chunk_bytes(host_bytes) : tune_chunk_bytes(host_bytes);
     else
       chunk_bytes = 64 * kMiB;
     std::vector<std::size_t> order(parameters.size());
@@ -477,6 +553,7 @@ struct GradBucketer::Impl {
   /// collective. Device pieces enqueue every stage and the unpack at once.
   void issue(Task& task) {
     Bucket& b = buckets[task.bucket];
+    if (shared(b)) return issue_shared(task);
     const detail::Piece piece = task.piece;
     const std::size_t n = piece.end - piece.begin;
     std::byte* base = piece_base(b, piece);
@@ -528,6 +605,43 @@ struct GradBucketer::Impl {
     if (device) unpack(task);
   }
 
+  /// Reduced through the shared-memory exchange: f32 host buckets that are packed
+  /// anyway. Views are reduced in place by MPI, which copies nothing more (measured
+  /// faster: docs/bucketing.md).
+  bool shared(const Bucket& b) const {
+    return shared_memory && staged(b) && b.layout.type == DataType::kF32 &&
+           b.wire == DataType::kF32;
+  }
+
+  /// Packs the piece into this rank's slot and reduces it (collective, blocking).
+  void issue_shared(Task& task) {
+    Bucket& b = buckets[task.bucket];
+    const detail::Piece piece = task.piece;
+    const float pre = options.averaging == Averaging::kPreDivide ? divisor_scale() : 1.0f;
+    const auto list = slices(b, piece.begin, piece.end, true);
+    kernels::pack_host({list.data(), list.size(), ElementType::kF32, shared_memory->slot(),
+                        ElementType::kF32, pre, nullptr});
+    shared_memory->reduce(piece.end - piece.begin);
+  }
+
+  /// Unpacks the reduced piece from its owners' slots (this rank's shard only in
+  /// reduce-scatter mode).
+  void unpack_shared(const Task& task) {
+    Bucket& b = buckets[task.bucket];
+    const detail::Piece range = reduced_range(task.piece);
+    const float post = divide_after(b) ? divisor_scale() : 1.0f;
+    for (int owner = 0; owner < world(); ++owner) {
+      const auto segment = shared_memory->segment(owner);
+      const std::size_t begin = std::max(task.piece.begin + segment.begin, range.begin);
+      const std::size_t end = std::min(task.piece.begin + segment.end, range.end);
+      if (begin >= end) continue;
+      const auto list = slices(b, begin, end, false);
+      kernels::unpack_host({list.data(), list.size(), ElementType::kF32,
+                            segment.data + (begin - task.piece.begin - segment.begin),
+                            ElementType::kF32, post, false});
+    }
+  }
+
   /// Compressed pieces: this rank's shard is the f32 sum of what every rank sent it.
   void sum_shards(const Task& task) {
     Bucket& b = buckets[task.bucket];
@@ -562,6 +676,7 @@ struct GradBucketer::Impl {
   /// Brings a reduced piece to the gradients (cast back, post-divide).
   void unpack(const Task& task) {
     Bucket& b = buckets[task.bucket];
+    if (shared(b)) return unpack_shared(task);
     const detail::Piece range = reduced_range(task.piece);
     const bool device = b.layout.device;
     const float post = divide_after(b) ? divisor_scale() : 1.0f;
@@ -702,7 +817,8 @@ std::size_t GradBucketer::parameter_count() const { return impl_->parameters.siz
 std::vector<BucketInfo> GradBucketer::buckets() const {
   std::vector<BucketInfo> out;
   for (const Impl::Bucket& b : impl_->buckets)
-    out.push_back({b.layout.type, b.wire, b.layout.device, b.layout.elements, b.layout.parameters});
+    out.push_back({b.layout.type, b.wire, b.layout.device, impl_->shared(b), b.layout.elements,
+                   b.layout.parameters});
   return out;
 }
 

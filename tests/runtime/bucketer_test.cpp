@@ -5,10 +5,13 @@
 #include <mpi.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <cstring>
 #include <numeric>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "haein/kernels/numeric.hpp"
@@ -111,15 +114,29 @@ void expect_reduced(GradBucketer& bucketer, const Model& model, int step, float 
   }
 }
 
-BucketerOptions small_buckets() {
+/// Every test runs twice: host pieces through the shared-memory exchange, and through MPI.
+bool use_shared_memory = true;
+
+class Bucketer : public ::testing::TestWithParam<bool> {
+ protected:
+  void SetUp() override { use_shared_memory = GetParam(); }
+};
+
+BucketerOptions defaults() {
   BucketerOptions options;
+  options.host_shared_memory = use_shared_memory;
+  return options;
+}
+
+BucketerOptions small_buckets() {
+  BucketerOptions options = defaults();
   options.bucket_cap_mb = 0.4;  // several buckets for this 2 MB model
   options.first_bucket_cap_mb = 0.05;
   options.host_chunk_mb = 0.125;  // and several pieces per bucket
   return options;
 }
 
-TEST(Bucketer, ShuffledReadyOrdersGiveThePerTensorAllReduce) {
+TEST_P(Bucketer, ShuffledReadyOrdersGiveThePerTensorAllReduce) {
   GradBucketer bucketer(comm(), small_buckets());
   Model model = register_model(bucketer, model_sizes());
   const float n = static_cast<float>(comm().size());
@@ -133,7 +150,7 @@ TEST(Bucketer, ShuffledReadyOrdersGiveThePerTensorAllReduce) {
   EXPECT_TRUE(bucketer.rebuilt());
 }
 
-TEST(Bucketer, RebuildFollowsRankZerosReadyOrder) {
+TEST_P(Bucketer, RebuildFollowsRankZerosReadyOrder) {
   GradBucketer bucketer(comm(), small_buckets());
   Model model = register_model(bucketer, model_sizes());
   // Before the first step: reverse registration order.
@@ -164,7 +181,7 @@ TEST(Bucketer, RebuildFollowsRankZerosReadyOrder) {
   expect_reduced(bucketer, model, 1, static_cast<float>(comm().size()), "after the rebuild");
 }
 
-TEST(Bucketer, GradientViewsNeedNoCopyAndMoveWithTheRebuild) {
+TEST_P(Bucketer, GradientViewsNeedNoCopyAndMoveWithTheRebuild) {
   BucketerOptions options = small_buckets();
   options.gradient_as_bucket_view = true;
   GradBucketer bucketer(comm(), options);
@@ -183,7 +200,7 @@ TEST(Bucketer, GradientViewsNeedNoCopyAndMoveWithTheRebuild) {
   }
 }
 
-TEST(Bucketer, EveryAveragingModeDividesOnce) {
+TEST_P(Bucketer, EveryAveragingModeDividesOnce) {
   const float n = static_cast<float>(comm().size());
   for (const auto& [averaging, divide] :
        {std::pair{Averaging::kNone, 1.0f}, std::pair{Averaging::kAvgOp, n},
@@ -204,7 +221,7 @@ TEST(Bucketer, EveryAveragingModeDividesOnce) {
   }
 }
 
-TEST(Bucketer, AParameterWithoutGradientCountsAsZeroWithoutAHang) {
+TEST_P(Bucketer, AParameterWithoutGradientCountsAsZeroWithoutAHang) {
   GradBucketer bucketer(comm(), small_buckets());
   Model model = register_model(bucketer, model_sizes());
   // Rank 1 never marks parameter 3 (its gradient memory holds garbage).
@@ -215,7 +232,7 @@ TEST(Bucketer, AParameterWithoutGradientCountsAsZeroWithoutAHang) {
   expect_reduced(bucketer, model, 2, static_cast<float>(comm().size()), "unused on rank 1", 3, 1);
 }
 
-TEST(Bucketer, NoSyncStepsOnlyAccumulate) {
+TEST_P(Bucketer, NoSyncStepsOnlyAccumulate) {
   BucketerOptions options = small_buckets();
   options.averaging = Averaging::kNone;
   GradBucketer bucketer(comm(), options);
@@ -250,7 +267,7 @@ TEST(Bucketer, NoSyncStepsOnlyAccumulate) {
   }
 }
 
-TEST(Bucketer, ReduceScatterGivesEachRankItsShardAndTogetherEverything) {
+TEST_P(Bucketer, ReduceScatterGivesEachRankItsShardAndTogetherEverything) {
   BucketerOptions options = small_buckets();
   options.reduce_scatter = true;
   GradBucketer bucketer(comm(), options);
@@ -286,7 +303,7 @@ TEST(Bucketer, ReduceScatterGivesEachRankItsShardAndTogetherEverything) {
   EXPECT_LE(owned, all / comm().size() + 64 * 1024) << "each rank owns about 1/n";
 }
 
-TEST(Bucketer, Bf16OnTheWireStaysWithinOneRoundingOfTheF32Sum) {
+TEST_P(Bucketer, Bf16OnTheWireStaysWithinOneRoundingOfTheF32Sum) {
   for (const DataType wire : {DataType::kBF16, DataType::kF16}) {
     for (const bool reduce_scatter : {false, true}) {
       BucketerOptions options = small_buckets();
@@ -337,20 +354,22 @@ TEST(Bucketer, Bf16OnTheWireStaysWithinOneRoundingOfTheF32Sum) {
   }
 }
 
-TEST(Bucketer, AutotunedPiecesAreAPowerOfTwoBetweenAQuarterAnd64MiB) {
-  GradBucketer bucketer(comm());
+TEST_P(Bucketer, AutotunedPiecesAreAPowerOfTwoInTheTunedRange) {
+  GradBucketer bucketer(comm(), defaults());
   Model model = register_model(bucketer, model_sizes());
   bucketer.begin_step();
   backward(bucketer, model, 0, 5);
   bucketer.finish();
   const double mb = bucketer.host_chunk_mb();
-  EXPECT_GE(mb, 0.25);
+  // Shared-memory pieces are tuned from 1/16 to 4 MiB, MPI ones from 1/4 to 64 MiB.
+  EXPECT_GE(mb, use_shared_memory ? 1.0 / 16 : 0.25);
+  if (use_shared_memory) EXPECT_LE(mb, 4.0);
   EXPECT_LE(mb, 64.0);
   EXPECT_EQ(std::exp2(std::round(std::log2(mb))), mb);
   expect_reduced(bucketer, model, 0, static_cast<float>(comm().size()), "default options");
 }
 
-TEST(Bucketer, ARankWithADifferentModelFailsOnEveryRank) {
+TEST_P(Bucketer, ARankWithADifferentModelFailsOnEveryRank) {
   GradBucketer bucketer(comm(), small_buckets());
   std::vector<std::size_t> sizes = model_sizes();
   if (comm().rank() == 1) sizes.push_back(10);  // one parameter more
@@ -365,7 +384,7 @@ TEST(Bucketer, ARankWithADifferentModelFailsOnEveryRank) {
   }
 }
 
-TEST(Bucketer, MisuseIsNamed) {
+TEST_P(Bucketer, MisuseIsNamed) {
   GradBucketer bucketer(comm(), small_buckets());
   Model model = register_model(bucketer, model_sizes());
   EXPECT_THROW(bucketer.mark_ready(0), InvalidArgument) << "outside a step";
@@ -382,15 +401,67 @@ TEST(Bucketer, MisuseIsNamed) {
                InvalidArgument);
   bucketer.finish();
   std::vector<std::int32_t> integers(4);
-  GradBucketer other(comm());
+  GradBucketer other(comm(), defaults());
   EXPECT_THROW(other.register_parameter("ints", integers.data(), 4, DataType::kI32),
                InvalidArgument);
-  BucketerOptions views_and_bf16;
+  BucketerOptions views_and_bf16 = defaults();
   views_and_bf16.gradient_as_bucket_view = true;
   views_and_bf16.wire_type = DataType::kBF16;
   GradBucketer refused(comm(), views_and_bf16);
   refused.register_parameter("w", model.gradients[0].data(), 4, DataType::kF32);
   EXPECT_THROW(refused.begin_step(), InvalidArgument);
 }
+
+TEST_P(Bucketer, HostF32PiecesUseSharedMemoryExactlyWhenAsked) {
+  GradBucketer bucketer(comm(), small_buckets());
+  Model model = register_model(bucketer, model_sizes());
+  bucketer.begin_step();
+  backward(bucketer, model, 0, 9);
+  bucketer.finish();
+  for (const auto& b : bucketer.buckets()) EXPECT_EQ(b.shared_memory, use_shared_memory);
+  // Every rank holds the same bits (each segment is summed once, by its owner).
+  for (std::size_t p = 0; p < model.ids.size(); ++p) {
+    const auto* mine = static_cast<const float*>(bucketer.gradient(model.ids[p]));
+    std::vector<float> first(mine, mine + model.gradients[p].size());
+    MPI_Bcast(first.data(), static_cast<int>(first.size()), MPI_FLOAT, 0, MPI_COMM_WORLD);
+    ASSERT_EQ(std::memcmp(first.data(), mine, first.size() * sizeof(float)), 0)
+        << "parameter " << p;
+  }
+}
+
+TEST_P(Bucketer, ARankThatNeverArrivesIsNamedOnEveryRank) {
+  if (!use_shared_memory) GTEST_SKIP() << "MPI collectives are watched by the watchdog";
+  auto options = haein::runtime::CommunicatorOptions::from_environment();
+  options.timeout = std::chrono::milliseconds(1500);
+  Communicator short_timeout = Communicator::world(options);
+  GradBucketer bucketer(short_timeout, small_buckets());
+  Model model = register_model(bucketer, model_sizes());
+  bucketer.begin_step();
+  std::string message;
+  const auto start = std::chrono::steady_clock::now();
+  try {
+    if (comm().rank() == 1) std::this_thread::sleep_for(std::chrono::seconds(4));
+    backward(bucketer, model, 0, 3);
+    bucketer.finish();
+  } catch (const haein::Error& error) {
+    message = error.what();
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  MPI_Barrier(MPI_COMM_WORLD);
+  if (comm().rank() != 1) {
+    EXPECT_NE(message.find("rank 1 did not reach shared-memory reduction"), std::string::npos)
+        << message;
+    EXPECT_LT(seconds, 3.5) << "the timeout is 1.5 s";
+  } else {
+    EXPECT_NE(message.find("did not reach shared-memory reduction"), std::string::npos) << message;
+    EXPECT_NE(message.find("HAEIN_TIMEOUT"), std::string::npos) << message;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(HostPieces, Bucketer, ::testing::Values(true, false),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return info.param ? "SharedMemory" : "Mpi";
+                         });
 
 }  // namespace

@@ -41,6 +41,11 @@ struct BucketerOptions {
   /// buckets are first built (a fraction of a second, once) and takes the fastest per
   /// byte. Device buckets are reduced whole (NCCL pipelines internally).
   double host_chunk_mb = 0;
+  /// Host f32 buckets (without views) of ranks that all share one host are reduced
+  /// through a shared-memory segment: each rank packs a piece into its slot and sums one
+  /// segment of it over every slot, with no MPI call. False reduces them with MPI
+  /// collectives. Either way every rank gets the same bits.
+  bool host_shared_memory = true;
   /// Gradients live in the buckets (gradient() points there): no pack or unpack copy.
   /// Not with wire compression.
   bool gradient_as_bucket_view = false;
@@ -64,6 +69,7 @@ struct BucketInfo {
   DataType type = DataType::kF32;  ///< the gradients' type
   DataType wire = DataType::kF32;  ///< the type reduced
   bool device = false;
+  bool shared_memory = false;           ///< reduced through the shared-memory exchange
   std::size_t elements = 0;             ///< padded length
   std::vector<std::size_t> parameters;  ///< parameter ids in bucket order
 };

@@ -1,0 +1,75 @@
+#pragma once
+// All-reduction of f32 host pieces between ranks on one host through a shared-memory
+// segment: each rank writes its piece into its own slot, each rank sums one segment of
+// the piece over every slot (in rank order, so every rank gets the same bits), and each
+// rank reads the reduced segments from their owners' slots. A piece is read from and
+// written to main memory once per rank (the pack and the unpack); the reduction itself
+// stays in cache. Two barriers per piece (written; summed) and two slots per rank that
+// alternate: a rank writes a slot again only after every rank has passed the barrier
+// that follows its last read of it.
+//
+// Waits are bounded: a rank that does not arrive within the communicator's timeout, or
+// whose process has exited, is an Error that names it, on every rank still waiting.
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "haein/runtime/communicator.hpp"
+
+namespace haein::runtime::detail {
+
+class SharedMemoryExchange {
+ public:
+  /// Collective over `comm`. Null on every rank when the ranks are not all on one host or
+  /// the segment could not be made (the reason is logged once, by rank 0).
+  static std::unique_ptr<SharedMemoryExchange> create(Communicator& comm,
+                                                      std::size_t slot_elements);
+  ~SharedMemoryExchange();
+  SharedMemoryExchange(const SharedMemoryExchange&) = delete;
+  SharedMemoryExchange& operator=(const SharedMemoryExchange&) = delete;
+
+  std::size_t slot_elements() const { return slot_elements_; }
+  /// This rank's slot for the next piece: write the piece's elements here.
+  float* slot();
+  /// Collective: sums the `count` elements every rank wrote into its slot. Afterwards
+  /// segment(s) names the reduced elements rank s holds, until the reduction after next.
+  void reduce(std::size_t count);
+
+  struct Segment {
+    std::size_t begin = 0;  ///< first element of the piece
+    std::size_t end = 0;
+    const float* data = nullptr;  ///< element `begin`
+  };
+  /// The reduced segment of the last reduce() that rank `owner` summed.
+  Segment segment(int owner) const;
+  int ranks() const { return ranks_; }
+
+ private:
+  struct RankLine;
+  SharedMemoryExchange() = default;
+  void barrier();
+  float* slot_of(int rank, int buffer) const;
+  /// Element where rank s's segment of a `count`-element piece begins.
+  std::size_t bound(int s, std::size_t count) const;
+
+  int rank_ = 0;
+  int ranks_ = 1;
+  std::size_t slot_elements_ = 0;
+  std::chrono::milliseconds timeout_{0};
+  void* mapping_ = nullptr;
+  std::size_t mapping_bytes_ = 0;
+  RankLine* lines_ = nullptr;  ///< one cache line per rank: its barrier count
+  float* slots_ = nullptr;
+  bool check_peers_ = false;  ///< peers' pids are visible, so an exited one is detected
+  std::vector<int> pids_;
+  std::uint64_t barriers_ = 0;
+  int buffer_ = 0;  ///< the buffer slot() returns
+  std::size_t last_count_ = 0;
+  int last_buffer_ = 0;
+};
+
+}  // namespace haein::runtime::detail
