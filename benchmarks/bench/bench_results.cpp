@@ -4,6 +4,7 @@
 #include <mpi.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
@@ -165,6 +166,12 @@ void write_hdf5(const std::string& path, const RunAttributes& attributes,
   } catch (const Error& error) {
     throw Error("--hdf5 " + path + ": " + error.what());
   }
+}
+
+std::string format(const char* pattern, double value) {
+  char text[48];
+  std::snprintf(text, sizeof text, pattern, value);
+  return text;
 }
 
 CsvFile::CsvFile(const std::string& path, const std::vector<std::string>& header) : path_(path) {

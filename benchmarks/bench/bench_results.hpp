@@ -32,6 +32,9 @@ RunAttributes standard_attributes(int argc, char** argv);
 void write_hdf5(const std::string& path, const RunAttributes& attributes,
                 const std::vector<Measurement>& measurements);
 
+/// `value` printed with a printf `pattern` holding one double conversion ("%.3f").
+std::string format(const char* pattern, double value);
+
 /// A CSV writer that quotes nothing (the fields are numbers and plain words).
 class CsvFile {
  public:

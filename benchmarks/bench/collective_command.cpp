@@ -497,12 +497,6 @@ Timing measure(Runner& runner, const SweepPoint& point, Mode mode) {
   return timing;
 }
 
-std::string format(const char* pattern, double value) {
-  char text[32];
-  std::snprintf(text, sizeof text, pattern, value);
-  return text;
-}
-
 }  // namespace
 
 int collective_command(int argc, char** argv) {

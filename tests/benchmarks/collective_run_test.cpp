@@ -10,39 +10,19 @@
 #include <fstream>
 #include <sstream>
 
+#include "run_command.hpp"
+
 namespace {
 
 namespace fs = std::filesystem;
 
-struct Result {
-  int exit_code = -1;
-  std::string output;
-};
-
-Result run(const std::string& command) {
-  Result result;
-  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
-  if (pipe == nullptr) return result;
-  char buffer[4096];
-  for (std::size_t n; (n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0;) {
-    result.output.append(buffer, n);
-  }
-  const int status = ::pclose(pipe);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return result;
-}
+using haein::test::Result;
+using haein::test::run;
+using haein::test::split;
 
 std::string bench(int ranks, const std::string& args) {
   return std::string(MPIEXEC) + " --allow-run-as-root --oversubscribe --bind-to none -np " +
          std::to_string(ranks) + " " + HAEIN_BENCH + " collective " + args;
-}
-
-std::vector<std::string> split(const std::string& line, char separator) {
-  std::vector<std::string> fields;
-  std::stringstream in(line);
-  for (std::string field; std::getline(in, field, separator);) fields.push_back(field);
-  if (!line.empty() && line.back() == separator) fields.emplace_back();
-  return fields;
 }
 
 TEST(BenchRun, EveryOperationIsRightInAndOutOfPlace) {
