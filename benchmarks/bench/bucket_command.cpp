@@ -21,9 +21,7 @@
 #include <cstdio>
 #include <deque>
 #include <functional>
-#include <iostream>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -33,6 +31,7 @@
 #include "haein/runtime/communicator.hpp"
 #include "haein/runtime/grad_bucketer.hpp"
 #include "model_list.hpp"
+#include "options.hpp"
 #include "statistics.hpp"
 
 namespace haein::bench {
@@ -53,26 +52,6 @@ struct Options {
   std::string hdf5;
 };
 
-std::vector<double> parse_caps(const std::string& text) {
-  std::vector<double> caps;
-  std::stringstream in(text);
-  std::string item;
-  while (std::getline(in, item, ',')) {
-    std::size_t used = 0;
-    double cap = 0;
-    try {
-      cap = std::stod(item, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used != item.size() || !(cap > 0))
-      throw InvalidArgument("--caps '" + text + "': expected positive MiB values like 1,5,25");
-    caps.push_back(cap);
-  }
-  if (caps.empty()) throw InvalidArgument("--caps is empty");
-  return caps;
-}
-
 Options parse(int argc, char** argv) {
   Options o;
   std::string caps = "1,5,25,100";
@@ -84,19 +63,9 @@ Options parse(int argc, char** argv) {
       "caps", po::value(&caps)->default_value(caps), "bucket caps in MiB, comma-separated")(
       "csv", po::value(&o.csv), "write the table as CSV (rank 0)")(
       "hdf5", po::value(&o.hdf5), "write every rank's step times to this HDF5 file");
-  po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(argc, argv).options(d).run(), vm);
-    po::notify(vm);
-  } catch (const po::error& error) {
-    throw InvalidArgument(std::string(error.what()) + " (see haein-bench bucket --help)");
-  }
-  if (vm.count("help")) {
-    std::cout << d << "\n";
-    throw HelpShown{};
-  }
+  parse_options(d, argc, argv, "bucket");
   if (o.rounds < 1) throw InvalidArgument("--rounds must be at least 1");
-  o.caps = parse_caps(caps);
+  o.caps = parse_positive_list("--caps", caps);
   return o;
 }
 

@@ -19,6 +19,7 @@
 #include "haein/common/error.hpp"
 #include "haein/kernels/numeric.hpp"
 #include "haein/runtime/communicator.hpp"
+#include "options.hpp"
 #include "statistics.hpp"
 #if HAEIN_BENCH_CUDA
 #include <cuda_runtime.h>
@@ -82,17 +83,7 @@ Options parse(int argc, char** argv, int ranks) {
       "baseline", po::value(&baseline), "mpi: the same sweep through direct MPI calls")(
       "csv", po::value(&o.csv), "write the results as CSV (rank 0)")(
       "hdf5", po::value(&o.hdf5), "write every rank's timings to this HDF5 file");
-  po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(argc, argv).options(d).run(), vm);
-    po::notify(vm);
-  } catch (const po::error& error) {
-    throw InvalidArgument(std::string(error.what()) + " (see haein-bench collective --help)");
-  }
-  if (vm.count("help")) {
-    std::cout << d << "\n";
-    throw HelpShown{};
-  }
+  parse_options(d, argc, argv, "collective");
   o.op = parse_collective(op);
   o.type = parse_bench_type(type);
   o.reduce = runtime::parse_reduce_op(reduce);

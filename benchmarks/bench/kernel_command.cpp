@@ -13,13 +13,12 @@
 #include <cstdio>
 #include <cstring>
 #include <functional>
-#include <iostream>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "bench/bench_results.hpp"
 #include "bench/commands.hpp"
+#include "bench/options.hpp"
 #include "haein/common/error.hpp"
 #include "haein/kernels/multi_tensor.hpp"
 #include "haein/runtime/communicator.hpp"
@@ -54,33 +53,9 @@ Options parse(int argc, char** argv) {
       "repeats", po::value(&o.repeats)->default_value(o.repeats), "timed repeats (median)")(
       "csv", po::value(&o.csv), "write the table as CSV")(
       "hdf5", po::value(&o.hdf5), "write every repeat's time to this HDF5 file");
-  po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(argc, argv).options(d).run(), vm);
-    po::notify(vm);
-  } catch (const po::error& error) {
-    throw haein::InvalidArgument(std::string(error.what()) + " (see haein-bench kernel --help)");
-  }
-  if (vm.count("help")) {
-    std::cout << d << "\n";
-    throw haein::bench::HelpShown{};
-  }
+  haein::bench::parse_options(d, argc, argv, "kernel");
   if (o.repeats < 1) throw haein::InvalidArgument("--repeats must be at least 1");
-  o.bucket_mb.clear();
-  std::stringstream in(sizes);
-  std::string item;
-  while (std::getline(in, item, ',')) {
-    std::size_t used = 0;
-    double mb = 0;
-    try {
-      mb = std::stod(item, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used != item.size() || !(mb > 0))
-      throw haein::InvalidArgument("--bucket-mb '" + sizes + "': expected positive MiB values");
-    o.bucket_mb.push_back(mb);
-  }
+  o.bucket_mb = haein::bench::parse_positive_list("--bucket-mb", sizes);
   return o;
 }
 

@@ -14,13 +14,13 @@
 #include <boost/program_options.hpp>
 #include <chrono>
 #include <cstdio>
-#include <iostream>
 #include <random>
 #include <sstream>
 #include <vector>
 
 #include "bench/bench_results.hpp"
 #include "bench/commands.hpp"
+#include "bench/options.hpp"
 #include "generated_cluster.hpp"
 #include "haein/common/error.hpp"
 #include "haein/launcher/placement.hpp"
@@ -89,17 +89,7 @@ Options parse(int argc, char** argv) {
       "busy patterns per job size on a 128-node cluster (larger clusters get proportionally "
       "fewer, at least 5)")("csv", po::value(&o.csv), "write the table as CSV")(
       "hdf5", po::value(&o.hdf5), "write every instance's solve time to this HDF5 file");
-  po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(argc, argv).options(d).run(), vm);
-    po::notify(vm);
-  } catch (const po::error& error) {
-    throw InvalidArgument(std::string(error.what()) + " (see haein-bench place --help)");
-  }
-  if (vm.count("help")) {
-    std::cout << d << "\n";
-    throw HelpShown{};
-  }
+  parse_options(d, argc, argv, "place");
   if (o.instances < 1) throw InvalidArgument("--instances must be at least 1");
   o.clusters.clear();
   std::stringstream in(clusters);

@@ -1,0 +1,19 @@
+#pragma once
+// Command-line parsing shared by the haein-bench subcommands.
+
+#include <boost/program_options.hpp>
+#include <string>
+#include <vector>
+
+namespace haein::bench {
+
+/// Parses argv against `options`: an unknown or malformed flag is InvalidArgument that
+/// points at `haein-bench COMMAND --help`; --help prints `options` and throws HelpShown.
+boost::program_options::variables_map parse_options(
+    const boost::program_options::options_description& options, int argc, char** argv,
+    const std::string& command);
+
+/// "1,5,25" as numbers, each > 0; anything else is InvalidArgument naming `flag`.
+std::vector<double> parse_positive_list(const std::string& flag, const std::string& text);
+
+}  // namespace haein::bench
