@@ -607,7 +607,7 @@ struct GradBucketer::Impl {
 
   /// Reduced through the shared-memory exchange: f32 host buckets that are packed
   /// anyway. Views are reduced in place by MPI, which copies nothing more (measured
-  /// faster: docs/bucketing.md).
+  /// faster: docs/benchmarks.md).
   bool shared(const Bucket& b) const {
     return shared_memory && staged(b) && b.layout.type == DataType::kF32 &&
            b.wire == DataType::kF32;

@@ -37,9 +37,10 @@ struct BucketerOptions {
   /// The first bucket (the last layers, ready first) is small so communication starts early.
   double first_bucket_cap_mb = 1;
   /// Host buckets are reduced in pieces of this many MiB, each packed, reduced and
-  /// unpacked while it is in cache; 0 measures the reduction at 0.25 to 64 MiB when the
-  /// buckets are first built (a fraction of a second, once) and takes the fastest per
-  /// byte. Device buckets are reduced whole (NCCL pipelines internally).
+  /// unpacked while it is in cache; 0 measures the reduction when the buckets are first
+  /// built (a fraction of a second, once) and takes the fastest per byte: at 1/16 to
+  /// 4 MiB through shared memory, 0.25 to 64 MiB through MPI. Device buckets are reduced
+  /// whole (NCCL pipelines internally).
   double host_chunk_mb = 0;
   /// Host f32 buckets (without views) of ranks that all share one host are reduced
   /// through a shared-memory segment: each rank packs a piece into its slot and sums one
