@@ -220,6 +220,95 @@ TEST(MultiTensor, UnpackScalesCastsAndAccumulates) {
   }
 }
 
+// Tensors of several MiB take the vector bodies with streaming stores (from 4 MiB
+// written); odd sizes and starts 1 element off a vector boundary exercise the scalar
+// heads and tails around them.
+TEST(MultiTensor, LargeMisalignedTensorsMatchTheDefinition) {
+  std::mt19937_64 random(21);
+  const std::vector<std::size_t> counts = {2'500'003, 1'100'001, 7, 1'048'577};
+  std::size_t total = 0;
+  for (std::size_t n : counts) total += n + 1;
+  std::vector<float> arena(total + 1);
+  for (float& value : arena) value = random_value(random, true);
+  std::vector<TensorSlice> slices;
+  std::size_t start = 1, offset = 1;
+  for (std::size_t n : counts) {
+    slices.push_back({arena.data() + start, n, offset});
+    start += n + 1;
+    offset += n;
+  }
+  const float scale = 0.5f;
+  for (ElementType wire : {ElementType::kF32, ElementType::kBF16}) {
+    std::vector<std::uint8_t> bucket((offset + 1) * size_of(wire), 0xA5);
+    PackStats stats;
+    pack_host(
+        {slices.data(), slices.size(), ElementType::kF32, bucket.data(), wire, scale, &stats});
+    double sum_squares = 0;
+    bool non_finite = false;
+    for (const TensorSlice& s : slices) {
+      const auto* tensor = static_cast<const float*>(s.data);
+      for (std::size_t i = 0; i < s.count; ++i) {
+        const float scaled = scale * tensor[i];
+        const std::size_t at = s.offset + i;
+        if (wire == ElementType::kF32) {
+          float got;
+          std::memcpy(&got, &bucket[at * 4], 4);
+          ASSERT_TRUE(same_float(scaled, got)) << "f32 element " << at;
+          non_finite = non_finite || !std::isfinite(scaled);
+        } else {
+          std::uint16_t got;
+          std::memcpy(&got, &bucket[at * 2], 2);
+          const std::uint16_t expected = oracle_cast(scaled, wire);
+          ASSERT_TRUE(testing::same_f16_bits(expected, got) ||
+                      (std::isnan(scaled) && (got & 0x7f80u) == 0x7f80u && (got & 0x7fu) != 0))
+              << "bf16 element " << at << ": 0x" << std::hex << got << " expected 0x" << expected;
+          non_finite = non_finite || !std::isfinite(oracle_widen(expected, wire));
+        }
+        sum_squares += static_cast<double>(scaled) * scaled;
+      }
+    }
+    EXPECT_EQ(stats.non_finite != 0, non_finite) << name_of(wire);
+    EXPECT_TRUE(non_finite) << "the specials should include an infinity or a NaN";
+    // Bucket elements before and after the packed range are untouched.
+    EXPECT_EQ(bucket[0], 0xA5);
+    EXPECT_EQ(bucket.back(), 0xA5);
+    (void)sum_squares;
+  }
+  // Finite values only for the sum of squares and the unpack.
+  for (float& value : arena) value = random_value(random, false);
+  PackStats stats;
+  std::vector<float> bucket(offset + 1, -7.0f);
+  pack_host({slices.data(), slices.size(), ElementType::kF32, bucket.data(), ElementType::kF32,
+             scale, &stats});
+  double sum_squares = 0;
+  for (const TensorSlice& s : slices) {
+    const auto* tensor = static_cast<const float*>(s.data);
+    for (std::size_t i = 0; i < s.count; ++i) {
+      const double scaled = scale * tensor[i];
+      sum_squares += scaled * scaled;
+    }
+  }
+  EXPECT_NEAR(stats.sum_squares, sum_squares, 1e-5 * sum_squares);
+  EXPECT_EQ(stats.non_finite, 0u);
+  for (bool accumulate : {false, true}) {
+    const std::vector<float> before = arena;
+    unpack_host({slices.data(), slices.size(), ElementType::kF32, bucket.data(), ElementType::kF32,
+                 0.25f, accumulate});
+    for (const TensorSlice& s : slices) {
+      const auto* tensor = static_cast<const float*>(s.data);
+      const std::size_t first = static_cast<std::size_t>(tensor - arena.data());
+      for (std::size_t i = 0; i < s.count; ++i) {
+        const float scaled = 0.25f * bucket[s.offset + i];
+        const float expected = accumulate ? before[first + i] + scaled : scaled;
+        ASSERT_TRUE(same_float(expected, tensor[i]))
+            << (accumulate ? "+= " : "= ") << "element " << first + i;
+      }
+    }
+    EXPECT_EQ(arena[0], before[0]);  // the gap before the first tensor
+    EXPECT_EQ(arena.back(), before.back());
+  }
+}
+
 TEST(MultiTensor, SixteenBitTensorsRoundTripThroughTheirOwnBucket) {
   std::mt19937_64 random(14);
   for (ElementType type : {ElementType::kBF16, ElementType::kF16}) {
