@@ -613,24 +613,57 @@ struct GradBucketer::Impl {
            b.wire == DataType::kF32;
   }
 
-  /// Packs the piece into this rank's slot and reduces it (collective, blocking).
+  /// Reduces the piece through the exchange (collective, blocking). All-reduce: the other
+  /// ranks' segments are packed into this rank's slot, and this rank's own segment is
+  /// summed straight from its gradients and written back to them, divided, together with
+  /// the slot copy the others read. That moves each gradient byte once less than packing
+  /// the whole piece and unpacking all of it. Reduce-scatter packs the whole piece.
   void issue_shared(Task& task) {
     Bucket& b = buckets[task.bucket];
     const detail::Piece piece = task.piece;
+    const std::size_t n = piece.end - piece.begin;
     const float pre = options.averaging == Averaging::kPreDivide ? divisor_scale() : 1.0f;
-    const auto list = slices(b, piece.begin, piece.end, true);
-    kernels::pack_host({list.data(), list.size(), ElementType::kF32, shared_memory->slot(),
-                        ElementType::kF32, pre, nullptr});
-    shared_memory->reduce(piece.end - piece.begin);
+    float* slot = shared_memory->slot();
+    if (options.reduce_scatter) {
+      const auto list = slices(b, piece.begin, piece.end, true);
+      kernels::pack_host(
+          {list.data(), list.size(), ElementType::kF32, slot, ElementType::kF32, pre, nullptr});
+      shared_memory->reduce(n);
+      return;
+    }
+    const int me = comm.rank();
+    for (int s = 0; s < world(); ++s) {
+      if (s == me) continue;
+      const auto [begin, end] = shared_memory->bounds(s, n);
+      if (begin == end) continue;
+      const auto list = slices(b, piece.begin + begin, piece.begin + end, true);
+      kernels::pack_host({list.data(), list.size(), ElementType::kF32, slot + begin,
+                          ElementType::kF32, pre, nullptr});
+    }
+    shared_memory->wait_written(n);
+    const auto [begin, end] = shared_memory->bounds(me, n);
+    const float post = divide_after(b) ? divisor_scale() : 1.0f;
+    if (begin < end) {
+      for (const detail::Overlap& o :
+           detail::overlaps(b.layout, layout_parameters, piece.begin + begin, piece.begin + end)) {
+        const Parameter& p = parameters[o.parameter];
+        float* gradient = static_cast<float*>(p.gradient) + o.parameter_offset;
+        shared_memory->sum_own(o.bucket_offset - piece.begin, o.count, p.ready ? gradient : nullptr,
+                               pre, post, gradient);
+      }
+    }
+    shared_memory->finish_reduction();
   }
 
-  /// Unpacks the reduced piece from its owners' slots (this rank's shard only in
-  /// reduce-scatter mode).
+  /// Unpacks the reduced piece from its owners' slots: the other ranks' segments
+  /// (all-reduce; this rank's own is in place already), or this rank's shard.
   void unpack_shared(const Task& task) {
     Bucket& b = buckets[task.bucket];
     const detail::Piece range = reduced_range(task.piece);
-    const float post = divide_after(b) ? divisor_scale() : 1.0f;
+    const bool fused = !options.reduce_scatter;
+    const float post = !fused && divide_after(b) ? divisor_scale() : 1.0f;
     for (int owner = 0; owner < world(); ++owner) {
+      if (fused && owner == comm.rank()) continue;
       const auto segment = shared_memory->segment(owner);
       const std::size_t begin = std::max(task.piece.begin + segment.begin, range.begin);
       const std::size_t end = std::min(task.piece.begin + segment.end, range.end);

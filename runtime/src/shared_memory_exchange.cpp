@@ -227,33 +227,60 @@ void SharedMemoryExchange::barrier() {
   }
 }
 
-void SharedMemoryExchange::reduce(std::size_t count) {
+void SharedMemoryExchange::wait_written(std::size_t count) {
   if (count > slot_elements_)
     throw InvalidArgument("SharedMemoryExchange: a piece of " + std::to_string(count) +
                           " elements does not fit a slot of " + std::to_string(slot_elements_));
-  const int buffer = buffer_;
-  barrier();  // every rank's slot holds its piece
-  const std::size_t begin = bound(rank_, count);
-  const std::size_t end = bound(rank_ + 1, count);
-  float* out = slot_of(rank_, buffer);
-  // Rank order for every element, so each segment has the same bits on every rank, and a
-  // block in cache at a time (this rank's own slot is both an input and the output).
+  written_count_ = count;
+  barrier();
+}
+
+void SharedMemoryExchange::finish_reduction() {
+  barrier();  // every segment is reduced; the other buffer is free (see the header)
+  last_count_ = written_count_;
+  last_buffer_ = buffer_;
+  buffer_ ^= 1;
+}
+
+void SharedMemoryExchange::sum_own(std::size_t at, std::size_t n, const float* own, float own_scale,
+                                   float out_scale, float* out) {
+  // Rank order for every element, so each segment has the same bits on every rank (and
+  // the same as reduce() over packed slots: own_scale * x is what pack would have
+  // stored). A block at a time stays in cache.
   constexpr std::size_t kBlock = 2048;
   alignas(64) float sum[kBlock];
-  for (std::size_t at = begin; at < end; at += kBlock) {
-    const std::size_t n = std::min(kBlock, end - at);
-    const float* first = slot_of(0, buffer) + at;
-    for (std::size_t i = 0; i < n; ++i) sum[i] = first[i];
-    for (int s = 1; s < ranks_; ++s) {
-      const float* in = slot_of(s, buffer) + at;
-      for (std::size_t i = 0; i < n; ++i) sum[i] += in[i];
+  float* result = slot_of(rank_, buffer_) + at;
+  for (std::size_t done = 0; done < n; done += kBlock) {
+    const std::size_t m = std::min(kBlock, n - done);
+    for (int s = 0; s < ranks_; ++s) {
+      const float* in = slot_of(s, buffer_) + at + done;
+      if (s == rank_) {
+        const float* mine = own != nullptr ? own + done : nullptr;
+        if (s == 0) {
+          for (std::size_t i = 0; i < m; ++i) sum[i] = mine ? own_scale * mine[i] : 0.0f;
+        } else if (mine != nullptr) {
+          for (std::size_t i = 0; i < m; ++i) sum[i] += own_scale * mine[i];
+        } else {
+          for (std::size_t i = 0; i < m; ++i) sum[i] += 0.0f;
+        }
+      } else if (s == 0) {
+        std::memcpy(sum, in, m * sizeof(float));
+      } else {
+        for (std::size_t i = 0; i < m; ++i) sum[i] += in[i];
+      }
     }
-    std::memcpy(out + at, sum, n * sizeof(float));
+    if (out_scale != 1.0f)
+      for (std::size_t i = 0; i < m; ++i) sum[i] *= out_scale;
+    std::memcpy(result + done, sum, m * sizeof(float));
+    if (out != nullptr) std::memcpy(out + done, sum, m * sizeof(float));
   }
-  barrier();  // every segment is reduced; the other buffer is free (see the header)
-  last_count_ = count;
-  last_buffer_ = buffer;
-  buffer_ ^= 1;
+}
+
+void SharedMemoryExchange::reduce(std::size_t count) {
+  wait_written(count);  // every rank's slot holds its piece
+  const auto [begin, end] = bounds(rank_, count);
+  sum_own(begin, end - begin, slot_of(rank_, buffer_) + begin, 1.0f, 1.0f, nullptr);
+  finish_reduction();
 }
 
 SharedMemoryExchange::Segment SharedMemoryExchange::segment(int owner) const {

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "haein/runtime/communicator.hpp"
@@ -48,6 +49,26 @@ class SharedMemoryExchange {
   Segment segment(int owner) const;
   int ranks() const { return ranks_; }
 
+  // The same reduction in steps, for a caller that reads its own contribution from where
+  // it lies instead of copying it into its slot first (the bucketer's fused path):
+  //   write the other ranks' segments of the piece into slot(); wait_written(count);
+  //   sum_own(...) for the runs of this rank's segment; finish_reduction(). Then segment(s)
+  //   is as after reduce(), with this rank's segment taken from what sum_own() wrote.
+
+  /// Elements [first, second) of a `count`-element piece that rank `s` sums.
+  std::pair<std::size_t, std::size_t> bounds(int s, std::size_t count) const {
+    return {bound(s, count), bound(s + 1, count)};
+  }
+  /// Barrier: every rank's slot holds its part of the `count`-element piece.
+  void wait_written(std::size_t count);
+  /// Sums elements [at, at + n) of this rank's segment in rank order, this rank's term
+  /// being own_scale * own[i] (0 for a null `own`) and every other rank's its slot; stores
+  /// out_scale * sum in this rank's slot (for the others) and in `out` when not null.
+  void sum_own(std::size_t at, std::size_t n, const float* own, float own_scale, float out_scale,
+               float* out);
+  /// Barrier: every segment is reduced; segment(s) are valid until the reduction after next.
+  void finish_reduction();
+
  private:
   struct RankLine;
   SharedMemoryExchange() = default;
@@ -70,6 +91,7 @@ class SharedMemoryExchange {
   int buffer_ = 0;  ///< the buffer slot() returns
   std::size_t last_count_ = 0;
   int last_buffer_ = 0;
+  std::size_t written_count_ = 0;  ///< the piece between wait_written and finish_reduction
 };
 
 }  // namespace haein::runtime::detail
