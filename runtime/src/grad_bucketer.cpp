@@ -329,7 +329,6 @@ struct GradBucketer::Impl {
     for (const Parameter& p : parameters)
       if (!p.device) host_bytes += p.count * size_of(p.type);
     const bool shareable =
-        !options.gradient_as_bucket_view &&
         std::any_of(parameters.begin(), parameters.end(),
                     [](const Parameter& p) { return !p.device && p.type == DataType::kF32; });
     if (options.host_shared_memory && shareable && world() > 1) {
@@ -542,7 +541,8 @@ struct GradBucketer::Impl {
     std::vector<kernels::TensorSlice> out;
     for (const detail::Overlap& o : detail::overlaps(b.layout, layout_parameters, begin, end)) {
       const Parameter& p = parameters[o.parameter];
-      auto* data = static_cast<std::byte*>(p.gradient) + o.parameter_offset * size_of(p.type);
+      auto* data =
+          static_cast<std::byte*>(gradient_of(o.parameter)) + o.parameter_offset * size_of(p.type);
       out.push_back(
           {(ready_only_data && !p.ready) ? nullptr : data, o.count, o.bucket_offset - begin});
     }
@@ -605,11 +605,10 @@ struct GradBucketer::Impl {
     if (device) unpack(task);
   }
 
-  /// Reduced through the shared-memory exchange: f32 host buckets that are packed
-  /// anyway. Views are reduced in place by MPI, which copies nothing more (measured
-  /// faster: docs/benchmarks.md).
+  /// Reduced through the shared-memory exchange: f32 host buckets without compression,
+  /// with or without views (gradient_of() says where the gradients are).
   bool shared(const Bucket& b) const {
-    return shared_memory && staged(b) && b.layout.type == DataType::kF32 &&
+    return shared_memory && !b.layout.device && b.layout.type == DataType::kF32 &&
            b.wire == DataType::kF32;
   }
 
@@ -646,10 +645,10 @@ struct GradBucketer::Impl {
     if (begin < end) {
       for (const detail::Overlap& o :
            detail::overlaps(b.layout, layout_parameters, piece.begin + begin, piece.begin + end)) {
-        const Parameter& p = parameters[o.parameter];
-        float* gradient = static_cast<float*>(p.gradient) + o.parameter_offset;
-        shared_memory->sum_own(o.bucket_offset - piece.begin, o.count, p.ready ? gradient : nullptr,
-                               pre, post, gradient);
+        float* gradient = static_cast<float*>(gradient_of(o.parameter)) + o.parameter_offset;
+        shared_memory->sum_own(o.bucket_offset - piece.begin, o.count,
+                               parameters[o.parameter].ready ? gradient : nullptr, pre, post,
+                               gradient);
       }
     }
     shared_memory->finish_reduction();

@@ -198,6 +198,8 @@ TEST_P(Bucketer, GradientViewsNeedNoCopyAndMoveWithTheRebuild) {
     expect_reduced(bucketer, model, step, static_cast<float>(comm().size()),
                    "views, step " + std::to_string(step));
   }
+  // Views are summed in place through shared memory too, when it is on.
+  for (const auto& b : bucketer.buckets()) EXPECT_EQ(b.shared_memory, use_shared_memory);
 }
 
 TEST_P(Bucketer, EveryAveragingModeDividesOnce) {
@@ -268,39 +270,43 @@ TEST_P(Bucketer, NoSyncStepsOnlyAccumulate) {
 }
 
 TEST_P(Bucketer, ReduceScatterGivesEachRankItsShardAndTogetherEverything) {
-  BucketerOptions options = small_buckets();
-  options.reduce_scatter = true;
-  GradBucketer bucketer(comm(), options);
-  const std::vector<std::size_t> sizes = model_sizes();
-  Model model = register_model(bucketer, sizes);
-  bucketer.begin_step();
-  backward(bucketer, model, 4, 41);
-  bucketer.finish();
-  const float n = static_cast<float>(comm().size());
-  std::vector<std::vector<int>> owners(sizes.size());
-  for (std::size_t p = 0; p < sizes.size(); ++p) owners[p].assign(sizes[p], 0);
-  // References first: they are collective, the owned ranges differ per rank.
-  std::vector<std::vector<float>> expected(sizes.size());
-  for (std::size_t p = 0; p < sizes.size(); ++p) expected[p] = reference(4, p, sizes[p], n);
-  std::size_t owned = 0;
-  for (const auto& range : bucketer.owned_ranges()) {
-    for (std::size_t i = range.offset; i < range.offset + range.count; ++i) {
-      ASSERT_EQ(model.gradients[range.parameter][i], expected[range.parameter][i])
-          << "parameter " << range.parameter << " element " << i;
-      owners[range.parameter][i] = 1;
+  for (const bool views : {false, true}) {
+    BucketerOptions options = small_buckets();
+    options.reduce_scatter = true;
+    options.gradient_as_bucket_view = views;
+    GradBucketer bucketer(comm(), options);
+    const std::vector<std::size_t> sizes = model_sizes();
+    Model model = register_model(bucketer, sizes);
+    bucketer.begin_step();
+    backward(bucketer, model, 4, 41);
+    bucketer.finish();
+    const float n = static_cast<float>(comm().size());
+    std::vector<std::vector<int>> owners(sizes.size());
+    for (std::size_t p = 0; p < sizes.size(); ++p) owners[p].assign(sizes[p], 0);
+    // References first: they are collective, the owned ranges differ per rank.
+    std::vector<std::vector<float>> expected(sizes.size());
+    for (std::size_t p = 0; p < sizes.size(); ++p) expected[p] = reference(4, p, sizes[p], n);
+    std::size_t owned = 0;
+    for (const auto& range : bucketer.owned_ranges()) {
+      for (std::size_t i = range.offset; i < range.offset + range.count; ++i) {
+        ASSERT_EQ(static_cast<const float*>(bucketer.gradient(range.parameter))[i],
+                  expected[range.parameter][i])
+            << (views ? "views, " : "") << "parameter " << range.parameter << " element " << i;
+        owners[range.parameter][i] = 1;
+      }
+      owned += range.count;
     }
-    owned += range.count;
+    // Across ranks every element is owned exactly once.
+    for (std::size_t p = 0; p < sizes.size(); ++p) {
+      std::vector<int> total(sizes[p]);
+      MPI_Allreduce(owners[p].data(), total.data(), static_cast<int>(sizes[p]), MPI_INT, MPI_SUM,
+                    MPI_COMM_WORLD);
+      for (std::size_t i = 0; i < sizes[p]; ++i)
+        ASSERT_EQ(total[i], 1) << "parameter " << p << " element " << i;
+    }
+    const std::size_t all = std::accumulate(sizes.begin(), sizes.end(), std::size_t{0});
+    EXPECT_LE(owned, all / comm().size() + 64 * 1024) << "each rank owns about 1/n";
   }
-  // Across ranks every element is owned exactly once.
-  for (std::size_t p = 0; p < sizes.size(); ++p) {
-    std::vector<int> total(sizes[p]);
-    MPI_Allreduce(owners[p].data(), total.data(), static_cast<int>(sizes[p]), MPI_INT, MPI_SUM,
-                  MPI_COMM_WORLD);
-    for (std::size_t i = 0; i < sizes[p]; ++i)
-      ASSERT_EQ(total[i], 1) << "parameter " << p << " element " << i;
-  }
-  const std::size_t all = std::accumulate(sizes.begin(), sizes.end(), std::size_t{0});
-  EXPECT_LE(owned, all / comm().size() + 64 * 1024) << "each rank owns about 1/n";
 }
 
 TEST_P(Bucketer, Bf16OnTheWireStaysWithinOneRoundingOfTheF32Sum) {
@@ -363,7 +369,9 @@ TEST_P(Bucketer, AutotunedPiecesAreAPowerOfTwoInTheTunedRange) {
   const double mb = bucketer.host_chunk_mb();
   // Shared-memory pieces are tuned from 1/16 to 4 MiB, MPI ones from 1/4 to 64 MiB.
   EXPECT_GE(mb, use_shared_memory ? 1.0 / 16 : 0.25);
-  if (use_shared_memory) EXPECT_LE(mb, 4.0);
+  if (use_shared_memory) {
+    EXPECT_LE(mb, 4.0);
+  }
   EXPECT_LE(mb, 64.0);
   EXPECT_EQ(std::exp2(std::round(std::log2(mb))), mb);
   expect_reduced(bucketer, model, 0, static_cast<float>(comm().size()), "default options");
