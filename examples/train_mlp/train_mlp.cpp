@@ -17,7 +17,9 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -28,7 +30,9 @@
 #include "haein/runtime/communicator.hpp"
 #include "haein/runtime/grad_bucketer.hpp"
 #include "haein/runtime/heartbeat.hpp"
+#include "haein/runtime/rank_environment.hpp"
 #include "mlp.hpp"
+#include "mlp_device.hpp"
 
 namespace po = boost::program_options;
 namespace fs = std::filesystem;
@@ -59,6 +63,7 @@ struct Options {
   std::uint64_t log_every = 1;
   double bucket_cap_mb = 0.1;
   std::string wire = "f32";
+  std::string device = "auto";
   bool plot = true;
   // Fault injection for the tests: on the first attempt only.
   int kill_rank = -1;
@@ -102,6 +107,8 @@ Options parse_options(int argc, char** argv) {
       "bucket-cap-mb", po::value(&o.bucket_cap_mb)->default_value(o.bucket_cap_mb),
       "GradBucketer bucket cap")("wire", po::value(&o.wire)->default_value(o.wire),
                                  "gradient type on the wire: f32, bf16 or f16")(
+      "device", po::value(&o.device)->default_value(o.device),
+      "where the layers run: cpu, gpu (cuBLAS, NCCL) or auto (gpu when one is visible)")(
       "no-plot", "do not run scripts/plot")("kill-rank", po::value(&o.kill_rank),
                                             "fault injection: this rank SIGKILLs itself ...")(
       "kill-at-step", po::value(&o.kill_at_step), "... after this step (first attempt only)")(
@@ -135,6 +142,9 @@ Options parse_options(int argc, char** argv) {
   if (!(o.learning_rate > 0)) throw InvalidArgument("--lr must be positive");
   if (o.wire != "f32" && o.wire != "bf16" && o.wire != "f16") {
     throw InvalidArgument("--wire '" + o.wire + "': expected f32, bf16 or f16");
+  }
+  if (o.device != "auto" && o.device != "cpu" && o.device != "gpu") {
+    throw InvalidArgument("--device '" + o.device + "': expected cpu, gpu or auto");
   }
   return o;
 }
@@ -175,8 +185,10 @@ struct Evaluation {
   double accuracy = 0;
 };
 
+using Forward = std::function<BatchResult(const float* x, const int* labels, std::size_t batch)>;
+
 // The test set, split over the ranks; sums over all ranks.
-Evaluation evaluate(Mlp& model, const SyntheticDataset& data, const Options& o,
+Evaluation evaluate(const Forward& model, const SyntheticDataset& data, const Options& o,
                     Communicator& comm) {
   const std::uint64_t begin = o.test_samples * comm.rank() / comm.size();
   const std::uint64_t end = o.test_samples * (comm.rank() + 1) / comm.size();
@@ -190,7 +202,7 @@ Evaluation evaluate(Mlp& model, const SyntheticDataset& data, const Options& o,
     indices.clear();
     for (std::uint64_t i = first; i < last; ++i) indices.push_back(SyntheticDataset::kTestBase + i);
     make_batch(data, indices.data(), indices.size(), x, labels);
-    const BatchResult r = model.evaluate(x.data(), labels.data(), indices.size());
+    const BatchResult r = model(x.data(), labels.data(), indices.size());
     sums[0] += r.loss_sum;
     sums[1] += static_cast<double>(r.correct);
   }
@@ -279,6 +291,24 @@ int train(const Options& o) {
   }
   check_replicas(model, state.step, comm);
 
+  // On a GPU the layers run there and the host model is refreshed (download) before what
+  // reads it: replica checks, checkpoints, the final checksum.
+  if (o.device == "gpu" && !gpu_available()) {
+    throw InvalidArgument("--device gpu on rank " + std::to_string(rank) + ": " + why_no_gpu());
+  }
+  const bool on_gpu = o.device == "gpu" || (o.device == "auto" && gpu_available());
+  std::unique_ptr<DeviceMlp> gpu;
+  if (on_gpu) {
+    gpu =
+        std::make_unique<DeviceMlp>(model, gpu_for_local_rank(read_rank_environment().local_rank));
+  }
+  auto refresh_host = [&] {
+    if (gpu) gpu->download(model);
+  };
+  const Forward forward = [&](const float* x, const int* y, std::size_t n) {
+    return gpu ? gpu->evaluate(x, y, n) : model.evaluate(x, y, n);
+  };
+
   BucketerOptions bucket_options;
   bucket_options.bucket_cap_mb = o.bucket_cap_mb;
   bucket_options.first_bucket_cap_mb = std::min(o.bucket_cap_mb, 0.02);
@@ -287,9 +317,12 @@ int train(const Options& o) {
   bucket_options.host_chunk_mb = 4;
   bucket_options.rebuild_buckets = false;
   if (o.wire != "f32") bucket_options.wire_type = parse_data_type(o.wire);
+  if (gpu) bucket_options.stream = gpu->stream();
   GradBucketer bucketer(comm, bucket_options);
-  for (ParameterTensor& t : model.tensors()) {
-    bucketer.register_parameter(t.name, t.gradient.data(), t.gradient.size(), DataType::kF32);
+  for (std::size_t t = 0; t < model.tensors().size(); ++t) {
+    ParameterTensor& tensor = model.tensors()[t];
+    bucketer.register_parameter(tensor.name, gpu ? gpu->gradient(t) : tensor.gradient.data(),
+                                tensor.gradient.size(), DataType::kF32);
   }
   Heartbeat heartbeat = Heartbeat::from_environment();
 
@@ -300,7 +333,10 @@ int train(const Options& o) {
               << " parameters (layers";
     for (std::size_t s : model.sizes()) std::cout << " " << s;
     std::cout << "), global batch " << o.global_batch << " (" << local_batch << " per rank), "
-              << o.steps << " steps, restart " << restart_count() << std::endl;
+              << o.steps << " steps, restart " << restart_count() << ", "
+              << (gpu ? "layers on the GPU (cuBLAS), gradients through NCCL"
+                      : "layers on the host, gradients through the host path")
+              << std::endl;
   }
   std::ofstream csv;
   if (leader) csv.open(csv_path, std::ios::app);
@@ -318,15 +354,20 @@ int train(const Options& o) {
     make_batch(data, batch.data() + local_batch * static_cast<std::size_t>(rank), local_batch, x,
                labels);
     bucketer.begin_step();
+    const auto layer_done = [&](std::size_t layer) {
+      // Reverse registration order, as autograd produces them.
+      bucketer.mark_ready(2 * layer + 1);
+      bucketer.mark_ready(2 * layer);
+    };
+    const double divisor = static_cast<double>(local_batch);
     const BatchResult result =
-        model.train_batch(x.data(), labels.data(), local_batch, static_cast<double>(local_batch),
-                          [&](std::size_t layer) {
-                            // Reverse registration order, as autograd produces them.
-                            bucketer.mark_ready(2 * layer + 1);
-                            bucketer.mark_ready(2 * layer);
-                          });
+        gpu ? gpu->train_batch(x.data(), labels.data(), local_batch, divisor, layer_done)
+            : model.train_batch(x.data(), labels.data(), local_batch, divisor, layer_done);
     bucketer.finish();
-    model.sgd_step(o.learning_rate, o.momentum);
+    if (gpu)
+      gpu->sgd_step(o.learning_rate, o.momentum);
+    else
+      model.sgd_step(o.learning_rate, o.momentum);
     ++state.step;
     state.cursor = sampler.cursor();
     double sums[2] = {result.loss_sum, static_cast<double>(result.correct)};
@@ -338,14 +379,17 @@ int train(const Options& o) {
     heartbeat.beat();
 
     if (o.perturb_rank == rank && o.perturb_at_step == state.step && restart_count() == 0) {
+      refresh_host();
       model.tensors()[0].value[0] += 1e-3F;
+      if (gpu) gpu->upload(model);
     }
     if ((o.check_every != 0 && state.step % o.check_every == 0) || state.step == o.steps) {
+      refresh_host();
       check_replicas(model, state.step, comm);
     }
     std::string test_column;
     if ((o.eval_every != 0 && state.step % o.eval_every == 0) || state.step == o.steps) {
-      last_eval = evaluate(model, data, o, comm);
+      last_eval = evaluate(forward, data, o, comm);
       last_eval_step = state.step;
       test_column = std::to_string(last_eval.accuracy);
       reached_target = o.target_accuracy > 0 && last_eval.accuracy >= o.target_accuracy;
@@ -374,6 +418,7 @@ int train(const Options& o) {
     }
     const bool last = state.step == o.steps || reached_target;
     if ((o.checkpoint_every != 0 && state.step % o.checkpoint_every == 0) || last) {
+      refresh_host();
       write_checkpoint(o.checkpoint_dir, state, model, comm);
       if (leader) prune_checkpoints(o.checkpoint_dir, o.keep_checkpoints);
     }
@@ -384,9 +429,10 @@ int train(const Options& o) {
     }
   }
   if (last_eval_step != state.step) {
-    last_eval = evaluate(model, data, o, comm);
+    last_eval = evaluate(forward, data, o, comm);
     last_eval_step = state.step;
   }
+  refresh_host();
   check_replicas(model, state.step, comm);
   const std::uint64_t sum = parameter_checksum(model);
   if (leader) {

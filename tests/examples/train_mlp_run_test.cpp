@@ -14,6 +14,7 @@
 
 #include "checkpoint.hpp"
 #include "mlp.hpp"
+#include "mlp_device.hpp"
 #include "run_command.hpp"
 
 namespace {
@@ -206,6 +207,15 @@ TEST_F(TrainMlpRun, BadInputExitsTwo) {
   r = run(std::string(TRAIN_MLP) + " --no-such-flag");
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_NE(r.output.find("no-such-flag"), std::string::npos);
+  r = run(std::string(TRAIN_MLP) + kSmall + " --device tpu" + out("run"));
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("--device 'tpu': expected cpu, gpu or auto"), std::string::npos);
+  if (!gpu_available()) {
+    r = run(std::string(TRAIN_MLP) + kSmall + " --device gpu" + out("run"));
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    EXPECT_NE(r.output.find("--device gpu on rank 0: " + why_no_gpu()), std::string::npos)
+        << r.output;
+  }
   r = run(std::string(TRAIN_MLP) + kSmall + " --hidden 64,x" + out("run"));
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_NE(r.output.find("--hidden '64,x'"), std::string::npos);
@@ -216,6 +226,36 @@ TEST_F(TrainMlpRun, BadInputExitsTwo) {
   r = run(std::string(TRAIN_MLP) + kSmall + " --steps 4 --hidden 32" + out("run"));
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.output.find("layer sizes 32,64,64,10 differ"), std::string::npos) << r.output;
+}
+
+// On a GPU (label gpu; skipped without one): the cuBLAS layers and the NCCL reductions
+// learn the task as the host does, and a killed run resumes bitwise identically. One rank,
+// since NCCL takes one rank per GPU and the test machine may have one.
+class TrainMlpGpu : public TrainMlpRun {
+ protected:
+  void SetUp() override {
+    if (!gpu_available()) GTEST_SKIP() << why_no_gpu();
+    TrainMlpRun::SetUp();
+  }
+};
+
+TEST_F(TrainMlpGpu, LearnsLikeTheHostAndResumesBitwise) {
+  const std::string config = kSmall + " --steps 150 --checkpoint-every 50";
+  const Result host = run(mpirun(1) + config + " --device cpu" + out("host"));
+  ASSERT_EQ(host.exit_code, 0) << host.output;
+  const Result device = run(mpirun(1) + config + " --device gpu" + out("gpu"));
+  ASSERT_EQ(device.exit_code, 0) << device.output;
+  EXPECT_NE(device.output.find("layers on the GPU (cuBLAS), gradients through NCCL"),
+            std::string::npos)
+      << device.output;
+  EXPECT_GE(final_accuracy(device.output), 0.95) << device.output;
+  EXPECT_NEAR(final_accuracy(device.output), final_accuracy(host.output), 0.01)
+      << host.output << device.output;
+  const Result restarted = run(haein_run(1, "--max-restarts 1") + config +
+                               " --device gpu --kill-rank 0 --kill-at-step 60" + out("restarted"));
+  ASSERT_EQ(restarted.exit_code, 0) << restarted.output;
+  EXPECT_NE(restarted.output.find("resumed from"), std::string::npos) << restarted.output;
+  EXPECT_EQ(final_checksum(restarted.output), final_checksum(device.output)) << restarted.output;
 }
 
 }  // namespace
