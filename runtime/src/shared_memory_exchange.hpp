@@ -2,10 +2,10 @@
 // All-reduction of f32 host pieces between ranks on one host through a shared-memory
 // segment: each rank writes its piece into its own slot, each rank sums one segment of
 // the piece over every slot (in rank order, so every rank gets the same bits), and each
-// rank reads the reduced segments from their owners' slots. A piece is read from and
-// written to main memory once per rank (the pack and the unpack); the reduction itself
-// stays in cache. Two barriers per piece (written; summed) and two slots per rank that
-// alternate: a rank writes a slot again only after every rank has passed the barrier
+// rank reads the reduced segments from their owners' slots. The stepwise form
+// (wait_written, sum_own, finish_reduction) lets a rank take its own segment straight
+// from where it lies instead of its slot. Two barriers per piece (written; summed) and two slots
+// per rank that alternate: a rank writes a slot again only after every rank has passed the barrier
 // that follows its last read of it.
 //
 // Waits are bounded: a rank that does not arrive within the communicator's timeout, or

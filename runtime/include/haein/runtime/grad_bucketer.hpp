@@ -42,10 +42,11 @@ struct BucketerOptions {
   /// 4 MiB through shared memory, 0.25 to 64 MiB through MPI. Device buckets are reduced
   /// whole (NCCL pipelines internally).
   double host_chunk_mb = 0;
-  /// Host f32 buckets (without views) of ranks that all share one host are reduced
-  /// through a shared-memory segment: each rank packs a piece into its slot and sums one
-  /// segment of it over every slot, with no MPI call. False reduces them with MPI
-  /// collectives. Either way every rank gets the same bits.
+  /// Uncompressed host f32 buckets (with or without views) of ranks that all share one
+  /// host are reduced through a shared-memory segment: each rank copies the other ranks'
+  /// segments of a piece into its slot and sums its own segment in place, with no MPI
+  /// call. False reduces them with MPI collectives. Either way every rank gets the same
+  /// bits.
   bool host_shared_memory = true;
   /// Gradients live in the buckets (gradient() points there): no pack or unpack copy.
   /// Not with wire compression.
