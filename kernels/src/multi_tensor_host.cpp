@@ -124,6 +124,25 @@ inline __m128i narrow_pair(__m128i a, __m128i b) {
                          _mm_srai_epi32(_mm_slli_epi32(b, 16), 16));
 }
 
+// One element of the vector packs' heads and tails, with its statistics when asked.
+template <class Dst, bool kStats>
+struct ScalarPack {
+  const float* src;
+  typename Dst::Storage* dst;
+  float scale;
+  float sum_squares = 0;
+  std::uint32_t non_finite = 0;
+  void operator()(std::size_t i) {
+    const float scaled = detail::multiply(scale, src[i]);
+    const auto stored = Dst::from_float(scaled);
+    dst[i] = stored;
+    if constexpr (kStats) {
+      sum_squares += scaled * scaled;
+      non_finite |= Dst::non_finite(stored);
+    }
+  }
+};
+
 // pack for f32 tensors into an f32 or bf16 bucket: dst = cast(scale * src), with the
 // statistics when asked. The sum of squares is taken over 4096-element blocks in f32
 // vector lanes and folded into a double per block, as the generic loop does.
@@ -134,17 +153,7 @@ void pack_f32_sse(const float* src, typename Dst::Storage* dst, std::size_t coun
   const __m128 factor = _mm_set1_ps(scale);
   const __m128i exponent = _mm_set1_epi32(kBF16 ? 0x7f80 : 0x7f800000);
   double sum_squares = 0;
-  std::uint32_t non_finite = 0;
-  float scalar_sum = 0;
-  auto scalar = [&](std::size_t i) {
-    const float scaled = detail::multiply(scale, src[i]);
-    const auto stored = Dst::from_float(scaled);
-    dst[i] = stored;
-    if constexpr (kStats) {
-      scalar_sum += scaled * scaled;
-      non_finite |= Dst::non_finite(stored);
-    }
-  };
+  ScalarPack<Dst, kStats> scalar{src, dst, scale};
   std::size_t i = 0;
   // Scalar head up to a 16-byte aligned destination (needed by the streaming stores).
   while (i < count && reinterpret_cast<std::uintptr_t>(dst + i) % 16 != 0) scalar(i++);
@@ -187,8 +196,8 @@ void pack_f32_sse(const float* src, typename Dst::Storage* dst, std::size_t coun
   while (i < count) scalar(i++);
   if constexpr (kStream) _mm_sfence();
   if constexpr (kStats) {
-    stats->sum_squares += sum_squares + scalar_sum;
-    stats->non_finite |= non_finite | (_mm_movemask_epi8(flags) != 0 ? 1u : 0u);
+    stats->sum_squares += sum_squares + scalar.sum_squares;
+    stats->non_finite |= scalar.non_finite | (_mm_movemask_epi8(flags) != 0 ? 1u : 0u);
   }
 }
 
@@ -215,17 +224,7 @@ __attribute__((target("avx2"))) void pack_f32_avx2(const float* src, typename Ds
   const __m256 factor = _mm256_set1_ps(scale);
   const __m256i exponent = _mm256_set1_epi32(kBF16 ? 0x7f80 : 0x7f800000);
   double sum_squares = 0;
-  std::uint32_t non_finite = 0;
-  float scalar_sum = 0;
-  auto scalar = [&](std::size_t i) {
-    const float scaled = detail::multiply(scale, src[i]);
-    const auto stored = Dst::from_float(scaled);
-    dst[i] = stored;
-    if constexpr (kStats) {
-      scalar_sum += scaled * scaled;
-      non_finite |= Dst::non_finite(stored);
-    }
-  };
+  ScalarPack<Dst, kStats> scalar{src, dst, scale};
   std::size_t i = 0;
   while (i < count && reinterpret_cast<std::uintptr_t>(dst + i) % 32 != 0) scalar(i++);
   __m256i flags = _mm256_setzero_si256();
@@ -275,8 +274,8 @@ __attribute__((target("avx2"))) void pack_f32_avx2(const float* src, typename Ds
   while (i < count) scalar(i++);
   if constexpr (kStream) _mm_sfence();
   if constexpr (kStats) {
-    stats->sum_squares += sum_squares + scalar_sum;
-    stats->non_finite |= non_finite | (_mm256_movemask_epi8(flags) != 0 ? 1u : 0u);
+    stats->sum_squares += sum_squares + scalar.sum_squares;
+    stats->non_finite |= scalar.non_finite | (_mm256_movemask_epi8(flags) != 0 ? 1u : 0u);
   }
 }
 
