@@ -10,6 +10,7 @@
 #include <iostream>
 
 #include "haein/common/error.hpp"
+#include "haein/common/hdf5.hpp"
 #include "haein/common/process.hpp"
 #include "haein/common/version.hpp"
 #if HAEIN_BENCH_CUDA
@@ -21,43 +22,8 @@ namespace haein::bench {
 
 namespace {
 
-// The innermost message of HDF5's error stack.
-std::string hdf5_error() {
-  std::string message;
-  H5Ewalk2(
-      H5E_DEFAULT, H5E_WALK_DOWNWARD,
-      [](unsigned, const H5E_error2_t* entry, void* out) -> herr_t {
-        if (entry->desc != nullptr && entry->desc[0] != '\0') {
-          *static_cast<std::string*>(out) = entry->desc;
-        }
-        return 0;
-      },
-      &message);
-  H5Eclear2(H5E_DEFAULT);
-  return message.empty() ? "HDF5 call failed" : message;
-}
-
-// An HDF5 id, closed at scope exit; a negative id is an error named by `what`.
-class Hdf5Handle {
- public:
-  Hdf5Handle(hid_t id, herr_t (*close)(hid_t), const std::string& what) : id_(id), close_(close) {
-    if (id_ < 0) throw Error(what + ": " + hdf5_error());
-  }
-  Hdf5Handle(const Hdf5Handle&) = delete;
-  Hdf5Handle& operator=(const Hdf5Handle&) = delete;
-  ~Hdf5Handle() {
-    if (close_(id_) < 0) std::cerr << "haein-bench: warning: closing an HDF5 handle failed\n";
-  }
-  hid_t get() const { return id_; }
-
- private:
-  hid_t id_;
-  herr_t (*close_)(hid_t);
-};
-
-void check(herr_t status, const std::string& what) {
-  if (status < 0) throw Error(what + ": " + hdf5_error());
-}
+using Hdf5Handle = haein::hdf5::Id;
+using haein::hdf5::check;
 
 void string_attribute(hid_t object, const std::string& name, const std::string& value) {
   Hdf5Handle type(H5Tcopy(H5T_C_S1), H5Tclose, "string type");

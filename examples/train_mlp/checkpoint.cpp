@@ -13,6 +13,7 @@
 #include <iostream>
 
 #include "haein/common/error.hpp"
+#include "haein/common/hdf5.hpp"
 
 namespace haein::examples {
 
@@ -52,43 +53,8 @@ namespace {
 
 constexpr const char* kFormat = "haein-train-mlp-checkpoint-1";
 
-// The innermost message of HDF5's error stack ("truncated file: eof = ...").
-std::string hdf5_error() {
-  std::string message;
-  H5Ewalk2(
-      H5E_DEFAULT, H5E_WALK_DOWNWARD,
-      [](unsigned, const H5E_error2_t* entry, void* out) -> herr_t {
-        if (entry->desc != nullptr && entry->desc[0] != '\0') {
-          *static_cast<std::string*>(out) = entry->desc;
-        }
-        return 0;
-      },
-      &message);
-  H5Eclear2(H5E_DEFAULT);
-  return message.empty() ? "HDF5 call failed" : message;
-}
-
-// An HDF5 id closed by its own close function. Destructors never throw.
-class H5Id {
- public:
-  H5Id(hid_t id, herr_t (*close)(hid_t), const std::string& what) : id_(id), close_(close) {
-    if (id_ < 0) throw Error(what + ": " + hdf5_error());
-  }
-  H5Id(const H5Id&) = delete;
-  H5Id& operator=(const H5Id&) = delete;
-  ~H5Id() {
-    if (id_ >= 0 && close_(id_) < 0) std::cerr << "warning: closing an HDF5 handle failed\n";
-  }
-  operator hid_t() const { return id_; }  // NOLINT: handles read like the ids they wrap
-
- private:
-  hid_t id_;
-  herr_t (*close_)(hid_t);
-};
-
-void check(herr_t status, const std::string& what) {
-  if (status < 0) throw Error(what + ": " + hdf5_error());
-}
+using H5Id = haein::hdf5::Id;
+using haein::hdf5::check;
 
 // HDF5 prints its error stack to stderr by default; we report errors ourselves.
 void quiet_hdf5() {
