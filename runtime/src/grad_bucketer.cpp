@@ -2,8 +2,9 @@
 // layout, tuning), launching complete buckets in order, and reducing each bucket in
 // pieces. A piece is packed, reduced and unpacked; compressed pieces take three stages
 // (all-to-all of the wire type, an f32 sum of the shards, all-gather). Host f32 pieces of
-// ranks on one host are reduced through shared memory instead of MPI
-// (shared_memory_exchange.hpp).
+// ranks on one host are reduced without MPI: each rank reads the others' gradients of its
+// segment out of their memory and writes the sums into it (peer_memory.hpp), or, where
+// that is not allowed, copies pieces through a shared segment (shared_memory_exchange.hpp).
 #include "haein/runtime/grad_bucketer.hpp"
 
 #include <algorithm>
@@ -19,6 +20,7 @@
 #include "haein/common/error.hpp"
 #include "haein/common/log.hpp"
 #include "haein/kernels/multi_tensor.hpp"
+#include "peer_memory.hpp"
 #include "shared_memory_exchange.hpp"
 
 namespace haein::runtime {
@@ -59,6 +61,12 @@ constexpr std::size_t kHostWindow = 1;
 /// The largest piece the shared-memory exchange is tuned over: pieces beyond the caches
 /// only lose.
 constexpr std::size_t kSharedPieceMax = 4 * kMiB;
+/// Pieces of the direct path (host_peer_copy) when host_chunk_mb is 0: whole buckets, up
+/// to this. A piece costs two barriers and passes through no buffer.
+constexpr std::size_t kDirectPieceMax = 64 * kMiB;
+/// Elements summed at a time on the direct path: the sum and one peer's copy (256 KiB
+/// each) stay in a core's L2.
+constexpr std::size_t kDirectChunk = 64 * 1024;
 
 }  // namespace
 
@@ -120,6 +128,10 @@ struct GradBucketer::Impl {
   std::vector<std::byte> staging_scratch;
   // Host f32 pieces when every rank is on this host (host_shared_memory).
   std::unique_ptr<detail::SharedMemoryExchange> shared_memory;
+  // ... read and written in the peers' memory (host_peer_copy), when allowed.
+  std::unique_ptr<detail::PeerMemory> peers;
+  std::vector<float> direct_sum;
+  std::vector<float> direct_in;
   int device_index = -1;
   detail::DeviceStream stream;  // device buckets' work
 
@@ -336,9 +348,20 @@ struct GradBucketer::Impl {
                                       ? static_cast<std::size_t>(options.host_chunk_mb * kMiB)
                                       : kSharedPieceMax;
       shared_memory = detail::SharedMemoryExchange::create(comm, slot_elements(largest));
+      if (shared_memory && options.host_peer_copy && !options.reduce_scatter)
+        peers = detail::PeerMemory::create(comm);
     }
+    // Host buckets that the direct path does not take still need a tuned piece.
+    const bool all_direct =
+        peers && std::all_of(parameters.begin(), parameters.end(), [&](const Parameter& p) {
+          return p.device || (p.type == DataType::kF32 && wire_of(p.type) == DataType::kF32);
+        });
     if (options.host_chunk_mb > 0)
       chunk_bytes = static_cast<std::size_t>(options.host_chunk_mb * kMiB);
+    else if (all_direct)
+      chunk_bytes = kDirectPieceMax;
+    else if (peers && host_bytes > 0)
+      chunk_bytes = tune_chunk_bytes(host_bytes);  // for the MPI pieces only
     else if (host_bytes > 0 && world() > 1)
       chunk_bytes =
           shared_memory ? tune_shared_chunk_bytes(host_bytes) : tune_chunk_bytes(host_bytes);
@@ -393,9 +416,12 @@ struct GradBucketer::Impl {
       }
       if (l.device) detail::memset_async(b.buffer, 0, bytes, stream.get());
       const std::size_t granule = (16 / size_of(b.wire)) * static_cast<std::size_t>(world());
+      const bool direct = peers && !l.device && l.type == DataType::kF32 && b.wire == l.type;
+      const std::size_t piece_bytes =
+          direct && options.host_chunk_mb <= 0 ? kDirectPieceMax : chunk_bytes;
       const std::size_t chunk =
           l.device ? l.elements
-                   : std::max(granule, chunk_bytes / size_of(b.wire) / granule * granule);
+                   : std::max(granule, piece_bytes / size_of(b.wire) / granule * granule);
       b.pieces = detail::pieces_of(l.elements, chunk);
       b.layout = std::move(l);
       buckets.push_back(std::move(b));
@@ -416,7 +442,41 @@ struct GradBucketer::Impl {
         copy(gradient_of(id), previous[id], p.count * size_of(p.type), p.device);
       }
     }
+    if (peers) share_gradients();
     if (device_index >= 0) detail::synchronize(stream.get());
+  }
+
+  /// Direct path: tells every rank where this rank's gradients are (collective; they move
+  /// with views), and asks for 2 MiB pages under them, which the peers' reads and writes
+  /// go through much faster (peer_memory.hpp).
+  void share_gradients() {
+    std::vector<const void*> addresses(parameters.size());
+    std::vector<std::pair<std::uintptr_t, std::uintptr_t>> ranges;
+    std::size_t host_bytes = 0;
+    for (std::size_t id = 0; id < parameters.size(); ++id) {
+      addresses[id] = gradient_of(id);
+      const Parameter& p = parameters[id];
+      if (p.device || p.count == 0) continue;
+      const auto begin = reinterpret_cast<std::uintptr_t>(addresses[id]);
+      ranges.emplace_back(begin, begin + p.count * size_of(p.type));
+      host_bytes += p.count * size_of(p.type);
+    }
+    peers->publish(comm, addresses);
+    // Neighbouring tensors (separate allocations a header apart) count as one range.
+    std::sort(ranges.begin(), ranges.end());
+    std::size_t huge = 0;
+    for (std::size_t i = 0; i < ranges.size();) {
+      std::uintptr_t end = ranges[i].second;
+      std::size_t j = i + 1;
+      while (j < ranges.size() && ranges[j].first <= end + 4096)
+        end = std::max(end, ranges[j++].second);
+      huge += detail::PeerMemory::back_with_huge_pages(
+          reinterpret_cast<const void*>(ranges[i].first), reinterpret_cast<const void*>(end));
+      i = j;
+    }
+    HAEIN_LOG(kDebug, "GradBucketer: the peers read and write this rank's gradients in place; "
+                          << huge / kMiB << " of " << host_bytes / kMiB
+                          << " MiB of them are on 2 MiB pages");
   }
 
   void copy(void* destination, const void* source, std::size_t bytes, bool device) {
@@ -612,6 +672,9 @@ struct GradBucketer::Impl {
            b.wire == DataType::kF32;
   }
 
+  /// Shared buckets whose pieces are summed in the peers' memory (host_peer_copy).
+  bool direct(const Bucket& b) const { return peers && shared(b); }
+
   /// Reduces the piece through the exchange (collective, blocking). All-reduce: the other
   /// ranks' segments are packed into this rank's slot, and this rank's own segment is
   /// summed straight from its gradients and written back to them, divided, together with
@@ -619,6 +682,7 @@ struct GradBucketer::Impl {
   /// the whole piece and unpacking all of it. Reduce-scatter packs the whole piece.
   void issue_shared(Task& task) {
     Bucket& b = buckets[task.bucket];
+    if (direct(b)) return issue_direct(task);
     const detail::Piece piece = task.piece;
     const std::size_t n = piece.end - piece.begin;
     const float pre = options.averaging == Averaging::kPreDivide ? divisor_scale() : 1.0f;
@@ -658,6 +722,7 @@ struct GradBucketer::Impl {
   /// (all-reduce; this rank's own is in place already), or this rank's shard.
   void unpack_shared(const Task& task) {
     Bucket& b = buckets[task.bucket];
+    if (direct(b)) return;  // every rank's gradients hold the sums already
     const detail::Piece range = reduced_range(task.piece);
     const bool fused = !options.reduce_scatter;
     const float post = !fused && divide_after(b) ? divisor_scale() : 1.0f;
@@ -671,6 +736,100 @@ struct GradBucketer::Impl {
       kernels::unpack_host({list.data(), list.size(), ElementType::kF32,
                             segment.data + (begin - task.piece.begin - segment.begin),
                             ElementType::kF32, post, false});
+    }
+  }
+
+  /// The direct path: after the first barrier every rank's gradients of the piece are
+  /// final; each rank sums its segment over the ranks, reading the others' terms out of
+  /// their memory, and writes the result into its own gradients and theirs; after the
+  /// second barrier the piece is reduced everywhere. Each gradient byte is read once and
+  /// written once, by one of the ranks. The sums are the fused path's, bit for bit.
+  void issue_direct(Task& task) {
+    Bucket& b = buckets[task.bucket];
+    const detail::Piece piece = task.piece;
+    // A gradient not marked ready is a zero term. The reduced sum overwrites it anyway,
+    // so zeroing it in place is what the others read.
+    for (const detail::Overlap& o :
+         detail::overlaps(b.layout, layout_parameters, piece.begin, piece.end))
+      if (!parameters[o.parameter].ready)
+        std::memset(static_cast<float*>(gradient_of(o.parameter)) + o.parameter_offset, 0,
+                    o.count * sizeof(float));
+    shared_memory->sync();
+    const auto [begin, end] = shared_memory->bounds(comm.rank(), piece.end - piece.begin);
+    if (begin < end) sum_direct(b, piece.begin + begin, piece.begin + end);
+    shared_memory->sync();
+  }
+
+  /// Bucket elements [begin, end) summed over the ranks in rank order, a chunk at a time,
+  /// and written to every rank's gradients. Per chunk: the ranks before this one are read
+  /// and summed into the chunk's sum, those after it into a buffer each; one pass over
+  /// this rank's own gradients then adds its term and theirs and writes the result back;
+  /// the result goes to the others last.
+  void sum_direct(const Bucket& b, std::size_t begin, std::size_t end) {
+    const auto spans = detail::overlaps(b.layout, layout_parameters, begin, end);
+    const float pre = options.averaging == Averaging::kPreDivide ? divisor_scale() : 1.0f;
+    const float post = divide_after(b) ? divisor_scale() : 1.0f;
+    const int me = comm.rank();
+    const int afters = world() - 1 - me;
+    // The sum and one buffer per other rank stay in a core's L2.
+    const std::size_t chunk =
+        std::max<std::size_t>(4096, kDirectChunk * 2 / static_cast<std::size_t>(world()));
+    direct_sum.resize(chunk);
+    direct_in.resize(chunk * static_cast<std::size_t>(std::max(1, world() - 1)));
+    struct Part {
+      std::size_t parameter, element, count;
+    };
+    std::vector<Part> parts;
+    std::vector<detail::PeerMemory::Run> runs;
+    auto runs_of = [&](int rank) -> const std::vector<detail::PeerMemory::Run>& {
+      runs.clear();
+      for (const Part& part : parts)
+        runs.push_back({peers->address(rank, part.parameter) + part.element * sizeof(float),
+                        part.count * sizeof(float)});
+      return runs;
+    };
+    auto after_buffer = [&](int k) {
+      return direct_in.data() + static_cast<std::size_t>(k) * chunk;
+    };
+    std::vector<const float*> after(static_cast<std::size_t>(afters));
+    std::size_t span = 0;
+    std::size_t into = 0;  // elements of spans[span] already summed
+    while (span < spans.size()) {
+      parts.clear();
+      std::size_t total = 0;
+      while (span < spans.size() && total < chunk) {
+        const detail::Overlap& o = spans[span];
+        const std::size_t take = std::min(o.count - into, chunk - total);
+        if (take > 0) parts.push_back({o.parameter, o.parameter_offset + into, take});
+        total += take;
+        into += take;
+        if (into == o.count) {
+          ++span;
+          into = 0;
+        }
+      }
+      float* sum = direct_sum.data();
+      for (int s = 0; s < me; ++s) {
+        if (s == 0) {
+          peers->read(s, runs_of(s), sum);
+          if (pre != 1.0f) detail::peer_set(sum, sum, total, pre);
+        } else {
+          peers->read(s, runs_of(s), after_buffer(0));
+          detail::peer_add(sum, after_buffer(0), total, pre);
+        }
+      }
+      for (int k = 0; k < afters; ++k)
+        peers->read(me + 1 + k, runs_of(me + 1 + k), after_buffer(k));
+      std::size_t at = 0;
+      for (const Part& part : parts) {
+        for (int k = 0; k < afters; ++k) after[static_cast<std::size_t>(k)] = after_buffer(k) + at;
+        detail::peer_sum_own(static_cast<float*>(gradient_of(part.parameter)) + part.element,
+                             sum + at, me > 0 ? sum + at : nullptr, after.data(), afters,
+                             part.count, pre, post);
+        at += part.count;
+      }
+      for (int s = 0; s < world(); ++s)
+        if (s != me) peers->write(s, runs_of(s), sum);
     }
   }
 
@@ -849,8 +1008,8 @@ std::size_t GradBucketer::parameter_count() const { return impl_->parameters.siz
 std::vector<BucketInfo> GradBucketer::buckets() const {
   std::vector<BucketInfo> out;
   for (const Impl::Bucket& b : impl_->buckets)
-    out.push_back({b.layout.type, b.wire, b.layout.device, impl_->shared(b), b.layout.elements,
-                   b.layout.parameters});
+    out.push_back({b.layout.type, b.wire, b.layout.device, impl_->shared(b), impl_->direct(b),
+                   b.layout.elements, b.layout.parameters});
   return out;
 }
 

@@ -68,6 +68,9 @@ class SharedMemoryExchange {
                float* out);
   /// Barrier: every segment is reduced; segment(s) are valid until the reduction after next.
   void finish_reduction();
+  /// A barrier only, bounded and watched as the others are (the bucketer's direct path,
+  /// which reads and writes the peers' gradients in place: peer_memory.hpp).
+  void sync() { barrier(); }
 
  private:
   struct RankLine;

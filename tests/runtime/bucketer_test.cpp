@@ -114,17 +114,23 @@ void expect_reduced(GradBucketer& bucketer, const Model& model, int step, float 
   }
 }
 
-/// Every test runs twice: host pieces through the shared-memory exchange, and through MPI.
+/// Every test runs three times, once per way host pieces are reduced.
+enum class HostPath { kPeerCopy, kSegment, kMpi };
+HostPath host_path = HostPath::kPeerCopy;
 bool use_shared_memory = true;
 
-class Bucketer : public ::testing::TestWithParam<bool> {
+class Bucketer : public ::testing::TestWithParam<HostPath> {
  protected:
-  void SetUp() override { use_shared_memory = GetParam(); }
+  void SetUp() override {
+    host_path = GetParam();
+    use_shared_memory = host_path != HostPath::kMpi;
+  }
 };
 
 BucketerOptions defaults() {
   BucketerOptions options;
   options.host_shared_memory = use_shared_memory;
+  options.host_peer_copy = host_path == HostPath::kPeerCopy;
   return options;
 }
 
@@ -367,9 +373,13 @@ TEST_P(Bucketer, AutotunedPiecesAreAPowerOfTwoInTheTunedRange) {
   backward(bucketer, model, 0, 5);
   bucketer.finish();
   const double mb = bucketer.host_chunk_mb();
-  // Shared-memory pieces are tuned from 1/16 to 4 MiB, MPI ones from 1/4 to 64 MiB.
+  // Segment pieces are tuned from 1/16 to 4 MiB, MPI ones from 1/4 to 64 MiB; the direct
+  // path reduces whole buckets, up to 64 MiB a piece.
+  if (host_path == HostPath::kPeerCopy) {
+    EXPECT_EQ(mb, 64.0);
+  }
   EXPECT_GE(mb, use_shared_memory ? 1.0 / 16 : 0.25);
-  if (use_shared_memory) {
+  if (host_path == HostPath::kSegment) {
     EXPECT_LE(mb, 4.0);
   }
   EXPECT_LE(mb, 64.0);
@@ -426,7 +436,11 @@ TEST_P(Bucketer, HostF32PiecesUseSharedMemoryExactlyWhenAsked) {
   bucketer.begin_step();
   backward(bucketer, model, 0, 9);
   bucketer.finish();
-  for (const auto& b : bucketer.buckets()) EXPECT_EQ(b.shared_memory, use_shared_memory);
+  for (const auto& b : bucketer.buckets()) {
+    EXPECT_EQ(b.shared_memory, use_shared_memory);
+    // Strict: where a policy refuses process_vm_readv between the ranks, the log says so.
+    EXPECT_EQ(b.peer_copy, host_path == HostPath::kPeerCopy);
+  }
   // Every rank holds the same bits (each segment is summed once, by its owner).
   for (std::size_t p = 0; p < model.ids.size(); ++p) {
     const auto* mine = static_cast<const float*>(bucketer.gradient(model.ids[p]));
@@ -467,9 +481,17 @@ TEST_P(Bucketer, ARankThatNeverArrivesIsNamedOnEveryRank) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(HostPieces, Bucketer, ::testing::Values(true, false),
-                         [](const ::testing::TestParamInfo<bool>& info) {
-                           return info.param ? "SharedMemory" : "Mpi";
+INSTANTIATE_TEST_SUITE_P(HostPieces, Bucketer,
+                         ::testing::Values(HostPath::kPeerCopy, HostPath::kSegment, HostPath::kMpi),
+                         [](const ::testing::TestParamInfo<HostPath>& info) {
+                           switch (info.param) {
+                             case HostPath::kPeerCopy:
+                               return "PeerCopy";
+                             case HostPath::kSegment:
+                               return "SharedSegment";
+                             default:
+                               return "Mpi";
+                           }
                          });
 
 }  // namespace

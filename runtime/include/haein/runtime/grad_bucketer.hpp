@@ -39,15 +39,23 @@ struct BucketerOptions {
   /// Host buckets are reduced in pieces of this many MiB, each packed, reduced and
   /// unpacked while it is in cache; 0 measures the reduction when the buckets are first
   /// built (a fraction of a second, once) and takes the fastest per byte: at 1/16 to
-  /// 4 MiB through shared memory, 0.25 to 64 MiB through MPI. Device buckets are reduced
-  /// whole (NCCL pipelines internally).
+  /// 4 MiB through shared memory, 0.25 to 64 MiB through MPI. With host_peer_copy in use,
+  /// 0 reduces those buckets whole (up to 64 MiB a piece): nothing passes through a
+  /// buffer there. Device buckets are reduced whole (NCCL pipelines internally).
   double host_chunk_mb = 0;
   /// Uncompressed host f32 buckets (with or without views) of ranks that all share one
-  /// host are reduced through a shared-memory segment: each rank copies the other ranks'
-  /// segments of a piece into its slot and sums its own segment in place, with no MPI
-  /// call. False reduces them with MPI collectives. Either way every rank gets the same
-  /// bits.
+  /// host are reduced without MPI calls: each rank sums one segment of every piece over
+  /// all ranks, in rank order, and hands the sum to the others. False reduces them with
+  /// MPI collectives. Either way every rank gets the same bits.
   bool host_shared_memory = true;
+  /// With host_shared_memory, and when the ranks may (Linux cross-memory attach: same
+  /// user, not forbidden by Yama or seccomp), a rank reads the other ranks' gradients of
+  /// its segment straight out of their memory and writes the sums straight into it, so
+  /// each gradient byte is read once and written once; gradient memory is asked to be
+  /// backed by 2 MiB pages when the buckets are built. Otherwise, or when false, pieces
+  /// are copied through a shared-memory segment (one copy in, one out). Not in
+  /// reduce-scatter mode.
+  bool host_peer_copy = true;
   /// Gradients live in the buckets (gradient() points there): no pack or unpack copy.
   /// Not with wire compression.
   bool gradient_as_bucket_view = false;
@@ -72,6 +80,7 @@ struct BucketInfo {
   DataType wire = DataType::kF32;  ///< the type reduced
   bool device = false;
   bool shared_memory = false;           ///< reduced through the shared-memory exchange
+  bool peer_copy = false;               ///< ... reading and writing the peers' gradients in place
   std::size_t elements = 0;             ///< padded length
   std::vector<std::size_t> parameters;  ///< parameter ids in bucket order
 };

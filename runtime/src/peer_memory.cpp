@@ -1,0 +1,237 @@
+#include "peer_memory.hpp"
+
+#include <sys/mman.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <cstring>
+#include <random>
+#include <string>
+
+#include "haein/common/error.hpp"
+#include "haein/common/log.hpp"
+
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE 25  // Linux 6.1; older headers lack the name
+#endif
+
+namespace haein::runtime::detail {
+
+namespace {
+
+constexpr std::size_t kHugePage = 2 * 1024 * 1024;
+/// The iovec entries one call takes (IOV_MAX is 1024 on Linux).
+constexpr std::size_t kRunsPerCall = 1024;
+
+}  // namespace
+
+std::unique_ptr<PeerMemory> PeerMemory::create(Communicator& comm) {
+  const int ranks = comm.size();
+  const int rank = comm.rank();
+  std::uint64_t token = 0;
+  if (rank == 0) {
+    std::random_device random;
+    token = (static_cast<std::uint64_t>(random()) << 32) ^ random();
+  }
+  comm.broadcast(&token, &token, 1, DataType::kI64, 0);
+  // Each rank reads every other rank's probe word and writes it back. A read that
+  // works but finds another value means the pid names another process (pid namespaces).
+  volatile std::uint64_t probe = token ^ static_cast<std::uint64_t>(rank);
+  std::uint64_t mine[2] = {static_cast<std::uint64_t>(getpid()),
+                           reinterpret_cast<std::uint64_t>(&probe)};
+  std::vector<std::uint64_t> all(2 * static_cast<std::size_t>(ranks));
+  comm.all_gather(mine, all.data(), 2, DataType::kI64);
+
+  auto peers = std::unique_ptr<PeerMemory>(new PeerMemory);
+  peers->rank_ = rank;
+  peers->ranks_ = ranks;
+  for (int r = 0; r < ranks; ++r) peers->pids_.push_back(static_cast<int>(all[2 * r]));
+  std::string why;
+  for (int r = 0; r < ranks && why.empty(); ++r) {
+    if (r == rank) continue;
+    std::uint64_t seen = 0;
+    const std::vector<Run> word{{all[2 * static_cast<std::size_t>(r) + 1], sizeof seen}};
+    try {
+      peers->read(r, word, &seen);
+      if (seen != (token ^ static_cast<std::uint64_t>(r)))
+        why = "rank " + std::to_string(r) + "'s pid names another process here";
+      else
+        peers->write(r, word, &seen);
+    } catch (const Error& error) {
+      why = error.what();
+    }
+  }
+  std::int32_t ok = why.empty() ? 1 : 0;
+  comm.all_reduce(&ok, &ok, 1, DataType::kI32, ReduceOp::kMin);  // also: every probe is done
+  if (!why.empty())
+    HAEIN_LOG(kInfo, "GradBucketer: rank " << rank << " cannot reach its peers' memory directly ("
+                                           << why << "); pieces are copied through the segment");
+  if (ok == 0) return nullptr;
+  return peers;
+}
+
+void PeerMemory::publish(Communicator& comm, const std::vector<const void*>& addresses) {
+  objects_ = addresses.size();
+  std::vector<std::uint64_t> mine(addresses.size());
+  for (std::size_t i = 0; i < addresses.size(); ++i)
+    mine[i] = reinterpret_cast<std::uint64_t>(addresses[i]);
+  addresses_.assign(objects_ * static_cast<std::size_t>(ranks_), 0);
+  if (objects_ > 0) comm.all_gather(mine.data(), addresses_.data(), objects_, DataType::kI64);
+}
+
+std::uint64_t PeerMemory::address(int rank, std::size_t object) const {
+  return addresses_[static_cast<std::size_t>(rank) * objects_ + object];
+}
+
+void PeerMemory::read(int rank, const std::vector<Run>& runs, void* local) const {
+  transfer(false, rank, runs, local);
+}
+
+void PeerMemory::write(int rank, const std::vector<Run>& runs, const void* local) const {
+  transfer(true, rank, runs, const_cast<void*>(local));
+}
+
+void PeerMemory::transfer(bool into_peer, int rank, const std::vector<Run>& runs,
+                          void* local) const {
+  const pid_t pid = pids_[static_cast<std::size_t>(rank)];
+  auto* at = static_cast<std::byte*>(local);
+  std::vector<iovec> remote;
+  remote.reserve(std::min(runs.size(), kRunsPerCall));
+  for (std::size_t first = 0; first < runs.size(); first += kRunsPerCall) {
+    const std::size_t last = std::min(runs.size(), first + kRunsPerCall);
+    remote.clear();
+    std::size_t bytes = 0;
+    for (std::size_t i = first; i < last; ++i) {
+      remote.push_back({reinterpret_cast<void*>(runs[i].address), runs[i].bytes});
+      bytes += runs[i].bytes;
+    }
+    // One call moves at most what the kernel's limit per call allows; a short count
+    // (a fault, or a very large request) is continued from where it stopped.
+    std::size_t done = 0;
+    std::size_t run = 0;
+    std::size_t run_offset = 0;
+    while (done < bytes) {
+      std::vector<iovec> rest(remote.begin() + static_cast<std::ptrdiff_t>(run), remote.end());
+      rest.front().iov_base = static_cast<std::byte*>(rest.front().iov_base) + run_offset;
+      rest.front().iov_len -= run_offset;
+      const iovec mine{at + done, bytes - done};
+      const ssize_t moved = into_peer
+                                ? process_vm_writev(pid, &mine, 1, rest.data(), rest.size(), 0)
+                                : process_vm_readv(pid, &mine, 1, rest.data(), rest.size(), 0);
+      if (moved <= 0) {
+        const int error = moved < 0 ? errno : EFAULT;
+        std::string text =
+            std::string(into_peer ? "process_vm_writev to" : "process_vm_readv from") + " rank " +
+            std::to_string(rank) + " (pid " + std::to_string(pid) + "): " + std::strerror(error);
+        if (error == ESRCH) text += " (the process has exited)";
+        throw Error("GradBucketer: " + text);
+      }
+      done += static_cast<std::size_t>(moved);
+      std::size_t left = static_cast<std::size_t>(moved);
+      while (left > 0) {
+        const std::size_t in_run = remote[run].iov_len - run_offset;
+        if (left < in_run) {
+          run_offset += left;
+          left = 0;
+        } else {
+          left -= in_run;
+          ++run;
+          run_offset = 0;
+        }
+      }
+    }
+    at += bytes;
+  }
+}
+
+std::size_t PeerMemory::back_with_huge_pages(const void* begin, const void* end) {
+  const auto first = (reinterpret_cast<std::uintptr_t>(begin) + kHugePage - 1) / kHugePage;
+  const auto last = reinterpret_cast<std::uintptr_t>(end) / kHugePage;
+  if (last <= first) return 0;
+  auto* at = reinterpret_cast<void*>(first * kHugePage);
+  const std::size_t bytes = (last - first) * kHugePage;
+  return madvise(at, bytes, MADV_COLLAPSE) == 0 ? bytes : 0;
+}
+
+void peer_set(float* acc, const float* x, std::size_t n, float scale) {
+  if (scale == 1.0f) {
+    std::memcpy(acc, x, n * sizeof(float));
+    return;
+  }
+  for (std::size_t i = 0; i < n; ++i) acc[i] = scale * x[i];
+}
+
+void peer_add(float* acc, const float* x, std::size_t n, float scale) {
+  if (scale == 1.0f) {
+    for (std::size_t i = 0; i < n; ++i) acc[i] += x[i];
+    return;
+  }
+  for (std::size_t i = 0; i < n; ++i) acc[i] += scale * x[i];
+}
+
+namespace {
+
+/// peer_sum_own for up to one buffer after `own`, with the scales fixed at compile time
+/// where they are 1, so that each case is one vectorised loop.
+template <bool kBefore, bool kAfter, bool kScale, bool kPost>
+void sum_own_pass(float* own, float* out, const float* before, const float* after, std::size_t n,
+                  float scale, float post) {
+  for (std::size_t i = 0; i < n; ++i) {
+    const float mine = kScale ? scale * own[i] : own[i];
+    float v = kBefore ? before[i] + mine : mine;
+    if constexpr (kAfter) v += kScale ? scale * after[i] : after[i];
+    if constexpr (kPost) v *= post;
+    own[i] = v;
+    out[i] = v;
+  }
+}
+
+template <bool kBefore, bool kAfter>
+void sum_own_scaled(float* own, float* out, const float* before, const float* after, std::size_t n,
+                    float scale, float post) {
+  if (scale == 1.0f) {
+    if (post == 1.0f)
+      sum_own_pass<kBefore, kAfter, false, false>(own, out, before, after, n, scale, post);
+    else
+      sum_own_pass<kBefore, kAfter, false, true>(own, out, before, after, n, scale, post);
+  } else if (post == 1.0f) {
+    sum_own_pass<kBefore, kAfter, true, false>(own, out, before, after, n, scale, post);
+  } else {
+    sum_own_pass<kBefore, kAfter, true, true>(own, out, before, after, n, scale, post);
+  }
+}
+
+}  // namespace
+
+void peer_sum_own(float* own, float* out, const float* before, const float* const* after,
+                  int afters, std::size_t n, float scale, float post) {
+  if (afters <= 1) {
+    const float* next = afters == 1 ? after[0] : nullptr;
+    if (before != nullptr && next != nullptr)
+      sum_own_scaled<true, true>(own, out, before, next, n, scale, post);
+    else if (before != nullptr)
+      sum_own_scaled<true, false>(own, out, before, nullptr, n, scale, post);
+    else if (next != nullptr)
+      sum_own_scaled<false, true>(own, out, nullptr, next, n, scale, post);
+    else
+      sum_own_scaled<false, false>(own, out, nullptr, nullptr, n, scale, post);
+    return;
+  }
+  // More ranks after this one: the own term first (one pass over memory), then the
+  // others in order over the cached result, and the own gradients written last.
+  if (before != nullptr) {
+    for (std::size_t i = 0; i < n; ++i)
+      out[i] = before[i] + (scale == 1.0f ? own[i] : scale * own[i]);
+  } else {
+    peer_set(out, own, n, scale);
+  }
+  for (int k = 0; k < afters; ++k) peer_add(out, after[k], n, scale);
+  if (post != 1.0f)
+    for (std::size_t i = 0; i < n; ++i) out[i] *= post;
+  std::memcpy(own, out, n * sizeof(float));
+}
+
+}  // namespace haein::runtime::detail

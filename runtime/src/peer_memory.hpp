@@ -1,0 +1,72 @@
+#pragma once
+// Reading and writing the other ranks' gradients in place, on one Linux host, with
+// cross-memory attach (process_vm_readv / process_vm_writev): one copy per byte, done by
+// the kernel between the two address spaces, instead of a copy into a shared segment and
+// another out of it. The kernel allows it between processes of one user unless a
+// security policy (Yama ptrace_scope, seccomp in containers) forbids it; create() tries
+// it on every pair of ranks and returns null on every rank when any pair is refused.
+//
+// Each page named in a call is looked up by the kernel, which costs more than copying a
+// 4 KiB page does: back_with_huge_pages() asks the kernel to back gradient memory with
+// 2 MiB pages (MADV_COLLAPSE) so that a lookup covers 512 times as much.
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "haein/runtime/communicator.hpp"
+
+namespace haein::runtime::detail {
+
+class PeerMemory {
+ public:
+  /// Collective over `comm` (all on one host). Null on every rank when some rank may not
+  /// read another's memory; rank 0 logs why.
+  static std::unique_ptr<PeerMemory> create(Communicator& comm);
+
+  /// Collective: every rank's address for each of `addresses.size()` objects (the same
+  /// objects, in the same order, on every rank).
+  void publish(Communicator& comm, const std::vector<const void*>& addresses);
+  /// Rank `rank`'s address of object `object`, as published.
+  std::uint64_t address(int rank, std::size_t object) const;
+
+  /// One run of bytes in another rank's memory.
+  struct Run {
+    std::uint64_t address = 0;
+    std::size_t bytes = 0;
+  };
+  /// Copies `runs` of rank `rank`'s memory, in order, into `local`.
+  void read(int rank, const std::vector<Run>& runs, void* local) const;
+  /// Copies `local`, in order, into `runs` of rank `rank`'s memory.
+  void write(int rank, const std::vector<Run>& runs, const void* local) const;
+
+  /// Best effort: backs the 2 MiB pages that lie wholly inside [begin, end) of this
+  /// process's memory with huge pages. Returns the bytes now on them (0 where the kernel
+  /// refuses: before Linux 6.1, transparent huge pages "never", or no free huge pages).
+  static std::size_t back_with_huge_pages(const void* begin, const void* end);
+
+ private:
+  PeerMemory() = default;
+  void transfer(bool into_peer, int rank, const std::vector<Run>& runs, void* local) const;
+
+  int rank_ = 0;
+  int ranks_ = 1;
+  std::vector<int> pids_;
+  std::size_t objects_ = 0;
+  std::vector<std::uint64_t> addresses_;  ///< rank-major: ranks_ x objects_
+};
+
+// The sums of the direct path, vectorised (this file's -O3), each term scaled as the
+// packed path scales it (scale * x, rounded):
+//   peer_set: acc = scale * x;  peer_add: acc += scale * x;
+//   peer_sum_own: v = scale * own (or before + scale * own when `before` is not null), then
+//   v += scale * after[k] for each of the `afters` buffers in order, then v *= post when
+//   post is not 1; v goes to `own` and to `out` (which may be `before`). One pass over the
+//   rank's own gradients, which lie in memory, while the other buffers stay in cache.
+void peer_set(float* acc, const float* x, std::size_t n, float scale);
+void peer_add(float* acc, const float* x, std::size_t n, float scale);
+void peer_sum_own(float* own, float* out, const float* before, const float* const* after,
+                  int afters, std::size_t n, float scale, float post);
+
+}  // namespace haein::runtime::detail
