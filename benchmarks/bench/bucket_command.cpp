@@ -6,7 +6,8 @@
 //   flat/512K    the same buffer in 512 KiB MPI_Allreduce calls (the regime Open MPI 4.1
 //                is fastest in on one host);
 //   GradBucketer at each --caps value, with f32 and with bf16 on the wire; with gradient
-//                views; with host pieces through MPI instead of shared memory.
+//                views; with host pieces through the shared-memory segment instead of the
+//                peers' memory; with host pieces through MPI.
 //
 //   mpirun -np 2 haein-bench bucket [--model gpt2-124m] [--rounds 7] [--caps 1,5,25,100]
 //
@@ -183,6 +184,9 @@ int bucket_command(int argc, char** argv) {
     BucketerOptions views;
     views.gradient_as_bucket_view = true;
     add_bucketer("GradBucketer, gradient views", "bucketer_views", views);
+    BucketerOptions segment;
+    segment.host_peer_copy = false;
+    add_bucketer("GradBucketer, shared-memory segment", "bucketer_segment_pieces", segment);
     BucketerOptions mpi;
     mpi.host_shared_memory = false;
     add_bucketer("GradBucketer, pieces through MPI", "bucketer_mpi_pieces", mpi);

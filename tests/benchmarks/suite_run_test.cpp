@@ -76,9 +76,9 @@ TEST_F(Suite, BucketComparesEveryMethodWithTheFlatAllReduce) {
   const auto rows = read_csv(path("b.csv"));
   std::map<std::string, std::map<std::string, std::string>> by_method;
   for (const auto& row : rows) by_method[row.at("method")] = row;
-  for (const char* method :
-       {"per_tensor", "flat", "flat_512k", "bucketer_cap_1", "bucketer_cap_1_bf16",
-        "bucketer_cap_25", "bucketer_cap_25_bf16", "bucketer_views", "bucketer_mpi_pieces"})
+  for (const char* method : {"per_tensor", "flat", "flat_512k", "bucketer_cap_1",
+                             "bucketer_cap_1_bf16", "bucketer_cap_25", "bucketer_cap_25_bf16",
+                             "bucketer_views", "bucketer_segment_pieces", "bucketer_mpi_pieces"})
     ASSERT_EQ(by_method.count(method), 1u) << method << " missing\n" << r.output;
   EXPECT_EQ(by_method["flat"].at("vs_flat"), "1.0000");
   EXPECT_EQ(by_method["per_tensor"].at("vs_per_tensor"), "1.0000");
