@@ -64,8 +64,8 @@ constexpr std::size_t kSharedPieceMax = 4 * kMiB;
 /// Pieces of the direct path (host_peer_copy) when host_chunk_mb is 0: whole buckets, up
 /// to this. A piece costs two barriers and passes through no buffer.
 constexpr std::size_t kDirectPieceMax = 64 * kMiB;
-/// Elements summed at a time on the direct path: the sum and one peer's copy (256 KiB
-/// each) stay in a core's L2.
+/// Elements summed at a time on the direct path at 2 ranks: the sum and the peer's copy
+/// (256 KiB each) stay in a core's L2. With more ranks, a buffer per rank, and less each.
 constexpr std::size_t kDirectChunk = 64 * 1024;
 
 }  // namespace
