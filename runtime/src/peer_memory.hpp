@@ -22,7 +22,7 @@ namespace haein::runtime::detail {
 class PeerMemory {
  public:
   /// Collective over `comm` (all on one host). Null on every rank when some rank may not
-  /// read another's memory; rank 0 logs why.
+  /// read another's memory; each refused rank logs why.
   static std::unique_ptr<PeerMemory> create(Communicator& comm);
 
   /// Collective: every rank's address for each of `addresses.size()` objects (the same
