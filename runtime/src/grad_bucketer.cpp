@@ -824,8 +824,7 @@ struct GradBucketer::Impl {
       for (const Part& part : parts) {
         for (int k = 0; k < afters; ++k) after[static_cast<std::size_t>(k)] = after_buffer(k) + at;
         detail::peer_sum_own(static_cast<float*>(gradient_of(part.parameter)) + part.element,
-                             sum + at, me > 0 ? sum + at : nullptr, after.data(), afters,
-                             part.count, pre, post);
+                             sum + at, me > 0, after.data(), afters, part.count, pre, post);
         at += part.count;
       }
       for (int s = 0; s < world(); ++s)

@@ -175,63 +175,63 @@ void peer_add(float* acc, const float* x, std::size_t n, float scale) {
 namespace {
 
 /// peer_sum_own for up to one buffer after `own`, with the scales fixed at compile time
-/// where they are 1, so that each case is one vectorised loop.
+/// where they are 1, so that each case is one vectorised loop. The earlier terms are read
+/// from `sum` itself: a separate pointer equal to it would fail the compiler's overlap
+/// check and leave the loop scalar.
 template <bool kBefore, bool kAfter, bool kScale, bool kPost>
-void sum_own_pass(float* own, float* out, const float* before, const float* after, std::size_t n,
-                  float scale, float post) {
+void sum_own_pass(float* own, float* sum, const float* after, std::size_t n, float scale,
+                  float post) {
   for (std::size_t i = 0; i < n; ++i) {
     const float mine = kScale ? scale * own[i] : own[i];
-    float v = kBefore ? before[i] + mine : mine;
+    float v = kBefore ? sum[i] + mine : mine;
     if constexpr (kAfter) v += kScale ? scale * after[i] : after[i];
     if constexpr (kPost) v *= post;
     own[i] = v;
-    out[i] = v;
+    sum[i] = v;
   }
 }
 
 template <bool kBefore, bool kAfter>
-void sum_own_scaled(float* own, float* out, const float* before, const float* after, std::size_t n,
-                    float scale, float post) {
+void sum_own_scaled(float* own, float* sum, const float* after, std::size_t n, float scale,
+                    float post) {
   if (scale == 1.0f) {
     if (post == 1.0f)
-      sum_own_pass<kBefore, kAfter, false, false>(own, out, before, after, n, scale, post);
+      sum_own_pass<kBefore, kAfter, false, false>(own, sum, after, n, scale, post);
     else
-      sum_own_pass<kBefore, kAfter, false, true>(own, out, before, after, n, scale, post);
+      sum_own_pass<kBefore, kAfter, false, true>(own, sum, after, n, scale, post);
   } else if (post == 1.0f) {
-    sum_own_pass<kBefore, kAfter, true, false>(own, out, before, after, n, scale, post);
+    sum_own_pass<kBefore, kAfter, true, false>(own, sum, after, n, scale, post);
   } else {
-    sum_own_pass<kBefore, kAfter, true, true>(own, out, before, after, n, scale, post);
+    sum_own_pass<kBefore, kAfter, true, true>(own, sum, after, n, scale, post);
   }
 }
 
 }  // namespace
 
-void peer_sum_own(float* own, float* out, const float* before, const float* const* after,
+void peer_sum_own(float* own, float* sum, bool sum_holds_before, const float* const* after,
                   int afters, std::size_t n, float scale, float post) {
   if (afters <= 1) {
     const float* next = afters == 1 ? after[0] : nullptr;
-    if (before != nullptr && next != nullptr)
-      sum_own_scaled<true, true>(own, out, before, next, n, scale, post);
-    else if (before != nullptr)
-      sum_own_scaled<true, false>(own, out, before, nullptr, n, scale, post);
+    if (sum_holds_before && next != nullptr)
+      sum_own_scaled<true, true>(own, sum, next, n, scale, post);
+    else if (sum_holds_before)
+      sum_own_scaled<true, false>(own, sum, nullptr, n, scale, post);
     else if (next != nullptr)
-      sum_own_scaled<false, true>(own, out, nullptr, next, n, scale, post);
+      sum_own_scaled<false, true>(own, sum, next, n, scale, post);
     else
-      sum_own_scaled<false, false>(own, out, nullptr, nullptr, n, scale, post);
+      sum_own_scaled<false, false>(own, sum, nullptr, n, scale, post);
     return;
   }
   // More ranks after this one: the own term first (one pass over memory), then the
   // others in order over the cached result, and the own gradients written last.
-  if (before != nullptr) {
-    for (std::size_t i = 0; i < n; ++i)
-      out[i] = before[i] + (scale == 1.0f ? own[i] : scale * own[i]);
-  } else {
-    peer_set(out, own, n, scale);
-  }
-  for (int k = 0; k < afters; ++k) peer_add(out, after[k], n, scale);
+  if (sum_holds_before)
+    peer_add(sum, own, n, scale);
+  else
+    peer_set(sum, own, n, scale);
+  for (int k = 0; k < afters; ++k) peer_add(sum, after[k], n, scale);
   if (post != 1.0f)
-    for (std::size_t i = 0; i < n; ++i) out[i] *= post;
-  std::memcpy(own, out, n * sizeof(float));
+    for (std::size_t i = 0; i < n; ++i) sum[i] *= post;
+  std::memcpy(own, sum, n * sizeof(float));
 }
 
 }  // namespace haein::runtime::detail

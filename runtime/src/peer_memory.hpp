@@ -60,13 +60,13 @@ class PeerMemory {
 // The sums of the direct path, vectorised (this file's -O3), each term scaled as the
 // packed path scales it (scale * x, rounded):
 //   peer_set: acc = scale * x;  peer_add: acc += scale * x;
-//   peer_sum_own: v = scale * own (or before + scale * own when `before` is not null), then
+//   peer_sum_own: v = scale * own (sum + scale * own when sum_holds_before), then
 //   v += scale * after[k] for each of the `afters` buffers in order, then v *= post when
-//   post is not 1; v goes to `own` and to `out` (which may be `before`). One pass over the
-//   rank's own gradients, which lie in memory, while the other buffers stay in cache.
+//   post is not 1; v goes to `own` and to `sum`. One pass over the rank's own gradients,
+//   which lie in memory, while the other buffers stay in cache.
 void peer_set(float* acc, const float* x, std::size_t n, float scale);
 void peer_add(float* acc, const float* x, std::size_t n, float scale);
-void peer_sum_own(float* own, float* out, const float* before, const float* const* after,
+void peer_sum_own(float* own, float* sum, bool sum_holds_before, const float* const* after,
                   int afters, std::size_t n, float scale, float post);
 
 }  // namespace haein::runtime::detail
