@@ -19,10 +19,13 @@
 #include "haein/common/error.hpp"
 #include "haein/kernels/numeric.hpp"
 #include "haein/runtime/communicator.hpp"
+#include "haein/runtime/rank_environment.hpp"
 #include "options.hpp"
 #include "statistics.hpp"
 #if HAEIN_BENCH_CUDA
 #include <cuda_runtime.h>
+
+#include "haein/common/check.hpp"
 #endif
 
 namespace haein::bench {
@@ -98,6 +101,13 @@ Options parse(int argc, char** argv, int ranks) {
     throw InvalidArgument("--baseline '" + baseline + "': the baseline is mpi");
   }
   o.mpi_baseline = baseline == "mpi";
+  if (o.mpi_baseline && o.device) {
+    // Open MPI from Debian is not CUDA-aware: device buffers handed to it would crash.
+    throw InvalidArgument(
+        "--baseline mpi times direct MPI calls on the same buffers, which --backend nccl "
+        "keeps in GPU memory; MPI here is not CUDA-aware. Use --baseline mpi with "
+        "--backend host");
+  }
   if (o.mpi_baseline && (o.type == DataType::kF16 || o.type == DataType::kBF16)) {
     throw InvalidArgument("--baseline mpi: MPI has no " + std::string(nccl_tests_name(o.type)) +
                           " type; use float, double or an integer type");
@@ -231,7 +241,7 @@ class Buffer {
   void upload(const void* from, std::size_t offset, std::size_t bytes) {
 #if HAEIN_BENCH_CUDA
     if (device_) {
-      cudaMemcpy(data() + offset, from, bytes, cudaMemcpyHostToDevice);
+      HAEIN_CUDA_CHECK(cudaMemcpy(data() + offset, from, bytes, cudaMemcpyHostToDevice));
       return;
     }
 #endif
@@ -240,7 +250,7 @@ class Buffer {
   void download(void* to, std::size_t offset, std::size_t bytes) {
 #if HAEIN_BENCH_CUDA
     if (device_) {
-      cudaMemcpy(to, data() + offset, bytes, cudaMemcpyDeviceToHost);
+      HAEIN_CUDA_CHECK(cudaMemcpy(to, data() + offset, bytes, cudaMemcpyDeviceToHost));
       return;
     }
 #endif
@@ -501,8 +511,10 @@ int collective_command(int argc, char** argv) {
     if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
       throw Error("--backend nccl: no GPU is visible to rank " + std::to_string(rank));
     }
-    const char* local = std::getenv("LOCAL_RANK");
-    cudaSetDevice((local ? std::atoi(local) : rank) % devices);
+    // The node-local rank of whichever launcher started us (haein run/torchrun, mpirun,
+    // srun); the global rank would put ranks of the second node on missing GPUs.
+    const int local_rank = runtime::read_rank_environment().local_rank;
+    HAEIN_CUDA_CHECK(cudaSetDevice(local_rank % devices));
   }
 #endif
   const bool split = o.op == Collective::kReduceScatter || o.op == Collective::kAllGather ||

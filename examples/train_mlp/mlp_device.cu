@@ -15,6 +15,7 @@
 
 #include "haein/common/check.hpp"
 #include "haein/common/error.hpp"
+#include "haein/kernels/launch.cuh"
 #include "mlp_device.hpp"
 
 namespace haein::examples {
@@ -192,9 +193,9 @@ struct DeviceMlp::Impl {
       HAEIN_CUBLAS_CHECK(cublasSgemm(blas, CUBLAS_OP_N, CUBLAS_OP_N, out, static_cast<int>(batch),
                                      in, &one, tensors[2 * l].value.data, out, act[l].data, in,
                                      &zero, z, out));
-      bias_activation<<<blocks_for(batch * sizes[l + 1]), kThreads, 0, stream>>>(
-          z, a, tensors[2 * l + 1].value.data, batch, sizes[l + 1], l + 1 < layers());
-      HAEIN_CUDA_CHECK(cudaGetLastError());
+      haein::kernels::launch_kernel(
+          "bias_activation", bias_activation, blocks_for(batch * sizes[l + 1]), kThreads, stream, z,
+          a, tensors[2 * l + 1].value.data, batch, sizes[l + 1], l + 1 < layers());
     }
   }
 
@@ -203,10 +204,10 @@ struct DeviceMlp::Impl {
   void loss_kernel(const int* host_labels, std::size_t batch, float* delta_out, double divisor) {
     HAEIN_CUDA_CHECK(cudaMemcpyAsync(labels.reserve(batch), host_labels, batch * sizeof(int),
                                      cudaMemcpyHostToDevice, stream));
-    softmax_cross_entropy<<<blocks_for(batch), kThreads, 0, stream>>>(
-        act[layers()].data, labels.data, batch, sizes.back(), static_cast<float>(1.0 / divisor),
-        delta_out, loss.reserve(batch), correct.reserve(batch));
-    HAEIN_CUDA_CHECK(cudaGetLastError());
+    haein::kernels::launch_kernel("softmax_cross_entropy", softmax_cross_entropy, blocks_for(batch),
+                                  kThreads, stream, act[layers()].data, labels.data, batch,
+                                  sizes.back(), static_cast<float>(1.0 / divisor), delta_out,
+                                  loss.reserve(batch), correct.reserve(batch));
   }
 
   BatchResult collect(std::size_t batch) {
@@ -270,16 +271,16 @@ BatchResult DeviceMlp::train_batch(const float* x, const int* labels, std::size_
     HAEIN_CUBLAS_CHECK(cublasSgemm(m.blas, CUBLAS_OP_N, CUBLAS_OP_T, out, in,
                                    static_cast<int>(batch), &one, delta, out, m.act[l].data, in,
                                    &zero, m.tensors[2 * l].gradient.data, out));
-    column_sum<<<blocks_for(m.sizes[l + 1]), kThreads, 0, m.stream>>>(
-        delta, batch, m.sizes[l + 1], m.tensors[2 * l + 1].gradient.data);
-    HAEIN_CUDA_CHECK(cudaGetLastError());
+    haein::kernels::launch_kernel("column_sum", column_sum, blocks_for(m.sizes[l + 1]), kThreads,
+                                  m.stream, delta, batch, m.sizes[l + 1],
+                                  m.tensors[2 * l + 1].gradient.data);
     if (l > 0) {
       HAEIN_CUBLAS_CHECK(cublasSgemm(m.blas, CUBLAS_OP_T, CUBLAS_OP_N, in, static_cast<int>(batch),
                                      out, &one, m.tensors[2 * l].value.data, out, delta, out, &zero,
                                      delta_prev, in));
-      relu_backward<<<blocks_for(batch * m.sizes[l]), kThreads, 0, m.stream>>>(
-          delta_prev, m.pre[l].data, batch * m.sizes[l]);
-      HAEIN_CUDA_CHECK(cudaGetLastError());
+      haein::kernels::launch_kernel("relu_backward", relu_backward, blocks_for(batch * m.sizes[l]),
+                                    kThreads, m.stream, delta_prev, m.pre[l].data,
+                                    batch * m.sizes[l]);
     }
     layer_done(l);
     if (l > 0) std::swap(delta, delta_prev);
@@ -295,9 +296,9 @@ BatchResult DeviceMlp::evaluate(const float* x, const int* labels, std::size_t b
 
 void DeviceMlp::sgd_step(float learning_rate, float momentum) {
   for (Impl::Tensor& t : impl_->tensors) {
-    sgd<<<blocks_for(t.count), kThreads, 0, impl_->stream>>>(
-        t.value.data, t.momentum.data, t.gradient.data, t.count, learning_rate, momentum);
-    HAEIN_CUDA_CHECK(cudaGetLastError());
+    haein::kernels::launch_kernel("sgd", sgd, blocks_for(t.count), kThreads, impl_->stream,
+                                  t.value.data, t.momentum.data, t.gradient.data, t.count,
+                                  learning_rate, momentum);
   }
 }
 

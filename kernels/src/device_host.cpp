@@ -9,4 +9,11 @@ std::vector<DeviceInfo> visible_devices(std::string* reason) {
   return {};
 }
 
+DeviceGuard::DeviceGuard(int) {}
+DeviceGuard::~DeviceGuard() = default;
+
+int stream_device(void*) { return -1; }
+
+PointerInfo classify_pointer(const void*) { return {}; }
+
 }  // namespace haein::kernels

@@ -10,6 +10,8 @@
 
 #include "dispatch.hpp"
 #include "haein/common/check.hpp"
+#include "haein/kernels/device.hpp"
+#include "haein/kernels/launch.cuh"
 
 namespace haein::kernels {
 
@@ -227,8 +229,11 @@ cudaStream_t as_stream(void* stream) { return static_cast<cudaStream_t>(stream);
 }  // namespace
 
 void pack_device(const PackArgs& args, void* stream) {
-  if (args.bucket == nullptr && !args.tensor_count == 0)
+  if (args.bucket == nullptr && args.tensor_count != 0)
     throw InvalidArgument("pack: the bucket is null");
+  if (args.tensor_count == 0) return;
+  // Kernels run on the device of their stream, whatever the caller's current device is.
+  const DeviceGuard guard(stream_device(stream));
   detail::with_element_types(args.tensor_type, args.bucket_type, [&](auto tensor, auto bucket) {
     using Src = decltype(tensor);
     using Dst = decltype(bucket);
@@ -236,20 +241,23 @@ void pack_device(const PackArgs& args, void* stream) {
     params.scale = args.scale;
     params.bucket = args.bucket;
     params.stats = args.stats;
-    for_each_table(
-        args.tensors, args.tensor_count, params, [&](const TableParams& table, unsigned blocks) {
-          if (args.stats != nullptr)
-            pack_kernel<Src, Dst, true><<<blocks, kThreads, 0, as_stream(stream)>>>(table);
-          else
-            pack_kernel<Src, Dst, false><<<blocks, kThreads, 0, as_stream(stream)>>>(table);
-          HAEIN_CUDA_CHECK(cudaGetLastError());
-        });
+    for_each_table(args.tensors, args.tensor_count, params,
+                   [&](const TableParams& table, unsigned blocks) {
+                     if (args.stats != nullptr)
+                       launch_kernel("pack_kernel (with statistics)", pack_kernel<Src, Dst, true>,
+                                     blocks, kThreads, as_stream(stream), table);
+                     else
+                       launch_kernel("pack_kernel", pack_kernel<Src, Dst, false>, blocks, kThreads,
+                                     as_stream(stream), table);
+                   });
   });
 }
 
 void unpack_device(const UnpackArgs& args, void* stream) {
-  if (args.bucket == nullptr && !args.tensor_count == 0)
+  if (args.bucket == nullptr && args.tensor_count != 0)
     throw InvalidArgument("unpack: the bucket is null");
+  if (args.tensor_count == 0) return;
+  const DeviceGuard guard(stream_device(stream));
   detail::with_element_types(args.tensor_type, args.bucket_type, [&](auto tensor, auto bucket) {
     using Tensor = decltype(tensor);
     using Bucket = decltype(bucket);
@@ -259,15 +267,17 @@ void unpack_device(const UnpackArgs& args, void* stream) {
     for_each_table(
         args.tensors, args.tensor_count, params, [&](const TableParams& table, unsigned blocks) {
           if (args.accumulate)
-            unpack_kernel<Tensor, Bucket, true><<<blocks, kThreads, 0, as_stream(stream)>>>(table);
+            launch_kernel("unpack_kernel (accumulating)", unpack_kernel<Tensor, Bucket, true>,
+                          blocks, kThreads, as_stream(stream), table);
           else
-            unpack_kernel<Tensor, Bucket, false><<<blocks, kThreads, 0, as_stream(stream)>>>(table);
-          HAEIN_CUDA_CHECK(cudaGetLastError());
+            launch_kernel("unpack_kernel", unpack_kernel<Tensor, Bucket, false>, blocks, kThreads,
+                          as_stream(stream), table);
         });
   });
 }
 
 void scale_device(void* data, std::size_t count, ElementType type, float scale, void* stream) {
+  if (count == 0) return;
   const TensorSlice slice{data, count, 0};
   unpack_device({&slice, 1, type, data, type, scale, false}, stream);
 }
@@ -275,15 +285,15 @@ void scale_device(void* data, std::size_t count, ElementType type, float scale, 
 void sum_shards_device(const ShardSumArgs& args, void* stream) {
   if (args.shard_count <= 0) throw InvalidArgument("sum_shards: needs at least one shard");
   if (args.count == 0) return;
+  const DeviceGuard guard(stream_device(stream));
   detail::with_element_type(args.type, [&](auto element) {
     using Element = decltype(element);
     using Storage = typename Element::Storage;
     const unsigned blocks =
         static_cast<unsigned>(std::min<std::size_t>((args.count + kThreads - 1) / kThreads, 65535));
-    sum_shards_kernel<Element><<<blocks, kThreads, 0, as_stream(stream)>>>(
-        static_cast<const Storage*>(args.shards), args.shard_count, args.count,
-        static_cast<Storage*>(args.out), args.scale);
-    HAEIN_CUDA_CHECK(cudaGetLastError());
+    launch_kernel("sum_shards_kernel", sum_shards_kernel<Element>, blocks, kThreads,
+                  as_stream(stream), static_cast<const Storage*>(args.shards), args.shard_count,
+                  args.count, static_cast<Storage*>(args.out), args.scale);
   });
 }
 

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "communicator_impl.hpp"
+#include "haein/common/log.hpp"
 #include "haein/common/process.hpp"
 #include "haein/common/settings.hpp"
 
@@ -177,6 +178,16 @@ Work run_op(Communicator::Impl& c, OpRecord record, std::initializer_list<const 
     return work;
   } catch (...) {
     c.recorder.set_state(id, OpState::kFailed);
+    if (c.group_device_open) {
+      // NCCL's group is thread-local: left open, it would hold the thread's next calls.
+      c.group_device_open = false;
+      try {
+        c.device->group_end();
+      } catch (const std::exception& error) {
+        HAEIN_LOG(kWarn,
+                  "closing the NCCL group after a failed " << record.op << ": " << error.what());
+      }
+    }
     throw;
   }
 }

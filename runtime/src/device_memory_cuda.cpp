@@ -4,6 +4,7 @@
 #include "device_memory.hpp"
 #include "haein/common/check.hpp"
 #include "haein/common/log.hpp"
+#include "haein/kernels/device.hpp"
 
 namespace haein::runtime::detail {
 
@@ -17,7 +18,7 @@ void DeviceFree::operator()(void* pointer) const noexcept {
 }
 
 DeviceMemory allocate_device(std::size_t bytes, int device) {
-  HAEIN_CUDA_CHECK(cudaSetDevice(device));
+  const kernels::DeviceGuard guard(device);  // the caller's current device stays its own
   void* pointer = nullptr;
   HAEIN_CUDA_CHECK(cudaMalloc(&pointer, bytes == 0 ? 1 : bytes));
   return DeviceMemory(pointer);
@@ -29,7 +30,7 @@ void StreamDestroy::operator()(void* stream) const noexcept {
 }
 
 DeviceStream create_stream(int device) {
-  HAEIN_CUDA_CHECK(cudaSetDevice(device));
+  const kernels::DeviceGuard guard(device);
   cudaStream_t stream = nullptr;
   HAEIN_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
   return DeviceStream(stream);

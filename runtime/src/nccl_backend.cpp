@@ -1,12 +1,15 @@
 // Device-memory collectives over NCCL. The communicator is nonblocking
 // (ncclConfig_t.blocking = 0): every call may answer ncclInProgress, after which
 // ncclCommGetAsyncError is polled, bounded by the communicator's timeout, so that a
-// stuck setup or a failed peer becomes an error instead of a hang.
+// stuck setup or a failed peer becomes an error instead of a hang. A communicator that
+// failed or timed out is aborted at once and refuses further calls; a healthy one is
+// finalized before it is destroyed.
 #include <cuda_runtime.h>
 #include <nccl.h>
 
 #include <algorithm>
 #include <cstring>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -14,79 +17,111 @@
 #include "haein/common/check.hpp"
 #include "haein/common/error.hpp"
 #include "haein/common/log.hpp"
+#include "haein/kernels/device.hpp"
+#include "nccl_types.hpp"
 
 namespace haein::runtime::detail {
 
 namespace {
 
-ncclDataType_t nccl_type(DataType type) {
-  switch (type) {
-    case DataType::kF32:
-      return ncclFloat32;
-    case DataType::kF64:
-      return ncclFloat64;
-    case DataType::kF16:
-      return ncclFloat16;
-    case DataType::kBF16:
-      return ncclBfloat16;
-    case DataType::kI32:
-      return ncclInt32;
-    case DataType::kI64:
-      return ncclInt64;
-    case DataType::kU8:
-      return ncclUint8;
-  }
-  return ncclFloat32;
-}
+using kernels::DeviceGuard;
 
-ncclRedOp_t nccl_op(ReduceOp op) {
-  switch (op) {
-    case ReduceOp::kSum:
-      return ncclSum;
-    case ReduceOp::kAvg:
-      return ncclAvg;
-    case ReduceOp::kMin:
-      return ncclMin;
-    case ReduceOp::kMax:
-      return ncclMax;
-    case ReduceOp::kProd:
-      return ncclProd;
-  }
-  return ncclSum;
-}
+/// The NCCL communicator as the backend, its pending operations and the watchdog share it.
+/// Every use holds `mutex`, so that an abort from the watchdog's thread cannot free the
+/// communicator under a thread that is polling it, and nothing uses it after an abort.
+struct CommHandle {
+  enum class State { kHealthy, kAborted, kDestroyed };
 
-/// Makes `device` current for the lifetime of this object.
-class DeviceGuard {
- public:
-  explicit DeviceGuard(int device) {
-    cudaGetDevice(&previous_);
-    if (previous_ != device) HAEIN_CUDA_CHECK(cudaSetDevice(device));
-  }
-  ~DeviceGuard() { cudaSetDevice(previous_); }
-  DeviceGuard(const DeviceGuard&) = delete;
-  DeviceGuard& operator=(const DeviceGuard&) = delete;
+  explicit CommHandle(ncclComm_t c) : comm(c) {}
 
- private:
-  int previous_ = 0;
+  /// ncclCommAbort, once; the caller holds `mutex`.
+  void abort_locked() noexcept {
+    if (state != State::kHealthy) return;
+    state = State::kAborted;
+    const ncclResult_t status = ncclCommAbort(comm);
+    if (status != ncclSuccess) HAEIN_LOG(kWarn, "ncclCommAbort: " << ncclGetErrorString(status));
+  }
+
+  /// Throws when the communicator can no longer be used; the caller holds `mutex`.
+  void require_healthy_locked(const char* what) const {
+    if (state == State::kHealthy) return;
+    throw NcclError(std::string(what) +
+                        ": the NCCL communicator was aborted after an earlier "
+                        "error or timeout (see the first error above); create a new Communicator",
+                    static_cast<int>(ncclInvalidUsage));
+  }
+
+  std::mutex mutex;
+  ncclComm_t comm;
+  State state = State::kHealthy;
 };
+
+/// Waits until `handle` has no call in progress, bounded by `timeout`. A failed or stuck
+/// communicator is aborted (NCCL requires it) before the error is thrown.
+void settle(CommHandle& handle, std::chrono::milliseconds timeout, const char* what) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    {
+      std::lock_guard lock(handle.mutex);
+      handle.require_healthy_locked(what);
+      ncclResult_t state = ncclSuccess;
+      const ncclResult_t query = ncclCommGetAsyncError(handle.comm, &state);
+      if (query != ncclSuccess) state = query;
+      if (state == ncclSuccess) return;
+      if (state != ncclInProgress) {
+        const std::string last = ncclGetLastError(handle.comm);
+        handle.abort_locked();
+        ::haein::detail::raise_nccl_error(what, static_cast<int>(state), ncclGetErrorString(state),
+                                          last.c_str(), __FILE__, __LINE__);
+      }
+      if (std::chrono::steady_clock::now() >= deadline) {
+        handle.abort_locked();
+        throw NcclError(std::string(what) + " still in progress after " +
+                            std::to_string(std::chrono::duration<double>(timeout).count()) +
+                            " s (HAEIN_TIMEOUT); the NCCL communicator was aborted",
+                        static_cast<int>(ncclInProgress));
+      }
+    }
+    std::this_thread::yield();
+  }
+}
 
 class NcclPending : public DevicePending {
  public:
-  NcclPending(ncclComm_t comm, cudaEvent_t event) : comm_(comm), event_(event) {}
+  NcclPending(std::shared_ptr<CommHandle> handle, cudaEvent_t event)
+      : handle_(std::move(handle)), event_(event) {}
   ~NcclPending() override { cudaEventDestroy(event_); }
 
   bool test() override {
-    ncclResult_t async = ncclSuccess;
-    HAEIN_NCCL_CHECK(ncclCommGetAsyncError(comm_, &async));
-    HAEIN_NCCL_CHECK(async);
+    {
+      std::lock_guard lock(handle_->mutex);
+      // After the backend destroyed a healthy communicator, the event alone tells.
+      if (handle_->state != CommHandle::State::kDestroyed) {
+        handle_->require_healthy_locked("waiting for an NCCL operation");
+        ncclResult_t async = ncclSuccess;
+        HAEIN_NCCL_CHECK(ncclCommGetAsyncError(handle_->comm, &async));
+        if (async != ncclSuccess && async != ncclInProgress) {
+          const std::string last = ncclGetLastError(handle_->comm);
+          handle_->abort_locked();
+          ::haein::detail::raise_nccl_error("NCCL operation", static_cast<int>(async),
+                                            ncclGetErrorString(async), last.c_str(), __FILE__,
+                                            __LINE__);
+        }
+      }
+    }
     const cudaError_t status = cudaEventQuery(event_);
-    if (status == cudaErrorNotReady) return false;
+    if (status == cudaErrorNotReady) {
+      // cudaEventQuery leaves "not ready" as the thread's last error; the next launch
+      // checked with cudaGetLastError would report it as its own failure.
+      cudaGetLastError();
+      return false;
+    }
     HAEIN_CUDA_CHECK(status);
     return true;
   }
 
  private:
-  ncclComm_t comm_;
+  std::shared_ptr<CommHandle> handle_;
   cudaEvent_t event_;
 };
 
@@ -110,49 +145,51 @@ class DonePending : public DevicePending {
   bool test() override { return true; }
 };
 
+/// Ends an NCCL group on every path out of a scope, exceptions included: an open group is
+/// thread-local state in NCCL that would swallow the thread's next calls.
+class GroupScope {
+ public:
+  GroupScope() { HAEIN_NCCL_CHECK(ncclGroupStart()); }
+  ~GroupScope() {
+    if (open_) ncclGroupEnd();
+  }
+  ncclResult_t end() {
+    open_ = false;
+    return ncclGroupEnd();
+  }
+  GroupScope(const GroupScope&) = delete;
+  GroupScope& operator=(const GroupScope&) = delete;
+
+ private:
+  bool open_ = true;
+};
+
 class NcclBackend : public DeviceBackend {
  public:
-  NcclBackend(ncclComm_t comm, int device, int rank, int size, std::chrono::milliseconds timeout)
-      : comm_(comm), device_(device), rank_(rank), size_(size), timeout_(timeout) {
+  NcclBackend(std::shared_ptr<CommHandle> handle, int device, int rank, int size,
+              std::chrono::milliseconds timeout)
+      : handle_(std::move(handle)), device_(device), rank_(rank), size_(size), timeout_(timeout) {
     DeviceGuard guard(device_);
     HAEIN_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
     HAEIN_CUDA_CHECK(cudaEventCreateWithFlags(&ordering_, cudaEventDisableTiming));
   }
 
   ~NcclBackend() override {
-    DeviceGuard guard(device_);
-    if (!aborted_) {
-      const ncclResult_t status = ncclCommDestroy(comm_);
-      if (status != ncclSuccess && status != ncclInProgress)
-        HAEIN_LOG(kWarn, "ncclCommDestroy: " << ncclGetErrorString(status));
+    try {
+      DeviceGuard guard(device_);
+      release_staging();
+      destroy();
+    } catch (const std::exception& error) {
+      HAEIN_LOG(kWarn, "NCCL backend teardown: " << error.what());
     }
     cudaEventDestroy(ordering_);
     cudaStreamDestroy(stream_);
   }
 
-  /// Waits until the communicator has no call in progress; bounded by the timeout.
-  static void settle(ncclComm_t comm, std::chrono::milliseconds timeout, const char* what) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    for (;;) {
-      ncclResult_t state = ncclSuccess;
-      HAEIN_NCCL_CHECK(ncclCommGetAsyncError(comm, &state));
-      if (state == ncclSuccess) return;
-      if (state != ncclInProgress) HAEIN_NCCL_CHECK(state);
-      if (std::chrono::steady_clock::now() >= deadline) {
-        ncclCommAbort(comm);
-        throw NcclError(std::string(what) + " still in progress after " +
-                            std::to_string(std::chrono::duration<double>(timeout).count()) +
-                            " s (HAEIN_TIMEOUT); the NCCL communicator was aborted",
-                        static_cast<int>(ncclInProgress));
-      }
-      std::this_thread::yield();
-    }
-  }
-
   std::shared_ptr<DevicePending> all_reduce(const void* send, void* recv, std::size_t count,
                                             DataType type, ReduceOp op, void* stream) override {
     return enqueue(stream, "ncclAllReduce", [&](cudaStream_t s) {
-      return ncclAllReduce(send, recv, count, nccl_type(type), nccl_op(op), comm_, s);
+      return ncclAllReduce(send, recv, count, nccl_type(type), nccl_op(op), handle_->comm, s);
     });
   }
 
@@ -160,21 +197,22 @@ class NcclBackend : public DeviceBackend {
                                                 std::size_t recv_count, DataType type, ReduceOp op,
                                                 void* stream) override {
     return enqueue(stream, "ncclReduceScatter", [&](cudaStream_t s) {
-      return ncclReduceScatter(send, recv, recv_count, nccl_type(type), nccl_op(op), comm_, s);
+      return ncclReduceScatter(send, recv, recv_count, nccl_type(type), nccl_op(op), handle_->comm,
+                               s);
     });
   }
 
   std::shared_ptr<DevicePending> all_gather(const void* send, void* recv, std::size_t send_count,
                                             DataType type, void* stream) override {
     return enqueue(stream, "ncclAllGather", [&](cudaStream_t s) {
-      return ncclAllGather(send, recv, send_count, nccl_type(type), comm_, s);
+      return ncclAllGather(send, recv, send_count, nccl_type(type), handle_->comm, s);
     });
   }
 
   std::shared_ptr<DevicePending> broadcast(const void* send, void* recv, std::size_t count,
                                            DataType type, int root, void* stream) override {
     return enqueue(stream, "ncclBroadcast", [&](cudaStream_t s) {
-      return ncclBroadcast(send, recv, count, nccl_type(type), root, comm_, s);
+      return ncclBroadcast(send, recv, count, nccl_type(type), root, handle_->comm, s);
     });
   }
 
@@ -182,7 +220,7 @@ class NcclBackend : public DeviceBackend {
                                         DataType type, ReduceOp op, int root,
                                         void* stream) override {
     return enqueue(stream, "ncclReduce", [&](cudaStream_t s) {
-      return ncclReduce(send, recv, count, nccl_type(type), nccl_op(op), root, comm_, s);
+      return ncclReduce(send, recv, count, nccl_type(type), nccl_op(op), root, handle_->comm, s);
     });
   }
 
@@ -190,24 +228,27 @@ class NcclBackend : public DeviceBackend {
                                             DataType type, void* stream) override {
     const std::size_t block = count * size_of(type);
     return enqueue(stream, "all_to_all (grouped ncclSend/ncclRecv)", [&](cudaStream_t s) {
-      // In place reads from a stream-ordered copy of the input.
+      // In place reads from a stream-ordered copy of the input. It is freed only after the
+      // call has settled: a nonblocking ncclGroupEnd may enqueue the kernels that read it
+      // later, and cudaFreeAsync before that would free it under them.
       const char* source = static_cast<const char*>(send);
-      void* copy = nullptr;
       if (send == recv && block > 0) {
+        void* copy = nullptr;
         HAEIN_CUDA_CHECK(cudaMallocAsync(&copy, block * size_, s));
+        staging_.push_back({copy, s});
         HAEIN_CUDA_CHECK(cudaMemcpyAsync(copy, send, block * size_, cudaMemcpyDeviceToDevice, s));
         source = static_cast<const char*>(copy);
       }
-      ncclResult_t status = ncclGroupStart();
+      GroupScope group;
+      ncclResult_t status = ncclSuccess;
       for (int peer = 0; peer < size_ && status == ncclSuccess; ++peer) {
-        status = ncclSend(source + peer * block, count, nccl_type(type), peer, comm_, s);
+        status = ncclSend(source + peer * block, count, nccl_type(type), peer, handle_->comm, s);
         if (status == ncclSuccess || status == ncclInProgress)
           status = ncclRecv(static_cast<char*>(recv) + peer * block, count, nccl_type(type), peer,
-                            comm_, s);
+                            handle_->comm, s);
         if (status == ncclInProgress) status = ncclSuccess;
       }
-      const ncclResult_t end = ncclGroupEnd();
-      if (copy != nullptr) HAEIN_CUDA_CHECK(cudaFreeAsync(copy, s));
+      const ncclResult_t end = group.end();
       return status != ncclSuccess ? status : end;
     });
   }
@@ -215,14 +256,14 @@ class NcclBackend : public DeviceBackend {
   std::shared_ptr<DevicePending> send(const void* buffer, std::size_t count, DataType type,
                                       int peer, void* stream) override {
     return enqueue(stream, "ncclSend", [&](cudaStream_t s) {
-      return ncclSend(buffer, count, nccl_type(type), peer, comm_, s);
+      return ncclSend(buffer, count, nccl_type(type), peer, handle_->comm, s);
     });
   }
 
   std::shared_ptr<DevicePending> recv(void* buffer, std::size_t count, DataType type, int peer,
                                       void* stream) override {
     return enqueue(stream, "ncclRecv", [&](cudaStream_t s) {
-      return ncclRecv(buffer, count, nccl_type(type), peer, comm_, s);
+      return ncclRecv(buffer, count, nccl_type(type), peer, handle_->comm, s);
     });
   }
 
@@ -232,22 +273,30 @@ class NcclBackend : public DeviceBackend {
   }
 
   std::shared_ptr<DevicePending> group_end() override {
-    DeviceGuard guard(device_);
+    // The group is closed first, whatever follows throws.
     --group_depth_;
-    HAEIN_NCCL_CHECK(ncclGroupEnd());
-    settle(comm_, timeout_, "ncclGroupEnd");
+    const ncclResult_t end = ncclGroupEnd();
+    DeviceGuard guard(device_);
+    if (end != ncclSuccess && end != ncclInProgress) {
+      std::lock_guard lock(handle_->mutex);
+      const std::string last = ncclGetLastError(handle_->comm);
+      handle_->abort_locked();
+      ::haein::detail::raise_nccl_error("ncclGroupEnd", static_cast<int>(end),
+                                        ncclGetErrorString(end), last.c_str(), __FILE__, __LINE__);
+    }
+    settle(*handle_, timeout_, "ncclGroupEnd");
+    release_staging();
     // Complete when the work on every stream the group used is.
     auto pending = std::make_shared<StreamsPending>();
     for (cudaStream_t s : group_streams_)
-      pending->add(std::make_shared<NcclPending>(comm_, record_on(s)));
+      pending->add(std::make_shared<NcclPending>(handle_, record_on(s)));
     group_streams_.clear();
     return pending;
   }
 
   void abort() noexcept override {
-    if (aborted_) return;
-    aborted_ = true;
-    ncclCommAbort(comm_);
+    std::lock_guard lock(handle_->mutex);
+    handle_->abort_locked();
   }
 
   std::unique_ptr<DeviceBackend> split(int color, int key) override {
@@ -255,18 +304,28 @@ class NcclBackend : public DeviceBackend {
     ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
     config.blocking = 0;
     ncclComm_t child = nullptr;
-    HAEIN_NCCL_CHECK(
-        ncclCommSplit(comm_, color < 0 ? NCCL_SPLIT_NOCOLOR : color, key, &child, &config));
-    settle(comm_, timeout_, "ncclCommSplit");
+    {
+      std::lock_guard lock(handle_->mutex);
+      handle_->require_healthy_locked("ncclCommSplit");
+      HAEIN_NCCL_CHECK(ncclCommSplit(handle_->comm, color < 0 ? NCCL_SPLIT_NOCOLOR : color, key,
+                                     &child, &config));
+    }
+    settle(*handle_, timeout_, "ncclCommSplit");
     if (child == nullptr) return nullptr;
-    settle(child, timeout_, "ncclCommSplit");
+    auto child_handle = std::make_shared<CommHandle>(child);
+    settle(*child_handle, timeout_, "ncclCommSplit");
     int rank = 0, size = 0;
     HAEIN_NCCL_CHECK(ncclCommUserRank(child, &rank));
     HAEIN_NCCL_CHECK(ncclCommCount(child, &size));
-    return std::make_unique<NcclBackend>(child, device_, rank, size, timeout_);
+    return std::make_unique<NcclBackend>(std::move(child_handle), device_, rank, size, timeout_);
   }
 
  private:
+  struct Staging {
+    void* pointer;
+    cudaStream_t stream;
+  };
+
   /// Orders `launch` on the stream, records an event after it, and settles the call.
   template <typename Launch>
   std::shared_ptr<DevicePending> enqueue(void* user_stream, const char* what, Launch launch) {
@@ -278,10 +337,18 @@ class NcclBackend : public DeviceBackend {
       HAEIN_CUDA_CHECK(cudaStreamWaitEvent(stream_, ordering_, 0));
       s = stream_;
     }
-    const ncclResult_t status = launch(s);
-    if (status != ncclSuccess && status != ncclInProgress) {
-      ::haein::detail::raise_nccl_error(what, static_cast<int>(status), ncclGetErrorString(status),
-                                        ncclGetLastError(comm_), __FILE__, __LINE__);
+    {
+      std::lock_guard lock(handle_->mutex);
+      handle_->require_healthy_locked(what);
+      const ncclResult_t status = launch(s);
+      if (status != ncclSuccess && status != ncclInProgress) {
+        const std::string last = ncclGetLastError(handle_->comm);
+        // Inside a group the call is only recorded; the group's end reports the rest.
+        if (group_depth_ == 0) handle_->abort_locked();
+        ::haein::detail::raise_nccl_error(what, static_cast<int>(status),
+                                          ncclGetErrorString(status), last.c_str(), __FILE__,
+                                          __LINE__);
+      }
     }
     if (group_depth_ > 0) {
       // group_end settles the calls and waits for the streams.
@@ -289,18 +356,63 @@ class NcclBackend : public DeviceBackend {
         group_streams_.push_back(s);
       return std::make_shared<DonePending>();
     }
-    settle(comm_, timeout_, what);
-    return std::make_shared<NcclPending>(comm_, record_on(s));
+    settle(*handle_, timeout_, what);
+    release_staging();
+    return std::make_shared<NcclPending>(handle_, record_on(s));
+  }
+
+  /// Frees in-place staging copies, ordered after the kernels that read them.
+  void release_staging() {
+    for (const Staging& copy : staging_)
+      if (const cudaError_t status = cudaFreeAsync(copy.pointer, copy.stream);
+          status != cudaSuccess)
+        HAEIN_LOG(kWarn,
+                  "cudaFreeAsync of an all_to_all staging copy: " << cudaGetErrorString(status));
+    staging_.clear();
+  }
+
+  /// A healthy communicator is finalized (its outstanding work flushed, peers told) and
+  /// destroyed; an errored or stuck one is aborted, as NCCL requires.
+  void destroy() {
+    std::unique_lock lock(handle_->mutex);
+    if (handle_->state != CommHandle::State::kHealthy) return;
+    ncclResult_t status = ncclCommFinalize(handle_->comm);
+    const auto deadline = std::chrono::steady_clock::now() + timeout_;
+    while (status == ncclSuccess || status == ncclInProgress) {
+      ncclResult_t state = ncclSuccess;
+      status = ncclCommGetAsyncError(handle_->comm, &state);
+      if (status == ncclSuccess) status = state;
+      if (status == ncclSuccess) break;
+      if (std::chrono::steady_clock::now() >= deadline) break;
+      lock.unlock();
+      std::this_thread::yield();
+      lock.lock();
+      if (handle_->state != CommHandle::State::kHealthy) return;
+    }
+    if (status != ncclSuccess) {
+      HAEIN_LOG(kWarn, "ncclCommFinalize did not complete ("
+                           << ncclGetErrorString(status)
+                           << "); aborting the NCCL communicator instead");
+      handle_->abort_locked();
+      return;
+    }
+    status = ncclCommDestroy(handle_->comm);
+    handle_->state = CommHandle::State::kDestroyed;
+    if (status != ncclSuccess && status != ncclInProgress)
+      HAEIN_LOG(kWarn, "ncclCommDestroy: " << ncclGetErrorString(status));
   }
 
   static cudaEvent_t record_on(cudaStream_t s) {
     cudaEvent_t done = nullptr;
     HAEIN_CUDA_CHECK(cudaEventCreateWithFlags(&done, cudaEventDisableTiming));
-    HAEIN_CUDA_CHECK(cudaEventRecord(done, s));
+    if (const cudaError_t status = cudaEventRecord(done, s); status != cudaSuccess) {
+      cudaEventDestroy(done);
+      HAEIN_CUDA_CHECK(status);
+    }
     return done;
   }
 
-  ncclComm_t comm_;
+  std::shared_ptr<CommHandle> handle_;
   int device_;
   int rank_;
   int size_;
@@ -309,7 +421,7 @@ class NcclBackend : public DeviceBackend {
   cudaEvent_t ordering_ = nullptr;
   int group_depth_ = 0;
   std::vector<cudaStream_t> group_streams_;
-  bool aborted_ = false;
+  std::vector<Staging> staging_;
 };
 
 }  // namespace
@@ -328,18 +440,14 @@ bool any_device() {
 
 bool is_device_memory(const void* pointer) {
   if (pointer == nullptr || !any_device()) return false;
-  cudaPointerAttributes attributes{};
-  if (cudaPointerGetAttributes(&attributes, pointer) != cudaSuccess) {
-    cudaGetLastError();
-    return false;
-  }
-  return attributes.type == cudaMemoryTypeDevice || attributes.type == cudaMemoryTypeManaged;
+  return kernels::classify_pointer(pointer).kind != kernels::MemoryKind::kHost;
 }
 
 int device_of(const void* pointer) {
-  cudaPointerAttributes attributes{};
-  HAEIN_CUDA_CHECK(cudaPointerGetAttributes(&attributes, pointer));
-  return attributes.device;
+  const kernels::PointerInfo info = kernels::classify_pointer(pointer);
+  if (info.kind == kernels::MemoryKind::kHost || info.device < 0)
+    throw InvalidArgument("not CUDA device memory: the pointer's device cannot be found");
+  return info.device;
 }
 
 std::unique_ptr<DeviceBackend> make_device_backend(Bootstrap& bootstrap, int device,
@@ -351,9 +459,18 @@ std::unique_ptr<DeviceBackend> make_device_backend(Bootstrap& bootstrap, int dev
   ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
   config.blocking = 0;
   ncclComm_t comm = nullptr;
-  HAEIN_NCCL_CHECK(ncclCommInitRankConfig(&comm, bootstrap.size(), id, bootstrap.rank(), &config));
-  NcclBackend::settle(comm, timeout, "ncclCommInitRankConfig");
-  return std::make_unique<NcclBackend>(comm, device, bootstrap.rank(), bootstrap.size(), timeout);
+  const ncclResult_t status =
+      ncclCommInitRankConfig(&comm, bootstrap.size(), id, bootstrap.rank(), &config);
+  if (comm == nullptr) HAEIN_NCCL_CHECK(status);
+  auto handle = std::make_shared<CommHandle>(comm);
+  if (status != ncclSuccess && status != ncclInProgress) {
+    std::lock_guard lock(handle->mutex);
+    handle->abort_locked();
+    HAEIN_NCCL_CHECK(status);
+  }
+  settle(*handle, timeout, "ncclCommInitRankConfig");
+  return std::make_unique<NcclBackend>(std::move(handle), device, bootstrap.rank(),
+                                       bootstrap.size(), timeout);
 }
 
 }  // namespace haein::runtime::detail

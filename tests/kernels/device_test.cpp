@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "gpu.hpp"
 #include "haein/common/version.hpp"
 
 namespace haein::kernels {
@@ -19,9 +20,8 @@ TEST(Device, NoDeviceComesWithAReason) {
 
 // gpu label: runs on a GPU machine, skips visibly elsewhere.
 TEST(DeviceGpu, ReportsHopperOrBlackwell) {
-  std::string reason;
-  const std::vector<DeviceInfo> devices = visible_devices(&reason);
-  if (devices.empty()) GTEST_SKIP() << "no GPU: " << reason;
+  HAEIN_SKIP_WITHOUT_GPU();
+  const std::vector<DeviceInfo> devices = visible_devices();
   for (const DeviceInfo& device : devices) {
     EXPECT_FALSE(device.name.empty());
     EXPECT_GE(device.compute_capability, 90) << device.name << " is older than Hopper";

@@ -1,6 +1,7 @@
 // Every operation of the communicator's host (MPI) backend, for every type and reduction,
 // in place and out of place, at counts 0, 1, 7 and 1,000,003, against references computed
 // from all ranks' inputs. Runs under mpirun with 2 and 4 ranks (see CMakeLists.txt).
+#include <dlfcn.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -304,6 +305,44 @@ TEST(Collectives, FlightRecorderKeepsTheLast64Operations) {
   EXPECT_NE(comm().flight_recorder_text().find("barrier(u8, count=0) via mpi completed"),
             std::string::npos)
       << comm().flight_recorder_text();
+}
+
+/// Primary contexts active in this process, asked of the driver (which creates none), or
+/// -1 when there is no driver or no GPU.
+int active_cuda_contexts() {
+  void* driver = ::dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+  if (driver == nullptr) return -1;
+  using Init = int (*)(unsigned);
+  using Count = int (*)(int*);
+  using Get = int (*)(int*, int);
+  using State = int (*)(int, unsigned*, int*);
+  auto init = reinterpret_cast<Init>(::dlsym(driver, "cuInit"));
+  auto count = reinterpret_cast<Count>(::dlsym(driver, "cuDeviceGetCount"));
+  auto get = reinterpret_cast<Get>(::dlsym(driver, "cuDeviceGet"));
+  auto state = reinterpret_cast<State>(::dlsym(driver, "cuDevicePrimaryCtxGetState"));
+  int devices = 0;
+  if (!init || !count || !get || !state || init(0) != 0 || count(&devices) != 0 || devices == 0)
+    return -1;
+  int active = 0;
+  for (int i = 0; i < devices; ++i) {
+    int device = 0;
+    unsigned flags = 0;
+    int on = 0;
+    if (get(&device, i) == 0 && state(device, &flags, &on) == 0) active += on;
+  }
+  return active;
+}
+
+// Under plain mpirun every rank of an 8-GPU node used to put a CUDA context (~0.5 GB) on
+// GPU 0 by asking the runtime whether a host buffer was device memory.
+TEST(HostMemory, CollectivesOnHostBuffersCreateNoCudaContext) {
+  if (active_cuda_contexts() < 0) GTEST_SKIP() << "no CUDA driver or no GPU";
+  ASSERT_EQ(active_cuda_contexts(), 0) << "an earlier test of this host-only binary made one";
+  Communicator& comm = haein::test::world();
+  std::vector<double> data(1024, 1.0);
+  comm.all_reduce(data.data(), data.data(), data.size(), DataType::kF64, ReduceOp::kSum);
+  comm.broadcast(data.data(), data.data(), data.size(), DataType::kF64, 0);
+  EXPECT_EQ(active_cuda_contexts(), 0);
 }
 
 }  // namespace

@@ -5,10 +5,14 @@
 #include <gtest/gtest.h>
 
 #include <functional>
+#include <stdexcept>
 #include <thread>
 
+#include "gpu.hpp"
 #include "haein/kernels/device.hpp"
+#include "haein/kernels/multi_tensor.hpp"
 #include "haein/runtime/communicator.hpp"
+#include "nccl_types.hpp"
 #include "reference.hpp"
 
 namespace {
@@ -20,40 +24,65 @@ using haein::test::load;
 using haein::test::reduced;
 using haein::test::store;
 
-/// Runs `body(comm)` on one thread per GPU, each with its own device and communicator.
+/// Runs `body(comm)` on one thread per GPU, each with its own device and communicator. An
+/// exception in a thread fails the test that ran it, by name, instead of ending the binary.
 void on_every_gpu(const std::function<void(Communicator&)>& body) {
-  std::string reason;
-  const auto devices = haein::kernels::visible_devices(&reason);
-  if (devices.empty()) GTEST_SKIP() << "no GPU: " << reason;
+  HAEIN_SKIP_WITHOUT_GPU();
+  const auto devices = haein::kernels::visible_devices();
   auto bootstraps =
       ThreadBootstrap::create_group(static_cast<int>(devices.size()), std::chrono::seconds(120));
+  const std::string test = ::testing::UnitTest::GetInstance()->current_test_info()->name();
   std::vector<std::thread> threads;
   for (std::size_t r = 0; r < devices.size(); ++r) {
     threads.emplace_back([&, r] {
-      cudaSetDevice(devices[r].index);
-      CommunicatorOptions options = CommunicatorOptions::from_environment();
-      options.timeout = std::chrono::seconds(120);
-      Communicator comm(std::move(bootstraps[r]), options);
-      body(comm);
+      try {
+        if (const cudaError_t status = cudaSetDevice(devices[r].index); status != cudaSuccess)
+          throw std::runtime_error(std::string("cudaSetDevice: ") + cudaGetErrorString(status));
+        CommunicatorOptions options = CommunicatorOptions::from_environment();
+        options.timeout = std::chrono::seconds(120);
+        Communicator comm(std::move(bootstraps[r]), options);
+        body(comm);
+      } catch (const std::exception& error) {
+        ADD_FAILURE() << test << ", rank " << r << " threw: " << error.what();
+      }
     });
   }
   for (auto& thread : threads) thread.join();
 }
 
-/// A device copy of `host`, and back.
+void check_cuda(cudaError_t status, const char* what) {
+  if (status != cudaSuccess)
+    throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(status));
+}
+
+/// A device copy of `host`, and back; `guard` poisoned bytes follow the data.
 struct DeviceBuffer {
+  static constexpr std::size_t kGuard = 64;
+  static constexpr unsigned char kPoison = 0x7b;
   void* data = nullptr;
   std::size_t bytes = 0;
   explicit DeviceBuffer(std::size_t n) : bytes(n) {
-    if (cudaMalloc(&data, std::max<std::size_t>(n, 1)) != cudaSuccess) data = nullptr;
-    if (data != nullptr) cudaMemset(data, 0x7b, std::max<std::size_t>(n, 1));  // poison
+    check_cuda(cudaMalloc(&data, n + kGuard), "cudaMalloc");
+    check_cuda(cudaMemset(data, kPoison, n + kGuard), "cudaMemset");
   }
   ~DeviceBuffer() { cudaFree(data); }
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
   void upload(const Buffer& host) {
-    cudaMemcpy(data, host.bytes.data(), bytes, cudaMemcpyHostToDevice);
+    check_cuda(cudaMemcpy(data, host.bytes.data(), bytes, cudaMemcpyHostToDevice), "upload");
   }
   void download(Buffer& host) const {
-    cudaMemcpy(host.bytes.data(), data, bytes, cudaMemcpyDeviceToHost);
+    check_cuda(cudaMemcpy(host.bytes.data(), data, bytes, cudaMemcpyDeviceToHost), "download");
+  }
+  /// True while nothing was written past `bytes`.
+  bool guard_intact() const {
+    std::vector<unsigned char> guard(kGuard);
+    check_cuda(
+        cudaMemcpy(guard.data(), static_cast<char*>(data) + bytes, kGuard, cudaMemcpyDeviceToHost),
+        "guard download");
+    for (unsigned char byte : guard)
+      if (byte != kPoison) return false;
+    return true;
   }
 };
 
@@ -86,6 +115,10 @@ TEST(NcclGpu, AllReduceEveryTypeAndReductionInAndOutOfPlace) {
                       0u)
                 << name_of(type) << ' ' << name_of(op) << " count " << count
                 << (in_place ? " in place" : " out of place");
+            // A type mapped to an NCCL type of another size writes too much or too little.
+            EXPECT_TRUE(target.guard_intact())
+                << name_of(type) << ' ' << name_of(op) << " count " << count
+                << ": NCCL wrote past the result (wrong element size for the type?)";
           }
     const auto records = comm.flight_recorder();
     ASSERT_FALSE(records.empty());
@@ -175,6 +208,68 @@ TEST(NcclGpu, GatherScatterBroadcastAllToAllSendRecvAsyncAndSplit) {
     EXPECT_EQ(
         wrong(block, count, [&](std::size_t i) { return input(me, i, type, ReduceOp::kSum) + me; }),
         0u);
+  });
+}
+
+// With one GPU every reduction is the identity, so a wrong entry in the type or operation
+// table would pass every device test: the table is checked against NCCL's names here,
+// written out independently of nccl_types.hpp. Runs without a GPU.
+TEST(NcclTable, EveryTypeAndReductionMapsToTheNcclOneOfTheSameMeaning) {
+  using haein::runtime::detail::nccl_op;
+  using haein::runtime::detail::nccl_type;
+  const std::pair<DataType, ncclDataType_t> types[] = {
+      {DataType::kF32, ncclFloat},     {DataType::kF64, ncclDouble}, {DataType::kF16, ncclHalf},
+      {DataType::kBF16, ncclBfloat16}, {DataType::kI32, ncclInt},    {DataType::kI64, ncclInt64},
+      {DataType::kU8, ncclUint8}};
+  for (const auto& [ours, theirs] : types) EXPECT_EQ(nccl_type(ours), theirs) << name_of(ours);
+  const std::pair<ReduceOp, ncclRedOp_t> ops[] = {{ReduceOp::kSum, ncclSum},
+                                                  {ReduceOp::kAvg, ncclAvg},
+                                                  {ReduceOp::kMin, ncclMin},
+                                                  {ReduceOp::kMax, ncclMax},
+                                                  {ReduceOp::kProd, ncclProd}};
+  for (const auto& [ours, theirs] : ops) EXPECT_EQ(nccl_op(ours), theirs) << name_of(ours);
+  EXPECT_EQ(std::size(types), std::size(kAllDataTypes));
+  EXPECT_EQ(std::size(ops), std::size(kAllReduceOps));
+}
+
+TEST(NcclGpu, PollingAnAsyncOperationLeavesNoErrorForTheNextKernelLaunch) {
+  on_every_gpu([](Communicator& comm) {
+    const std::size_t count = std::size_t{64} << 20;  // 256 MiB of floats
+    DeviceBuffer x(count * sizeof(float)), copy(count * sizeof(float));
+    check_cuda(cudaMemset(x.data, 0, count * sizeof(float)), "cudaMemset");
+    comm.all_reduce(x.data, x.data, count, DataType::kF32, ReduceOp::kSum);  // NCCL set-up
+    // Queue copies on the legacy stream, which the operation waits for: Work::test() then
+    // answers "not ready" many times.
+    for (int i = 0; i < 8; ++i)
+      check_cuda(cudaMemcpyAsync(copy.data, x.data, count * sizeof(float), cudaMemcpyDeviceToDevice,
+                                 nullptr),
+                 "cudaMemcpyAsync");
+    OpOptions async;
+    async.async = true;
+    Work work = comm.all_reduce(x.data, x.data, count, DataType::kF32, ReduceOp::kSum, async);
+    int polls = 0;
+    while (!work.test()) ++polls;
+    EXPECT_GT(polls, 0) << "the operation was complete at once: nothing was exercised";
+    const haein::kernels::TensorSlice slice{x.data, 1000, 0};
+    EXPECT_NO_THROW(
+        haein::kernels::pack_device({&slice, 1, haein::kernels::ElementType::kF32, copy.data,
+                                     haein::kernels::ElementType::kF32, 1.0f, nullptr},
+                                    nullptr));
+    EXPECT_EQ(cudaGetLastError(), cudaSuccess);
+    check_cuda(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
+  });
+}
+
+TEST(NcclGpu, OperationsLeaveTheCallersCurrentDeviceAsItWas) {
+  on_every_gpu([](Communicator& comm) {
+    int before = -1, after = -1;
+    check_cuda(cudaGetDevice(&before), "cudaGetDevice");
+    DeviceBuffer x(4096);
+    comm.all_reduce(x.data, x.data, 1024, DataType::kF32, ReduceOp::kSum);
+    Communicator alone = comm.split(comm.rank(), 0);
+    alone.all_reduce(x.data, x.data, 1024, DataType::kF32, ReduceOp::kMax);
+    check_cuda(cudaGetDevice(&after), "cudaGetDevice");
+    EXPECT_EQ(after, before);
   });
 }
 
