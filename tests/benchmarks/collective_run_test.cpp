@@ -116,6 +116,7 @@ TEST(BenchRun, BadInputExitsTwoWithTheReason) {
       {"--op allreduce -b 8 -e 8", "allreduce needs at least 2 ranks; this job has 1"},
       {"--backend tpu", "--backend 'tpu': expected host or nccl"},
       {"--baseline mpi -d bfloat16", "MPI has no bfloat16 type"},
+      {"--backend nccl --baseline mpi", "MPI here is not CUDA-aware"},
       {"--frobnicate", "unrecognised option '--frobnicate'"},
   };
   for (const auto& [args, message] : cases) {
