@@ -1,6 +1,6 @@
 // `haein-bench collective`: nccl-tests' sweep through haein's communicator, with nccl-tests'
 // flags, columns and bus-bandwidth factors, and optionally the same sweep through direct
-// MPI calls in the same run (--baseline mpi).
+// MPI calls (--baseline mpi) or direct NCCL calls (--baseline nccl) in the same run.
 #include <mpi.h>
 #include <unistd.h>
 
@@ -24,8 +24,12 @@
 #include "statistics.hpp"
 #if HAEIN_BENCH_CUDA
 #include <cuda_runtime.h>
+#include <nccl.h>
+
+#include <memory>
 
 #include "haein/common/check.hpp"
+#include "nccl_types.hpp"
 #endif
 
 namespace haein::bench {
@@ -51,7 +55,7 @@ struct Options {
   ReduceOp reduce = ReduceOp::kSum;
   int root = 0;
   bool device = false;
-  bool mpi_baseline = false;
+  std::string baseline;  ///< "", "mpi" or "nccl": direct calls of the library, same sweep
   std::string csv;
   std::string hdf5;
 };
@@ -83,8 +87,10 @@ Options parse(int argc, char** argv, int ranks) {
                              "sum, prod, min, max, avg")(
       "root,r", po::value(&o.root)->default_value(o.root), "root of broadcast and reduce")(
       "backend", po::value(&backend)->default_value(backend), "host (MPI) or nccl (GPU buffers)")(
-      "baseline", po::value(&baseline), "mpi: the same sweep through direct MPI calls")(
-      "csv", po::value(&o.csv), "write the results as CSV (rank 0)")(
+      "baseline", po::value(&baseline),
+      "mpi (--backend host) or nccl (--backend nccl): the same sweep through direct calls of "
+      "that library, timed in the same run")("csv", po::value(&o.csv),
+                                             "write the results as CSV (rank 0)")(
       "hdf5", po::value(&o.hdf5), "write every rank's timings to this HDF5 file");
   parse_options(d, argc, argv, "collective");
   o.op = parse_collective(op);
@@ -97,25 +103,37 @@ Options parse(int argc, char** argv, int ranks) {
     throw InvalidArgument("--backend '" + backend + "': expected host or nccl");
   }
   o.device = backend == "nccl";
-  if (!baseline.empty() && baseline != "mpi") {
-    throw InvalidArgument("--baseline '" + baseline + "': the baseline is mpi");
+  if (!baseline.empty() && baseline != "mpi" && baseline != "nccl") {
+    throw InvalidArgument("--baseline '" + baseline + "': expected mpi or nccl");
   }
-  o.mpi_baseline = baseline == "mpi";
-  if (o.mpi_baseline && o.device) {
+  o.baseline = baseline;
+  if (baseline == "nccl" && !o.device) {
+    throw InvalidArgument(
+        "--baseline nccl compares with direct NCCL calls on GPU buffers: "
+        "use it with --backend nccl");
+  }
+#if !HAEIN_BENCH_CUDA
+  if (baseline == "nccl") {
+    throw InvalidArgument("--baseline nccl: this haein-bench was built without CUDA and NCCL");
+  }
+#endif
+  if (baseline == "mpi" && o.device) {
     // Open MPI from Debian is not CUDA-aware: device buffers handed to it would crash.
     throw InvalidArgument(
         "--baseline mpi times direct MPI calls on the same buffers, which --backend nccl "
         "keeps in GPU memory; MPI here is not CUDA-aware. Use --baseline mpi with "
         "--backend host");
   }
-  if (o.mpi_baseline && (o.type == DataType::kF16 || o.type == DataType::kBF16)) {
+  if (baseline == "mpi" && (o.type == DataType::kF16 || o.type == DataType::kBF16)) {
     throw InvalidArgument("--baseline mpi: MPI has no " + std::string(nccl_tests_name(o.type)) +
                           " type; use float, double or an integer type");
   }
   if (o.iterations < 1 || o.warmup < 0 || o.repeats < 1) {
     throw InvalidArgument("-n and -R must be at least 1, -w at least 0");
   }
-  if (ranks < minimum_ranks(o.op)) {
+  // One rank on one GPU is how NCCL's per-call cost is measured (nccl-tests runs it too;
+  // busbw is 0 there); through MPI it measures nothing.
+  if (ranks < minimum_ranks(o.op) && !o.device) {
     throw InvalidArgument(std::string(name_of(o.op)) + " needs at least " +
                           std::to_string(minimum_ranks(o.op)) + " ranks; this job has " +
                           std::to_string(ranks) +
@@ -299,7 +317,48 @@ MPI_Op mpi_op(ReduceOp op) {
   }
 }
 
-enum class Mode { kOutOfPlace, kInPlace, kMpi };
+enum class Mode { kOutOfPlace, kInPlace, kBaseline };
+
+#if HAEIN_BENCH_CUDA
+/// NCCL's own communicator, outside haein, for --baseline nccl. Made by ncclCommInitRank
+/// without a config, so NCCL_COMM_BLOCKING chooses blocking or nonblocking: the kit
+/// measures both against haein's (always nonblocking) communicator.
+class DirectNccl {
+ public:
+  DirectNccl(int rank, int ranks) {
+    ncclUniqueId id{};
+    if (rank == 0) HAEIN_NCCL_CHECK(ncclGetUniqueId(&id));
+    MPI_Bcast(&id, sizeof id, MPI_BYTE, 0, MPI_COMM_WORLD);
+    settle(ncclCommInitRank(&comm_, ranks, id, rank), "ncclCommInitRank");
+    HAEIN_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+  }
+  ~DirectNccl() {
+    if (comm_ != nullptr) ncclCommDestroy(comm_);
+    if (stream_ != nullptr) cudaStreamDestroy(stream_);
+  }
+  DirectNccl(const DirectNccl&) = delete;
+  DirectNccl& operator=(const DirectNccl&) = delete;
+
+  ncclComm_t comm() const { return comm_; }
+  cudaStream_t stream() const { return stream_; }
+
+  /// A nonblocking communicator answers ncclInProgress: wait until the call is enqueued.
+  void settle(ncclResult_t status, const char* what) const {
+    while (status == ncclInProgress && comm_ != nullptr) {
+      ncclResult_t state = ncclSuccess;
+      HAEIN_NCCL_CHECK(ncclCommGetAsyncError(comm_, &state));
+      status = state;
+    }
+    if (status != ncclSuccess)
+      ::haein::detail::raise_nccl_error(what, static_cast<int>(status), ncclGetErrorString(status),
+                                        ncclGetLastError(comm_), __FILE__, __LINE__);
+  }
+
+ private:
+  ncclComm_t comm_ = nullptr;
+  cudaStream_t stream_ = nullptr;
+};
+#endif
 
 // One operation of `point`'s size. Buffers as NCCL lays them out: see communicator.hpp.
 struct Runner {
@@ -316,7 +375,13 @@ struct Runner {
     const std::size_t block = point.count / n;  // per-rank count of the split operations
     unsigned char* in = send.data();
     unsigned char* out = mode == Mode::kInPlace ? send.data() : recv.data();
-    if (mode == Mode::kMpi) {
+#if HAEIN_BENCH_CUDA
+    if (mode == Mode::kBaseline && o.baseline == "nccl") {
+      run_direct_nccl(point, in, out, block);
+      return;
+    }
+#endif
+    if (mode == Mode::kBaseline) {
       const MPI_Datatype t = mpi_type(o.type);
       const int count = static_cast<int>(point.count);
       const int per_rank = static_cast<int>(block);
@@ -372,6 +437,52 @@ struct Runner {
     }
     if (o.device) pending.push_back(std::move(work));
   }
+
+#if HAEIN_BENCH_CUDA
+  void run_direct_nccl(const SweepPoint& point, unsigned char* in, unsigned char* out,
+                       std::size_t block) {
+    using runtime::detail::nccl_op;
+    using runtime::detail::nccl_type;
+    const ncclComm_t c = direct->comm();
+    const cudaStream_t s = direct->stream();
+    const ncclDataType_t t = nccl_type(o.type);
+    const std::size_t bytes = block * runtime::size_of(o.type);
+    switch (o.op) {
+      case Collective::kAllReduce:
+        direct->settle(ncclAllReduce(in, out, point.count, t, nccl_op(o.reduce), c, s),
+                       "ncclAllReduce");
+        break;
+      case Collective::kReduceScatter:
+        direct->settle(ncclReduceScatter(in, out, block, t, nccl_op(o.reduce), c, s),
+                       "ncclReduceScatter");
+        break;
+      case Collective::kAllGather:
+        direct->settle(ncclAllGather(in, out, block, t, c, s), "ncclAllGather");
+        break;
+      case Collective::kBroadcast:
+        direct->settle(ncclBroadcast(in, out, point.count, t, o.root, c, s), "ncclBroadcast");
+        break;
+      case Collective::kReduce:
+        direct->settle(ncclReduce(in, out, point.count, t, nccl_op(o.reduce), o.root, c, s),
+                       "ncclReduce");
+        break;
+      case Collective::kAllToAll: {
+        HAEIN_NCCL_CHECK(ncclGroupStart());
+        ncclResult_t status = ncclSuccess;
+        for (int peer = 0; peer < ranks && (status == ncclSuccess || status == ncclInProgress);
+             ++peer) {
+          status = ncclSend(in + peer * bytes, block, t, peer, c, s);
+          if (status == ncclSuccess || status == ncclInProgress)
+            status = ncclRecv(out + peer * bytes, block, t, peer, c, s);
+        }
+        const ncclResult_t end = ncclGroupEnd();
+        direct->settle(status == ncclInProgress || status == ncclSuccess ? end : status,
+                       "ncclSend/ncclRecv group");
+        break;
+      }
+    }
+  }
+#endif
 
   void finish() {
     for (runtime::Work& work : pending) work.wait();
@@ -454,6 +565,9 @@ struct Runner {
   }
 
   std::vector<runtime::Work> pending;
+#if HAEIN_BENCH_CUDA
+  const DirectNccl* direct = nullptr;
+#endif
 };
 
 struct Timing {
@@ -466,7 +580,7 @@ struct Timing {
 Timing measure(Runner& runner, const SweepPoint& point, Mode mode) {
   const Options& o = runner.o;
   Timing timing;
-  if (o.check && mode != Mode::kMpi) runner.fill(point, mode);
+  if (o.check && mode != Mode::kBaseline) runner.fill(point, mode);
   for (int i = 0; i < o.warmup; ++i) runner.run(point, mode);
   runner.finish();
   std::vector<double> slowest;
@@ -487,7 +601,7 @@ Timing measure(Runner& runner, const SweepPoint& point, Mode mode) {
   timing.median_us = median(slowest);
   const auto [low, high] = std::minmax_element(slowest.begin(), slowest.end());
   timing.spread = timing.median_us > 0 ? (*high - *low) / timing.median_us : 0;
-  if (o.check && mode != Mode::kMpi) {
+  if (o.check && mode != Mode::kBaseline) {
     runner.fill(point, mode);
     runner.run(point, mode);
     runner.finish();
@@ -529,6 +643,14 @@ int collective_command(int argc, char** argv) {
   Buffer send(points.back().bytes, o.device);
   Buffer recv(points.back().bytes, o.device);
   Runner runner{o, comm, send, recv, rank, ranks, {}};
+  const bool baseline = !o.baseline.empty();
+#if HAEIN_BENCH_CUDA
+  std::unique_ptr<DirectNccl> direct_nccl;
+  if (o.baseline == "nccl") {
+    direct_nccl = std::make_unique<DirectNccl>(rank, ranks);
+    runner.direct = direct_nccl.get();
+  }
+#endif
   const bool leader = rank == 0;
   const std::string backend = o.device ? "nccl" : "host";
   const std::string redop = reduces(o.op) ? std::string(runtime::name_of(o.reduce)) : "none";
@@ -555,29 +677,31 @@ int collective_command(int argc, char** argv) {
                           "inplace_busbw",
                           "inplace_wrong",
                           "spread_pct",
-                          "mpi_time_us",
-                          "mpi_busbw",
-                          "mpi_ratio"});
+                          "baseline",
+                          "baseline_time_us",
+                          "baseline_busbw",
+                          "baseline_ratio"});
     std::printf("# haein-bench collective: %s, backend %s, %d ranks on %s\n",
                 std::string(name_of(o.op)).c_str(), backend.c_str(), ranks,
                 attributes.at("hosts").c_str());
     std::printf("# -b %zu -e %zu -f %zu -i %zu -n %d -w %d -R %d -c %d -d %s -o %s -r %d%s\n",
                 o.min_bytes, o.max_bytes, o.factor, o.step, o.iterations, o.warmup, o.repeats,
                 o.check ? 1 : 0, type_name.c_str(), redop.c_str(), o.root,
-                o.mpi_baseline ? " --baseline mpi" : "");
+                o.baseline.empty() ? "" : (" --baseline " + o.baseline).c_str());
     std::printf("# busbw = algbw * %.4f (%s); time: median over %d samples of the slowest rank\n",
                 factor, std::string(name_of(o.op)).c_str(), o.repeats);
     std::printf("#\n# %10s %12s %8s %6s %6s %31s %31s %7s", "", "", "", "", "",
                 "out-of-place                 ", "in-place                     ", "");
-    if (o.mpi_baseline) std::printf(" %27s", "direct MPI        ");
+    if (baseline)
+      std::printf(" %27s", o.baseline == "mpi" ? "direct MPI        " : "direct NCCL       ");
     std::printf("\n# %10s %12s %8s %6s %6s %9s %7s %7s %6s %9s %7s %7s %6s %7s", "size", "count",
                 "type", "redop", "root", "time", "algbw", "busbw", "#wrong", "time", "algbw",
                 "busbw", "#wrong", "spread");
-    if (o.mpi_baseline) std::printf(" %9s %7s %9s", "time", "busbw", "mpi/haein");
+    if (baseline) std::printf(" %9s %7s %9s", "time", "busbw", (o.baseline + "/haein").c_str());
     std::printf("\n# %10s %12s %8s %6s %6s %9s %7s %7s %6s %9s %7s %7s %6s %7s", "(B)",
                 "(elements)", "", "", "", "(us)", "(GB/s)", "(GB/s)", "", "(us)", "(GB/s)",
                 "(GB/s)", "", "(%)");
-    if (o.mpi_baseline) std::printf(" %9s %7s %9s", "(us)", "(GB/s)", "(time)");
+    if (baseline) std::printf(" %9s %7s %9s", "(us)", "(GB/s)", "(time)");
     std::printf("\n");
     std::fflush(stdout);
   }
@@ -593,8 +717,8 @@ int collective_command(int argc, char** argv) {
     }
     const Timing out_of_place = measure(runner, point, Mode::kOutOfPlace);
     const Timing in_place = measure(runner, point, Mode::kInPlace);
-    Timing mpi;
-    if (o.mpi_baseline) mpi = measure(runner, point, Mode::kMpi);
+    Timing direct;
+    if (baseline) direct = measure(runner, point, Mode::kBaseline);
     const auto algbw = [&](double us) { return us > 0 ? point.bytes / us / 1e3 : 0.0; };
     busbw_sum += algbw(out_of_place.median_us) * factor;
     wrong_total += out_of_place.wrong + in_place.wrong;
@@ -610,9 +734,9 @@ int collective_command(int argc, char** argv) {
                   algbw(out_of_place.median_us) * factor, wrong_oop.c_str(), in_place.median_us,
                   algbw(in_place.median_us), algbw(in_place.median_us) * factor, wrong_ip.c_str(),
                   spread);
-      if (o.mpi_baseline) {
-        std::printf(" %9.2f %7.2f %9.3f", mpi.median_us, algbw(mpi.median_us) * factor,
-                    mpi.median_us / out_of_place.median_us);
+      if (baseline) {
+        std::printf(" %9.2f %7.2f %9.3f", direct.median_us, algbw(direct.median_us) * factor,
+                    direct.median_us / out_of_place.median_us);
       }
       std::printf("\n");
       std::fflush(stdout);
@@ -633,9 +757,10 @@ int collective_command(int argc, char** argv) {
                format("%.4f", algbw(in_place.median_us) * factor),
                wrong_ip,
                format("%.2f", spread),
-               o.mpi_baseline ? format("%.3f", mpi.median_us) : "",
-               o.mpi_baseline ? format("%.4f", algbw(mpi.median_us) * factor) : "",
-               o.mpi_baseline ? format("%.4f", mpi.median_us / out_of_place.median_us) : ""});
+               o.baseline,
+               baseline ? format("%.3f", direct.median_us) : "",
+               baseline ? format("%.4f", algbw(direct.median_us) * factor) : "",
+               baseline ? format("%.4f", direct.median_us / out_of_place.median_us) : ""});
     }
     const std::string base = std::string(name_of(o.op)) + "/" + backend + "/";
     auto record = [&](const std::string& mode, const Timing& t) {
@@ -652,7 +777,7 @@ int collective_command(int argc, char** argv) {
     };
     record("out_of_place", out_of_place);
     record("in_place", in_place);
-    if (o.mpi_baseline) record("mpi_baseline", mpi);
+    if (baseline) record(o.baseline + "_baseline", direct);
   }
   if (leader) {
     std::printf("# Out of bounds values : %zu %s\n", wrong_total,

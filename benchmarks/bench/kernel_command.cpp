@@ -1,11 +1,13 @@
-// Host multi-tensor kernels against memcpy of the same bytes, in the same run: pack
+// Multi-tensor kernels against a plain copy of the same bytes, in the same run: pack
 // (plain, with scale and the fused non-finite/sum-of-squares statistics, with a cast to
 // bf16) and unpack (plain, scaled, accumulating), over a real model's tensor list cut into
 // buckets of each given size. Medians of interleaved repeats; bandwidth counts the f32
-// tensor bytes once (as memcpy's).
+// tensor bytes once (as the copy's). On the host the baseline is memcpy tensor by tensor;
+// on a GPU (--device gpu) one cudaMemcpyAsync device-to-device of each bucket's bytes, the
+// best a copy can do, timed with CUDA events.
 //
-//   haein-bench kernel [--model NAME|FILE] [--bucket-mb 1,16,64] [--repeats 11]
-//                      [--csv FILE] [--hdf5 FILE]
+//   haein-bench kernel [--device cpu|gpu] [--model NAME|FILE] [--bucket-mb 1,16,64]
+//                      [--repeats 11] [--csv FILE] [--hdf5 FILE]
 #include <algorithm>
 #include <boost/program_options.hpp>
 #include <cctype>
@@ -22,8 +24,15 @@
 #include "haein/common/error.hpp"
 #include "haein/kernels/multi_tensor.hpp"
 #include "haein/runtime/communicator.hpp"
+#include "haein/runtime/rank_environment.hpp"
 #include "model_list.hpp"
 #include "statistics.hpp"
+
+#if HAEIN_BENCH_CUDA
+#include <cuda_runtime.h>
+
+#include "haein/common/check.hpp"
+#endif
 
 namespace {
 
@@ -35,6 +44,7 @@ using haein::kernels::TensorSlice;
 namespace po = boost::program_options;
 
 struct Options {
+  bool gpu = false;
   std::string model = "gpt2-124m";
   std::vector<double> bucket_mb{1, 16, 64};
   int repeats = 11;
@@ -45,19 +55,127 @@ struct Options {
 Options parse(int argc, char** argv) {
   Options o;
   std::string sizes = "1,16,64";
+  std::string device = "cpu";
   po::options_description d(
-      "haein-bench kernel: host pack/unpack/cast bandwidth against memcpy of the same bytes");
-  d.add_options()("help,h", "this help")("model", po::value(&o.model)->default_value(o.model),
-                                         "gpt2-124m, llama-3.2-1b or a parameter-list file")(
+      "haein-bench kernel: pack/unpack/cast bandwidth against a copy of the same bytes");
+  d.add_options()("help,h", "this help")(
+      "device", po::value(&device)->default_value(device),
+      "cpu: the host kernels against memcpy; gpu: the CUDA kernels against cudaMemcpyAsync")(
+      "model", po::value(&o.model)->default_value(o.model),
+      "gpt2-124m, llama-3.2-1b or a parameter-list file")(
       "bucket-mb", po::value(&sizes)->default_value(sizes), "bucket sizes in MiB, comma-separated")(
       "repeats", po::value(&o.repeats)->default_value(o.repeats), "timed repeats (median)")(
       "csv", po::value(&o.csv), "write the table as CSV")(
       "hdf5", po::value(&o.hdf5), "write every repeat's time to this HDF5 file");
   haein::bench::parse_options(d, argc, argv, "kernel");
   if (o.repeats < 1) throw haein::InvalidArgument("--repeats must be at least 1");
+  if (device != "cpu" && device != "gpu")
+    throw haein::InvalidArgument("--device '" + device + "': expected cpu or gpu");
+  o.gpu = device == "gpu";
+#if !HAEIN_BENCH_CUDA
+  if (o.gpu) throw haein::InvalidArgument("--device gpu: this haein-bench was built without CUDA");
+#endif
   o.bucket_mb = haein::bench::parse_positive_list("--bucket-mb", sizes);
   return o;
 }
+
+struct Row {
+  std::string name;
+  std::function<void()> run;
+  std::vector<double> seconds;
+};
+
+/// Where the tensors, buckets and statistics live, and how a row is timed: host vectors
+/// and a steady clock, or device memory, one stream and CUDA events.
+class Memory {
+ public:
+  Memory(bool gpu, std::size_t total, std::size_t largest) : gpu_(gpu) {
+    if (!gpu_) {
+      host_.assign(total + 3 * largest + largest / 2 + 1, 0.5f);
+      base_ = host_.data();
+      stats_ = &host_stats_;
+      return;
+    }
+#if HAEIN_BENCH_CUDA
+    const std::size_t bytes = (total + 3 * largest + largest / 2 + 1) * sizeof(float);
+    void* pointer = nullptr;
+    HAEIN_CUDA_CHECK(cudaMalloc(&pointer, bytes));
+    base_ = static_cast<float*>(pointer);
+    HAEIN_CUDA_CHECK(cudaMemset(pointer, 0, bytes));
+    HAEIN_CUDA_CHECK(cudaMalloc(&pointer, sizeof(PackStats)));
+    stats_ = static_cast<PackStats*>(pointer);
+    HAEIN_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+    HAEIN_CUDA_CHECK(cudaEventCreate(&start_));
+    HAEIN_CUDA_CHECK(cudaEventCreate(&stop_));
+#endif
+    (void)total;
+    (void)largest;
+  }
+  ~Memory() {
+#if HAEIN_BENCH_CUDA
+    if (gpu_) {
+      cudaFree(base_);
+      cudaFree(stats_);
+      cudaStreamDestroy(stream_);
+      cudaEventDestroy(start_);
+      cudaEventDestroy(stop_);
+    }
+#endif
+  }
+  Memory(const Memory&) = delete;
+  Memory& operator=(const Memory&) = delete;
+
+  /// One block: the tensors (total), then bucket, source and narrow areas of `largest`.
+  float* base() const { return base_; }
+  PackStats* stats() const { return stats_; }
+  void* stream() const {
+#if HAEIN_BENCH_CUDA
+    return stream_;
+#else
+    return nullptr;
+#endif
+  }
+
+  /// One plain copy of `bytes`: memcpy, or cudaMemcpyAsync device to device.
+  void copy(void* to, const void* from, std::size_t bytes) const {
+#if HAEIN_BENCH_CUDA
+    if (gpu_) {
+      HAEIN_CUDA_CHECK(cudaMemcpyAsync(to, from, bytes, cudaMemcpyDeviceToDevice, stream_));
+      return;
+    }
+#endif
+    std::memcpy(to, from, bytes);
+  }
+
+  double seconds(const std::function<void()>& run) const {
+#if HAEIN_BENCH_CUDA
+    if (gpu_) {
+      HAEIN_CUDA_CHECK(cudaEventRecord(start_, stream_));
+      run();
+      HAEIN_CUDA_CHECK(cudaEventRecord(stop_, stream_));
+      HAEIN_CUDA_CHECK(cudaEventSynchronize(stop_));
+      float ms = 0;
+      HAEIN_CUDA_CHECK(cudaEventElapsedTime(&ms, start_, stop_));
+      return ms / 1e3;
+    }
+#endif
+    const auto start = std::chrono::steady_clock::now();
+    run();
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  }
+
+ private:
+  bool gpu_;
+  std::vector<float> host_;
+  float* base_ = nullptr;
+  PackStats host_stats_;
+  PackStats* stats_ = nullptr;
+#if HAEIN_BENCH_CUDA
+  cudaStream_t stream_ = nullptr;
+  cudaEvent_t start_ = nullptr;
+  cudaEvent_t stop_ = nullptr;
+#endif
+};
 
 }  // namespace
 
@@ -68,131 +186,137 @@ int haein::bench::kernel_command(int argc, char** argv) {
   const bool leader = comm.rank() == 0;
   const RunAttributes attributes = standard_attributes(argc, argv);
   const auto model = haein::bench::load_model(o.model);
-  std::vector<std::vector<float>> tensors;
   std::size_t total = 0;
-  for (const auto& p : model) {
-    tensors.emplace_back(p.count, 0.5f);
-    total += p.count;
+  for (const auto& p : model) total += p.count;
+  std::string where = attributes.at("hosts");
+#if HAEIN_BENCH_CUDA
+  if (o.gpu) {
+    int devices = 0;
+    if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0)
+      throw haein::Error("--device gpu: no GPU is visible (no usable CUDA device)");
+    const int local_rank = haein::runtime::read_rank_environment().local_rank;
+    HAEIN_CUDA_CHECK(cudaSetDevice(local_rank % devices));
+    cudaDeviceProp properties{};
+    HAEIN_CUDA_CHECK(cudaGetDeviceProperties(&properties, local_rank % devices));
+    where = properties.name;
   }
+#endif
   CsvFile csv;
   if (leader) {
-    csv = CsvFile(o.csv, {"model", "bucket_mb", "buckets", "operation", "median_ms", "spread_ms",
-                          "gbs", "vs_memcpy"});
+    csv = CsvFile(o.csv, {"model", "device", "bucket_mb", "buckets", "operation", "median_ms",
+                          "spread_ms", "gbs", "vs_memcpy"});
     std::printf(
         "# haein-bench kernel: %s, %zu tensors, %.1f MB of f32, median of %d repeats on %s\n",
-        o.model.c_str(), model.size(), total * 4.0 / 1e6, o.repeats,
-        attributes.at("hosts").c_str());
+        o.model.c_str(), model.size(), total * 4.0 / 1e6, o.repeats, where.c_str());
   }
   std::vector<Measurement> measurements;
   for (const double bucket_mb : o.bucket_mb) {
     // Buckets: consecutive tensors up to the cap (a larger tensor gets its own).
     const auto cap = static_cast<std::size_t>(bucket_mb * 1024 * 1024 / 4);
     std::vector<std::vector<TensorSlice>> buckets(1);
-    std::size_t filled = 0, largest = 0;
-    for (std::size_t t = 0; t < tensors.size(); ++t) {
-      if (filled > 0 && filled + tensors[t].size() > cap) {
+    std::vector<std::size_t> bucket_first;  // element where each bucket's tensors begin
+    std::size_t filled = 0, largest = 0, at = 0;
+    bucket_first.push_back(0);
+    for (const auto& p : model) {
+      if (filled > 0 && filled + p.count > cap) {
         largest = std::max(largest, filled);
         buckets.emplace_back();
+        bucket_first.push_back(at);
         filled = 0;
       }
-      buckets.back().push_back({tensors[t].data(), tensors[t].size(), filled});
-      filled += tensors[t].size();
+      buckets.back().push_back({nullptr, p.count, filled});
+      filled += p.count;
+      at += p.count;
     }
     largest = std::max(largest, filled);
-    std::vector<float> bucket(largest);
-    std::vector<std::uint16_t> narrow(largest);
-    std::vector<float> source(largest, 0.25f);
-
-    struct Row {
-      std::string name;
-      std::function<void()> run;
-      std::vector<double> seconds;
+    // The tensors lie one after another in one block, followed by the bucket, a source
+    // for unpack and the bf16 bucket.
+    const Memory memory(o.gpu, total, largest);
+    float* const tensors = memory.base();
+    at = 0;
+    for (auto& b : buckets)
+      for (TensorSlice& slice : b) {
+        slice.data = tensors + at;
+        at += slice.count;
+      }
+    float* const bucket = tensors + total;
+    float* const source = bucket + largest;
+    void* const narrow = source + largest;
+    PackStats* const stats = memory.stats();
+    void* const stream = memory.stream();
+    const bool gpu = o.gpu;
+    auto pack = [&](const std::vector<TensorSlice>& b, void* to, ElementType type, float scale,
+                    PackStats* with) {
+      const haein::kernels::PackArgs args{b.data(), b.size(), ElementType::kF32, to, type,
+                                          scale,    with};
+      if (gpu)
+        haein::kernels::pack_device(args, stream);
+      else
+        haein::kernels::pack_host(args);
     };
-    PackStats stats;
+    auto unpack = [&](const std::vector<TensorSlice>& b, const void* from, ElementType type,
+                      float scale, bool accumulate) {
+      const haein::kernels::UnpackArgs args{b.data(), b.size(), ElementType::kF32, from,
+                                            type,     scale,    accumulate};
+      if (gpu)
+        haein::kernels::unpack_device(args, stream);
+      else
+        haein::kernels::unpack_host(args);
+    };
     auto each = [&](auto body) {
       for (const auto& b : buckets) body(b);
     };
     std::vector<Row> rows = {
-        {"memcpy (same bytes)",
+        {gpu ? "cudaMemcpy D2D (same bytes)" : "memcpy (same bytes)",
          [&] {
+           if (gpu) {
+             for (std::size_t i = 0; i < buckets.size(); ++i) {
+               std::size_t elements = 0;
+               for (const TensorSlice& t : buckets[i]) elements += t.count;
+               memory.copy(bucket, tensors + bucket_first[i], elements * sizeof(float));
+             }
+             return;
+           }
            each([&](const std::vector<TensorSlice>& b) {
-             for (const TensorSlice& s : b)
-               std::memcpy(bucket.data() + s.offset, s.data, s.count * sizeof(float));
+             for (const TensorSlice& t : b)
+               memory.copy(bucket + t.offset, t.data, t.count * sizeof(float));
            });
          },
          {}},
         {"pack f32",
-         [&] {
-           each([&](const auto& b) {
-             haein::kernels::pack_host({b.data(), b.size(), ElementType::kF32, bucket.data(),
-                                        ElementType::kF32, 1.0f, nullptr});
-           });
-         },
+         [&] { each([&](const auto& b) { pack(b, bucket, ElementType::kF32, 1.0f, nullptr); }); },
          {}},
         {"pack f32, scale + stats",
-         [&] {
-           each([&](const auto& b) {
-             haein::kernels::pack_host({b.data(), b.size(), ElementType::kF32, bucket.data(),
-                                        ElementType::kF32, 0.5f, &stats});
-           });
-         },
+         [&] { each([&](const auto& b) { pack(b, bucket, ElementType::kF32, 0.5f, stats); }); },
          {}},
         {"pack f32 -> bf16, scale",
-         [&] {
-           each([&](const auto& b) {
-             haein::kernels::pack_host({b.data(), b.size(), ElementType::kF32, narrow.data(),
-                                        ElementType::kBF16, 0.5f, nullptr});
-           });
-         },
+         [&] { each([&](const auto& b) { pack(b, narrow, ElementType::kBF16, 0.5f, nullptr); }); },
          {}},
         {"unpack f32",
-         [&] {
-           each([&](const auto& b) {
-             haein::kernels::unpack_host({b.data(), b.size(), ElementType::kF32, source.data(),
-                                          ElementType::kF32, 1.0f, false});
-           });
-         },
+         [&] { each([&](const auto& b) { unpack(b, source, ElementType::kF32, 1.0f, false); }); },
          {}},
         {"unpack f32, scale",
-         [&] {
-           each([&](const auto& b) {
-             haein::kernels::unpack_host({b.data(), b.size(), ElementType::kF32, source.data(),
-                                          ElementType::kF32, 0.5f, false});
-           });
-         },
+         [&] { each([&](const auto& b) { unpack(b, source, ElementType::kF32, 0.5f, false); }); },
          {}},
         {"unpack f32, accumulate",
-         [&] {
-           each([&](const auto& b) {
-             haein::kernels::unpack_host({b.data(), b.size(), ElementType::kF32, source.data(),
-                                          ElementType::kF32, 1.0f, true});
-           });
-         },
+         [&] { each([&](const auto& b) { unpack(b, source, ElementType::kF32, 1.0f, true); }); },
          {}},
         {"unpack bf16 -> f32",
-         [&] {
-           each([&](const auto& b) {
-             haein::kernels::unpack_host({b.data(), b.size(), ElementType::kF32, narrow.data(),
-                                          ElementType::kBF16, 1.0f, false});
-           });
-         },
+         [&] { each([&](const auto& b) { unpack(b, narrow, ElementType::kBF16, 1.0f, false); }); },
          {}},
     };
     for (int r = 0; r <= o.repeats; ++r) {
       for (Row& row : rows) {
-        const auto start = std::chrono::steady_clock::now();
-        row.run();
-        const double s =
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        const double s = memory.seconds(row.run);
         if (r > 0) row.seconds.push_back(s);  // repeat 0 warms up
       }
     }
     const double bytes = static_cast<double>(total) * 4;
-    const double memcpy_time = median(rows[0].seconds);
+    const double copy_time = median(rows[0].seconds);
     if (leader) {
       std::printf("#\n# buckets of %g MiB (%zu)\n", bucket_mb, buckets.size());
-      std::printf("# %-26s %10s %10s %10s %12s\n", "operation", "median ms", "spread ms", "GB/s",
-                  "vs memcpy");
+      std::printf("# %-27s %10s %10s %10s %12s\n", "operation", "median ms", "spread ms", "GB/s",
+                  gpu ? "vs D2D copy" : "vs memcpy");
     }
     for (const Row& row : rows) {
       const double m = median(row.seconds);
@@ -208,17 +332,19 @@ int haein::bench::kernel_command(int argc, char** argv) {
       }
       if (!key.empty() && key.back() == '_') key.pop_back();
       if (leader) {
-        std::printf("  %-26s %10.2f %10.2f %10.2f %11.2fx\n", row.name.c_str(), m * 1e3,
-                    (*hi - *lo) * 1e3, bytes / m / 1e9, memcpy_time / m);
-        csv.row({o.model, format("%g", bucket_mb), std::to_string(buckets.size()), key,
-                 format("%.3f", m * 1e3), format("%.3f", (*hi - *lo) * 1e3),
-                 format("%.3f", bytes / m / 1e9), format("%.4f", memcpy_time / m)});
+        std::printf("  %-27s %10.3f %10.3f %10.2f %11.2fx\n", row.name.c_str(), m * 1e3,
+                    (*hi - *lo) * 1e3, bytes / m / 1e9, copy_time / m);
+        csv.row({o.model, gpu ? "gpu" : "cpu", format("%g", bucket_mb),
+                 std::to_string(buckets.size()), key, format("%.3f", m * 1e3),
+                 format("%.3f", (*hi - *lo) * 1e3), format("%.3f", bytes / m / 1e9),
+                 format("%.4f", copy_time / m)});
       }
       measurements.push_back(
-          {"kernel/" + o.model + "/bucket_" + format("%g", bucket_mb) + "MiB",
+          {"kernel/" + std::string(gpu ? "gpu/" : "") + o.model + "/bucket_" +
+               format("%g", bucket_mb) + "MiB",
            key,
            us,
-           {{"median_ms", m * 1e3}, {"gbs", bytes / m / 1e9}, {"vs_memcpy", memcpy_time / m}}});
+           {{"median_ms", m * 1e3}, {"gbs", bytes / m / 1e9}, {"vs_memcpy", copy_time / m}}});
     }
   }
   if (!o.hdf5.empty()) {

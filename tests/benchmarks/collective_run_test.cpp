@@ -58,9 +58,10 @@ TEST(BenchRun, CsvParsesAndHdf5HasTheDatasetsAndAttributes) {
   std::string line;
   ASSERT_TRUE(std::getline(in, line));
   const std::vector<std::string> header = split(line, ',');
-  ASSERT_EQ(header.size(), 20U);
+  ASSERT_EQ(header.size(), 21U);
   EXPECT_EQ(header[3], "size");
   EXPECT_EQ(header[10], "busbw");
+  EXPECT_EQ(header[17], "baseline");
   std::vector<std::size_t> sizes;
   while (std::getline(in, line)) {
     const std::vector<std::string> f = split(line, ',');
@@ -74,8 +75,9 @@ TEST(BenchRun, CsvParsesAndHdf5HasTheDatasetsAndAttributes) {
     EXPECT_NEAR(algbw, sizes.back() / time / 1e3, 1e-3 * algbw + 1e-4);
     EXPECT_NEAR(busbw, algbw * 1.0, 1e-3 * algbw + 1e-4);  // 2(n-1)/n = 1 for 2 ranks
     EXPECT_EQ(f[11], "0");
-    EXPECT_GT(std::stod(f[17]), 0);  // the MPI baseline's time
-    EXPECT_GT(std::stod(f[19]), 0);  // its ratio
+    EXPECT_EQ(f[17], "mpi");
+    EXPECT_GT(std::stod(f[18]), 0);  // the MPI baseline's time
+    EXPECT_GT(std::stod(f[20]), 0);  // its ratio
   }
   EXPECT_EQ(sizes, (std::vector<std::size_t>{1024, 4096, 16384, 65536}));
 
@@ -117,6 +119,8 @@ TEST(BenchRun, BadInputExitsTwoWithTheReason) {
       {"--backend tpu", "--backend 'tpu': expected host or nccl"},
       {"--baseline mpi -d bfloat16", "MPI has no bfloat16 type"},
       {"--backend nccl --baseline mpi", "MPI here is not CUDA-aware"},
+      {"--baseline nccl", "use it with --backend nccl"},
+      {"--baseline gloo", "--baseline 'gloo': expected mpi or nccl"},
       {"--frobnicate", "unrecognised option '--frobnicate'"},
   };
   for (const auto& [args, message] : cases) {

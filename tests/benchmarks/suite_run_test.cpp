@@ -8,6 +8,7 @@
 #include <fstream>
 #include <map>
 
+#include "haein/kernels/device.hpp"
 #include "run_command.hpp"
 
 namespace {
@@ -112,6 +113,7 @@ TEST_F(Suite, KernelMeasuresEachOperationAgainstMemcpyPerBucketSize) {
   EXPECT_EQ(rows[0].at("operation"), "memcpy_same_bytes");
   EXPECT_EQ(rows[2].at("operation"), "pack_f32_scale_stats");
   EXPECT_EQ(rows[0].at("vs_memcpy"), "1.0000");
+  EXPECT_EQ(rows[0].at("device"), "cpu");
   EXPECT_EQ(rows[8].at("bucket_mb"), "4");
   for (const auto& row : rows) EXPECT_GT(std::stod(row.at("gbs")), 0) << row.at("operation");
   const std::string header = dump(path("k.h5"));
@@ -120,6 +122,16 @@ TEST_F(Suite, KernelMeasuresEachOperationAgainstMemcpyPerBucketSize) {
         "DATASET \"unpack_f32_accumulate\"", "DATASPACE  SIMPLE { ( 1, 3 ) / ( 1, 3 ) }",
         "ATTRIBUTE \"vs_memcpy\""})
     EXPECT_NE(header.find(expected), std::string::npos) << expected << "\n" << header;
+}
+
+TEST_F(Suite, KernelOnAGpuNeedsOne) {
+  Result r = run(bench("kernel --device tpu"));
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("--device 'tpu': expected cpu or gpu"), std::string::npos) << r.output;
+  if (!haein::kernels::visible_devices().empty()) return;
+  r = run(bench("kernel --device gpu --bucket-mb 1 --repeats 1"));
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("--device gpu"), std::string::npos) << r.output;
 }
 
 TEST_F(Suite, PlaceReportsQualityAndSolveTimeUpTo4096Nodes) {
