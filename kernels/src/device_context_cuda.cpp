@@ -19,6 +19,9 @@ struct Driver {
   PFN_cuCtxGetCurrent_v4000 context_get = nullptr;
   PFN_cuCtxSetCurrent_v4000 context_set = nullptr;
   PFN_cuPointerGetAttributes_v7000 pointer_attributes = nullptr;
+  PFN_cuDeviceGetCount_v2000 device_count = nullptr;
+  PFN_cuDeviceGet_v2000 device_get = nullptr;
+  PFN_cuDevicePrimaryCtxGetState_v7000 primary_state = nullptr;
 };
 
 template <class Function>
@@ -42,9 +45,35 @@ const Driver& driver() {
     d.context_get = entry<PFN_cuCtxGetCurrent_v4000>("cuCtxGetCurrent", 4000);
     d.context_set = entry<PFN_cuCtxSetCurrent_v4000>("cuCtxSetCurrent", 4000);
     d.pointer_attributes = entry<PFN_cuPointerGetAttributes_v7000>("cuPointerGetAttributes", 7000);
+    d.device_count = entry<PFN_cuDeviceGetCount_v2000>("cuDeviceGetCount", 2000);
+    d.device_get = entry<PFN_cuDeviceGet_v2000>("cuDeviceGet", 2000);
+    d.primary_state =
+        entry<PFN_cuDevicePrimaryCtxGetState_v7000>("cuDevicePrimaryCtxGetState", 7000);
     return d;
   }();
   return loaded;
+}
+
+/// False when the driver says this process has no context at all (no primary context
+/// active, none current): then no pointer can be device memory, and asking the runtime
+/// would create one. True when contexts exist or the driver cannot tell.
+bool any_context(const Driver& d) {
+  if (d.device_count == nullptr || d.device_get == nullptr || d.primary_state == nullptr ||
+      d.context_get == nullptr)
+    return true;
+  CUcontext current = nullptr;
+  if (d.context_get(&current) != CUDA_SUCCESS || current != nullptr) return true;
+  int count = 0;
+  if (d.device_count(&count) != CUDA_SUCCESS) return true;
+  for (int i = 0; i < count; ++i) {
+    CUdevice device = 0;
+    unsigned flags = 0;
+    int active = 0;
+    if (d.device_get(&device, i) != CUDA_SUCCESS ||
+        d.primary_state(device, &flags, &active) != CUDA_SUCCESS || active != 0)
+      return true;
+  }
+  return false;
 }
 
 }  // namespace
@@ -96,7 +125,9 @@ PointerInfo classify_pointer(const void* pointer) {
   const Driver& d = driver();
   if (d.pointer_attributes != nullptr) {
     // Unlike cuPointerGetAttribute, this answers CUDA_SUCCESS with zeroed values for
-    // memory CUDA does not know, and it needs no current context.
+    // memory CUDA does not know. With unified addressing it should need no current
+    // context (not yet seen on a GPU; the kit's host-context check tells); where it
+    // fails, the fallback below still creates none in a process that has none.
     unsigned int memory_type = 0;
     unsigned int managed = 0;
     int ordinal = -1;
@@ -116,7 +147,9 @@ PointerInfo classify_pointer(const void* pointer) {
       return info;
     }
   }
-  // No driver entry point: the runtime's answer (which may create a context).
+  // The driver could not answer: the runtime's (which creates a context if there is none,
+  // so only where one exists already).
+  if (!any_context(d)) return info;
   int count = 0;
   if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
     cudaGetLastError();

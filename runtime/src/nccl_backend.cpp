@@ -273,17 +273,22 @@ class NcclBackend : public DeviceBackend {
   }
 
   std::shared_ptr<DevicePending> group_end() override {
-    // The group is closed first, whatever follows throws.
+    // The group is closed first, whatever follows throws; under the lock, because that is
+    // where NCCL launches the grouped work on the communicator.
     --group_depth_;
-    const ncclResult_t end = ncclGroupEnd();
-    DeviceGuard guard(device_);
-    if (end != ncclSuccess && end != ncclInProgress) {
+    {
       std::lock_guard lock(handle_->mutex);
-      const std::string last = ncclGetLastError(handle_->comm);
-      handle_->abort_locked();
-      ::haein::detail::raise_nccl_error("ncclGroupEnd", static_cast<int>(end),
-                                        ncclGetErrorString(end), last.c_str(), __FILE__, __LINE__);
+      const ncclResult_t end = ncclGroupEnd();
+      if (end != ncclSuccess && end != ncclInProgress) {
+        const std::string last =
+            handle_->state == CommHandle::State::kHealthy ? ncclGetLastError(handle_->comm) : "";
+        handle_->abort_locked();
+        ::haein::detail::raise_nccl_error("ncclGroupEnd", static_cast<int>(end),
+                                          ncclGetErrorString(end), last.c_str(), __FILE__,
+                                          __LINE__);
+      }
     }
+    DeviceGuard guard(device_);
     settle(*handle_, timeout_, "ncclGroupEnd");
     release_staging();
     // Complete when the work on every stream the group used is.
