@@ -37,6 +37,10 @@ loadability() {
         echo "$(basename "$f"): $name from $path, outside the kit"; bad=1
       fi
     done < <(ldd "$f" 2>/dev/null | grep "=>")
+    # A library that is there but too old (a glibc or libstdc++ older than the build's).
+    if ldd "$f" 2>&1 | grep -q "version .* not found"; then
+      ldd "$f" 2>&1 | grep "version .* not found" | sed "s|^|$(basename "$f"): |"; bad=1
+    fi
   done
   [ $bad -eq 0 ] && echo "every kit program and library resolves (GPU $GPU)"
   return $bad
@@ -110,8 +114,12 @@ check runtime-gpu    240  gpu  "" "$B/runtime_gpu_tests" "$X"
 check kernel-bw      120  gpu  "^  (cudaMemcpy|pack|unpack)|^# buckets" \
       mpirun -np 1 "$B/haein-bench" kernel --device gpu --model "$KIT/models/gpt2-124m.txt" \
       --bucket-mb 1,16,64 --repeats 11
-check torch-pack     120  gpu  "^  |^# buckets" \
-      python3 "$KIT/torch_pack.py" --model "$KIT/models/gpt2-124m.txt" --bucket-mb 1,16,64
+if command -v python3 >/dev/null; then
+  check torch-pack   120  gpu  "^  |^# buckets" \
+        python3 "$KIT/torch_pack.py" --model "$KIT/models/gpt2-124m.txt" --bucket-mb 1,16,64
+else
+  printf '%-18s %-8s %4ss  %s\n' torch-pack SKIPPED 0 "no python3 (PyTorch comes with it)" >>"$SUMMARY"
+fi
 check host-context    60  host "" mpirun -np 2 "$B/runtime_mpi_tests" --gtest_filter='HostMemory.*'
 check mpi-train      120  host "" "$B/train_mlp_tests" --gtest_filter='TrainMlpRun.LearnsTheTaskWithTwoRanksUnderHaeinRun' "$X"
 check train-mlp-gpu  240  gpu  "" "$B/train_mlp_tests" --gtest_filter='TrainMlpGpu.*' "$X"
