@@ -435,6 +435,52 @@ TEST_F(Run, LocalDryRunAndPrintEnv) {
   EXPECT_NE(r.out.find(" prog a 'b c'\n"), std::string::npos) << r.out;
 }
 
+TEST_F(Run, EnvAndHaeinSettingsReachEveryRankAndPerRankVariablesWin) {
+  // mpirun's remote ranks start from orted's fresh environment: every HAEIN_* setting in
+  // effect and every --env is named with -x (the bed's cluster tests run them across hosts).
+  Result r = haein(
+      "run --cluster preset:haein -n 8 --backend mpirun --dry-run --env FOO=a=b "
+      "--env HOME --env FOO=c -- prog");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find(" -x FOO -x HOME "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("FOO=c "), std::string::npos) << "the last --env FOO wins\n" << r.out;
+  r = haein(
+      "run -n 2 --oversubscribe --env FOO=bar --env RANK=9 -- sh "
+      "-c 'echo \"$FOO $RANK\"'");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("bar 0"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("bar 1"), std::string::npos) << r.out;
+  const std::string settings = "HAEIN_TIMEOUT=7 HAEIN_CHECK_COLLECTIVES=1 ";
+  r = haein("run -n 2 --oversubscribe --backend mpirun --dry-run --print-env -- prog");
+  EXPECT_EQ(r.out.find(" -x HAEIN_TIMEOUT"), std::string::npos) << "not set, not forwarded";
+  const int status = std::system(
+      (settings +
+       command("run -n 2 --oversubscribe --backend mpirun --dry-run --print-env -- prog"))
+          .c_str());
+  ASSERT_EQ(WEXITSTATUS(status), 0);
+  const std::string out = slurp(dir_ / "stdout");
+  EXPECT_NE(out.find(" -x HAEIN_TIMEOUT"), std::string::npos) << out;
+  EXPECT_NE(out.find(" -x HAEIN_CHECK_COLLECTIVES"), std::string::npos) << out;
+  EXPECT_NE(out.find("also gets (HAEIN_* in effect, --env):\n  HAEIN_CHECK_COLLECTIVES=1\n"),
+            std::string::npos)
+      << out;
+}
+
+TEST_F(Run, BadEnvIsAnErrorNamingIt) {
+  const std::pair<std::string, std::string> cases[] = {
+      {"--env 1X=2", "--env '1X=2': expected NAME or NAME=VALUE"},
+      {"--env =2", "--env '=2': expected NAME"},
+      {"--env RANK_OK-=1", "--env 'RANK_OK-=1'"},
+      {"--env HAEIN_PLACEMENT=/x", "haein run sets HAEIN_PLACEMENT itself"},
+      {"--env HAEIN_NO_SUCH_VARIABLE_SET_HERE", "is not set here; give --env"},
+  };
+  for (const auto& [args, message] : cases) {
+    const Result r = haein("run -n 1 " + args + " -- /bin/true");
+    EXPECT_EQ(r.exit_code, 2) << args << "\n" << r.err;
+    EXPECT_NE(r.err.find(message), std::string::npos) << args << "\n" << r.err;
+  }
+}
+
 TEST(MemoryBinder, BindsToANodeThatExistsAndNamesOneThatDoesNot) {
   haein::launcher::detail::MemoryBinder binder;
   if (!binder.supported()) {

@@ -229,7 +229,9 @@ int run_main(const std::vector<std::string>& args) {
       "nccl-topo", po::bool_switch(&run.nccl_topo),
       "write each node's NCCL topology XML and set NCCL_TOPO_FILE")(
       "dry-run", po::bool_switch(&run.dry_run), "print the commands and files, start nothing")(
-      "print-env", po::bool_switch(&run.print_env), "print every rank's variables first");
+      "print-env", po::bool_switch(&run.print_env), "print every rank's variables first")(
+      "env", po::value<std::vector<std::string>>(&run.env)->composing(),
+      "NAME[=VALUE]: set for every rank on every host (as mpirun -x); repeatable");
   po::variables_map vm;
   if (!parse(own, options,
              "haein run [options] (-n N | --nnodes M --nproc-per-node K) -- PROGRAM [ARGS...]", vm,

@@ -23,6 +23,9 @@ struct Job {
   std::string placement_path;
   std::string nccl_topo_dir;  ///< empty without --nccl-topo
   std::string log_dir;        ///< absolute --log-dir, empty without
+  /// What every rank gets on every host besides its own variables: the HAEIN_* settings in
+  /// effect and --env; the backends forward them (mpirun -x, srun --export).
+  std::vector<std::pair<std::string, std::string>> forwarded_env;
 };
 
 /// One start of the whole job; restarts are further attempts.

@@ -12,7 +12,11 @@ std::vector<LaunchCommand> local_commands(const Job& job, const Attempt& attempt
   const RankContext context = rank_context(job, attempt);
   std::vector<LaunchCommand> commands;
   for (int rank = 0; rank < job.placement.world_size(); ++rank) {
-    commands.push_back({rank_environment(job.placement, rank, context), job.options.command});
+    // The forwarded variables first: the rank's own, set after them, win.
+    LaunchCommand command{job.forwarded_env, job.options.command};
+    for (auto& variable : rank_environment(job.placement, rank, context))
+      command.env.push_back(std::move(variable));
+    commands.push_back(std::move(command));
   }
   return commands;
 }

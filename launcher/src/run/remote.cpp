@@ -66,6 +66,10 @@ LaunchCommand mpirun_command(const Job& job, const Attempt& attempt) {
   command.argv.insert(command.argv.end(),
                       {"-x", "MASTER_PORT=" + std::to_string(attempt.master_port), "-x",
                        "HAEIN_RESTART_COUNT=" + std::to_string(attempt.index)});
+  // Remote ranks start from orted's fresh environment: what they need must be named.
+  command.env = job.forwarded_env;
+  for (const auto& [name, value] : job.forwarded_env)
+    command.argv.insert(command.argv.end(), {"-x", name});
   const std::vector<std::string> rank = exec_rank_argv(job, attempt);
   command.argv.insert(command.argv.end(), rank.begin(), rank.end());
   return command;
@@ -75,7 +79,8 @@ LaunchCommand srun_command(const Job& job, const Attempt& attempt) {
   std::vector<std::string> hosts;
   for (int node : job.placement.nodes()) hosts.push_back(job.cluster.nodes[node].hostname);
   LaunchCommand command;
-  command.env = {{"SLURM_HOSTFILE", (job.dir / "hostfile").string()}};
+  command.env = job.forwarded_env;  // srun --export=ALL passes its environment on
+  command.env.emplace_back("SLURM_HOSTFILE", (job.dir / "hostfile").string());
   command.argv = {"srun", "--ntasks=" + std::to_string(job.placement.world_size()),
                   "--nodes=" + std::to_string(hosts.size()),
                   "--nodelist=" + topology::compress_hostlist(hosts), "--distribution=arbitrary",

@@ -6,12 +6,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <map>
+#include <set>
 #include <thread>
 
 #include "haein/common/error.hpp"
@@ -207,6 +209,55 @@ int requested_ranks(const PlacementRequest& request) {
   return request.nodes > 0 ? request.nodes * request.gpus_per_node : request.gpus;
 }
 
+/// The variables `options` forwards to every rank; InvalidArgument for a bad --env.
+std::vector<std::pair<std::string, std::string>> forwarded_environment(const RunOptions& options) {
+  // haein sets these itself, per rank or per attempt.
+  const std::set<std::string> own{std::string(settings::kPlacement.name()),
+                                  std::string(settings::kRestartCount.name()),
+                                  std::string(settings::kHeartbeatFile.name())};
+  std::vector<std::pair<std::string, std::string>> forwarded;
+  auto add = [&](const std::string& name, const std::string& value) {
+    for (auto& [known, old] : forwarded) {
+      if (known == name) {
+        old = value;  // a later --env wins
+        return;
+      }
+    }
+    forwarded.emplace_back(name, value);
+  };
+  for (const env::Setting* setting : env::all_settings()) {
+    const std::string name(setting->name());
+    if (own.count(name) != 0) continue;
+    if (const auto value = setting->raw()) add(name, *value);
+  }
+  for (const std::string& entry : options.env) {
+    const std::size_t equals = entry.find('=');
+    const std::string name = entry.substr(0, equals);
+    const bool valid =
+        !name.empty() && (std::isalpha(static_cast<unsigned char>(name[0])) || name[0] == '_') &&
+        std::all_of(name.begin(), name.end(),
+                    [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
+    if (!valid) {
+      throw InvalidArgument("--env '" + entry +
+                            "': expected NAME or NAME=VALUE, NAME made of letters, digits and _");
+    }
+    if (own.count(name) != 0) {
+      throw InvalidArgument("--env " + name + ": haein run sets " + name + " itself, per rank");
+    }
+    if (equals != std::string::npos) {
+      add(name, entry.substr(equals + 1));
+      continue;
+    }
+    const char* value = std::getenv(name.c_str());
+    if (value == nullptr) {
+      throw InvalidArgument("--env " + name + ": " + name + " is not set here; give --env " + name +
+                            "=VALUE");
+    }
+    add(name, value);
+  }
+  return forwarded;
+}
+
 void validate(const RunOptions& options) {
   if (options.command.empty()) {
     throw InvalidArgument(
@@ -315,6 +366,8 @@ void print_env(const Job& job, const Attempt& attempt, std::ostream& out) {
       out << "  " << name << "=" << value << "\n";
     }
   }
+  out << "every rank on every host also gets (HAEIN_* in effect, --env):\n";
+  for (const auto& [name, value] : job.forwarded_env) out << "  " << name << "=" << value << "\n";
   out << "haein settings in effect:\n";
   env::print_settings(out);
 }
@@ -420,6 +473,7 @@ int run_job(const RunOptions& options, std::ostream& out, std::ostream& err) {
   job.dir = directory.path();
   job.log_dir = options.log_dir.empty() ? std::string() : job.dir.string();
   job.placement_path = (job.dir / "placement.json").string();
+  job.forwarded_env = forwarded_environment(options);
   write_file(job.placement_path, placement_json(job.placement));
   write_file(job.dir / "rankfile", placement_rankfile(job.placement));
   write_file(job.dir / "hostfile", placement_slurm_hostfile(job.placement));

@@ -44,6 +44,10 @@ struct RunOptions {
   bool nccl_topo = false;        ///< write NCCL topology files and set NCCL_TOPO_FILE
   bool dry_run = false;          ///< print what would run, run nothing
   bool print_env = false;        ///< print every rank's variables before starting
+  /// --env NAME[=VALUE], as `mpirun -x` / `srun --export`: set for every rank on every
+  /// host (NAME alone: this environment's value). Every HAEIN_* setting in effect goes to
+  /// every rank too. Variables haein sets per rank (RANK, ...) win over these.
+  std::vector<std::string> env;
   std::vector<std::string> command;
   /// Path of the `haein` executable the ranks start through (mpirun, srun backends).
   std::string haein_binary;
