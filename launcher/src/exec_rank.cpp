@@ -35,7 +35,8 @@ std::vector<std::pair<std::string, std::string>> rank_environment(const Placemen
       {"WORLD_SIZE", std::to_string(placement.world_size())},
       {"LOCAL_RANK", std::to_string(r.local_rank)},
       {"LOCAL_WORLD_SIZE", std::to_string(r.local_world_size)},
-      {"MASTER_ADDR", placement.ranks.front().host},
+      {"MASTER_ADDR",
+       context.master_addr.empty() ? placement.ranks.front().host : context.master_addr},
       {"MASTER_PORT", std::to_string(context.master_port)},
   };
   if (r.gpu >= 0) env.emplace_back("CUDA_VISIBLE_DEVICES", std::to_string(r.gpu));
@@ -162,6 +163,7 @@ int exec_rank(const ExecRankOptions& options, std::ostream& err) {
   context.restart_count = env_int("HAEIN_RESTART_COUNT", 0);
   context.nccl_topo_dir = options.nccl_topo_dir;
   context.heartbeat_dir = options.heartbeat_dir;
+  context.master_addr = options.master_addr;
   const auto variables = rank_environment(placement, rank, context);
   if (!options.tag_template.empty() || !options.log_dir.empty() || !options.status_dir.empty()) {
     return watch_rank(options, placement.ranks[rank], variables);

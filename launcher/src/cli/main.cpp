@@ -181,7 +181,9 @@ int exec_rank_main(const std::vector<std::string>& args) {
       "directory of <host>.xml NCCL topology files (sets NCCL_TOPO_FILE)")(
       "no-bind", po::bool_switch(&no_bind), "leave CPU affinity and memory policy alone")(
       "heartbeat-dir", po::value<std::string>(&exec.heartbeat_dir),
-      "set HAEIN_HEARTBEAT_FILE=<dir>/rank-R")(
+      "set HAEIN_HEARTBEAT_FILE=<dir>/rank-R")("master-addr",
+                                               po::value<std::string>(&exec.master_addr),
+                                               "MASTER_ADDR (default: rank 0's hostname)")(
       "tag-output", po::value<std::string>(&exec.tag_template),
       "watch the rank: prefix each output line ({host} {rank} {local_rank})")(
       "log-dir", po::value<std::string>(&exec.log_dir),
@@ -231,7 +233,9 @@ int run_main(const std::vector<std::string>& args) {
       "dry-run", po::bool_switch(&run.dry_run), "print the commands and files, start nothing")(
       "print-env", po::bool_switch(&run.print_env), "print every rank's variables first")(
       "env", po::value<std::vector<std::string>>(&run.env)->composing(),
-      "NAME[=VALUE]: set for every rank on every host (as mpirun -x); repeatable");
+      "NAME[=VALUE]: set for every rank on every host (as mpirun -x); repeatable")(
+      "iface", po::value<std::string>(&run.iface),
+      "network interface between the hosts: MASTER_ADDR, Open MPI's TCP, NCCL_SOCKET_IFNAME");
   po::variables_map vm;
   if (!parse(own, options,
              "haein run [options] (-n N | --nnodes M --nproc-per-node K) -- PROGRAM [ARGS...]", vm,

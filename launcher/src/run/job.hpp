@@ -26,7 +26,17 @@ struct Job {
   /// What every rank gets on every host besides its own variables: the HAEIN_* settings in
   /// effect and --env; the backends forward them (mpirun -x, srun --export).
   std::vector<std::pair<std::string, std::string>> forwarded_env;
+  std::string master_addr;  ///< MASTER_ADDR for jobs across hosts; empty: rank 0's hostname
 };
+
+/// True for this host's name, localhost and 127.0.0.1.
+bool is_this_host(const std::string& host);
+/// IPv4 address of this host's `interface`; InvalidArgument naming the interfaces there.
+std::string interface_address(const std::string& interface);
+/// The address every host reaches rank 0 at, for a placement across hosts (empty for one
+/// host): the address of `interface` or of the route to the other hosts when rank 0 is
+/// here, else rank 0's host resolved here. A loopback answer is an InvalidArgument.
+std::string master_address(const Placement& placement, const std::string& interface);
 
 /// One start of the whole job; restarts are further attempts.
 struct Attempt {

@@ -31,6 +31,7 @@ std::vector<std::string> exec_rank_argv(const Job& job, const Attempt& attempt) 
     argv.insert(argv.end(), {"--heartbeat-dir", attempt.heartbeat_dir().string()});
   }
   if (!job.nccl_topo_dir.empty()) argv.insert(argv.end(), {"--nccl-topo-dir", job.nccl_topo_dir});
+  if (!job.master_addr.empty()) argv.insert(argv.end(), {"--master-addr", job.master_addr});
   argv.emplace_back("--");
   argv.insert(argv.end(), job.options.command.begin(), job.options.command.end());
   return argv;
@@ -66,6 +67,10 @@ LaunchCommand mpirun_command(const Job& job, const Attempt& attempt) {
   command.argv.insert(command.argv.end(),
                       {"-x", "MASTER_PORT=" + std::to_string(attempt.master_port), "-x",
                        "HAEIN_RESTART_COUNT=" + std::to_string(attempt.index)});
+  if (!job.options.iface.empty()) {
+    command.argv.insert(command.argv.end(), {"--mca", "btl_tcp_if_include", job.options.iface,
+                                             "--mca", "oob_tcp_if_include", job.options.iface});
+  }
   // Remote ranks start from orted's fresh environment: what they need must be named.
   command.env = job.forwarded_env;
   for (const auto& [name, value] : job.forwarded_env)

@@ -68,6 +68,7 @@ RankContext rank_context(const Job& job, const Attempt& attempt) {
   context.restart_count = attempt.index;
   context.nccl_topo_dir = job.nccl_topo_dir;
   if (job.options.heartbeat_timeout > 0) context.heartbeat_dir = attempt.heartbeat_dir().string();
+  context.master_addr = job.master_addr;
   return context;
 }
 
@@ -128,10 +129,6 @@ int free_port() {
   ::close(fd);
   if (!ok) throw Error("cannot find a free MASTER_PORT; give --master-port");
   return ntohs(address.sin_port);
-}
-
-bool is_this_host(const std::string& host) {
-  return host == host_name() || host == "localhost" || host == "127.0.0.1";
 }
 
 // The program as execvp will find it; empty when it will not.
@@ -474,6 +471,18 @@ int run_job(const RunOptions& options, std::ostream& out, std::ostream& err) {
   job.log_dir = options.log_dir.empty() ? std::string() : job.dir.string();
   job.placement_path = (job.dir / "placement.json").string();
   job.forwarded_env = forwarded_environment(options);
+  if (!options.iface.empty()) {
+    interface_address(options.iface);  // it exists here, or a clear error now
+    // NCCL's and Gloo's bootstrap sockets use it too, unless the user chose otherwise.
+    for (const char* name : {"NCCL_SOCKET_IFNAME", "GLOO_SOCKET_IFNAME"}) {
+      const bool chosen = std::any_of(job.forwarded_env.begin(), job.forwarded_env.end(),
+                                      [&](const auto& entry) { return entry.first == name; }) ||
+                          std::getenv(name) != nullptr;
+      if (!chosen) job.forwarded_env.emplace_back(name, options.iface);
+    }
+  }
+  if (job.backend != Backend::kLocal && !options.dry_run)
+    job.master_addr = master_address(job.placement, options.iface);
   write_file(job.placement_path, placement_json(job.placement));
   write_file(job.dir / "rankfile", placement_rankfile(job.placement));
   write_file(job.dir / "hostfile", placement_slurm_hostfile(job.placement));

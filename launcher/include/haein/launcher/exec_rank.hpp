@@ -17,6 +17,7 @@ namespace haein::launcher {
 struct RankContext {
   std::string placement_path;  ///< absolute path of the placement JSON (HAEIN_PLACEMENT)
   int master_port = 29500;
+  std::string master_addr;    ///< MASTER_ADDR; empty: rank 0's hostname
   int restart_count = 0;      ///< HAEIN_RESTART_COUNT
   std::string nccl_topo_dir;  ///< when set, NCCL_TOPO_FILE=<dir>/<host>.xml
   std::string heartbeat_dir;  ///< when set, HAEIN_HEARTBEAT_FILE=<dir>/rank-<rank>
@@ -36,6 +37,7 @@ struct ExecRankOptions {
   int rank = -1;  ///< -1: from the process manager (OMPI_COMM_WORLD_RANK, SLURM_PROCID, RANK)
   std::string nccl_topo_dir;
   std::string heartbeat_dir;  ///< sets HAEIN_HEARTBEAT_FILE=<dir>/rank-<rank>
+  std::string master_addr;    ///< MASTER_ADDR; empty: rank 0's hostname
   bool bind = true;           ///< bind to the placement's cores when this machine has them
   /// With any of the next three, exec-rank stays as the rank's parent instead of exec'ing:
   /// it tags the output lines, writes the log, forwards signals and records how the rank

@@ -48,6 +48,9 @@ struct RunOptions {
   /// host (NAME alone: this environment's value). Every HAEIN_* setting in effect goes to
   /// every rank too. Variables haein sets per rank (RANK, ...) win over these.
   std::vector<std::string> env;
+  /// --iface: the interface between the hosts (MASTER_ADDR when rank 0 is here, Open MPI's
+  /// btl/oob_tcp_if_include, NCCL_SOCKET_IFNAME, GLOO_SOCKET_IFNAME); empty: the route's.
+  std::string iface;
   std::vector<std::string> command;
   /// Path of the `haein` executable the ranks start through (mpirun, srun backends).
   std::string haein_binary;
