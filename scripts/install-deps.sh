@@ -11,6 +11,7 @@ packages=(
   libyaml-cpp-dev libpugixml-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3-matplotlib clang-format
+  iproute2 iputils-ping procps
 )
 
 missing=()
