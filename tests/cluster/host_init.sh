@@ -16,18 +16,24 @@ subnet_prefix=10.77.0  # BED_SUBNET 10.77.0.0/24, host hI at 10.77.0.I
 
 echo "$name" >/proc/sys/kernel/hostname
 
-# A tmpfs prepared at a staging point and moved into place; DIR is bound back into it
-# first when DIR lies under MOUNTPOINT, so that DIR keeps its path on every host.
+# A tmpfs prepared at a staging point and moved into place; DIR, and every folder named in
+# BED_KEEP (colon-separated: a build tree that tests run programs from, say), is bound back
+# into it first when it lies under MOUNTPOINT, so that it keeps its path on every host.
 stage="$dir/run/$name.mnt"
 mkdir -p "$stage"
+IFS=: read -r -a keep <<<"${BED_KEEP:-}"
 private_tmpfs() {  # MOUNTPOINT MODE
   mount -t tmpfs -o "mode=$2,nosuid,nodev" "bed-$name" "$stage"
-  case "$dir/" in
-    "$1"/*)
-      mkdir -p "$stage/${dir#"$1"/}"
-      mount --bind "$dir" "$stage/${dir#"$1"/}"
-      ;;
-  esac
+  local folder
+  for folder in "$dir" "${keep[@]}"; do
+    [ -n "$folder" ] && [ -d "$folder" ] || continue
+    case "$folder/" in
+      "$1"/*)
+        mkdir -p "$stage/${folder#"$1"/}"
+        mount --bind "$folder" "$stage/${folder#"$1"/}"
+        ;;
+    esac
+  done
   mount --move "$stage" "$1"
 }
 private_tmpfs /tmp 1777

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# `haein run --backend mpirun` across three bed hosts (issue 20, section 2): launched on h1
+# as a user would, with Open MPI reaching h2 and h3 through the rsh agent, whose remote
+# commands start from a fresh environment as over ssh.
+#   - every rank runs on the host its placement names, with its own RANK;
+#   - every HAEIN_* setting in effect and every --env reaches every rank on every host;
+#   - MASTER_ADDR is h1's bed address on every rank, though h1's own /etc/hosts maps "h1"
+#     to 127.0.1.1 (Debian's default);
+#   - train_mlp learns across the hosts with HAEIN_CHECK_COLLECTIVES=1 (which deadlocked
+#     when the setting reached one host only), checkpoints in the shared folder.
+#   haein_run_test.sh BUILD_DIR
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+bed=$here/bed.sh
+build=$(cd "${1:?build dir}" && pwd)
+haein=$build/launcher/haein
+train=$build/examples/train_mlp
+PATH=$PATH:/usr/sbin:/sbin
+
+rc=0
+reason=$("$bed" check) || rc=$?
+if [ "$rc" = 77 ]; then
+  echo "SKIP: cannot build a test bed here: $reason"
+  exit 77
+fi
+[ "$rc" = 0 ] || { echo "FAIL: bed.sh check failed (exit $rc): $reason" >&2; exit 1; }
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+tmp=$(mktemp -d)
+dir=$tmp/bed
+trap '"$bed" down "$dir" >/dev/null 2>&1 || true; rm -rf "$tmp"' EXIT
+trap 'exit 143' TERM
+trap 'exit 130' INT
+
+# The build tree keeps its path inside the hosts even where it lies under /tmp.
+BED_KEEP=$build "$bed" up "$dir" 3 >/dev/null
+# shellcheck source=/dev/null
+. "$dir/bed.env"
+printf 'h1 slots=2\nh2 slots=2\nh3 slots=2\n' >"$BED_SHARED/hosts"
+
+# on_h1 VAR=VALUE... -- COMMAND...: run on h1, as a login there would (the agent's shell
+# parses the line, so every word is quoted here).
+on_h1() {
+  local line="env" word
+  while [ "$1" != -- ]; do line+=" $(printf '%q' "$1")"; shift; done
+  shift
+  for word in "$@"; do line+=" $(printf '%q' "$word")"; done
+  "$BED_RSH" h1 "$line"
+}
+mpi_env=(PATH=/usr/bin:/bin OMPI_MCA_plm_rsh_agent="$BED_RSH"
+         OMPI_MCA_btl_tcp_if_include="$BED_SUBNET" OMPI_MCA_oob_tcp_if_include="$BED_SUBNET")
+
+# 1. Where ranks run and what they get.
+probe='echo "rank=$RANK host=$(hostname) local=$LOCAL_RANK foo=$FOO timeout=$HAEIN_TIMEOUT master=$MASTER_ADDR"'
+out=$(on_h1 "${mpi_env[@]}" HAEIN_TIMEOUT=37 -- "$haein" run -c "$BED_SHARED/hosts" -n 6 \
+        --backend mpirun --log-dir "$BED_SHARED/job1" --env FOO=bar --tag-output '' \
+        -- sh -c "$probe" 2>&1) || fail "haein run across 3 hosts failed: $out"
+for rank in 0 1 2 3 4 5; do
+  line=$(grep "^rank=$rank " <<<"$out") || fail "rank $rank printed nothing: $out"
+  host=h$((rank / 2 + 1))
+  grep -q " host=$host " <<<"$line" || fail "rank $rank not on $host: $line"
+  grep -q " foo=bar " <<<"$line" || fail "--env FOO=bar did not reach rank $rank on $host: $line"
+  grep -q " timeout=37 " <<<"$line" ||
+    fail "HAEIN_TIMEOUT did not reach rank $rank on $host: $line"
+  grep -q " master=10.77.0.1$" <<<"$line" ||
+    fail "rank $rank's MASTER_ADDR is not h1's bed address: $line"
+done
+echo "ok: 6 ranks on h1-h3 with their variables, MASTER_ADDR 10.77.0.1"
+
+# 2. Training across the hosts with the collectives checked on every rank.
+out=$(on_h1 "${mpi_env[@]}" HAEIN_CHECK_COLLECTIVES=1 HAEIN_TIMEOUT=60 -- "$haein" run \
+        -c "$BED_SHARED/hosts" -n 6 --backend mpirun --log-dir "$BED_SHARED/job2" -- "$train" \
+        --hidden 64,64 --global-batch 96 --train-samples 8192 --test-samples 2048 \
+        --log-every 1000 --eval-every 0 --no-plot --steps 120 --checkpoint-every 60 \
+        --out "$BED_SHARED/run" 2>&1) || fail "train_mlp across 3 hosts failed: $out"
+accuracy=$(grep -o "final: step [0-9]*, test accuracy [0-9.]*%" <<<"$out" | grep -o "[0-9.]*%$" | tr -d %)
+[ -n "$accuracy" ] || fail "no final accuracy: $out"
+awk -v a="$accuracy" 'BEGIN { exit !(a >= 90) }' || fail "accuracy $accuracy% < 90%: $out"
+grep -q "train_mlp: 6 ranks" <<<"$out" || fail "train_mlp did not see 6 ranks: $out"
+[ -f "$BED_SHARED/run/checkpoints/ckpt-step-00000120.h5" ] || fail "no checkpoint at step 120"
+for rank in 0 1 2 3 4 5; do  # exec-rank on each host wrote its rank's log to the shared folder
+  [ -f "$BED_SHARED/job2/attempt-0/rank-$rank.log" ] || fail "no log of rank $rank: $out"
+done
+echo "ok: train_mlp on 6 ranks across h1-h3 with HAEIN_CHECK_COLLECTIVES=1, accuracy $accuracy%"
