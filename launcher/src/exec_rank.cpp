@@ -1,16 +1,19 @@
 #include "haein/launcher/exec_rank.hpp"
 
 #include <sched.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
+#include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <ostream>
 #include <sstream>
+#include <thread>
 
 #include "haein/common/error.hpp"
 #include "haein/common/process.hpp"
@@ -112,6 +115,11 @@ int watch_rank(const ExecRankOptions& options, const RankPlacement& rank,
       std::ofstream touch(value);
     }
   }
+  // When the daemon that started us dies (SIGKILL, a lost host), we and the rank must not
+  // run on: the kernel sends SIGHUP, a stop signal for the supervisor.
+  const pid_t parent = ::getppid();
+  ::prctl(PR_SET_PDEATHSIG, SIGHUP);
+  if (::getppid() != parent) ::raise(SIGHUP);  // it died before the request took effect
   detail::SupervisorOptions supervision;
   supervision.grace_seconds = settings::kStopGrace.get();
   const detail::SupervisorResult result = detail::supervise({child}, supervision);
@@ -123,6 +131,12 @@ int watch_rank(const ExecRankOptions& options, const RankPlacement& rank,
     status.exit_code = ended.exit_code;
     status.signal = ended.signal;
     status.stopped = ended.stopped;
+    // A parent-death SIGHUP can come while the dying daemon's last threads still exit
+    // (it is sent when the thread that started us ends): give its death a moment.
+    for (int i = 0; i < 100 && ended.stopped && ended.signal == SIGHUP && ::getppid() == parent;
+         ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    status.orphaned = ::getppid() != parent;
     status.ended_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                           std::chrono::system_clock::now().time_since_epoch())
                           .count();

@@ -202,7 +202,8 @@ left=$(find /proc -mindepth 3 -maxdepth 3 -path '/proc/[0-9]*/ns/*' -printf '%p 
 # (patterns from files: grep's own command line must not mention the bed)
 left=$(grep -a -l -F -f "$tmp/bed_dir" /proc/[0-9]*/cmdline 2>/dev/null || true)
 [ -z "$left" ] || fail "processes still mention the bed: $left"
-left=$(grep -s -F -e ' bed-h' -f "$tmp/bed_dir" /proc/[0-9]*/mountinfo || true)
+bed_id=$(printf '%s' "$dir" | cksum | cut -d' ' -f1)  # host_init.sh names its mounts with it
+left=$(grep -s -F -e " bed-$bed_id-h" -f "$tmp/bed_dir" /proc/[0-9]*/mountinfo || true)
 [ -z "$left" ] || fail "mounts of the bed are left: $left"
 machine_state >"$tmp/after"
 diff "$tmp/before" "$tmp/after" || fail "the machine's links, netns or /etc/hosts changed"

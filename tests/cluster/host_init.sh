@@ -13,6 +13,8 @@ count=${3:?number of hosts}
 subnet_prefix=10.77.0  # BED_SUBNET 10.77.0.0/24, host hI at 10.77.0.I
 
 [ "$$" = 1 ] || { echo "host_init.sh: must run as PID 1 of a new PID namespace" >&2; exit 1; }
+# This bed's mounts are named bed-<id>-hI: another bed on the machine has another id.
+id=$(printf '%s' "$dir" | cksum | cut -d' ' -f1)
 
 echo "$name" >/proc/sys/kernel/hostname
 
@@ -23,7 +25,7 @@ stage="$dir/run/$name.mnt"
 mkdir -p "$stage"
 IFS=: read -r -a keep <<<"${BED_KEEP:-}"
 private_tmpfs() {  # MOUNTPOINT MODE
-  mount -t tmpfs -o "mode=$2,nosuid,nodev" "bed-$name" "$stage"
+  mount -t tmpfs -o "mode=$2,nosuid,nodev" "bed-$id-$name" "$stage"
   local folder
   for folder in "$dir" "${keep[@]}"; do
     [ -n "$folder" ] && [ -d "$folder" ] || continue
@@ -41,7 +43,7 @@ private_tmpfs /dev/shm 1777
 
 # A private /etc: a copy of the machine's in a tmpfs, moved over /etc. Rewriting a file in
 # it (also by rename) stays inside this host; the machine's /etc is only read.
-mount -t tmpfs -o mode=755,nosuid,nodev "bed-$name-etc" "$stage"
+mount -t tmpfs -o mode=755,nosuid,nodev "bed-$id-$name-etc" "$stage"
 cp -a /etc/. "$stage/"
 rm -f "$stage/hosts" "$stage/hostname" "$stage/resolv.conf"
 {

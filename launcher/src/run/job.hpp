@@ -52,8 +52,9 @@ struct Attempt {
 
 struct Outcome {
   int exit_code = 0;
-  bool interrupted = false;  ///< the user stopped it: no restart
-  std::string summary;       ///< one line for the final message and the restart notice
+  bool interrupted = false;             ///< the user stopped it: no restart
+  std::string summary;                  ///< one line for the final message and the restart notice
+  std::vector<std::string> lost_hosts;  ///< hosts that went silent (daemon or host died)
 };
 
 /// What the ranks of this attempt get besides their placement entry.

@@ -21,8 +21,9 @@ void write_rank_status(const std::string& dir, const RankStatus& status) {
   {
     std::ofstream out(temporary);
     out << "rank " << status.rank << "\nhost " << status.host << "\nexit_code " << status.exit_code
-        << "\nsignal " << status.signal << "\nstopped " << (status.stopped ? 1 : 0) << "\nended_ns "
-        << status.ended_ns << "\nseconds " << status.seconds << "\n"
+        << "\nsignal " << status.signal << "\nstopped " << (status.stopped ? 1 : 0) << "\norphaned "
+        << (status.orphaned ? 1 : 0) << "\nended_ns " << status.ended_ns << "\nseconds "
+        << status.seconds << "\n"
         << kTailMarker << "\n";
     for (const std::string& line : status.tail) out << line << "\n";
     if (!out.flush()) throw Error("cannot write rank status '" + temporary.string() + "'");
@@ -57,6 +58,10 @@ bool parse_status(std::istream& in, RankStatus& status) {
       int stopped = 0;
       fields >> stopped;
       status.stopped = stopped != 0;
+    } else if (key == "orphaned") {
+      int orphaned = 0;
+      fields >> orphaned;
+      status.orphaned = orphaned != 0;
     } else if (key == "ended_ns") {
       fields >> status.ended_ns;
     } else if (key == "seconds") {

@@ -14,7 +14,10 @@ struct RankStatus {
   std::string host;
   int exit_code = 0;
   int signal = 0;
-  bool stopped = false;       ///< a stop signal reached it before it ended: not a root cause
+  bool stopped = false;  ///< a stop signal reached it before it ended: not a root cause
+  /// The process that started exec-rank (Open MPI's daemon, slurmstepd) died first: the
+  /// rank was stopped because its host's daemon was lost.
+  bool orphaned = false;
   std::int64_t ended_ns = 0;  ///< wall clock at its end, to order failures across ranks
   double seconds = 0;
   std::vector<std::string> tail;

@@ -4,8 +4,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <fstream>
 #include <set>
+#include <thread>
 
 #include "haein/common/settings.hpp"
 #include "haein/topology/hostlist.hpp"
@@ -16,6 +18,10 @@
 namespace haein::launcher::detail {
 
 namespace {
+
+// After a rank failed, mpirun or srun stops the others in about their grace period; this
+// much more is left for their own teardown before haein stops the manager itself.
+constexpr double kManagerTeardownSeconds = 5;
 
 // `haein exec-rank ... -- PROGRAM ARGS`, the per-rank step both backends run.
 std::vector<std::string> exec_rank_argv(const Job& job, const Attempt& attempt) {
@@ -35,6 +41,40 @@ std::vector<std::string> exec_rank_argv(const Job& job, const Attempt& attempt) 
   argv.emplace_back("--");
   argv.insert(argv.end(), job.options.command.begin(), job.options.command.end());
   return argv;
+}
+
+/// Hosts none of whose ranks ended on their own, with those ranks: each left no status
+/// (the host or its daemon died with them) or was stopped because the daemon that started
+/// it died (orphaned). The daemon or the host itself died, or was never reached.
+std::vector<std::pair<std::string, std::vector<int>>> lost_hosts(
+    const Placement& placement, const std::vector<RankStatus>& statuses) {
+  std::set<int> reported;
+  for (const RankStatus& status : statuses)
+    if (!status.orphaned) reported.insert(status.rank);
+  std::vector<std::pair<std::string, std::vector<int>>> hosts;
+  for (const RankPlacement& r : placement.ranks) {
+    auto host = std::find_if(hosts.begin(), hosts.end(),
+                             [&](const auto& entry) { return entry.first == r.host; });
+    if (host == hosts.end()) host = hosts.insert(hosts.end(), {r.host, {}});
+    host->second.push_back(r.rank);
+  }
+  std::vector<std::pair<std::string, std::vector<int>>> lost;
+  for (const auto& [host, ranks] : hosts) {
+    if (std::none_of(ranks.begin(), ranks.end(), [&](int rank) { return reported.count(rank); }))
+      lost.emplace_back(host, ranks);
+  }
+  // Every host silent is a job that never started, not a lost host.
+  if (lost.size() == hosts.size()) lost.clear();
+  return lost;
+}
+
+std::string rank_range(const std::vector<int>& ranks) {
+  if (ranks.size() == 1) return "rank " + std::to_string(ranks.front());
+  const bool consecutive = ranks.back() - ranks.front() + 1 == static_cast<int>(ranks.size());
+  std::string text = "ranks ";
+  if (consecutive) return text + std::to_string(ranks.front()) + "-" + std::to_string(ranks.back());
+  for (std::size_t i = 0; i < ranks.size(); ++i) text += (i ? "," : "") + std::to_string(ranks[i]);
+  return text;
 }
 
 bool every_rank_has_cores(const Placement& placement) {
@@ -112,6 +152,8 @@ Outcome run_remote(const Job& job, const Attempt& attempt, const LaunchCommand& 
   SupervisorOptions supervision;
   supervision.grace_seconds = settings::kStopGrace.get();
   supervision.heartbeat_timeout = job.options.heartbeat_timeout;
+  supervision.status_dir = attempt.status_dir().string();
+  supervision.failure_deadline = supervision.grace_seconds + kManagerTeardownSeconds;
   if (job.options.heartbeat_timeout > 0) {
     for (int rank = 0; rank < job.placement.world_size(); ++rank) {
       const std::string file =
@@ -121,8 +163,20 @@ Outcome run_remote(const Job& job, const Attempt& attempt, const LaunchCommand& 
     }
   }
   const SupervisorResult result = supervise({child}, supervision);
+  if (result.manager_overdue) {
+    err << "haein run: " << manager << " did not end within "
+        << format_seconds(supervision.failure_deadline)
+        << " s of the first rank failure (a host it cannot reach?); stopped it\n";
+  }
   const ChildResult& ended = result.children.front();
-  const std::vector<RankStatus> statuses = read_rank_statuses(attempt.status_dir().string());
+  std::vector<RankStatus> statuses = read_rank_statuses(attempt.status_dir().string());
+  // A manager that failed may end before the wrappers it stopped have written how their
+  // ranks ended (mpirun after losing a daemon does): give them a moment.
+  const int world = job.placement.world_size();
+  for (int i = 0; ended.failed() && static_cast<int>(statuses.size()) < world && i < 30; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    statuses = read_rank_statuses(attempt.status_dir().string());
+  }
 
   Outcome outcome;
   if (result.hung >= 0) {
@@ -143,6 +197,26 @@ Outcome run_remote(const Job& job, const Attempt& attempt, const LaunchCommand& 
     outcome.exit_code = 128 + result.stop_signal;
     outcome.interrupted = true;
     outcome.summary = "stopped by " + signal_name(result.stop_signal) + ", forwarded to " + manager;
+    return outcome;
+  }
+  // A host that went silent comes first: the ranks elsewhere that failed after it lost
+  // their peers are its victims. (Under a successful manager nothing was lost.)
+  const auto lost = ended.failed() ? lost_hosts(job.placement, statuses)
+                                   : std::vector<std::pair<std::string, std::vector<int>>>{};
+  if (!lost.empty()) {
+    const auto& [host, ranks] = lost.front();
+    const std::string how = "host " + host + " lost: its " + rank_range(ranks) +
+                            " ended with it or were orphaned (its " + manager +
+                            " daemon or the host itself died, or was never reached; " + manager +
+                            "'s message is above)";
+    err << "haein run: root cause: " << how << "\n";
+    for (std::size_t i = 1; i < lost.size(); ++i)
+      err << "haein run: host " << lost[i].first << " went silent too ("
+          << rank_range(lost[i].second) << ")\n";
+    outcome.exit_code = ended.shell_code();
+    outcome.summary = how;
+    outcome.lost_hosts.reserve(lost.size());
+    for (const auto& entry : lost) outcome.lost_hosts.push_back(entry.first);
     return outcome;
   }
   if (const RankStatus* failed = first_failure(statuses)) {

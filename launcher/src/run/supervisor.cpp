@@ -26,6 +26,7 @@
 
 #include "haein/common/error.hpp"
 #include "memory_binding.hpp"
+#include "rank_status.hpp"
 
 namespace haein::launcher::detail {
 
@@ -160,6 +161,7 @@ class Supervisor {
     result.hung = hung_;
     result.hung_age = hung_age_;
     result.stop_signal = stop_signal_;
+    result.manager_overdue = manager_overdue_;
     return result;
   }
 
@@ -396,11 +398,28 @@ class Supervisor {
     }
   }
 
+  // The manager's ranks: once one failed, the manager gets failure_deadline to end.
+  void check_statuses() {
+    if (options_.status_dir.empty() || kill_deadline_ || alive_ == 0) return;
+    const auto now = Clock::now();
+    if (!rank_failed_at_) {
+      if (now - statuses_read_ < std::chrono::milliseconds(200)) return;
+      statuses_read_ = now;
+      if (first_failure(read_rank_statuses(options_.status_dir)) != nullptr) rank_failed_at_ = now;
+      return;
+    }
+    if (now - *rank_failed_at_ < std::chrono::duration<double>(options_.failure_deadline)) return;
+    manager_overdue_ = true;
+    stop_all(SIGTERM);
+  }
+
   void loop() {
     const bool watch = options_.heartbeat_timeout > 0 && !options_.heartbeats.empty();
-    const int heartbeat_ms =
+    int heartbeat_ms =
         watch ? std::max(20, std::min(500, static_cast<int>(options_.heartbeat_timeout * 250)))
               : -1;
+    if (!options_.status_dir.empty())
+      heartbeat_ms = heartbeat_ms < 0 ? 250 : std::min(heartbeat_ms, 250);
     std::optional<Clock::time_point> drain_deadline;
     for (;;) {
       std::vector<pollfd> fds{{signals_, POLLIN, 0}};
@@ -439,6 +458,7 @@ class Supervisor {
       if (ready > 0 && fds[0].revents != 0) drain_signals();
       if (kill_deadline_ && alive_ > 0 && Clock::now() >= *kill_deadline_) kill_all();
       check_heartbeats();
+      check_statuses();
     }
   }
 
@@ -504,6 +524,9 @@ class Supervisor {
   double hung_age_ = 0;
   int stop_signal_ = 0;
   std::optional<Clock::time_point> kill_deadline_;
+  std::optional<Clock::time_point> rank_failed_at_;  // a status file first showed a failure
+  Clock::time_point statuses_read_{};
+  bool manager_overdue_ = false;
 };
 
 }  // namespace

@@ -39,6 +39,13 @@ struct SupervisorOptions {
   double heartbeat_timeout = 0;  ///< 0: heartbeats not watched
   std::vector<HeartbeatFile> heartbeats;
   std::size_t tail_lines = 10;
+  /// Where the ranks under a process manager (mpirun, srun) record how they ended: haein
+  /// exec-rank's status files. Empty: not watched. Once one records a failure, the manager
+  /// has `failure_deadline` seconds to end on its own; past that it is stopped (SIGTERM,
+  /// then SIGKILL after the grace period), so that an unreachable host cannot hold the
+  /// job: mpirun waits for its daemons as long as their TCP connections seem alive.
+  std::string status_dir;
+  double failure_deadline = 10;
 };
 
 struct ChildResult {
@@ -61,6 +68,8 @@ struct SupervisorResult {
   int hung = -1;           ///< the heartbeat found stale first, -1 when none
   double hung_age = 0;     ///< seconds since that heartbeat was touched
   int stop_signal = 0;     ///< SIGINT, SIGTERM or SIGHUP that we received and forwarded
+  /// The manager did not end within failure_deadline of a rank's failure and was stopped.
+  bool manager_overdue = false;
 
   bool ok() const { return first_failure < 0 && hung < 0 && stop_signal == 0; }
 };

@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Faults across the bed's hosts (issue 20, section 3), each stopped within seconds of the
+# fault with a non-zero exit and no process left on any host:
+#   - Open MPI's daemon on h2 killed: the root cause is "host h2 lost", not a victim rank;
+#   - h2's link taken down mid-training (HAEIN_TIMEOUT=5): the ranks' watchdogs fail, and
+#     haein run stops mpirun, which waits for h2's daemon as long as its TCP connection
+#     seems alive, past a deadline instead of waiting with it.
+#   faults_test.sh BUILD_DIR
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+bed=$here/bed.sh
+build=$(cd "${1:?build dir}" && pwd)
+haein=$build/launcher/haein
+train=$build/examples/train_mlp
+PATH=$PATH:/usr/sbin:/sbin
+
+rc=0
+reason=$("$bed" check) || rc=$?
+if [ "$rc" = 77 ]; then
+  echo "SKIP: cannot build a test bed here: $reason"
+  exit 77
+fi
+[ "$rc" = 0 ] || { echo "FAIL: bed.sh check failed (exit $rc): $reason" >&2; exit 1; }
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+tmp=$(mktemp -d)
+dir=$tmp/bed
+trap '"$bed" down "$dir" >/dev/null 2>&1 || true; rm -rf "$tmp"' EXIT
+trap 'exit 143' TERM
+trap 'exit 130' INT
+BED_KEEP=$build "$bed" up "$dir" 3 >/dev/null
+# shellcheck source=/dev/null
+. "$dir/bed.env"
+printf 'h1 slots=2\nh2 slots=2\nh3 slots=2\n' >"$BED_SHARED/hosts"
+
+now() { date +%s.%N; }
+# start_job NAME VAR=VALUE... -- ARGS...: haein run on h1 in the background; its output in
+# $tmp/NAME.out, its exit code and end time in $tmp/NAME.end when it ends.
+start_job() {
+  local name=$1 line="env PATH=/usr/bin:/bin" word
+  shift
+  for word in OMPI_MCA_plm_rsh_agent="$BED_RSH" OMPI_MCA_btl_tcp_if_include="$BED_SUBNET" \
+              OMPI_MCA_oob_tcp_if_include="$BED_SUBNET"; do
+    line+=" $(printf '%q' "$word")"
+  done
+  while [ "$1" != -- ]; do line+=" $(printf '%q' "$1")"; shift; done
+  shift
+  line+=" $(printf '%q' "$haein") run -c $(printf '%q' "$BED_SHARED/hosts") -n 6 --backend mpirun"
+  line+=" --log-dir $(printf '%q' "$BED_SHARED/$name")"
+  for word in "$@"; do line+=" $(printf '%q' "$word")"; done
+  ( rc=0; "$BED_RSH" h1 "$line" >"$tmp/$name.out" 2>&1 || rc=$?; echo "$rc $(now)" >"$tmp/$name.end" ) &
+}
+# wait_end NAME SECONDS: the job's exit code once it ended, failing after SECONDS.
+wait_end() {
+  local i
+  for ((i = 0; i < $2 * 10; i++)); do
+    [ -s "$tmp/$1.end" ] && { cut -d' ' -f1 "$tmp/$1.end"; return; }
+    sleep 0.1
+  done
+  fail "$1: haein run still running $2 s after the fault: $(tail -n 20 "$tmp/$1.out")"
+}
+ended_after() { awk -v a="$2" '{ printf "%.1f", $2 - a }' "$tmp/$1.end"; }
+nothing_left() {  # no job process on any host, 5 s after the job ended
+  local host left i
+  for host in h1 h2 h3; do
+    for ((i = 0; i < 50; i++)); do
+      left=$("$BED_RSH" "$host" 'ps -eo pid,stat,args | grep -E "orted|exec-rank|train_mlp|sleep 300" | grep -v " Z" | grep -v grep || true')
+      [ -z "$left" ] && break
+      sleep 0.1
+    done
+    [ -z "$left" ] || fail "$1: processes left on $host 5 s after the end: $left"
+  done
+}
+wait_for() {  # wait_for FILE PATTERN SECONDS
+  local i
+  for ((i = 0; i < $3 * 10; i++)); do grep -q "$2" "$1" 2>/dev/null && return; sleep 0.1; done
+  fail "no '$2' in $1 after $3 s: $(tail -n 20 "$1")"
+}
+
+# 1. The Open MPI daemon on h2 killed.
+start_job orted -- -- sleep 300
+wait_for "$tmp/orted.out" "6 ranks on" 30
+for i in $(seq 100); do  # the ranks are up when every host runs its sleep
+  up=0
+  for host in h1 h2 h3; do
+    "$BED_RSH" "$host" 'ps -eo args | grep -q "^sleep 300"' && up=$((up + 1))
+  done
+  [ $up = 3 ] && break
+  sleep 0.2
+done
+[ $up = 3 ] || fail "the ranks did not start on all hosts: $(cat "$tmp/orted.out")"
+fault=$(now)
+"$BED_RSH" h2 'pkill -KILL -x orted'
+code=$(wait_end orted 15)
+[ "$code" != 0 ] || fail "orted: haein run succeeded after h2's daemon was killed"
+grep -q "root cause: host h2 lost" "$tmp/orted.out" || fail "orted: root cause not host h2: $(cat "$tmp/orted.out")"
+nothing_left orted
+echo "ok: h2's daemon killed: exit $code after $(ended_after orted "$fault") s, root cause host h2 lost"
+
+# 2. h2's link down in the middle of training.
+start_job link HAEIN_TIMEOUT=5 -- -- "$train" --hidden 64,64 --global-batch 96 \
+  --train-samples 8192 --test-samples 2048 --log-every 20 --eval-every 0 --no-plot --steps 100000 \
+  --out "$BED_SHARED/run"
+wait_for "$tmp/link.out" "step .* 40/" 60
+fault=$(now)
+"$BED_RSH" h2 'ip link set bed0 down'
+code=$(wait_end link 25)
+[ "$code" != 0 ] || fail "link: haein run succeeded with h2 cut off"
+grep -q "timed out after 5 s (HAEIN_TIMEOUT)" "$tmp/link.out" ||
+  fail "link: no watchdog timeout reported: $(tail -n 30 "$tmp/link.out")"
+nothing_left link
+echo "ok: h2's link down: exit $code after $(ended_after link "$fault") s; $(grep -m1 -o 'mpirun did not end within [0-9.]* s' "$tmp/link.out" || echo 'mpirun ended by itself')"
