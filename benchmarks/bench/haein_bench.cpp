@@ -5,6 +5,7 @@
 
 #include "commands.hpp"
 #include "haein/common/error.hpp"
+#include "haein/runtime/bootstrap.hpp"
 
 namespace {
 
@@ -41,6 +42,8 @@ int main(int argc, char** argv) {
     return 0;
   } catch (const std::exception& error) {
     std::cerr << "haein-bench " << command << ": error: " << error.what() << std::endl;
-    return static_cast<int>(haein::exit_code_for(error));
+    const int code = static_cast<int>(haein::exit_code_for(error));
+    haein::runtime::abort_job_on_error(code);  // the other ranks may wait for this one
+    return code;
   }
 }

@@ -27,6 +27,7 @@
 #include "checkpoint.hpp"
 #include "dataset.hpp"
 #include "haein/common/error.hpp"
+#include "haein/runtime/bootstrap.hpp"
 #include "haein/runtime/communicator.hpp"
 #include "haein/runtime/grad_bucketer.hpp"
 #include "haein/runtime/heartbeat.hpp"
@@ -482,6 +483,9 @@ int main(int argc, char** argv) {
     return train(parse_options(argc, argv));
   } catch (const std::exception& error) {
     std::cerr << "train_mlp: error: " << error.what() << std::endl;
-    return static_cast<int>(haein::exit_code_for(error));
+    const int code = static_cast<int>(haein::exit_code_for(error));
+    // Ranks that did not fail may be waiting for this one: end the job, do not finalise.
+    haein::runtime::abort_job_on_error(code);
+    return code;
   }
 }

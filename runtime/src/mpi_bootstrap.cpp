@@ -1,6 +1,7 @@
 #include <mpi.h>
 
 #include <climits>
+#include <cstdio>
 #include <string>
 
 #include "haein/common/check.hpp"
@@ -97,6 +98,20 @@ std::unique_ptr<Bootstrap> MpiBootstrap::split(int color, int key) {
   HAEIN_MPI_CHECK(MPI_Comm_split(impl_->comm, color < 0 ? MPI_UNDEFINED : color, key, &comm));
   if (comm == MPI_COMM_NULL) return nullptr;
   return std::make_unique<MpiBootstrap>(std::make_unique<Impl>(comm));
+}
+
+void abort_job_on_error(int exit_code) noexcept {
+  int initialized = 0;
+  int finalized = 0;
+  MPI_Initialized(&initialized);
+  MPI_Finalized(&finalized);
+  if (!initialized || finalized) return;
+  int size = 1;
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  if (size < 2) return;
+  std::fflush(stdout);
+  std::fflush(stderr);
+  MPI_Abort(MPI_COMM_WORLD, exit_code);
 }
 
 }  // namespace haein::runtime

@@ -207,6 +207,7 @@ void SharedMemoryExchange::barrier() {
       std::vector<int> missing;
       for (int m = 0; m < ranks_; ++m)
         if (lines_[m].arrived.load(std::memory_order_acquire) < target) missing.push_back(m);
+      if (missing.empty()) continue;  // they arrived meanwhile: the loop's test sees it
       std::ostringstream ranks;
       for (std::size_t i = 0; i < missing.size(); ++i) ranks << (i ? ", " : "") << missing[i];
       if (check_peers_) {

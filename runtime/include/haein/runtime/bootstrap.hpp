@@ -87,4 +87,11 @@ class ThreadBootstrap : public Bootstrap {
   int rank_;
 };
 
+/// For a program's error path (main's catch): when MPI runs with other processes, ends
+/// the whole job with MPI_Abort(exit_code), since the others may wait in a collective for
+/// this one and MPI_Finalize at exit would wait for them; mpirun and srun then stop every
+/// rank at once. Does nothing without MPI or with one process. Flushes stdout and stderr
+/// first.
+void abort_job_on_error(int exit_code) noexcept;
+
 }  // namespace haein::runtime
