@@ -222,8 +222,14 @@ Communicator::Impl::Impl(std::unique_ptr<Bootstrap> bootstrap_in, CommunicatorOp
   if (auto* mpi_bootstrap = dynamic_cast<MpiBootstrap*>(bootstrap.get()))
     mpi = std::make_unique<detail::MpiBackend>(
         static_cast<MPI_Comm>(mpi_bootstrap->mpi_comm_handle()));
+  // The control channel's secret: drawn by rank 0, known only to the ranks through the
+  // bootstrap.
+  char secret[33] = {};
+  if (rank == 0) std::strncpy(secret, detail::control_secret().c_str(), sizeof secret - 1);
+  bootstrap->broadcast(secret, sizeof secret, 0);
+  control_secret = std::string(secret, strnlen(secret, sizeof secret));
   control = std::make_unique<detail::ControlServer>(
-      [this](const std::string& request, std::function<void()>& after_reply) {
+      control_secret, [this](const std::string& request, std::function<void()>& after_reply) {
         return handle_control(request, after_reply);
       });
 
@@ -237,7 +243,8 @@ Communicator::Impl::Impl(std::unique_ptr<Bootstrap> bootstrap_in, CommunicatorOp
     }
   }
   struct PeerInfo {
-    char host[232];
+    char host[216];
+    char address[16];  // IPv4 of the control server, as the other hosts reach it
     std::int64_t wall_us;
     std::int32_t port;
     std::int32_t timeline_ok;
@@ -246,12 +253,14 @@ Communicator::Impl::Impl(std::unique_ptr<Bootstrap> bootstrap_in, CommunicatorOp
   std::strncpy(mine.host, host_name().c_str(), sizeof mine.host - 1);
   mine.wall_us = detail::Timeline::wall_us();
   mine.port = control->port();
+  std::strncpy(mine.address, detail::control_address().c_str(), sizeof mine.address - 1);
   mine.timeline_ok = timeline_error.empty() ? 1 : 0;
   std::vector<PeerInfo> all(size);
   bootstrap->all_gather(&mine, all.data(), sizeof mine);
   for (const PeerInfo& peer : all) {
     hosts.emplace_back(peer.host);
     control_ports.push_back(peer.port);
+    control_addresses.emplace_back(peer.address, strnlen(peer.address, sizeof peer.address));
   }
   if (!options.timeline_file.empty()) {
     if (all[0].timeline_ok == 0)
@@ -262,6 +271,11 @@ Communicator::Impl::Impl(std::unique_ptr<Bootstrap> bootstrap_in, CommunicatorOp
     timeline->set_epoch_us(all[0].wall_us);
   }
   start_watchdog();
+}
+
+const std::string& Communicator::Impl::control_address_of(int peer) const {
+  static const std::string kLoopback = "127.0.0.1";
+  return hosts[peer] == hosts[rank] ? kLoopback : control_addresses[peer];
 }
 
 Communicator::Impl::~Impl() {

@@ -57,6 +57,10 @@ struct Communicator::Impl {
   int size = 1;
   std::vector<std::string> hosts;
   std::vector<int> control_ports;
+  std::vector<std::string> control_addresses;  ///< IPv4, as each rank published it
+  std::string control_secret;                  ///< drawn by rank 0, sent through the bootstrap
+  /// Where `peer`'s control server is reached: over loopback on this host.
+  const std::string& control_address_of(int peer) const;
 
   std::unique_ptr<detail::MpiBackend> mpi;        // when the bootstrap is MPI
   std::unique_ptr<detail::DeviceBackend> device;  // created by the first device operation

@@ -2,14 +2,17 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 #include "haein/common/error.hpp"
@@ -56,7 +59,74 @@ bool write_all(int fd, const std::string& text) {
 
 }  // namespace
 
-ControlServer::ControlServer(Handler handler) : handler_(std::move(handler)) {
+namespace {
+/// The same length and bytes, in time that does not depend on where they differ.
+bool same_secret(const std::string& a, const std::string& b) {
+  if (a.size() != b.size()) return false;
+  unsigned char differ = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) differ |= static_cast<unsigned char>(a[i] ^ b[i]);
+  return differ == 0;
+}
+}  // namespace
+
+std::string control_secret() {
+  unsigned char bytes[16];
+  std::size_t got = 0;
+  while (got < sizeof bytes) {
+    const ssize_t n = ::getrandom(bytes + got, sizeof bytes - got, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) throw Error(std::string("control channel: getrandom: ") + std::strerror(errno));
+    got += static_cast<std::size_t>(n);
+  }
+  static const char* const kHex = "0123456789abcdef";
+  std::string secret;
+  for (const unsigned char byte : bytes) {
+    secret.push_back(kHex[byte >> 4]);
+    secret.push_back(kHex[byte & 15]);
+  }
+  return secret;
+}
+
+std::string control_address() {
+  char text[INET_ADDRSTRLEN] = {};
+  // Towards MASTER_ADDR (haein run, torchrun): the address on the job's network.
+  if (const char* master = std::getenv("MASTER_ADDR"); master != nullptr && *master != '\0') {
+    addrinfo hints{};
+    hints.ai_family = AF_INET;
+    hints.ai_socktype = SOCK_DGRAM;
+    addrinfo* found = nullptr;
+    if (::getaddrinfo(master, "9", &hints, &found) == 0 && found != nullptr) {
+      const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+      sockaddr_in mine{};
+      socklen_t length = sizeof mine;
+      const bool ok = fd >= 0 && ::connect(fd, found->ai_addr, found->ai_addrlen) == 0 &&
+                      ::getsockname(fd, reinterpret_cast<sockaddr*>(&mine), &length) == 0;
+      if (fd >= 0) ::close(fd);
+      ::freeaddrinfo(found);
+      if (ok && (ntohl(mine.sin_addr.s_addr) >> 24) != 127 &&
+          ::inet_ntop(AF_INET, &mine.sin_addr, text, sizeof text) != nullptr)
+        return text;
+    }
+  }
+  ifaddrs* list = nullptr;
+  std::string address = "127.0.0.1";
+  if (::getifaddrs(&list) == 0) {
+    for (const ifaddrs* entry = list; entry != nullptr; entry = entry->ifa_next) {
+      if (entry->ifa_addr == nullptr || entry->ifa_addr->sa_family != AF_INET) continue;
+      const in_addr ip = reinterpret_cast<const sockaddr_in*>(entry->ifa_addr)->sin_addr;
+      if ((ntohl(ip.s_addr) >> 24) == 127) continue;
+      if (::inet_ntop(AF_INET, &ip, text, sizeof text) != nullptr) {
+        address = text;
+        break;
+      }
+    }
+    ::freeifaddrs(list);
+  }
+  return address;
+}
+
+ControlServer::ControlServer(std::string secret, Handler handler)
+    : secret_(std::move(secret)), handler_(std::move(handler)) {
   listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (listen_fd_ < 0) throw Error(std::string("control channel: socket: ") + std::strerror(errno));
   sockaddr_in address{};
@@ -101,10 +171,16 @@ void ControlServer::serve() {
     // One request per connection; a peer that sends nothing is dropped after 2 s.
     const auto request = read_line(fd, std::chrono::steady_clock::now() + std::chrono::seconds(2));
     std::function<void()> after_reply;
+    // "<secret> <request>": anything else is dropped unanswered.
+    const std::size_t space = request ? request->find(' ') : std::string::npos;
+    if (space == std::string::npos || !same_secret(request->substr(0, space), secret_)) {
+      ::close(fd);
+      continue;
+    }
     if (request) {
       std::string reply;
       try {
-        reply = handler_(*request, after_reply);
+        reply = handler_(request->substr(space + 1), after_reply);
       } catch (const std::exception& error) {
         reply = std::string("ERROR ") + error.what();
       }
@@ -115,16 +191,16 @@ void ControlServer::serve() {
   }
 }
 
-std::optional<std::string> control_request(const std::string& host, int port,
-                                           const std::string& request,
+std::optional<std::string> control_request(const std::string& address, int port,
+                                           const std::string& secret, const std::string& request,
                                            std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   addrinfo hints{};
   hints.ai_family = AF_INET;
   hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICHOST;  // a published address, never a name to resolve
   addrinfo* found = nullptr;
-  const std::string target = host == host_name() ? "127.0.0.1" : host;
-  if (::getaddrinfo(target.c_str(), std::to_string(port).c_str(), &hints, &found) != 0)
+  if (::getaddrinfo(address.c_str(), std::to_string(port).c_str(), &hints, &found) != 0)
     return std::nullopt;
   std::optional<std::string> reply;
   for (addrinfo* candidate = found; candidate != nullptr && !reply;
@@ -142,7 +218,7 @@ std::optional<std::string> control_request(const std::string& host, int port,
     socklen_t length = sizeof error;
     if (left.count() > 0 && ::poll(&entry, 1, static_cast<int>(left.count())) == 1 &&
         ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) == 0 && error == 0 &&
-        write_all(fd, request + "\n")) {
+        write_all(fd, secret + " " + request + "\n")) {
       reply = read_line(fd, deadline);
     }
     ::close(fd);

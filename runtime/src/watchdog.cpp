@@ -123,8 +123,8 @@ void Communicator::Impl::fire(std::uint64_t id, const OpRecord& record) {
   for (int peer = 0; peer < size; ++peer) {
     if (peer == rank) continue;
     if (p2p && peer != record.peer) continue;
-    const auto reply =
-        detail::control_request(hosts[peer], control_ports[peer], "STATUS", ask_timeout);
+    const auto reply = detail::control_request(control_address_of(peer), control_ports[peer],
+                                               control_secret, "STATUS", ask_timeout);
     if (!reply || reply->rfind("entered ", 0) != 0) {
       unreachable.push_back(peer);
       continue;
@@ -161,8 +161,8 @@ void Communicator::Impl::fire(std::uint64_t id, const OpRecord& record) {
   for (int peer = 0; peer < size; ++peer) {
     if (peer == rank) continue;
     if (std::find(unreachable.begin(), unreachable.end(), peer) != unreachable.end()) continue;
-    detail::control_request(hosts[peer], control_ports[peer], "ABORT " + notice,
-                            std::chrono::seconds(5));
+    detail::control_request(control_address_of(peer), control_ports[peer], control_secret,
+                            "ABORT " + notice, std::chrono::seconds(5));
   }
   dump(headline.str());
   exit_after_abort();

@@ -1,0 +1,85 @@
+// The control channel answers only requests that carry the communicator's secret: a
+// process outside the job that connects to a rank's port (any local user can) gets no
+// answer, and its ABORT does nothing.
+#include "control_channel.hpp"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <string>
+
+namespace {
+
+using haein::runtime::detail::control_request;
+using haein::runtime::detail::control_secret;
+using haein::runtime::detail::ControlServer;
+
+/// Sends `line` on a plain TCP connection to 127.0.0.1:port; returns what came back.
+std::string raw_exchange(int port, const std::string& line) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(static_cast<std::uint16_t>(port));
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string got;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to) == 0 &&
+      ::send(fd, line.data(), line.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(line.size())) {
+    char buffer[256];
+    pollfd entry{fd, POLLIN, 0};
+    while (::poll(&entry, 1, 3000) == 1) {
+      const ssize_t n = ::read(fd, buffer, sizeof buffer);
+      if (n <= 0) break;
+      got.append(buffer, static_cast<std::size_t>(n));
+    }
+  }
+  ::close(fd);
+  return got;
+}
+
+TEST(ControlChannel, AnswersOnlyRequestsWithTheSecret) {
+  const std::string secret = control_secret();
+  std::atomic<int> handled{0};
+  ControlServer server(secret, [&](const std::string& request, std::function<void()>&) {
+    ++handled;
+    return "got " + request;
+  });
+  const auto reply =
+      control_request("127.0.0.1", server.port(), secret, "STATUS", std::chrono::seconds(3));
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_EQ(*reply, "got STATUS");
+  EXPECT_EQ(handled.load(), 1);
+
+  EXPECT_FALSE(control_request("127.0.0.1", server.port(), control_secret(), "ABORT x",
+                               std::chrono::seconds(3))
+                   .has_value())
+      << "another job's secret";
+  EXPECT_EQ(raw_exchange(server.port(), "ABORT from outside\n"), "");
+  EXPECT_EQ(raw_exchange(server.port(), secret.substr(0, 31) + " ABORT\n"), "");
+  EXPECT_EQ(raw_exchange(server.port(), std::string(5000, 'A') + "\n"), "");
+  EXPECT_EQ(handled.load(), 1) << "a request without the secret reached the handler";
+
+  // The server still serves the job after the intruders.
+  EXPECT_EQ(raw_exchange(server.port(), secret + " STATUS\n"), "got STATUS\n");
+  EXPECT_EQ(handled.load(), 2);
+}
+
+TEST(ControlChannel, SecretsAreFreshAndHex) {
+  const std::string a = control_secret(), b = control_secret();
+  EXPECT_EQ(a.size(), 32u);
+  EXPECT_NE(a, b);
+  EXPECT_EQ(a.find_first_not_of("0123456789abcdef"), std::string::npos) << a;
+}
+
+TEST(ControlChannel, RequestsGoToPublishedAddressesNotNames) {
+  EXPECT_FALSE(
+      control_request("localhost", 1, control_secret(), "STATUS", std::chrono::milliseconds(500))
+          .has_value())
+      << "a name must not be resolved";
+}
+
+}  // namespace
