@@ -12,6 +12,7 @@
 #include <cstring>
 #include <deque>
 #include <numeric>
+#include <set>
 #include <sstream>
 
 #include "bucket_layout.hpp"
@@ -350,6 +351,16 @@ struct GradBucketer::Impl {
       shared_memory = detail::SharedMemoryExchange::create(comm, slot_elements(largest));
       if (shared_memory && options.host_peer_copy && !options.reduce_scatter)
         peers = detail::PeerMemory::create(comm);
+      const auto& hosts = comm.hosts();
+      const std::set<std::string> distinct(hosts.begin(), hosts.end());
+      if (!shared_memory && distinct.size() > 1 && comm.rank() == 0) {
+        // Say why: the same-host paths need every rank on one host; per-host groups with
+        // MPI between the hosts are not built yet.
+        HAEIN_LOG(kInfo, "GradBucketer: host f32 buckets go through MPI: the "
+                             << world() << " ranks span " << distinct.size()
+                             << " hosts, and the shared-memory and peer-memory sums need every "
+                                "rank on one host");
+      }
     }
     // Host buckets that the direct path does not take still need a tuned piece.
     const bool all_direct =

@@ -78,6 +78,8 @@ accuracy=$(grep -o "final: step [0-9]*, test accuracy [0-9.]*%" <<<"$out" | grep
 [ -n "$accuracy" ] || fail "no final accuracy: $out"
 awk -v a="$accuracy" 'BEGIN { exit !(a >= 90) }' || fail "accuracy $accuracy% < 90%: $out"
 grep -q "train_mlp: 6 ranks" <<<"$out" || fail "train_mlp did not see 6 ranks: $out"
+grep -q "host f32 buckets go through MPI: the 6 ranks span 3 hosts" <<<"$out" ||
+  fail "the bucketer did not say why it reduces through MPI: $out"
 [ -f "$BED_SHARED/run/checkpoints/ckpt-step-00000120.h5" ] || fail "no checkpoint at step 120"
 for rank in 0 1 2 3 4 5; do  # exec-rank on each host wrote its rank's log to the shared folder
   [ -f "$BED_SHARED/job2/attempt-0/rank-$rank.log" ] || fail "no log of rank $rank: $out"
