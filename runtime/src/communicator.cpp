@@ -210,6 +210,36 @@ CommunicatorOptions CommunicatorOptions::from_environment() {
 
 // ---- Impl ------------------------------------------------------------------------------
 
+namespace {
+
+/// Throws InvalidArgument, the same on every rank, when `value_of` differs across `all`:
+/// it names each value with its ranks.
+template <typename Info, typename ValueOf>
+void require_agreement(const std::vector<Info>& all, ValueOf value_of, const char* setting) {
+  std::vector<std::pair<std::string, std::vector<int>>> groups;
+  for (int r = 0; r < static_cast<int>(all.size()); ++r) {
+    const std::string value = value_of(all[static_cast<std::size_t>(r)]);
+    auto group = std::find_if(groups.begin(), groups.end(),
+                              [&](const auto& entry) { return entry.first == value; });
+    if (group == groups.end()) group = groups.insert(groups.end(), {value, {}});
+    group->second.push_back(r);
+  }
+  if (groups.size() < 2) return;
+  std::string message = std::string(setting) + " differs across ranks: ";
+  for (std::size_t g = 0; g < groups.size(); ++g) {
+    message += (g ? "; " : "") + std::string(groups[g].second.size() > 1 ? "ranks " : "rank ") +
+               detail::join_ranks(groups[g].second) +
+               (groups[g].second.size() > 1 ? " have " : " has ") + groups[g].first;
+  }
+  message +=
+      ". It must be the same on every rank (haein run passes every HAEIN_* setting "
+      "to every rank; with plain mpirun use -x " +
+      std::string(setting) + ")";
+  throw InvalidArgument(message);
+}
+
+}  // namespace
+
 Communicator::Impl::Impl(std::unique_ptr<Bootstrap> bootstrap_in, CommunicatorOptions options_in)
     : bootstrap(std::move(bootstrap_in)),
       options(std::move(options_in)),
@@ -248,6 +278,11 @@ Communicator::Impl::Impl(std::unique_ptr<Bootstrap> bootstrap_in, CommunicatorOp
     std::int64_t wall_us;
     std::int32_t port;
     std::int32_t timeline_ok;
+    // Settings that must agree: a rank that checks fingerprints while another does not
+    // waits for it in an exchange that never comes.
+    std::int32_t check_collectives;
+    std::int64_t timeout_ms;
+    char timeline[256];
   };
   PeerInfo mine{};
   std::strncpy(mine.host, host_name().c_str(), sizeof mine.host - 1);
@@ -255,6 +290,9 @@ Communicator::Impl::Impl(std::unique_ptr<Bootstrap> bootstrap_in, CommunicatorOp
   mine.port = control->port();
   std::strncpy(mine.address, detail::control_address().c_str(), sizeof mine.address - 1);
   mine.timeline_ok = timeline_error.empty() ? 1 : 0;
+  mine.check_collectives = options.check_collectives ? 1 : 0;
+  mine.timeout_ms = options.timeout.count();
+  std::strncpy(mine.timeline, options.timeline_file.c_str(), sizeof mine.timeline - 1);
   std::vector<PeerInfo> all(size);
   bootstrap->all_gather(&mine, all.data(), sizeof mine);
   for (const PeerInfo& peer : all) {
@@ -262,6 +300,24 @@ Communicator::Impl::Impl(std::unique_ptr<Bootstrap> bootstrap_in, CommunicatorOp
     control_ports.push_back(peer.port);
     control_addresses.emplace_back(peer.address, strnlen(peer.address, sizeof peer.address));
   }
+  require_agreement(
+      all, [](const PeerInfo& p) { return p.check_collectives ? "1" : "0"; },
+      "HAEIN_CHECK_COLLECTIVES");
+  require_agreement(
+      all,
+      [](const PeerInfo& p) {
+        std::ostringstream text;
+        text << static_cast<double>(p.timeout_ms) / 1000.0 << " s";
+        return text.str();
+      },
+      "HAEIN_TIMEOUT");
+  require_agreement(
+      all,
+      [](const PeerInfo& p) {
+        const std::string path(p.timeline, strnlen(p.timeline, sizeof p.timeline));
+        return path.empty() ? std::string("unset") : "'" + path + "'";
+      },
+      "HAEIN_TIMELINE");
   if (!options.timeline_file.empty()) {
     if (all[0].timeline_ok == 0)
       throw InvalidArgument(rank == 0
