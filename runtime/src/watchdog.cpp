@@ -172,7 +172,8 @@ std::string Communicator::Impl::write_dump_file(const std::string& headline) {
   const std::string body = headline + "\n" + recorder.text(rank, hosts[rank]);
   const std::string path =
       options.dump_dir + "/haein-flight-recorder-rank-" + std::to_string(rank) + ".txt";
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  // O_NOFOLLOW: a symlink planted in a shared /tmp must not redirect the dump.
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
   const bool written =
       fd >= 0 && ::write(fd, body.data(), body.size()) == static_cast<ssize_t>(body.size());
   if (fd >= 0) ::close(fd);
@@ -182,7 +183,9 @@ std::string Communicator::Impl::write_dump_file(const std::string& headline) {
 }
 
 void Communicator::Impl::dump(const std::string& headline) {
-  write_stderr(write_dump_file(headline));
+  // The verdict once more as the last line: what a launcher keeps of a rank's output is
+  // its last lines (haein run names hosts whose ranks did not answer from them).
+  write_stderr(write_dump_file(headline) + headline + "\n");
 }
 
 void Communicator::Impl::exit_after_abort() {

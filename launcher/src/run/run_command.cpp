@@ -423,8 +423,8 @@ int run_job(const RunOptions& options, std::ostream& out, std::ostream& err) {
   job.options = options;
   job.cluster =
       options.cluster.empty() ? local_cluster(err) : topology::load_cluster(options.cluster);
-  const BusySet busy = options.busy.empty() ? BusySet(job.cluster.nodes.size(), false)
-                                            : read_busy_file(job.cluster, options.busy);
+  BusySet busy = options.busy.empty() ? BusySet(job.cluster.nodes.size(), false)
+                                      : read_busy_file(job.cluster, options.busy);
   PlacementRequest request = options.request;
   if (!options.layout.empty())
     request.layout = parse_layout(options.layout, requested_ranks(request));
@@ -551,6 +551,35 @@ int run_job(const RunOptions& options, std::ostream& out, std::ostream& err) {
     }
     err << "haein run: " << outcome.summary << "; restarting the job (restart " << index + 1
         << " of " << options.max_restarts << ")\n";
+    if (!outcome.lost_hosts.empty() && job.backend != Backend::kLocal) {
+      // Recovery by re-placement: the lost hosts are excluded and the job is planned again
+      // on the nodes left free, by the same rules (fewest leaf switches, best fit).
+      std::ofstream excluded_file(job.dir / "excluded-hosts", std::ios::app);
+      for (const std::string& host : outcome.lost_hosts) {
+        for (std::size_t n = 0; n < job.cluster.nodes.size(); ++n)
+          if (job.cluster.nodes[n].hostname == host) busy[n] = true;
+        err << "haein run: excluding " << host << " (" << outcome.summary << ")\n";
+        excluded_file << host << "\tattempt " << index << "\t" << outcome.summary << "\n";
+      }
+      try {
+        job.placement = plan_placement(fabric, busy, request);
+      } catch (const Error& error) {
+        err << "haein run: cannot place the job again without "
+            << topology::compress_hostlist(outcome.lost_hosts) << ": " << error.what() << "\n";
+        return outcome.exit_code;
+      }
+      job.master_addr = master_address(job.placement, options.iface);
+      write_file(job.placement_path, placement_json(job.placement));
+      write_file(job.dir / "rankfile", placement_rankfile(job.placement));
+      write_file(job.dir / "hostfile", placement_slurm_hostfile(job.placement));
+      if (!job.nccl_topo_dir.empty())
+        write_nccl_topology_dir(job.cluster, job.placement, job.nccl_topo_dir);
+      std::vector<std::string> now;
+      for (int node : job.placement.nodes()) now.push_back(job.cluster.nodes[node].hostname);
+      err << "haein run: re-placed on " << topology::compress_hostlist(now) << "\n";
+      if (job.placement.world_size() <= 16) print_rank_table(err, job.placement);
+      excluded_file << "re-placed on " << topology::compress_hostlist(now) << "\n";
+    }
   }
 }
 
