@@ -8,47 +8,23 @@
 #   faults_test.sh BUILD_DIR
 set -euo pipefail
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-bed=$here/bed.sh
-build=$(cd "${1:?build dir}" && pwd)
-haein=$build/launcher/haein
-train=$build/examples/train_mlp
-PATH=$PATH:/usr/sbin:/sbin
-
-rc=0
-reason=$("$bed" check) || rc=$?
-if [ "$rc" = 77 ]; then
-  echo "SKIP: cannot build a test bed here: $reason"
-  exit 77
-fi
-[ "$rc" = 0 ] || { echo "FAIL: bed.sh check failed (exit $rc): $reason" >&2; exit 1; }
-fail() { echo "FAIL: $*" >&2; exit 1; }
-
-tmp=$(mktemp -d)
-dir=$tmp/bed
-trap '"$bed" down "$dir" >/dev/null 2>&1 || true; rm -rf "$tmp"' EXIT
-trap 'exit 143' TERM
-trap 'exit 130' INT
-BED_KEEP=$build "$bed" up "$dir" 3 >/dev/null
-# shellcheck source=/dev/null
-. "$dir/bed.env"
-printf 'h1 slots=2\nh2 slots=2\nh3 slots=2\n' >"$BED_SHARED/hosts"
+# shellcheck source=haein_bed.sh
+. "$(dirname "${BASH_SOURCE[0]}")/haein_bed.sh"
+haein_bed "${1:?build dir}" 3
 
 now() { date +%s.%N; }
 # start_job NAME VAR=VALUE... -- ARGS...: haein run on h1 in the background; its output in
 # $tmp/NAME.out, its exit code and end time in $tmp/NAME.end when it ends.
 start_job() {
-  local name=$1 line="env PATH=/usr/bin:/bin" word
+  local name=$1 vars=()
   shift
-  for word in OMPI_MCA_plm_rsh_agent="$BED_RSH" OMPI_MCA_btl_tcp_if_include="$BED_SUBNET" \
-              OMPI_MCA_oob_tcp_if_include="$BED_SUBNET"; do
-    line+=" $(printf '%q' "$word")"
-  done
-  while [ "$1" != -- ]; do line+=" $(printf '%q' "$1")"; shift; done
+  while [ "$1" != -- ]; do vars+=("$1"); shift; done
   shift
-  line+=" $(printf '%q' "$haein") run -c $(printf '%q' "$BED_SHARED/hosts") -n 6 --backend mpirun"
-  line+=" --log-dir $(printf '%q' "$BED_SHARED/$name")"
-  for word in "$@"; do line+=" $(printf '%q' "$word")"; done
+  local line
+  line=$(quote env PATH=/usr/bin:/bin OMPI_MCA_plm_rsh_agent="$BED_RSH" \
+    OMPI_MCA_btl_tcp_if_include="$BED_SUBNET" OMPI_MCA_oob_tcp_if_include="$BED_SUBNET" \
+    "${vars[@]}" "$haein" run -c "$BED_SHARED/hosts" -n 6 --backend mpirun \
+    --log-dir "$BED_SHARED/$name" "$@")
   ( rc=0; "$BED_RSH" h1 "$line" >"$tmp/$name.out" 2>&1 || rc=$?; echo "$rc $(now)" >"$tmp/$name.end" ) &
 }
 # wait_end NAME SECONDS: the job's exit code once it ended, failing after SECONDS.

@@ -11,42 +11,17 @@
 #   haein_run_test.sh BUILD_DIR
 set -euo pipefail
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-bed=$here/bed.sh
-build=$(cd "${1:?build dir}" && pwd)
-haein=$build/launcher/haein
-train=$build/examples/train_mlp
-PATH=$PATH:/usr/sbin:/sbin
-
-rc=0
-reason=$("$bed" check) || rc=$?
-if [ "$rc" = 77 ]; then
-  echo "SKIP: cannot build a test bed here: $reason"
-  exit 77
-fi
-[ "$rc" = 0 ] || { echo "FAIL: bed.sh check failed (exit $rc): $reason" >&2; exit 1; }
-fail() { echo "FAIL: $*" >&2; exit 1; }
-
-tmp=$(mktemp -d)
-dir=$tmp/bed
-trap '"$bed" down "$dir" >/dev/null 2>&1 || true; rm -rf "$tmp"' EXIT
-trap 'exit 143' TERM
-trap 'exit 130' INT
-
-# The build tree keeps its path inside the hosts even where it lies under /tmp.
-BED_KEEP=$build "$bed" up "$dir" 3 >/dev/null
-# shellcheck source=/dev/null
-. "$dir/bed.env"
-printf 'h1 slots=2\nh2 slots=2\nh3 slots=2\n' >"$BED_SHARED/hosts"
+# shellcheck source=haein_bed.sh
+. "$(dirname "${BASH_SOURCE[0]}")/haein_bed.sh"
+haein_bed "${1:?build dir}" 3
 
 # on_h1 VAR=VALUE... -- COMMAND...: run on h1, as a login there would (the agent's shell
 # parses the line, so every word is quoted here).
 on_h1() {
-  local line="env" word
-  while [ "$1" != -- ]; do line+=" $(printf '%q' "$1")"; shift; done
+  local vars=()
+  while [ "$1" != -- ]; do vars+=("$1"); shift; done
   shift
-  for word in "$@"; do line+=" $(printf '%q' "$word")"; done
-  "$BED_RSH" h1 "$line"
+  "$BED_RSH" h1 "$(quote env "${vars[@]}" "$@")"
 }
 mpi_env=(PATH=/usr/bin:/bin OMPI_MCA_plm_rsh_agent="$BED_RSH"
          OMPI_MCA_btl_tcp_if_include="$BED_SUBNET" OMPI_MCA_oob_tcp_if_include="$BED_SUBNET")

@@ -6,44 +6,18 @@
 #   recovery_test.sh BUILD_DIR
 set -euo pipefail
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-bed=$here/bed.sh
-build=$(cd "${1:?build dir}" && pwd)
-haein=$build/launcher/haein
-train=$build/examples/train_mlp
-PATH=$PATH:/usr/sbin:/sbin
-
-rc=0
-reason=$("$bed" check) || rc=$?
-if [ "$rc" = 77 ]; then
-  echo "SKIP: cannot build a test bed here: $reason"
-  exit 77
-fi
-[ "$rc" = 0 ] || { echo "FAIL: bed.sh check failed (exit $rc): $reason" >&2; exit 1; }
-fail() { echo "FAIL: $*" >&2; exit 1; }
-
-tmp=$(mktemp -d)
-dir=$tmp/bed
-trap '"$bed" down "$dir" >/dev/null 2>&1 || true; rm -rf "$tmp"' EXIT
-trap 'exit 143' TERM
-trap 'exit 130' INT
-BED_KEEP=$build "$bed" up "$dir" 4 >/dev/null
-# shellcheck source=/dev/null
-. "$dir/bed.env"
-printf 'h1 slots=2\nh2 slots=2\nh3 slots=2\nh4 slots=2\n' >"$BED_SHARED/hosts"
+# shellcheck source=haein_bed.sh
+. "$(dirname "${BASH_SOURCE[0]}")/haein_bed.sh"
+haein_bed "${1:?build dir}" 4
 
 # job NAME: haein run on h1 (6 ranks, one restart allowed) training into $BED_SHARED/NAME.
 job() {
-  local name=$1 line="env PATH=/usr/bin:/bin" word
-  for word in OMPI_MCA_plm_rsh_agent="$BED_RSH" OMPI_MCA_btl_tcp_if_include="$BED_SUBNET" \
-              OMPI_MCA_oob_tcp_if_include="$BED_SUBNET" HAEIN_TIMEOUT=5 "$haein" run \
-              -c "$BED_SHARED/hosts" -n 6 --backend mpirun --max-restarts 1 \
-              --log-dir "$BED_SHARED/$name-job" -- "$train" --hidden 64,64 --global-batch 96 \
-              --train-samples 8192 --test-samples 2048 --log-every 10 --eval-every 0 --no-plot \
-              --steps 160 --checkpoint-every 50 --out "$BED_SHARED/$name"; do
-    line+=" $(printf '%q' "$word")"
-  done
-  "$BED_RSH" h1 "$line"
+  "$BED_RSH" h1 "$(quote env PATH=/usr/bin:/bin OMPI_MCA_plm_rsh_agent="$BED_RSH" \
+    OMPI_MCA_btl_tcp_if_include="$BED_SUBNET" OMPI_MCA_oob_tcp_if_include="$BED_SUBNET" \
+    HAEIN_TIMEOUT=5 "$haein" run -c "$BED_SHARED/hosts" -n 6 --backend mpirun --max-restarts 1 \
+    --log-dir "$BED_SHARED/$1-job" -- "$train" --hidden 64,64 --global-batch 96 \
+    --train-samples 8192 --test-samples 2048 --log-every 10 --eval-every 0 --no-plot \
+    --steps 160 --checkpoint-every 50 --out "$BED_SHARED/$1")"
 }
 checksum() { grep -o "parameter checksum [0-9a-f]*" "$1" | tail -n 1 | awk '{print $3}'; }
 
