@@ -278,7 +278,11 @@ int train(const Options& o) {
   TrainState state;
   state.seed = o.seed;
   state.cursor = sampler.cursor();
-  if (auto resumed = load_latest_checkpoint(o.checkpoint_dir, model, comm)) {
+  auto resumed = [&] {
+    const auto watched = comm.watch_section("checkpoint read");
+    return load_latest_checkpoint(o.checkpoint_dir, model, comm);
+  }();
+  if (resumed) {
     if (resumed->seed != o.seed) {
       throw InvalidArgument("the checkpoints in " + o.checkpoint_dir + " were made with --seed " +
                             std::to_string(resumed->seed));
@@ -420,7 +424,11 @@ int train(const Options& o) {
     const bool last = state.step == o.steps || reached_target;
     if ((o.checkpoint_every != 0 && state.step % o.checkpoint_every == 0) || last) {
       refresh_host();
-      write_checkpoint(o.checkpoint_dir, state, model, comm);
+      {
+        // Parallel HDF5 waits without a timeout inside MPI-IO: the watchdog watches it.
+        const auto watched = comm.watch_section("checkpoint write");
+        write_checkpoint(o.checkpoint_dir, state, model, comm);
+      }
       if (leader) prune_checkpoints(o.checkpoint_dir, o.keep_checkpoints);
     }
     if (o.kill_rank == rank && o.kill_at_step == state.step && restart_count() == 0) {

@@ -11,6 +11,7 @@
 #include <initializer_list>
 #include <sstream>
 #include <thread>
+#include <utility>
 
 #include "communicator_impl.hpp"
 #include "haein/common/log.hpp"
@@ -653,6 +654,36 @@ Communicator Communicator::split_across_hosts() const {
   const int local_index =
       static_cast<int>(std::count(hosts.begin(), hosts.begin() + rank(), hosts[rank()]));
   return split(local_index, rank());
+}
+
+Communicator::Section Communicator::watch_section(std::string_view what) {
+  OpRecord record;
+  record.op = what;
+  record.type = DataType::kU8;
+  record.backend = "section";
+  // The collective it follows: peers at it or past it are not the ones holding it up.
+  record.sequence = impl_->sequence.load(std::memory_order_relaxed);
+  record.state = OpState::kStarted;
+  Section section;
+  section.impl_ = impl_.get();
+  section.id_ = impl_->recorder.begin(record);
+  return section;
+}
+
+Communicator::Section::Section(Section&& other) noexcept
+    : impl_(std::exchange(other.impl_, nullptr)), id_(other.id_) {}
+
+Communicator::Section& Communicator::Section::operator=(Section&& other) noexcept {
+  if (this != &other) {
+    if (impl_ != nullptr) impl_->recorder.finish(id_, OpState::kCompleted);
+    impl_ = std::exchange(other.impl_, nullptr);
+    id_ = other.id_;
+  }
+  return *this;
+}
+
+Communicator::Section::~Section() {
+  if (impl_ != nullptr) impl_->recorder.finish(id_, OpState::kCompleted);
 }
 
 std::vector<OpRecord> Communicator::flight_recorder() const { return impl_->recorder.records(); }

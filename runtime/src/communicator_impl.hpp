@@ -102,7 +102,8 @@ struct Communicator::Impl {
   std::string handle_control(const std::string& request, std::function<void()>& after_reply);
   /// Writes `headline` and the flight recorder to stderr and the dump file.
   void dump(const std::string& headline);
-  /// Writes the dump file only; returns what dump() prints.
+  /// Writes the dump file (headline first, then the flight recorder); returns the flight
+  /// recorder and where it went, which dump() prints before the headline.
   std::string write_dump_file(const std::string& headline);
   [[noreturn]] void exit_after_abort();
 

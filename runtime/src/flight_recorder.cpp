@@ -24,6 +24,7 @@ std::string_view name_of(OpState state) {
 }
 
 std::string OpRecord::describe() const {
+  if (backend == "section") return std::string(op);  // Communicator::watch_section
   std::ostringstream text;
   text << op << '(' << name_of(type) << ", count=" << count;
   if (op == "all_reduce" || op == "reduce_scatter" || op == "reduce")

@@ -169,7 +169,8 @@ void Communicator::Impl::fire(std::uint64_t id, const OpRecord& record) {
 }
 
 std::string Communicator::Impl::write_dump_file(const std::string& headline) {
-  const std::string body = headline + "\n" + recorder.text(rank, hosts[rank]);
+  const std::string records = recorder.text(rank, hosts[rank]);
+  const std::string body = headline + "\n" + records;
   const std::string path =
       options.dump_dir + "/haein-flight-recorder-rank-" + std::to_string(rank) + ".txt";
   // O_NOFOLLOW: a symlink planted in a shared /tmp must not redirect the dump.
@@ -177,14 +178,15 @@ std::string Communicator::Impl::write_dump_file(const std::string& headline) {
   const bool written =
       fd >= 0 && ::write(fd, body.data(), body.size()) == static_cast<ssize_t>(body.size());
   if (fd >= 0) ::close(fd);
-  return body +
+  // The file leads with the headline; what is printed ends with it (see dump()).
+  return records +
          (written ? "flight recorder written to " : "flight recorder could not be written to ") +
          path + "\n";
 }
 
 void Communicator::Impl::dump(const std::string& headline) {
-  // The verdict once more as the last line: what a launcher keeps of a rank's output is
-  // its last lines (haein run names hosts whose ranks did not answer from them).
+  // The verdict as the last line: what a launcher keeps of a rank's output is its last
+  // lines (haein run names hosts whose ranks did not answer from them).
   write_stderr(write_dump_file(headline) + headline + "\n");
 }
 

@@ -21,8 +21,8 @@ job() {
 }
 checksum() { grep -o "parameter checksum [0-9a-f]*" "$1" | tail -n 1 | awk '{print $3}'; }
 
-# The faulted run: h2's link down at step 70, past the step-50 checkpoint and well before
-# the next (a link lost inside a checkpoint's collective I/O still hangs: MPI-IO is not watched).
+# The faulted run: h2's link down at step 70, between checkpoints (a link lost inside one is
+# caught by train_mlp's watched section; that path is not this test's).
 ( rc=0; job faulted >"$tmp/faulted.out" 2>&1 || rc=$?; echo "$rc" >"$tmp/faulted.end" ) &
 for _ in $(seq 1200); do grep -q "step .* 70/" "$tmp/faulted.out" 2>/dev/null && break; sleep 0.1; done
 grep -q "step .* 70/" "$tmp/faulted.out" || fail "training did not get going: $(cat "$tmp/faulted.out")"

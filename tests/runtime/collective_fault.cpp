@@ -1,18 +1,33 @@
 // A trainer with a bug, for the watchdog test: every rank runs a few all-reduces, then
-// rank 1 skips one and sleeps while the others wait in it. Started by mpirun.
+// rank 1 skips one and sleeps while the others wait in it. With the argument "section",
+// rank 1 sleeps inside a watched section instead (a checkpoint's I/O that never ends),
+// opened a second before the others enter the next all-reduce. Started by mpirun.
 #include <chrono>
 #include <cstdio>
+#include <string>
 #include <thread>
 #include <vector>
 
 #include "haein/runtime/communicator.hpp"
 
-int main() {
+int main(int argc, char** argv) {
   using namespace haein::runtime;
   Communicator comm = Communicator::world();
   std::vector<float> data(1024, 1.0f);
   for (int step = 0; step < 5; ++step)
     comm.all_reduce(data.data(), data.data(), data.size(), DataType::kF32, ReduceOp::kAvg);
+  if (argc > 1 && std::string(argv[1]) == "section") {
+    if (comm.rank() == 1) {
+      const auto watched = comm.watch_section("checkpoint write");
+      std::this_thread::sleep_for(std::chrono::seconds(600));
+    } else {
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+      comm.all_reduce(data.data(), data.data(), data.size(), DataType::kF32, ReduceOp::kSum);
+    }
+    std::this_thread::sleep_for(std::chrono::seconds(600));
+    std::puts("not reached: the watchdog stops every rank");
+    return 0;
+  }
   if (comm.rank() != 1)
     comm.all_reduce(data.data(), data.data(), data.size(), DataType::kF32, ReduceOp::kSum);
   std::this_thread::sleep_for(std::chrono::seconds(600));

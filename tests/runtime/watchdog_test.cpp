@@ -84,4 +84,31 @@ TEST(Watchdog, ASkippedCollectiveStopsEveryRankNamingTheMissingOne) {
   fs::remove_all(dir);
 }
 
+TEST(Watchdog, AWatchedSectionThatNeverEndsStopsTheJobNamingIt) {
+  const fs::path dir =
+      fs::temp_directory_path() / ("haein-watchdog-section-" + std::to_string(getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const std::string command = std::string("HAEIN_TIMEOUT=3 HAEIN_DUMP_DIR=") + dir.string() +
+                              " " MPIEXEC
+                              " -np 3 --oversubscribe --allow-run-as-root "
+                              "--bind-to none " COLLECTIVE_FAULT " section >" +
+                              (dir / "out").string() + " 2>" + (dir / "err").string();
+  const auto start = std::chrono::steady_clock::now();
+  const int status = std::system(command.c_str());
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const std::string err = read(dir / "err");
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_NE(WEXITSTATUS(status), 0) << err;
+  EXPECT_LT(seconds, 3 + 6) << err;
+  EXPECT_NE(err.find("rank 1 ("), std::string::npos) << err;
+  EXPECT_NE(err.find("checkpoint write #5 via section timed out after 3 s"), std::string::npos)
+      << err;
+  EXPECT_EQ(read(dir / "out").find("not reached"), std::string::npos);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(running(COLLECTIVE_FAULT), 0) << "collective_fault processes are still running";
+  fs::remove_all(dir);
+}
+
 }  // namespace

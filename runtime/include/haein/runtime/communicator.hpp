@@ -97,6 +97,8 @@ class Work {
 /// every rank instead of a hang or a wrong result.
 class Communicator {
  public:
+  struct Impl;
+
   /// Collective over `bootstrap`'s ranks.
   explicit Communicator(std::unique_ptr<Bootstrap> bootstrap,
                         CommunicatorOptions options = CommunicatorOptions::from_environment());
@@ -146,14 +148,34 @@ class Communicator {
   Communicator split_across_hosts() const;
   bool valid() const { return impl_ != nullptr; }
 
+  /// A stretch of this rank's work watched like an operation; see watch_section().
+  class Section {
+   public:
+    Section() = default;
+    Section(Section&& other) noexcept;
+    Section& operator=(Section&& other) noexcept;
+    ~Section();  ///< ends the stretch
+    Section(const Section&) = delete;
+    Section& operator=(const Section&) = delete;
+
+   private:
+    friend class Communicator;
+    Impl* impl_ = nullptr;
+    std::uint64_t id_ = 0;
+  };
+  /// Watches work outside the communicator's operations (a checkpoint's collective HDF5
+  /// I/O, say) with its timeout: past HAEIN_TIMEOUT the watchdog reports it as hung like a
+  /// collective, names the ranks elsewhere and stops the job, where MPI-IO would wait
+  /// forever for a rank that is gone. The stretch ends when the Section is destroyed.
+  /// `what` names it in messages and must have static storage ("checkpoint write").
+  [[nodiscard]] Section watch_section(std::string_view what);
+
   /// The last 64 operations, oldest first.
   std::vector<OpRecord> flight_recorder() const;
   /// Writes the flight recorder to `out`-style text (what the watchdog dumps).
   std::string flight_recorder_text() const;
   /// The host name of every rank (gathered at creation).
   const std::vector<std::string>& hosts() const;
-
-  struct Impl;
 
  private:
   Communicator() = default;
