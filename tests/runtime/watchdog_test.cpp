@@ -36,21 +36,32 @@ int running(const fs::path& program) {
   return live;
 }
 
-TEST(Watchdog, ASkippedCollectiveStopsEveryRankNamingTheMissingOne) {
-  const fs::path dir = fs::temp_directory_path() / ("haein-watchdog-" + std::to_string(getpid()));
+/// collective_fault under mpirun with HAEIN_TIMEOUT=3, its dumps and output in `dir`.
+struct FaultRun {
+  int status = 0;
+  double seconds = 0;
+  std::string err;
+};
+FaultRun run_collective_fault(const fs::path& dir, int ranks, const std::string& mode) {
   fs::remove_all(dir);
   fs::create_directories(dir);
-  const double timeout_s = 3;
   const std::string command = std::string("HAEIN_TIMEOUT=3 HAEIN_DUMP_DIR=") + dir.string() +
-                              " " MPIEXEC
-                              " -np 4 --oversubscribe --allow-run-as-root "
-                              "--bind-to none " COLLECTIVE_FAULT " >" +
-                              (dir / "out").string() + " 2>" + (dir / "err").string();
+                              " " MPIEXEC " -np " + std::to_string(ranks) +
+                              " --oversubscribe --allow-run-as-root "
+                              "--bind-to none " COLLECTIVE_FAULT " " +
+                              mode + " >" + (dir / "out").string() + " 2>" + (dir / "err").string();
   const auto start = std::chrono::steady_clock::now();
-  const int status = std::system(command.c_str());
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  const std::string err = read(dir / "err");
+  FaultRun run;
+  run.status = std::system(command.c_str());
+  run.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  run.err = read(dir / "err");
+  return run;
+}
+
+TEST(Watchdog, ASkippedCollectiveStopsEveryRankNamingTheMissingOne) {
+  const fs::path dir = fs::temp_directory_path() / ("haein-watchdog-" + std::to_string(getpid()));
+  const double timeout_s = 3;
+  const auto [status, seconds, err] = run_collective_fault(dir, 4, "");
 
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_NE(WEXITSTATUS(status), 0) << err;
@@ -87,18 +98,7 @@ TEST(Watchdog, ASkippedCollectiveStopsEveryRankNamingTheMissingOne) {
 TEST(Watchdog, AWatchedSectionThatNeverEndsStopsTheJobNamingIt) {
   const fs::path dir =
       fs::temp_directory_path() / ("haein-watchdog-section-" + std::to_string(getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  const std::string command = std::string("HAEIN_TIMEOUT=3 HAEIN_DUMP_DIR=") + dir.string() +
-                              " " MPIEXEC
-                              " -np 3 --oversubscribe --allow-run-as-root "
-                              "--bind-to none " COLLECTIVE_FAULT " section >" +
-                              (dir / "out").string() + " 2>" + (dir / "err").string();
-  const auto start = std::chrono::steady_clock::now();
-  const int status = std::system(command.c_str());
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  const std::string err = read(dir / "err");
+  const auto [status, seconds, err] = run_collective_fault(dir, 3, "section");
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_NE(WEXITSTATUS(status), 0) << err;
   EXPECT_LT(seconds, 3 + 6) << err;
