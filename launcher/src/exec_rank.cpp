@@ -1,5 +1,6 @@
 #include "haein/launcher/exec_rank.hpp"
 
+#include <fcntl.h>
 #include <sched.h>
 #include <sys/prctl.h>
 #include <unistd.h>
@@ -10,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <fstream>
 #include <ostream>
 #include <sstream>
@@ -20,7 +22,9 @@
 #include "haein/common/settings.hpp"
 #include "haein/launcher/plan.hpp"
 #include "run/memory_binding.hpp"
+#include "haein/topology/hostlist.hpp"
 #include "run/rank_status.hpp"
+#include "run/slurm.hpp"
 #include "run/supervisor.hpp"
 
 namespace haein::launcher {
@@ -75,35 +79,112 @@ int env_int(const char* name, int fallback) {
   return static_cast<int>(parsed);
 }
 
-// Binds to the cores this machine has among `cores`; returns what it did, for messages.
+// The placement's cores that this process may run on: those in its affinity mask, which
+// is what Slurm (or taskset, or a cgroup) granted it. Binding narrows that set, never
+// replaces it. `note` says why nothing is left to bind to.
+std::vector<int> granted_cores(const std::vector<int>& cores, std::string& note) {
+  if (cores.empty()) {
+    note = "no cores in the placement; not bound";
+    return {};
+  }
+  cpu_set_t granted;
+  CPU_ZERO(&granted);
+  if (sched_getaffinity(0, sizeof granted, &granted) != 0) {
+    note = std::string("sched_getaffinity failed: ") + std::strerror(errno) + "; not bound";
+    return {};
+  }
+  std::vector<int> usable;
+  for (int cpu : cores)
+    if (cpu >= 0 && cpu < CPU_SETSIZE && CPU_ISSET(cpu, &granted)) usable.push_back(cpu);
+  if (usable.empty()) {
+    std::vector<int> allowed;
+    for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu)
+      if (CPU_ISSET(cpu, &granted)) allowed.push_back(cpu);
+    note = "the placement's cores " + topology::format_cpu_list(cores) +
+           " are not among the CPUs granted here (" + topology::format_cpu_list(allowed) +
+           "); left bound to those";
+  }
+  return usable;
+}
+
+// Binds to `cores` (already within what was granted); returns what went wrong, for messages.
 std::string bind_cores(const std::vector<int>& cores) {
-  if (cores.empty()) return "no cores in the placement; not bound";
-  const long online = sysconf(_SC_NPROCESSORS_CONF);
   cpu_set_t set;
   CPU_ZERO(&set);
-  int usable = 0;
-  for (int cpu : cores) {
-    if (cpu >= 0 && cpu < online && cpu < CPU_SETSIZE) {
-      CPU_SET(cpu, &set);
-      ++usable;
-    }
-  }
-  if (usable == 0) return "none of the placement's cores exist here; not bound";
+  for (int cpu : cores) CPU_SET(cpu, &set);
   if (sched_setaffinity(0, sizeof set, &set) != 0) {
     return std::string("sched_setaffinity failed: ") + std::strerror(errno) + "; not bound";
   }
   return {};
 }
 
+// The rank from the process manager that started this task: its own variable first, so
+// that a RANK inherited from the submitting shell cannot make every task the same rank.
+std::optional<int> manager_rank() {
+  for (const char* name :
+       {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID", "RANK"}) {
+    const char* value = std::getenv(name);
+    if (value == nullptr || *value == '\0') continue;
+    char* end = nullptr;
+    const long rank = std::strtol(value, &end, 10);
+    if (*end == '\0' && rank >= 0 && rank < (1L << 30)) return static_cast<int>(rank);
+  }
+  return std::nullopt;
+}
+
+// Under srun: records the step ("JOBID.STEPID") in the status directory, once, so that
+// haein run can signal the step through Slurm (scancel) rather than kill srun.
+void record_slurm_step(const std::string& status_dir) {
+  const char* job = std::getenv("SLURM_JOB_ID");
+  const char* step = std::getenv("SLURM_STEP_ID");
+  if (status_dir.empty() || job == nullptr || step == nullptr) return;
+  const std::string text = std::string(job) + "." + step + "\n";
+  const int fd = ::open(detail::slurm_step_file(status_dir).c_str(),
+                        O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+  if (fd < 0) return;  // another rank wrote it
+  [[maybe_unused]] const ssize_t written = ::write(fd, text.data(), text.size());
+  ::close(fd);
+}
+
+// The GPU as the rank must see it, inside what Slurm granted the step: the placement names
+// a physical index; Slurm lists the granted ones in SLURM_STEP_GPUS (or SLURM_JOB_GPUS) and
+// the matching device names in CUDA_VISIBLE_DEVICES, entry for entry. Empty: leave
+// CUDA_VISIBLE_DEVICES as the placement sets it.
+std::string granted_gpu(int gpu, int rank) {
+  const char* listed = std::getenv("SLURM_STEP_GPUS");
+  if (listed == nullptr || *listed == '\0') listed = std::getenv("SLURM_JOB_GPUS");
+  if (listed == nullptr || *listed == '\0' || gpu < 0) return {};
+  std::vector<std::string> granted, visible;
+  std::istringstream ids(listed);
+  for (std::string id; std::getline(ids, id, ',');) granted.push_back(id);
+  if (const char* cuda = std::getenv("CUDA_VISIBLE_DEVICES")) {
+    std::istringstream names(cuda);
+    for (std::string name; std::getline(names, name, ',');) visible.push_back(name);
+  }
+  for (std::size_t i = 0; i < granted.size(); ++i) {
+    if (granted[i] != std::to_string(gpu)) continue;
+    return i < visible.size() && visible.size() == granted.size() ? visible[i] : granted[i];
+  }
+  throw InvalidArgument("rank " + std::to_string(rank) + " is placed on GPU " +
+                        std::to_string(gpu) + " but Slurm granted this step GPU" +
+                        (granted.size() == 1 ? " " : "s ") + listed +
+                        " here; place with the allocation's GPUs (run haein run inside it)");
+}
+
 // Runs the rank as a child, so that its output can be tagged and logged and its end
 // recorded for `haein run`.
 int watch_rank(const ExecRankOptions& options, const RankPlacement& rank,
-               const std::vector<std::pair<std::string, std::string>>& variables) {
+               const std::vector<std::pair<std::string, std::string>>& variables,
+               std::ostream& err) {
   detail::ChildSpec child;
   child.argv = options.command;
   child.env = variables;
   if (options.bind) {
-    child.cores = rank.cores;
+    std::string note;
+    child.cores = granted_cores(rank.cores, note);
+    if (!note.empty() && !rank.cores.empty()) {
+      err << "haein exec-rank: rank " << rank.rank << ": " << note << "\n";
+    }
     child.numa = rank.numa;
   }
   child.stdin_null = false;  // mpirun and srun decide what a rank's stdin is
@@ -164,7 +245,7 @@ int exec_rank(const ExecRankOptions& options, std::ostream& err) {
 
   int rank = options.rank;
   if (rank < 0) {
-    const std::optional<int> from_manager = process_rank();
+    const std::optional<int> from_manager = manager_rank();
     if (!from_manager) {
       throw InvalidArgument(
           "exec-rank cannot tell its rank: give --rank, or start it under mpirun or srun");
@@ -178,13 +259,20 @@ int exec_rank(const ExecRankOptions& options, std::ostream& err) {
   context.nccl_topo_dir = options.nccl_topo_dir;
   context.heartbeat_dir = options.heartbeat_dir;
   context.master_addr = options.master_addr;
-  const auto variables = rank_environment(placement, rank, context);
+  auto variables = rank_environment(placement, rank, context);
+  if (const std::string gpu = granted_gpu(placement.ranks[rank].gpu, rank); !gpu.empty()) {
+    for (auto& [name, value] : variables)
+      if (name == "CUDA_VISIBLE_DEVICES") value = gpu;
+  }
+  record_slurm_step(options.status_dir);
   if (!options.tag_template.empty() || !options.log_dir.empty() || !options.status_dir.empty()) {
-    return watch_rank(options, placement.ranks[rank], variables);
+    return watch_rank(options, placement.ranks[rank], variables, err);
   }
   for (const auto& [name, value] : variables) setenv(name.c_str(), value.c_str(), 1);
   if (options.bind) {
-    const std::string note = bind_cores(placement.ranks[rank].cores);
+    std::string note;
+    const std::vector<int> cores = granted_cores(placement.ranks[rank].cores, note);
+    if (!cores.empty()) note = bind_cores(cores);
     if (!note.empty()) err << "haein exec-rank: rank " << rank << ": " << note << "\n";
     if (placement.ranks[rank].numa >= 0) {
       const detail::MemoryBinder binder;

@@ -2,7 +2,7 @@
 # PID 1 of one test-bed host (see README.md). Started by bed.sh through
 #   unshare --net --uts --ipc --mount --pid --fork --mount-proc --propagation private \
 #           --kill-child host_init.sh DIR NAME N
-# It gives the host its name, private /tmp, /dev/shm and /etc (with the bed's /etc/hosts),
+# It gives the host its name, private /tmp, /dev/shm, /run and /etc (with the bed's /etc/hosts),
 # keeps DIR at its own path, says it is ready, and then holds the namespaces and reaps
 # orphans until it is killed. Every mount here lives only in this host's mount namespace.
 set -euo pipefail
@@ -36,10 +36,14 @@ private_tmpfs() {  # MOUNTPOINT MODE
         ;;
     esac
   done
-  mount --move "$stage" "$1"
+  mount -n --move "$stage" "$1"  # -n: the mount table lives in /run, maybe this one
 }
 private_tmpfs /tmp 1777
 private_tmpfs /dev/shm 1777
+# /run too: daemons a host runs (munged, slurmd) keep their sockets and pid files there.
+private_tmpfs /run 755
+mkdir -p -m 1777 /run/lock
+ln -s /dev/shm /run/shm
 
 # A private /etc: a copy of the machine's in a tmpfs, moved over /etc. Rewriting a file in
 # it (also by rename) stays inside this host; the machine's /etc is only read.

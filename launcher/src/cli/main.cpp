@@ -215,7 +215,8 @@ int run_main(const std::vector<std::string>& args) {
       "nproc-per-node", po::value<int>(&run.request.gpus_per_node), "ranks per node")(
       "layout", po::value<std::string>(&run.layout), "parallel layout tp=T,pp=P,dp=D[,ep=E]")(
       "backend", po::value<std::string>(&backend)->default_value("auto"),
-      "local, mpirun, srun, or auto (local when every rank is on this host)")(
+      "local, mpirun, srun, or auto (srun inside a Slurm job, else local when every rank is "
+      "on this host, else mpirun)")(
       "oversubscribe", po::bool_switch(&run.oversubscribe),
       "allow more ranks than a node without GPUs has cores")(
       "max-restarts", po::value<int>(&run.max_restarts)->default_value(0),
@@ -235,7 +236,9 @@ int run_main(const std::vector<std::string>& args) {
       "env", po::value<std::vector<std::string>>(&run.env)->composing(),
       "NAME[=VALUE]: set for every rank on every host (as mpirun -x); repeatable")(
       "iface", po::value<std::string>(&run.iface),
-      "network interface between the hosts: MASTER_ADDR, Open MPI's TCP, NCCL_SOCKET_IFNAME");
+      "network interface between the hosts: MASTER_ADDR, Open MPI's TCP, NCCL_SOCKET_IFNAME")(
+      "srun-arg", po::value<std::vector<std::string>>(&run.srun_args)->composing(),
+      "an option for srun, after haein's own: --srun-arg=--mpi=pmi2; repeatable");
   po::variables_map vm;
   if (!parse(own, options,
              "haein run [options] (-n N | --nnodes M --nproc-per-node K) -- PROGRAM [ARGS...]", vm,

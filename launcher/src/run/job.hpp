@@ -27,6 +27,10 @@ struct Job {
   /// effect and --env; the backends forward them (mpirun -x, srun --export).
   std::vector<std::pair<std::string, std::string>> forwarded_env;
   std::string master_addr;  ///< MASTER_ADDR for jobs across hosts; empty: rank 0's hostname
+  /// srun's --mpi for the ranks (pmix where the site's MPI needs it); empty: srun's default.
+  std::string srun_mpi;
+  /// The Slurm job haein runs inside (salloc, sbatch); empty outside one.
+  std::string slurm_job_id;
 };
 
 /// True for this host's name, localhost and 127.0.0.1.

@@ -15,6 +15,7 @@
 #include "haein/topology/hostlist.hpp"
 #include "job.hpp"
 #include "rank_status.hpp"
+#include "slurm.hpp"
 #include "supervisor.hpp"
 
 namespace haein::launcher::detail {
@@ -180,19 +181,22 @@ LaunchCommand mpirun_command(const Job& job, const Attempt& attempt) {
 }
 
 LaunchCommand srun_command(const Job& job, const Attempt& attempt) {
-  std::vector<std::string> hosts;
-  for (int node : job.placement.nodes()) hosts.push_back(job.cluster.nodes[node].hostname);
   LaunchCommand command;
   command.env = job.forwarded_env;  // srun --export=ALL passes its environment on
+  // One line per task, in rank order: with --distribution=arbitrary srun places task i on
+  // line i. (A --nodelist would replace the file, one node per task.)
   command.env.emplace_back("SLURM_HOSTFILE", (job.dir / "hostfile").string());
   command.argv = {"srun", "--ntasks=" + std::to_string(job.placement.world_size()),
-                  "--nodes=" + std::to_string(hosts.size()),
-                  "--nodelist=" + topology::compress_hostlist(hosts), "--distribution=arbitrary",
+                  "--nodes=" + std::to_string(job.placement.nodes().size()),
+                  "--distribution=arbitrary",
                   // Slurm ends the step when a task fails, as mpirun does.
                   "--kill-on-bad-exit=1",
-                  // exec-rank binds each rank as placed; Slurm's binding would fight it.
+                  // exec-rank binds each rank as placed, inside what Slurm granted the step.
                   "--cpu-bind=none"};
+  if (!job.srun_mpi.empty()) command.argv.push_back("--mpi=" + job.srun_mpi);
   if (job.options.oversubscribe) command.argv.emplace_back("--overcommit");
+  command.argv.insert(command.argv.end(), job.options.srun_args.begin(),
+                      job.options.srun_args.end());
   command.argv.push_back("--export=ALL,MASTER_PORT=" + std::to_string(attempt.master_port) +
                          ",HAEIN_RESTART_COUNT=" + std::to_string(attempt.index));
   const std::vector<std::string> rank = exec_rank_argv(job, attempt);
@@ -208,6 +212,18 @@ Outcome run_remote(const Job& job, const Attempt& attempt, const LaunchCommand& 
   child.env = command.env;
   child.capture = false;  // exec-rank tags each rank's lines; mpirun/srun pass them on
   child.signal_group = false;
+  if (job.backend == Backend::kSrun) {
+    // srun answers SIGTERM by killing every task at once; the step is signalled through
+    // Slurm instead, so that each rank gets SIGTERM and its grace period (its checkpoint
+    // handler runs, its last lines are kept), and SIGKILL after it.
+    const std::string status_dir = attempt.status_dir().string();
+    child.deliver = [status_dir](int signal) {
+      const std::string step = read_slurm_step(status_dir);
+      if (step.empty()) return false;
+      return run_program({"scancel", "--signal=" + std::to_string(signal), step}, 10).exit_code ==
+             0;
+    };
+  }
   SupervisorOptions supervision;
   supervision.grace_seconds = settings::kStopGrace.get();
   supervision.heartbeat_timeout = job.options.heartbeat_timeout;

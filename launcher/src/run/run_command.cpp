@@ -9,10 +9,12 @@
 #include <cctype>
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -25,6 +27,7 @@
 #include "haein/topology/formats.hpp"
 #include "haein/topology/hostlist.hpp"
 #include "job.hpp"
+#include "slurm.hpp"
 #include "supervisor.hpp"
 
 namespace haein::launcher {
@@ -409,22 +412,74 @@ void dry_run(const Job& job, const Attempt& attempt, std::ostream& out) {
   }
 }
 
-Backend choose_backend(Backend asked, bool all_local) {
+Backend choose_backend(Backend asked, bool all_local, bool in_slurm_job) {
   if (asked != Backend::kAuto) return asked;
+  // Inside an allocation the ranks run in a step of it, also those on this node.
+  if (in_slurm_job && !find_program("srun").empty()) return Backend::kSrun;
   if (all_local) return Backend::kLocal;
-  if (std::getenv("SLURM_JOB_ID") != nullptr && !find_program("srun").empty())
-    return Backend::kSrun;
   return Backend::kMpirun;
+}
+
+// Inside a step (srun ... haein run): each task would start the whole job again, and an srun
+// from inside the step waits for CPUs the step itself holds. Slurm's own steps that wrap a
+// batch script, salloc's shell or the job's external processes are not such steps.
+void refuse_inside_step() {
+  const char* step = std::getenv("SLURM_STEP_ID");
+  const char* job = std::getenv("SLURM_JOB_ID");
+  if (step == nullptr || job == nullptr || *step == '\0') return;
+  const std::string id(step);
+  if (id == "batch" || id == "extern" || id == "interactive" || id.size() >= 10) return;
+  throw InvalidArgument("haein run is running inside Slurm step " + std::string(job) + "." + id +
+                        " (started by srun): it would start the job once per task, and its "
+                        "srun would wait for CPUs this step holds. Run haein run from the batch "
+                        "script or the salloc shell, or give --backend local for ranks on this "
+                        "node only");
+}
+
+// The Slurm job an attempt ran in: the allocation's, else the one srun created for it
+// (from the step its ranks recorded).
+std::string attempt_job_id(const Job& job, const Attempt& attempt) {
+  if (!job.slurm_job_id.empty() || job.backend != Backend::kSrun) return job.slurm_job_id;
+  const std::string step = read_slurm_step(attempt.status_dir().string());
+  return step.substr(0, step.find('.'));
+}
+
+// Why the restart loop must end: the Slurm job the attempts run in was cancelled or ran out
+// of time. Empty when it still runs (or Slurm cannot tell).
+std::string slurm_job_gone(const std::string& job_id) {
+  if (job_id.empty()) return {};
+  const std::string state = slurm_job_state(job_id);
+  if (state == "RUNNING" || state == "?") return {};
+  return "Slurm job " + job_id + " " +
+         (state.empty() ? std::string("has ended (cancelled or out of time)")
+                        : "is " + state + (state == "CANCELLED" ? "" : " (no longer running)"));
 }
 
 int run_job(const RunOptions& options, std::ostream& out, std::ostream& err) {
   validate(options);
   Job job;
   job.options = options;
-  job.cluster =
-      options.cluster.empty() ? local_cluster(err) : topology::load_cluster(options.cluster);
+  // Inside a Slurm allocation (salloc, sbatch) the job runs on its nodes only; the login
+  // node is not one unless the allocation has it. --backend local opts out.
+  std::optional<SlurmAllocation> allocation;
+  if (options.backend != Backend::kLocal) {
+    allocation = slurm_allocation_from_environment();
+    if (allocation && (options.backend == Backend::kAuto || options.backend == Backend::kSrun))
+      refuse_inside_step();
+  }
+  if (!options.cluster.empty()) {
+    job.cluster = topology::load_cluster(options.cluster);
+  } else if (allocation) {
+    job.cluster = allocation_cluster(*allocation);
+  } else {
+    job.cluster = local_cluster(err);
+  }
   BusySet busy = options.busy.empty() ? BusySet(job.cluster.nodes.size(), false)
                                       : read_busy_file(job.cluster, options.busy);
+  if (allocation) {
+    job.slurm_job_id = allocation->job_id;
+    confine_to_allocation(job.cluster, busy, *allocation);
+  }
   PlacementRequest request = options.request;
   if (!options.layout.empty())
     request.layout = parse_layout(options.layout, requested_ranks(request));
@@ -437,7 +492,7 @@ int run_job(const RunOptions& options, std::ostream& out, std::ostream& err) {
 
   const bool all_local = std::all_of(job.placement.ranks.begin(), job.placement.ranks.end(),
                                      [](const RankPlacement& r) { return is_this_host(r.host); });
-  job.backend = choose_backend(options.backend, all_local);
+  job.backend = choose_backend(options.backend, all_local, allocation.has_value());
   if (job.backend == Backend::kLocal && !all_local) {
     std::vector<std::string> hosts;
     for (int node : job.placement.nodes()) {
@@ -483,6 +538,16 @@ int run_job(const RunOptions& options, std::ostream& out, std::ostream& err) {
   }
   if (job.backend != Backend::kLocal && !options.dry_run)
     job.master_addr = master_address(job.placement, options.iface);
+  if (job.backend == Backend::kSrun) {
+    // Debian's Open MPI, like most builds today, finds its peers under srun only through
+    // PMIx; without it every rank would be a world of one. The site's or the user's choice
+    // (SLURM_MPI_TYPE, --srun-arg=--mpi=...) wins.
+    const bool chosen =
+        std::getenv("SLURM_MPI_TYPE") != nullptr ||
+        std::any_of(options.srun_args.begin(), options.srun_args.end(),
+                    [](const std::string& arg) { return arg.rfind("--mpi", 0) == 0; });
+    if (!chosen && srun_has_pmix()) job.srun_mpi = "pmix";
+  }
   write_file(job.placement_path, placement_json(job.placement));
   write_file(job.dir / "rankfile", placement_rankfile(job.placement));
   write_file(job.dir / "hostfile", placement_slurm_hostfile(job.placement));
@@ -495,8 +560,10 @@ int run_job(const RunOptions& options, std::ostream& out, std::ostream& err) {
   for (int node : job.placement.nodes()) hosts.push_back(job.cluster.nodes[node].hostname);
   err << "haein run: " << job.placement.world_size() << " rank"
       << (job.placement.world_size() == 1 ? "" : "s") << " on "
-      << topology::compress_hostlist(hosts) << " (" << to_string(job.backend)
-      << " backend); placement " << job.placement_path << "\n";
+      << topology::compress_hostlist(hosts) << " (" << to_string(job.backend) << " backend"
+      << (job.slurm_job_id.empty() ? std::string() : ", in Slurm job " + job.slurm_job_id)
+      << (job.srun_mpi.empty() ? std::string() : ", --mpi=" + job.srun_mpi)
+      << "); placement " << job.placement_path << "\n";
   // Where each rank runs, as torchrun and mpirun --report-bindings would show it; a large
   // job's table is in placement.json (and `haein plan`).
   if (job.placement.world_size() <= 16) print_rank_table(err, job.placement);
@@ -539,6 +606,14 @@ int run_job(const RunOptions& options, std::ostream& out, std::ostream& err) {
                         : std::string())
           << "\n";
       return 0;
+    }
+    // A cancelled or expired allocation cannot run another attempt.
+    if (const std::string gone = outcome.interrupted ? std::string()
+                                                     : slurm_job_gone(attempt_job_id(job, attempt));
+        !gone.empty()) {
+      outcome.interrupted = true;
+      outcome.exit_code = 128 + SIGTERM;
+      outcome.summary = gone + "; " + outcome.summary;
     }
     if (outcome.interrupted || index >= options.max_restarts) {
       err << "haein run: job " << (outcome.interrupted ? "stopped" : "failed") << " ("

@@ -275,6 +275,7 @@ class Supervisor {
 
   void signal_child(Running& child, int signal, bool group) {
     if (!child.alive) return;
+    if (child.spec->deliver && child.spec->deliver(signal) && signal != SIGKILL) return;
     ::kill(group ? -child.pid : child.pid, signal);
   }
 

@@ -6,6 +6,7 @@
 // `haein exec-rank` around the one rank it starts for them.
 
 #include <cstddef>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -26,6 +27,11 @@ struct ChildSpec {
   /// goes to the group.
   bool signal_group = true;
   bool stdin_null = true;  ///< read /dev/null rather than our stdin
+  /// Delivers a stop signal (SIGTERM, a forwarded one, SIGKILL) in the manager's own way
+  /// rather than by kill(2): srun kills every task at once on SIGTERM, so its step is
+  /// signalled through scancel. Returns false when it could not (then kill(2) is used).
+  /// SIGKILL also goes to the child itself afterwards.
+  std::function<bool(int signal)> deliver;
 };
 
 /// A file a rank touches while it makes progress.

@@ -51,6 +51,9 @@ struct RunOptions {
   /// --iface: the interface between the hosts (MASTER_ADDR when rank 0 is here, Open MPI's
   /// btl/oob_tcp_if_include, NCCL_SOCKET_IFNAME, GLOO_SOCKET_IFNAME); empty: the route's.
   std::string iface;
+  /// --srun-arg: options for srun, after haein's own (`--srun-arg=--mpi=pmi2`,
+  /// `--srun-arg=--partition=gpu`).
+  std::vector<std::string> srun_args;
   std::vector<std::string> command;
   /// Path of the `haein` executable the ranks start through (mpirun, srun backends).
   std::string haein_binary;

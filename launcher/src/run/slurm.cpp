@@ -1,0 +1,212 @@
+#include "slurm.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "haein/common/error.hpp"
+#include "haein/topology/hostlist.hpp"
+
+namespace haein::launcher::detail {
+
+namespace {
+
+std::string variable(const char* name) {
+  const char* value = std::getenv(name);
+  return value == nullptr ? std::string() : std::string(value);
+}
+
+int parse_count(const std::string& text, const std::string& variable, const std::string& whole) {
+  if (text.empty() || text.size() > 9 ||
+      !std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    throw InvalidArgument(variable + "='" + whole + "' is not a Slurm count list (like 8(x2),4)");
+  }
+  return std::stoi(text);
+}
+
+}  // namespace
+
+std::vector<int> parse_slurm_counts(const std::string& text, const std::string& variable) {
+  std::vector<int> counts;
+  std::istringstream items(text);
+  for (std::string item; std::getline(items, item, ',');) {
+    int repeat = 1;
+    const std::size_t open = item.find("(x");
+    if (open != std::string::npos) {
+      if (item.back() != ')') parse_count("", variable, text);
+      repeat = parse_count(item.substr(open + 2, item.size() - open - 3), variable, text);
+      item = item.substr(0, open);
+    }
+    const int count = parse_count(item, variable, text);
+    if (repeat < 1 || counts.size() + repeat > 1'000'000) parse_count("", variable, text);
+    counts.insert(counts.end(), repeat, count);
+  }
+  if (counts.empty()) parse_count("", variable, text);
+  return counts;
+}
+
+std::optional<SlurmAllocation> slurm_allocation_from_environment() {
+  SlurmAllocation allocation;
+  allocation.job_id = variable("SLURM_JOB_ID");
+  if (allocation.job_id.empty()) return std::nullopt;
+  std::string list = variable("SLURM_JOB_NODELIST");
+  if (list.empty()) list = variable("SLURM_NODELIST");
+  if (list.empty()) {
+    throw InvalidArgument("SLURM_JOB_ID=" + allocation.job_id +
+                          " is set but SLURM_JOB_NODELIST is not: cannot tell the allocation's "
+                          "nodes (unset SLURM_JOB_ID if this is not a Slurm job)");
+  }
+  try {
+    allocation.nodes = topology::expand_hostlist(list);
+  } catch (const Error& error) {
+    throw InvalidArgument("SLURM_JOB_NODELIST='" + list + "': " + error.what());
+  }
+  const std::string cpus = variable("SLURM_JOB_CPUS_PER_NODE");
+  if (!cpus.empty()) {
+    allocation.cpus = parse_slurm_counts(cpus, "SLURM_JOB_CPUS_PER_NODE");
+    if (allocation.cpus.size() != allocation.nodes.size()) {
+      throw InvalidArgument("SLURM_JOB_CPUS_PER_NODE='" + cpus + "' counts " +
+                            std::to_string(allocation.cpus.size()) + " nodes but " +
+                            "SLURM_JOB_NODELIST='" + list + "' has " +
+                            std::to_string(allocation.nodes.size()));
+    }
+  }
+  return allocation;
+}
+
+topology::Cluster allocation_cluster(const SlurmAllocation& allocation) {
+  topology::Cluster cluster;
+  cluster.name = "slurm-job-" + allocation.job_id;
+  for (std::size_t i = 0; i < allocation.nodes.size(); ++i) {
+    topology::Node node;
+    node.hostname = allocation.nodes[i];
+    node.slots = allocation.cpus.empty() ? 1 : allocation.cpus[i];
+    cluster.nodes.push_back(std::move(node));
+  }
+  return cluster;
+}
+
+void confine_to_allocation(topology::Cluster& cluster, BusySet& busy,
+                           const SlurmAllocation& allocation) {
+  std::map<std::string, int> granted;
+  for (std::size_t i = 0; i < allocation.nodes.size(); ++i)
+    granted[allocation.nodes[i]] = allocation.cpus.empty() ? 0 : allocation.cpus[i];
+  std::vector<std::string> missing;
+  for (const auto& [host, cpus] : granted) {
+    const bool described =
+        std::any_of(cluster.nodes.begin(), cluster.nodes.end(),
+                    [&](const topology::Node& node) { return node.hostname == host; });
+    if (!described) missing.push_back(host);
+  }
+  if (!missing.empty()) {
+    throw InvalidArgument("Slurm job " + allocation.job_id + " has " +
+                          topology::compress_hostlist(missing) +
+                          ", which the cluster file does not describe");
+  }
+  for (std::size_t n = 0; n < cluster.nodes.size(); ++n) {
+    topology::Node& node = cluster.nodes[n];
+    const auto found = granted.find(node.hostname);
+    if (found == granted.end()) {
+      busy[n] = true;
+      continue;
+    }
+    if (node.hardware.gpus.empty() && found->second > 0)
+      node.slots = std::min(node.effective_slots(), found->second);
+  }
+}
+
+ProgramOutput run_program(const std::vector<std::string>& argv, double timeout_seconds) {
+  ProgramOutput result;
+  int pipe_fds[2];
+  if (argv.empty() || ::pipe2(pipe_fds, O_CLOEXEC) != 0) return result;
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    ::close(pipe_fds[0]);
+    ::close(pipe_fds[1]);
+    return result;
+  }
+  if (pid == 0) {
+    const int null = ::open("/dev/null", O_RDWR);
+    ::dup2(null, 0);
+    ::dup2(pipe_fds[1], 1);
+    ::dup2(null, 2);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);  // the supervisor blocks its signals
+    std::vector<char*> args;
+    for (const std::string& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
+    args.push_back(nullptr);
+    ::execvp(args[0], args.data());
+    ::_exit(127);
+  }
+  ::close(pipe_fds[1]);
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::milliseconds(static_cast<long>(timeout_seconds * 1000));
+  bool late = false;
+  char buffer[4096];
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          deadline - std::chrono::steady_clock::now())
+                          .count();
+    if (left <= 0) {
+      late = true;
+      break;
+    }
+    pollfd fd{pipe_fds[0], POLLIN, 0};
+    if (::poll(&fd, 1, static_cast<int>(left)) < 0 && errno != EINTR) break;
+    if (fd.revents == 0) continue;
+    const ssize_t n = ::read(pipe_fds[0], buffer, sizeof buffer);
+    if (n > 0 && result.out.size() < (1u << 20)) result.out.append(buffer, n);
+    if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) break;
+  }
+  ::close(pipe_fds[0]);
+  if (late) ::kill(pid, SIGKILL);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (!late && WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
+  return result;
+}
+
+std::string slurm_job_state(const std::string& job_id) {
+  const ProgramOutput answer = run_program({"squeue", "-h", "-j", job_id, "-o", "%T"}, 10);
+  std::string state = answer.out.substr(0, answer.out.find('\n'));
+  if (answer.exit_code == 0) return state;
+  // squeue fails for a job it no longer knows ("Invalid job id specified").
+  if (answer.exit_code == 1 && state.empty()) return "";
+  return "?";
+}
+
+bool srun_has_pmix() {
+  const ProgramOutput answer = run_program({"srun", "--mpi=list"}, 10);
+  std::istringstream lines(answer.out);
+  for (std::string line; std::getline(lines, line);) {
+    line.erase(0, line.find_first_not_of(" \t"));
+    if (line.rfind("pmix", 0) == 0) return true;
+  }
+  return false;
+}
+
+std::string slurm_step_file(const std::string& status_dir) { return status_dir + "/slurm-step"; }
+
+std::string read_slurm_step(const std::string& status_dir) {
+  std::ifstream in(slurm_step_file(status_dir));
+  std::string step;
+  std::getline(in, step);
+  const bool valid = !step.empty() && std::all_of(step.begin(), step.end(), [](char c) {
+    return (c >= '0' && c <= '9') || c == '.' || c == '_';
+  });
+  return valid ? step : std::string();
+}
+
+}  // namespace haein::launcher::detail

@@ -1,0 +1,60 @@
+#pragma once
+// What `haein run` reads from Slurm and asks it: the allocation it runs in (salloc,
+// sbatch), the state of that job, the step its ranks run in, and the srun options a site
+// needs. Everything comes from Slurm's variables or from its own commands (squeue,
+// scancel, srun --mpi=list), run without a shell and with a time limit.
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "haein/launcher/placement.hpp"
+#include "haein/topology/model.hpp"
+
+namespace haein::launcher::detail {
+
+/// The allocation this process runs in.
+struct SlurmAllocation {
+  std::string job_id;              ///< SLURM_JOB_ID
+  std::vector<std::string> nodes;  ///< SLURM_JOB_NODELIST, expanded
+  std::vector<int> cpus;           ///< per node, SLURM_JOB_CPUS_PER_NODE; empty when unset
+};
+
+/// The allocation from Slurm's variables; nullopt outside one. InvalidArgument when they
+/// are malformed (naming the variable).
+std::optional<SlurmAllocation> slurm_allocation_from_environment();
+
+/// Slurm's compressed counts, "8(x2),4" -> {8, 8, 4}; InvalidArgument naming `variable`.
+std::vector<int> parse_slurm_counts(const std::string& text, const std::string& variable);
+
+/// The cluster an allocation is when no cluster file is given: its nodes, each with as many
+/// slots as Slurm granted CPUs there, without hardware detail (haein then places by host).
+topology::Cluster allocation_cluster(const SlurmAllocation& allocation);
+
+/// Confines a cluster file to the allocation: nodes outside it become busy, and a node
+/// without GPUs takes at most the CPUs Slurm granted on it. InvalidArgument when the
+/// allocation has a node the file does not describe.
+void confine_to_allocation(topology::Cluster& cluster, BusySet& busy,
+                           const SlurmAllocation& allocation);
+
+/// A program's exit code and standard output.
+struct ProgramOutput {
+  int exit_code = -1;  ///< -1: could not run it, or it ran past its time
+  std::string out;
+};
+/// Runs argv (no shell; stdin /dev/null, stderr discarded) for at most `timeout_seconds`.
+ProgramOutput run_program(const std::vector<std::string>& argv, double timeout_seconds);
+
+/// The job's state as squeue shows it ("RUNNING", "CANCELLED", ...); "" when Slurm does
+/// not know the job any more (it ended); "?" when squeue could not answer.
+std::string slurm_job_state(const std::string& job_id);
+
+/// True when this srun has the pmix MPI plugin (srun --mpi=list).
+bool srun_has_pmix();
+
+/// The step file exec-rank writes under Slurm ("JOBID.STEPID", in the attempt's status
+/// directory), and reading it back ("" when absent).
+std::string slurm_step_file(const std::string& status_dir);
+std::string read_slurm_step(const std::string& status_dir);
+
+}  // namespace haein::launcher::detail
