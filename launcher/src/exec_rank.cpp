@@ -203,6 +203,7 @@ int watch_rank(const ExecRankOptions& options, const RankPlacement& rank,
   if (::getppid() != parent) ::raise(SIGHUP);  // it died before the request took effect
   detail::SupervisorOptions supervision;
   supervision.grace_seconds = settings::kStopGrace.get();
+  supervision.repeat_kills = false;
   const detail::SupervisorResult result = detail::supervise({child}, supervision);
   const detail::ChildResult& ended = result.children.front();
   if (!options.status_dir.empty()) {
@@ -212,6 +213,7 @@ int watch_rank(const ExecRankOptions& options, const RankPlacement& rank,
     status.exit_code = ended.exit_code;
     status.signal = ended.signal;
     status.stopped = ended.stopped;
+    status.received = result.stop_signal;
     // A parent-death SIGHUP can come while the dying daemon's last threads still exit
     // (it is sent when the thread that started us ends): give its death a moment.
     for (int i = 0; i < 100 && ended.stopped && ended.signal == SIGHUP && ::getppid() == parent;

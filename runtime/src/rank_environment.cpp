@@ -1,9 +1,13 @@
 #include "haein/runtime/rank_environment.hpp"
 
+#include <algorithm>
 #include <cstdlib>
+#include <string>
+#include <vector>
 
 #include "haein/common/error.hpp"
 #include "haein/common/settings.hpp"
+#include "haein/common/slurm.hpp"
 
 namespace haein::runtime {
 
@@ -28,28 +32,74 @@ struct Names {
   const char* local_size;
 };
 
-constexpr Names kSchemes[] = {
-    {"torchrun", "RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE"},
-    {"openmpi", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_LOCAL_RANK",
-     "OMPI_COMM_WORLD_LOCAL_SIZE"},
-    {"slurm", "SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID", "SLURM_NTASKS_PER_NODE"},
-};
+constexpr Names kTorchrun{"torchrun", "RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE"};
+constexpr Names kOpenMpi{"openmpi", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE",
+                         "OMPI_COMM_WORLD_LOCAL_RANK", "OMPI_COMM_WORLD_LOCAL_SIZE"};
+
+bool set(const char* name) {
+  const char* value = std::getenv(name);
+  return value != nullptr && *value != '\0';
+}
+
+// A task of an srun step (not the batch script, whose SLURM_PROCID is 0 for the whole job).
+bool in_srun_step() {
+  const char* step = std::getenv("SLURM_STEP_ID");
+  return step != nullptr && *step != '\0' && std::string(step).find_first_not_of("0123456789") ==
+                                                  std::string::npos;
+}
+
+// Tasks of this step on this node: SLURM_STEP_TASKS_PER_NODE ("2(x3),1") at this node's
+// place in the step. SLURM_NODEID counts the job's nodes, which are the step's when the
+// step spans them all; otherwise only an even spread gives the answer.
+int slurm_local_size(int local_rank) {
+  const char* text = std::getenv("SLURM_STEP_TASKS_PER_NODE");
+  if (text == nullptr || *text == '\0') text = std::getenv("SLURM_TASKS_PER_NODE");
+  if (text == nullptr || *text == '\0') return local_rank + 1;
+  const std::vector<int> counts = parse_slurm_counts(text, "SLURM_STEP_TASKS_PER_NODE");
+  const auto node = integer_variable("SLURM_NODEID");
+  const auto step_nodes = integer_variable("SLURM_STEP_NUM_NODES");
+  const auto job_nodes = integer_variable("SLURM_JOB_NUM_NODES");
+  const bool whole_job = !step_nodes || !job_nodes || *step_nodes == *job_nodes;
+  if (node && whole_job && *node < static_cast<int>(counts.size())) return counts[*node];
+  const bool even = std::all_of(counts.begin(), counts.end(),
+                                [&](int count) { return count == counts.front(); });
+  return even ? counts.front() : *std::max_element(counts.begin(), counts.end());
+}
 
 }  // namespace
 
 RankEnvironment read_rank_environment() {
   RankEnvironment env;
   env.source = "default";
-  for (const Names& names : kSchemes) {
-    const auto rank = integer_variable(names.rank);
-    const auto size = integer_variable(names.size);
+  // Variables a launcher set for this very process come first: haein run and torchrun set
+  // RANK per rank (and HAEIN_PLACEMENT or TORCHELASTIC_RUN_ID); under mpirun or srun a
+  // RANK may only be left over from the shell that submitted the job.
+  const bool launcher_set = set("HAEIN_PLACEMENT") || set("TORCHELASTIC_RUN_ID");
+  std::vector<const Names*> schemes;
+  if (launcher_set) schemes.push_back(&kTorchrun);
+  schemes.push_back(&kOpenMpi);
+  if (!launcher_set) schemes.push_back(&kTorchrun);
+  for (const Names* names : schemes) {
+    const auto rank = integer_variable(names->rank);
+    const auto size = integer_variable(names->size);
     if (!rank || !size) continue;
-    env.source = names.source;
+    env.source = names->source;
     env.rank = *rank;
     env.world_size = *size;
-    env.local_rank = integer_variable(names.local_rank).value_or(0);
-    env.local_world_size = integer_variable(names.local_size).value_or(1);
+    env.local_rank = integer_variable(names->local_rank).value_or(0);
+    env.local_world_size = integer_variable(names->local_size).value_or(1);
     break;
+  }
+  if (env.source == "default" || (!launcher_set && env.source == "torchrun" && in_srun_step())) {
+    const auto rank = integer_variable("SLURM_PROCID");
+    const auto size = integer_variable("SLURM_NTASKS");
+    if (in_srun_step() && rank && size) {
+      env.source = "slurm";
+      env.rank = *rank;
+      env.world_size = *size;
+      env.local_rank = integer_variable("SLURM_LOCALID").value_or(0);
+      env.local_world_size = slurm_local_size(env.local_rank);
+    }
   }
   if (env.world_size < 1 || env.rank >= env.world_size) {
     throw InvalidArgument("rank " + std::to_string(env.rank) + " is outside a world of " +

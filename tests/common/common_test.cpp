@@ -7,6 +7,7 @@
 #include "haein/common/log.hpp"
 #include "haein/common/process.hpp"
 #include "haein/common/settings.hpp"
+#include "haein/common/slurm.hpp"
 
 namespace haein {
 namespace {
@@ -87,3 +88,17 @@ TEST(Process, ExplicitRankWins) {
 
 }  // namespace
 }  // namespace haein
+
+TEST(SlurmCounts, CompressedListsExpand) {
+  EXPECT_EQ(haein::parse_slurm_counts("8(x2),4", "V"), (std::vector<int>{8, 8, 4}));
+  EXPECT_EQ(haein::parse_slurm_counts("1", "V"), (std::vector<int>{1}));
+  EXPECT_EQ(haein::parse_slurm_counts("2,3(x1)", "V"), (std::vector<int>{2, 3}));
+  for (const char* bad : {"", "8(x2", "8(x)", "x", "-1", "4,,2", "8(x0)", "1(x9999999)"}) {
+    try {
+      haein::parse_slurm_counts(bad, "SLURM_JOB_CPUS_PER_NODE");
+      ADD_FAILURE() << "accepted '" << bad << "'";
+    } catch (const haein::InvalidArgument& error) {
+      EXPECT_NE(std::string(error.what()).find("SLURM_JOB_CPUS_PER_NODE"), std::string::npos);
+    }
+  }
+}

@@ -68,6 +68,7 @@ RankContext rank_context(const Job& job, const Attempt& attempt);
 struct LaunchCommand {
   std::vector<std::pair<std::string, std::string>> env;
   std::vector<std::string> argv;
+  std::vector<std::string> unset = {};  ///< variables of ours it must not inherit
 };
 
 /// The local ranks, one command per rank.

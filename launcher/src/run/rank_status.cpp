@@ -22,7 +22,7 @@ void write_rank_status(const std::string& dir, const RankStatus& status) {
     std::ofstream out(temporary);
     out << "rank " << status.rank << "\nhost " << status.host << "\nexit_code " << status.exit_code
         << "\nsignal " << status.signal << "\nstopped " << (status.stopped ? 1 : 0) << "\norphaned "
-        << (status.orphaned ? 1 : 0) << "\nended_ns " << status.ended_ns << "\nseconds "
+        << (status.orphaned ? 1 : 0) << "\nreceived " << status.received << "\nended_ns " << status.ended_ns << "\nseconds "
         << status.seconds << "\n"
         << kTailMarker << "\n";
     for (const std::string& line : status.tail) out << line << "\n";
@@ -62,6 +62,8 @@ bool parse_status(std::istream& in, RankStatus& status) {
       int orphaned = 0;
       fields >> orphaned;
       status.orphaned = orphaned != 0;
+    } else if (key == "received") {
+      fields >> status.received;
     } else if (key == "ended_ns") {
       fields >> status.ended_ns;
     } else if (key == "seconds") {

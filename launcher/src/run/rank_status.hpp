@@ -18,6 +18,9 @@ struct RankStatus {
   /// The process that started exec-rank (Open MPI's daemon, slurmstepd) died first: the
   /// rank was stopped because its host's daemon was lost.
   bool orphaned = false;
+  /// The stop signal exec-rank itself received and passed on (from mpirun, from Slurm
+  /// through scancel --signal or a time limit); 0 when none.
+  int received = 0;
   std::int64_t ended_ns = 0;  ///< wall clock at its end, to order failures across ranks
   double seconds = 0;
   std::vector<std::string> tail;

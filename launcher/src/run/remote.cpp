@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <csignal>
 #include <fstream>
 #include <map>
 #include <set>
@@ -186,6 +187,10 @@ LaunchCommand srun_command(const Job& job, const Attempt& attempt) {
   // One line per task, in rank order: with --distribution=arbitrary srun places task i on
   // line i. (A --nodelist would replace the file, one node per task.)
   command.env.emplace_back("SLURM_HOSTFILE", (job.dir / "hostfile").string());
+  // srun reads these from the allocation's environment as if given on its command line;
+  // the hostfile says how many ranks each node gets.
+  command.unset = {"SLURM_NTASKS_PER_NODE", "SLURM_NTASKS_PER_SOCKET", "SLURM_NTASKS_PER_CORE",
+                   "SLURM_NTASKS_PER_GPU", "SLURM_NTASKS_PER_TRES"};
   command.argv = {"srun", "--ntasks=" + std::to_string(job.placement.world_size()),
                   "--nodes=" + std::to_string(job.placement.nodes().size()),
                   "--distribution=arbitrary",
@@ -210,6 +215,7 @@ Outcome run_remote(const Job& job, const Attempt& attempt, const LaunchCommand& 
   ChildSpec child;
   child.argv = command.argv;
   child.env = command.env;
+  child.unset = command.unset;
   child.capture = false;  // exec-rank tags each rank's lines; mpirun/srun pass them on
   child.signal_group = false;
   if (job.backend == Backend::kSrun) {
@@ -319,6 +325,24 @@ Outcome run_remote(const Job& job, const Attempt& attempt, const LaunchCommand& 
     outcome.summary = "rank " + std::to_string(failed->rank) + " on " + failed->host +
                       " failed first with " + how.describe();
     return outcome;
+  }
+  // No rank failed on its own, and a stop signal reached the ranks from outside haein (the
+  // manager passes on what it receives; Slurm signals its steps on scancel --signal and at
+  // the time limit): the job was stopped, not failed.
+  if (ended.failed()) {
+    const auto stopped_from_outside = std::find_if(
+        statuses.begin(), statuses.end(), [](const RankStatus& status) {
+          return !status.orphaned && (status.received == SIGTERM || status.received == SIGINT);
+        });
+    if (stopped_from_outside != statuses.end()) {
+      const int signal = stopped_from_outside->received;
+      outcome.exit_code = 128 + signal;
+      outcome.interrupted = true;
+      outcome.summary = signal_name(signal) + " reached the ranks from outside haein (rank " +
+                        std::to_string(stopped_from_outside->rank) + " on " +
+                        stopped_from_outside->host + "; scancel --signal, a time limit?)";
+      return outcome;
+    }
   }
   if (!ended.failed()) {
     if (static_cast<int>(statuses.size()) < job.placement.world_size()) {

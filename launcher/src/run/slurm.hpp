@@ -24,9 +24,6 @@ struct SlurmAllocation {
 /// are malformed (naming the variable).
 std::optional<SlurmAllocation> slurm_allocation_from_environment();
 
-/// Slurm's compressed counts, "8(x2),4" -> {8, 8, 4}; InvalidArgument naming `variable`.
-std::vector<int> parse_slurm_counts(const std::string& text, const std::string& variable);
-
 /// The cluster an allocation is when no cluster file is given: its nodes, each with as many
 /// slots as Slurm granted CPUs there, without hardware detail (haein then places by host).
 topology::Cluster allocation_cluster(const SlurmAllocation& allocation);

@@ -246,6 +246,7 @@ class Supervisor {
     }
     if (out >= 0) dup2(out, 1);
     if (err >= 0) dup2(err, 2);
+    for (const std::string& name : spec.unset) unsetenv(name.c_str());
     for (const auto& [name, value] : spec.env) setenv(name.c_str(), value.c_str(), 1);
     if (!spec.cores.empty()) {
       cpu_set_t set;
@@ -330,7 +331,7 @@ class Supervisor {
       } else if (s == SIGUSR1 || s == SIGUSR2) {
         for (Running& child : children_) signal_child(child, s, child.spec->signal_group);
       } else if (stop_signal_ != 0) {
-        kill_all();  // asked twice: no more grace
+        if (options_.repeat_kills) kill_all();  // asked twice: no more grace
       } else {
         stop_signal_ = s;
         stop_all(s);

@@ -16,6 +16,7 @@ namespace haein::launcher::detail {
 struct ChildSpec {
   std::vector<std::string> argv;
   std::vector<std::pair<std::string, std::string>> env;  ///< on top of ours
+  std::vector<std::string> unset;                        ///< of ours, not passed on
   std::vector<int> cores;  ///< bound to those of them this machine has; empty: left alone
   int numa = -1;           ///< memory bound to this NUMA node when it exists here; -1: left
   /// Tag, log and keep the tail of its output; false: it shares our stdout and stderr.
@@ -52,6 +53,10 @@ struct SupervisorOptions {
   /// job: mpirun waits for its daemons as long as their TCP connections seem alive.
   std::string status_dir;
   double failure_deadline = 10;
+  /// A second stop signal ends the grace period at once (Ctrl-C twice). exec-rank turns
+  /// this off: Slurm signals every process of a step, so the same SIGTERM can reach it
+  /// twice (from scancel and from haein run's scancel), and the manager kills it anyway.
+  bool repeat_kills = true;
 };
 
 struct ChildResult {
