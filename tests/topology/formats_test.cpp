@@ -84,6 +84,29 @@ TEST(ClusterYaml, AModifiedTemplateNodeIsWrittenInline) {
   EXPECT_EQ(again.nodes[2].hardware.gpus.size(), 2u);
 }
 
+TEST(SlurmTopology, ReadsWhatScontrolShowTopologyPrints) {
+  // Slurm 22.05 on the test bed: levels, link speeds, and upper switches that list every
+  // node below them.
+  const Cluster cluster = read_slurm_topology(
+      "SwitchName=leaf1 Level=0 LinkSpeed=1 Nodes=h[1-2]\n"
+      "SwitchName=leaf2 Level=0 LinkSpeed=1 Nodes=h[3-4]\n"
+      "SwitchName=spine Level=1 LinkSpeed=1 Nodes=h[1-4] Switches=leaf[1-2]\n",
+      "scontrol");
+  ASSERT_EQ(cluster.nodes.size(), 4u);
+  ASSERT_EQ(cluster.switches.size(), 3u);
+  EXPECT_EQ(cluster.switches[2].name, "spine");
+  EXPECT_EQ(cluster.switches[2].level, SwitchLevel::kSpine);
+  EXPECT_TRUE(cluster.switches[2].nodes.empty());
+  EXPECT_EQ(cluster.switches[1].nodes, (std::vector<std::string>{"h3", "h4"}));
+  EXPECT_NO_THROW(require_valid(cluster));
+  // A node attached to the upper switch itself stays its own, and validation names it.
+  const Cluster odd = read_slurm_topology(
+      "SwitchName=top Level=1 Nodes=a[1-2],b1 Switches=s1\nSwitchName=s1 Level=0 Nodes=a[1-2]\n",
+      "odd");
+  EXPECT_EQ(odd.switches[0].nodes, (std::vector<std::string>{"b1"}));
+  EXPECT_THROW(read_slurm_topology("SwitchName=s Level=x Nodes=a\n", "bad"), ParseError);
+}
+
 TEST(ClusterJson, IsExplicitAndReadsBack) {
   const Cluster original = load_preset("gb200-nvl72");
   const std::string json = write_cluster_json(original);

@@ -1,4 +1,6 @@
 // Chooses the reader or writer for a format and reads files and presets.
+#include <algorithm>
+#include <cctype>
 #include <fstream>
 #include <sstream>
 
@@ -12,6 +14,25 @@ namespace haein::topology {
 namespace {
 
 constexpr std::string_view kPresetPrefix = "preset:";
+
+// A topology.conf by its content, whatever its name: what `scontrol show topology` prints
+// saved to a file, say. Its first word is SwitchName=, BlockName= or BlockSizes=.
+bool looks_like_slurm_topology(std::string_view text) {
+  std::size_t at = 0;
+  while (at < text.size()) {
+    const std::size_t end = std::min(text.find('\n', at), text.size());
+    std::string_view line = text.substr(at, end - at);
+    at = end + 1;
+    const std::size_t first = line.find_first_not_of(" \t\r");
+    if (first == std::string_view::npos || line[first] == '#') continue;
+    line.remove_prefix(first);
+    std::string word(line.substr(0, line.find('=')));
+    for (char& c : word) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return line.find('=') != std::string_view::npos &&
+           (word == "switchname" || word == "blockname" || word == "blocksizes");
+  }
+  return false;
+}
 
 Format format_from_path(const std::string& path) {
   const auto ends_with = [&](std::string_view suffix) { return path.ends_with(suffix); };
@@ -91,7 +112,9 @@ Cluster read_cluster(const std::string& spec) {
   }
   std::ostringstream text;
   text << in.rdbuf();
-  return parse_cluster(text.str(), format_from_path(spec), spec);
+  Format format = format_from_path(spec);
+  if (format == Format::kHostfile && looks_like_slurm_topology(text.str())) format = Format::kSlurm;
+  return parse_cluster(text.str(), format, spec);
 }
 
 std::string format_cluster(const Cluster& cluster, Format format) {

@@ -117,6 +117,10 @@ Cluster read_slurm_topology(std::string_view text, const std::string& source) {
         s.nodes = expand(value, source, line.number);
       } else if (key == "switches" && !is_block) {
         s.children = expand(value, source, line.number);
+      } else if (key == "level" && !is_block) {
+        // scontrol show topology prints it; the level follows from the tree here.
+        if (value.empty() || value.find_first_not_of("0123456789") != std::string::npos)
+          throw ParseError(source, line.number, "Level='" + value + "' is not a level number");
       } else if (key == "linkspeed" && !is_block) {
         try {
           s.link_gbps = std::stod(value);
@@ -128,9 +132,10 @@ Cluster read_slurm_topology(std::string_view text, const std::string& source) {
             source, line.number,
             "unknown key '" + key + "=' in " +
                 (is_block ? "a BlockName line; expected Nodes="
-                          : "a SwitchName line; expected Nodes=, Switches= or LinkSpeed="));
+                          : "a SwitchName line; expected Nodes=, Switches=, LinkSpeed= or Level="));
       }
     }
+
     if (s.nodes.empty() && s.children.empty()) {
       throw ParseError(source, line.number,
                        "switch '" + s.name + "' has neither Nodes= nor Switches=");
@@ -178,6 +183,22 @@ Cluster read_slurm_topology(std::string_view text, const std::string& source) {
   };
   for (Switch& s : cluster.switches) {
     s.level = static_cast<SwitchLevel>(std::min(depth_of(s), static_cast<int>(SwitchLevel::kCore)));
+  }
+  // scontrol show topology lists under an upper switch every node below it: those are its
+  // children's, not its own. (Switches are visited lowest first, so children are done.)
+  std::vector<Switch*> by_level;
+  for (Switch& s : cluster.switches) by_level.push_back(&s);
+  std::stable_sort(by_level.begin(), by_level.end(),
+                   [&](const Switch* a, const Switch* b) { return depth[a->name] < depth[b->name]; });
+  std::map<std::string, std::set<std::string>> below;  // switch -> every node under it
+  for (Switch* s : by_level) {
+    std::set<std::string>& under = below[s->name];
+    for (const std::string& child : s->children) {
+      const std::set<std::string>& theirs = below[child];
+      under.insert(theirs.begin(), theirs.end());
+    }
+    std::erase_if(s->nodes, [&](const std::string& node) { return under.count(node) != 0; });
+    under.insert(s->nodes.begin(), s->nodes.end());
   }
   return cluster;
 }
