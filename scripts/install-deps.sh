@@ -12,6 +12,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   python3-matplotlib clang-format
   iproute2 iputils-ping procps
+  slurmctld slurmd slurm-client munge
 )
 
 missing=()

@@ -1,5 +1,5 @@
 # Sourced by the bed tests that run haein (haein_run_test.sh, faults_test.sh,
-# recovery_test.sh): `haein_bed BUILD_DIR HOSTS` skips (exit 77) where no bed can be built,
+# recovery_test.sh, slurm_test.sh): `haein_bed BUILD_DIR HOSTS [KEEP]` skips (exit 77) where no bed can be built,
 # brings up HOSTS hosts with the build tree visible inside them, tears them down on exit,
 # and writes $BED_SHARED/hosts (2 slots each). It sets here, bed, build, haein, train, tmp,
 # dir and everything of bed.env, and defines fail and quote.
@@ -32,8 +32,9 @@ haein_bed() {
   trap '"$bed" down "$dir" >/dev/null 2>&1 || true; rm -rf "$tmp"' EXIT
   trap 'exit 143' TERM
   trap 'exit 130' INT
-  # The build tree keeps its path inside the hosts even where it lies under /tmp.
-  BED_KEEP=$build "$bed" up "$dir" "$2" >/dev/null
+  # The build tree (and KEEP, a folder more) keeps its path inside the hosts even where it
+  # lies under /tmp.
+  BED_KEEP=$build${3:+:$3} "$bed" up "$dir" "$2" >/dev/null
   # shellcheck source=/dev/null
   . "$dir/bed.env"
   : >"$BED_SHARED/hosts"

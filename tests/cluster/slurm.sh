@@ -7,6 +7,7 @@
 #                               leaves under one spine), its tree becomes topology.conf
 #                               through `haein topo convert --to slurm` (HAEIN=path to haein)
 #   slurm.sh check DIR          exit 0 when every node is up and idle in sinfo
+#   slurm.sh check-tools        can Slurm run here? Prints why not and exits 77 when not
 #
 # Everything Slurm needs lives in the hosts' private /etc and /run and in DIR/slurm
 # (controller state, logs); the machine's own /etc is only read. `bed.sh down DIR` ends the
@@ -18,7 +19,7 @@ PATH=$PATH:/usr/sbin:/sbin
 die() { echo "slurm-bed: $*" >&2; exit 1; }
 
 usage() {
-  sed -n '2,10s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2
+  sed -n '2,11s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2
   exit 2
 }
 
@@ -172,6 +173,10 @@ cmd_up() {
 
 case ${1:-} in
   up) [ $# -ge 2 ] && [ $# -le 3 ] || usage; cmd_up "$2" "${3:-}" ;;
+  check-tools)
+    [ $# -eq 1 ] || usage
+    if reason=$(slurm_reason); then echo "Slurm can run on a bed here"; else echo "$reason"; exit 77; fi
+    ;;
   check)
     [ $# -eq 2 ] || usage
     dir=$(realpath -m -- "$2")

@@ -326,10 +326,11 @@ Outcome run_remote(const Job& job, const Attempt& attempt, const LaunchCommand& 
                       " failed first with " + how.describe();
     return outcome;
   }
-  // No rank failed on its own, and a stop signal reached the ranks from outside haein (the
-  // manager passes on what it receives; Slurm signals its steps on scancel --signal and at
-  // the time limit): the job was stopped, not failed.
-  if (ended.failed()) {
+  // No rank failed on its own, every rank reported its end, and a stop signal reached them
+  // from outside haein (the manager passes on what it receives; Slurm signals its steps on
+  // scancel --signal and at the time limit): the job was stopped, not failed. (A rank that
+  // reported nothing died with its wrapper: srun then stops the others the same way.)
+  if (ended.failed() && static_cast<int>(statuses.size()) == world) {
     const auto stopped_from_outside = std::find_if(
         statuses.begin(), statuses.end(), [](const RankStatus& status) {
           return !status.orphaned && (status.received == SIGTERM || status.received == SIGINT);

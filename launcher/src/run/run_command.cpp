@@ -470,7 +470,7 @@ int run_job(const RunOptions& options, std::ostream& out, std::ostream& err) {
   if (!options.cluster.empty()) {
     job.cluster = topology::load_cluster(options.cluster);
   } else if (allocation) {
-    job.cluster = allocation_cluster(*allocation);
+    job.cluster = allocation_cluster(*allocation, requested_ranks(options.request));
   } else {
     job.cluster = local_cluster(err);
   }
@@ -478,7 +478,7 @@ int run_job(const RunOptions& options, std::ostream& out, std::ostream& err) {
                                       : read_busy_file(job.cluster, options.busy);
   if (allocation) {
     job.slurm_job_id = allocation->job_id;
-    confine_to_allocation(job.cluster, busy, *allocation);
+    confine_to_allocation(job.cluster, busy, *allocation, requested_ranks(options.request));
   }
   PlacementRequest request = options.request;
   if (!options.layout.empty())

@@ -55,26 +55,38 @@ std::optional<SlurmAllocation> slurm_allocation_from_environment() {
                             std::to_string(allocation.nodes.size()));
     }
   }
+  const std::string tasks = variable("SLURM_TASKS_PER_NODE");
+  if (!tasks.empty()) {
+    allocation.tasks = parse_slurm_counts(tasks, "SLURM_TASKS_PER_NODE");
+    if (allocation.tasks.size() != allocation.nodes.size()) allocation.tasks.clear();
+  }
   return allocation;
 }
 
-topology::Cluster allocation_cluster(const SlurmAllocation& allocation) {
+int SlurmAllocation::slots(std::size_t node, int ranks) const {
+  int total = 0;
+  for (int count : tasks) total += count;
+  if (!tasks.empty() && total == ranks) return tasks[node];
+  return cpus.empty() ? 0 : cpus[node];
+}
+
+topology::Cluster allocation_cluster(const SlurmAllocation& allocation, int ranks) {
   topology::Cluster cluster;
   cluster.name = "slurm-job-" + allocation.job_id;
   for (std::size_t i = 0; i < allocation.nodes.size(); ++i) {
     topology::Node node;
     node.hostname = allocation.nodes[i];
-    node.slots = allocation.cpus.empty() ? 1 : allocation.cpus[i];
+    node.slots = std::max(1, allocation.slots(i, ranks));
     cluster.nodes.push_back(std::move(node));
   }
   return cluster;
 }
 
 void confine_to_allocation(topology::Cluster& cluster, BusySet& busy,
-                           const SlurmAllocation& allocation) {
+                           const SlurmAllocation& allocation, int ranks) {
   std::map<std::string, int> granted;
   for (std::size_t i = 0; i < allocation.nodes.size(); ++i)
-    granted[allocation.nodes[i]] = allocation.cpus.empty() ? 0 : allocation.cpus[i];
+    granted[allocation.nodes[i]] = allocation.slots(i, ranks);
   std::vector<std::string> missing;
   for (const auto& [host, cpus] : granted) {
     const bool described =

@@ -18,6 +18,12 @@ struct SlurmAllocation {
   std::string job_id;              ///< SLURM_JOB_ID
   std::vector<std::string> nodes;  ///< SLURM_JOB_NODELIST, expanded
   std::vector<int> cpus;           ///< per node, SLURM_JOB_CPUS_PER_NODE; empty when unset
+  std::vector<int> tasks;          ///< per node, SLURM_TASKS_PER_NODE; empty when unset
+
+  /// Ranks a node takes: the tasks Slurm laid out there when the job asks for exactly the
+  /// allocation's tasks (sbatch --ntasks-per-node=4 means 4 there, even on a node granted
+  /// whole), else the CPUs granted there; 0 when Slurm did not say.
+  int slots(std::size_t node, int ranks) const;
 };
 
 /// The allocation from Slurm's variables; nullopt outside one. InvalidArgument when they
@@ -26,13 +32,13 @@ std::optional<SlurmAllocation> slurm_allocation_from_environment();
 
 /// The cluster an allocation is when no cluster file is given: its nodes, each with as many
 /// slots as Slurm granted CPUs there, without hardware detail (haein then places by host).
-topology::Cluster allocation_cluster(const SlurmAllocation& allocation);
+topology::Cluster allocation_cluster(const SlurmAllocation& allocation, int ranks);
 
 /// Confines a cluster file to the allocation: nodes outside it become busy, and a node
-/// without GPUs takes at most the CPUs Slurm granted on it. InvalidArgument when the
-/// allocation has a node the file does not describe.
+/// without GPUs takes at most its slots (above). InvalidArgument when the allocation has
+/// a node the file does not describe.
 void confine_to_allocation(topology::Cluster& cluster, BusySet& busy,
-                           const SlurmAllocation& allocation);
+                           const SlurmAllocation& allocation, int ranks);
 
 /// A program's exit code and standard output.
 struct ProgramOutput {
