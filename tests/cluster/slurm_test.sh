@@ -5,7 +5,9 @@
 #   - the srun backend with 8 ranks per node, and with uneven counts, inside salloc; a RANK
 #     exported in the submitting shell changes nothing;
 #   - the placement uses only the allocation's nodes; more ranks than it holds is an error
-#     before any step; a job placed while another job holds h1-h2 lands on h3-h4;
+#     before any step; a job placed while another job holds h1-h2 lands on h3-h4, inside
+#     salloc with a cluster file, and outside any allocation with --cluster slurm: (Slurm's
+#     live state; srun allocates the placed nodes);
 #   - haein run inside a running step is refused, naming the step;
 #   - train_mlp under plain `srun --mpi=pmix -n 5` on two nodes (no --ntasks-per-node);
 #   - scancel --signal=TERM of the job: each rank's SIGTERM handler runs, haein run ends 143
@@ -97,8 +99,19 @@ salloc -N 2 --ntasks-per-node=2 haein run -c "$BED_DIR/slurm/cluster.yaml" -n 4 
 EOF
 ) || fail "a job beside another failed: $out"
 [ "$(count "probe .* host=h[34] " "$out")" = 4 ] || fail "the job did not land on h3-h4: $out"
+# Slurm's live state instead of a busy file: haein plan, and haein run outside an allocation
+# (srun then allocates the placed nodes itself).
+out=$(on_h1 2>&1 <<'EOF'
+haein plan --cluster slurm: -g 12
+haein run --cluster slurm: -n 12 -- ./probe.sh
+EOF
+) || fail "--cluster slurm: failed: $out"
+grep -q "placed 12 ranks on 2 nodes (h\[3-4\]) across 1 leaf switch of cluster 'slurm'" <<<"$out" ||
+  fail "haein plan --cluster slurm: did not avoid h1-h2: $out"
+grep -q "12 ranks on h\[3-4\] (srun backend, --mpi=pmix)" <<<"$out" || fail "run --cluster slurm: $out"
+[ "$(count "probe .* host=h[34] " "$out")" = 12 ] || fail "not 12 ranks on h3-h4: $out"
 on_h1 <<<"scancel $holder" >/dev/null
-ok "with h1-h2 held by another job, the job (cluster file of h1-h4) ran on h3-h4"
+ok "with h1-h2 held by another job, jobs landed on h3-h4 (cluster file in salloc; --cluster slurm: outside)"
 
 # 3. Inside a running step: refused.
 rc=0

@@ -383,7 +383,7 @@ while :; do sleep 0.05; done
 TEST_F(Run, SrunDryRunPrintsTheCommandAndHostfile) {
   const fs::path logs = dir_ / "job";
   const Result r = haein("run --cluster preset:haein -n 16 --backend srun --dry-run --log-dir " +
-                         logs.string() + " -- ./train --steps 10");
+                         logs.string() + " --srun-arg=--partition=gpu -- ./train --steps 10");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const std::string placement_path = (logs / "placement.json").string();
   const haein::launcher::Placement placement =
@@ -400,14 +400,14 @@ TEST_F(Run, SrunDryRunPrintsTheCommandAndHostfile) {
   EXPECT_EQ(srun.rfind("SLURM_HOSTFILE=" + (logs / "hostfile").string() + " srun ", 0), 0u) << srun;
   for (const std::string& expected :
        {std::string(" --ntasks=16 "), std::string(" --nodes=2 "),
-        // quoted: the brackets are glob characters to a shell
-        " '--nodelist=" + haein::topology::compress_hostlist(hosts) + "' ",
         std::string(" --distribution=arbitrary "), std::string(" --kill-on-bad-exit=1 "),
-        std::string(" --cpu-bind=none "), std::string(" --export=ALL,MASTER_PORT="),
+        std::string(" --cpu-bind=none "), std::string(" --partition=gpu --export=ALL,MASTER_PORT="),
         " exec-rank --placement " + placement_path + " --status-dir ",
         std::string(" -- ./train --steps 10")}) {
     EXPECT_NE(srun.find(expected), std::string::npos) << expected << " not in\n" << srun;
   }
+  // With --distribution=arbitrary a --nodelist would replace the hostfile, one node per task.
+  EXPECT_EQ(srun.find("--nodelist"), std::string::npos) << srun;
   // The hostfile: one line per rank, in rank order, printed and written.
   std::string hostfile;
   for (const auto& rank : placement.ranks) hostfile += rank.host + "\n";
@@ -415,6 +415,58 @@ TEST_F(Run, SrunDryRunPrintsTheCommandAndHostfile) {
   std::string printed;
   for (std::size_t i = 3; i < lines.size(); ++i) printed += lines[i] + "\n";
   EXPECT_EQ(printed, hostfile);
+}
+
+// Slurm's variables of an allocation (salloc -N 2 --ntasks-per-node=4 on nodes n1, n2),
+// set for one test.
+class SlurmAllocationVariables {
+ public:
+  explicit SlurmAllocationVariables(bool in_step = false) {
+    setenv("SLURM_JOB_ID", "77", 1);
+    setenv("SLURM_JOB_NODELIST", "n[1-2]", 1);
+    setenv("SLURM_JOB_CPUS_PER_NODE", "4(x2)", 1);
+    setenv("SLURM_TASKS_PER_NODE", "4(x2)", 1);
+    if (in_step) setenv("SLURM_STEP_ID", "0", 1);
+  }
+  ~SlurmAllocationVariables() {
+    for (const char* name : {"SLURM_JOB_ID", "SLURM_JOB_NODELIST", "SLURM_JOB_CPUS_PER_NODE",
+                             "SLURM_TASKS_PER_NODE", "SLURM_STEP_ID"})
+      unsetenv(name);
+  }
+};
+
+TEST_F(Run, InsideASlurmAllocationTheJobRunsOnItsNodesOnly) {
+  const SlurmAllocationVariables allocation;
+  const fs::path logs = dir_ / "job";
+  const Result r = haein("run -n 8 --backend srun --dry-run --log-dir " + logs.string() + " -- prog");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("8 ranks on n[1-2] (srun backend, in Slurm job 77"), std::string::npos)
+      << r.err;
+  EXPECT_EQ(slurp(logs / "hostfile"), "n1\nn1\nn1\nn1\nn2\nn2\nn2\nn2\n");
+  // More than the allocation holds: an error before anything starts.
+  const Result more = haein("run -n 9 --backend srun --dry-run -- prog");
+  EXPECT_EQ(more.exit_code, 2);
+  EXPECT_NE(more.err.find("9 ranks but the free nodes have 8 slots (n1: 4, n2: 4)"),
+            std::string::npos)
+      << more.err;
+  // A cluster file that does not describe the allocation's nodes.
+  const Result elsewhere = haein("run --cluster preset:haein -n 8 --dry-run -- prog");
+  EXPECT_EQ(elsewhere.exit_code, 2);
+  EXPECT_NE(elsewhere.err.find("Slurm job 77 has n[1-2], which the cluster file does not describe"),
+            std::string::npos)
+      << elsewhere.err;
+}
+
+TEST_F(Run, InsideASlurmStepHaeinRunIsRefused) {
+  const SlurmAllocationVariables allocation(/*in_step=*/true);
+  const Result r = haein("run -n 2 --backend srun --dry-run -- prog");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("haein run is running inside Slurm step 77.0 (started by srun)"),
+            std::string::npos)
+      << r.err;
+  // The local backend runs this node's ranks only, as inside `srun --pty bash`.
+  const Result local = haein("run -n 1 --backend local --dry-run -- prog");
+  EXPECT_EQ(local.exit_code, 0) << local.err;
 }
 
 TEST_F(Run, MpirunDryRunPrintsTheCommandAndRankfile) {

@@ -130,7 +130,7 @@ int plan_main(const std::vector<std::string>& args) {
   haein::launcher::PlanOptions plan;
   po::options_description options("haein plan options");
   options.add_options()("cluster,c", po::value<std::string>(&plan.cluster)->required(),
-                        "cluster file or preset:NAME")("gpus,g", po::value<int>(&plan.request.gpus),
+                        "cluster file, preset:NAME, or slurm:[PARTITION] (Slurm's nodes, tree and busy nodes, now)")("gpus,g", po::value<int>(&plan.request.gpus),
                                                        "ranks to place, one per GPU")(
       "nodes,N", po::value<int>(&plan.request.nodes), "nodes to place on (instead of --gpus)")(
       "gpus-per-node", po::value<int>(&plan.request.gpus_per_node),
@@ -207,7 +207,8 @@ int run_main(const std::vector<std::string>& args) {
   std::string backend = "auto";
   po::options_description options("haein run options");
   options.add_options()("cluster,c", po::value<std::string>(&run.cluster),
-                        "cluster file or preset:NAME (default: this node, discovered)")(
+                        "cluster file, preset:NAME, or slurm:[PARTITION] (Slurm's nodes, tree and busy "
+                        "nodes, now); default: the Slurm allocation, else this node, discovered")(
       "busy", po::value<std::string>(&run.busy), "file of busy nodes (hostnames or ranges)")(
       "np,n", po::value<int>(&np), "ranks to start")("gpus,g", po::value<int>(&run.request.gpus),
                                                      "ranks to start, one per GPU (as -n)")(

@@ -6,14 +6,27 @@
 #include "haein/launcher/topo_commands.hpp"
 #include "haein/topology/formats.hpp"
 #include "haein/topology/hostlist.hpp"
+#include "../run/slurm.hpp"
 
 namespace haein::launcher {
 
 int plan_command(const PlanOptions& options, std::ostream& out, std::ostream& err) {
-  const topology::Cluster cluster = topology::load_cluster(options.cluster);
+  // --cluster slurm:[PARTITION]: Slurm's nodes, tree and who holds what, now.
+  BusySet busy;
+  topology::Cluster cluster;
+  if (detail::is_slurm_cluster(options.cluster)) {
+    std::vector<std::string> notes;
+    cluster = detail::slurm_cluster(options.cluster, true, busy, notes);
+    for (const std::string& note : notes) err << "haein plan: " << note << "\n";
+  } else {
+    cluster = topology::load_cluster(options.cluster);
+    busy.assign(cluster.nodes.size(), false);
+  }
   const topology::FabricIndex fabric(cluster);
-  const BusySet busy = options.busy.empty() ? BusySet(cluster.nodes.size(), false)
-                                            : read_busy_file(cluster, options.busy);
+  if (!options.busy.empty()) {
+    const BusySet listed = read_busy_file(cluster, options.busy);
+    for (std::size_t n = 0; n < busy.size(); ++n) busy[n] = busy[n] || listed[n];
+  }
   PlacementRequest request = options.request;
   if (request.gpus < 0 || request.nodes < 0 || request.gpus_per_node < 0) {
     throw InvalidArgument("--gpus, --nodes and --gpus-per-node must not be negative");

@@ -412,10 +412,11 @@ void dry_run(const Job& job, const Attempt& attempt, std::ostream& out) {
   }
 }
 
-Backend choose_backend(Backend asked, bool all_local, bool in_slurm_job) {
+Backend choose_backend(Backend asked, bool all_local, bool slurm) {
   if (asked != Backend::kAuto) return asked;
-  // Inside an allocation the ranks run in a step of it, also those on this node.
-  if (in_slurm_job && !find_program("srun").empty()) return Backend::kSrun;
+  // Inside an allocation the ranks run in a step of it, also those on this node; on
+  // Slurm's own nodes (--cluster slurm:) Slurm starts them.
+  if (slurm && !find_program("srun").empty()) return Backend::kSrun;
   if (all_local) return Backend::kLocal;
   return Backend::kMpirun;
 }
@@ -434,14 +435,6 @@ void refuse_inside_step() {
                         "srun would wait for CPUs this step holds. Run haein run from the batch "
                         "script or the salloc shell, or give --backend local for ranks on this "
                         "node only");
-}
-
-// The Slurm job an attempt ran in: the allocation's, else the one srun created for it
-// (from the step its ranks recorded).
-std::string attempt_job_id(const Job& job, const Attempt& attempt) {
-  if (!job.slurm_job_id.empty() || job.backend != Backend::kSrun) return job.slurm_job_id;
-  const std::string step = read_slurm_step(attempt.status_dir().string());
-  return step.substr(0, step.find('.'));
 }
 
 // Why the restart loop must end: the Slurm job the attempts run in was cancelled or ran out
@@ -467,15 +460,25 @@ int run_job(const RunOptions& options, std::ostream& out, std::ostream& err) {
     if (allocation && (options.backend == Backend::kAuto || options.backend == Backend::kSrun))
       refuse_inside_step();
   }
-  if (!options.cluster.empty()) {
+  BusySet busy;
+  if (is_slurm_cluster(options.cluster)) {
+    // Slurm's live state: other jobs' nodes are busy (inside an allocation, the
+    // allocation decides instead).
+    std::vector<std::string> notes;
+    job.cluster = slurm_cluster(options.cluster, !allocation, busy, notes);
+    for (const std::string& note : notes) err << "haein run: " << note << "\n";
+  } else if (!options.cluster.empty()) {
     job.cluster = topology::load_cluster(options.cluster);
   } else if (allocation) {
     job.cluster = allocation_cluster(*allocation, requested_ranks(options.request));
   } else {
     job.cluster = local_cluster(err);
   }
-  BusySet busy = options.busy.empty() ? BusySet(job.cluster.nodes.size(), false)
-                                      : read_busy_file(job.cluster, options.busy);
+  if (busy.empty()) busy.assign(job.cluster.nodes.size(), false);
+  if (!options.busy.empty()) {
+    const BusySet listed = read_busy_file(job.cluster, options.busy);
+    for (std::size_t n = 0; n < busy.size(); ++n) busy[n] = busy[n] || listed[n];
+  }
   if (allocation) {
     job.slurm_job_id = allocation->job_id;
     confine_to_allocation(job.cluster, busy, *allocation, requested_ranks(options.request));
@@ -492,7 +495,8 @@ int run_job(const RunOptions& options, std::ostream& out, std::ostream& err) {
 
   const bool all_local = std::all_of(job.placement.ranks.begin(), job.placement.ranks.end(),
                                      [](const RankPlacement& r) { return is_this_host(r.host); });
-  job.backend = choose_backend(options.backend, all_local, allocation.has_value());
+  job.backend = choose_backend(options.backend, all_local,
+                               allocation.has_value() || is_slurm_cluster(options.cluster));
   if (job.backend == Backend::kLocal && !all_local) {
     std::vector<std::string> hosts;
     for (int node : job.placement.nodes()) {
@@ -607,9 +611,10 @@ int run_job(const RunOptions& options, std::ostream& out, std::ostream& err) {
           << "\n";
       return 0;
     }
-    // A cancelled or expired allocation cannot run another attempt.
-    if (const std::string gone = outcome.interrupted ? std::string()
-                                                     : slurm_job_gone(attempt_job_id(job, attempt));
+    // A cancelled or expired allocation cannot run another attempt. (A job srun created for
+    // an attempt ends with it; a cancel of that one reaches the ranks as SIGTERM.)
+    if (const std::string gone =
+            outcome.interrupted ? std::string() : slurm_job_gone(job.slurm_job_id);
         !gone.empty()) {
       outcome.interrupted = true;
       outcome.exit_code = 128 + SIGTERM;

@@ -12,10 +12,12 @@
 #include <cstdlib>
 #include <fstream>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include "haein/common/error.hpp"
 #include "haein/common/slurm.hpp"
+#include "haein/topology/formats.hpp"
 #include "haein/topology/hostlist.hpp"
 
 namespace haein::launcher::detail {
@@ -109,6 +111,150 @@ void confine_to_allocation(topology::Cluster& cluster, BusySet& busy,
     if (node.hardware.gpus.empty() && found->second > 0)
       node.slots = std::min(node.effective_slots(), found->second);
   }
+}
+
+bool is_slurm_cluster(const std::string& spec) { return spec.rfind("slurm:", 0) == 0; }
+
+namespace {
+
+// One node of `scontrol show node --oneliner`: its Key=Value words (values never hold
+// spaces in the keys read here).
+std::map<std::string, std::string> node_fields(const std::string& line) {
+  std::map<std::string, std::string> fields;
+  std::istringstream words(line);
+  for (std::string word; words >> word;) {
+    const std::size_t equals = word.find('=');
+    if (equals != std::string::npos && equals > 0)
+      fields.emplace(word.substr(0, equals), word.substr(equals + 1));
+  }
+  return fields;
+}
+
+int count_field(const std::string& text) {
+  if (text.empty() || text.size() > 9 || text.find_first_not_of("0123456789") != std::string::npos)
+    return 0;
+  return std::stoi(text);
+}
+
+// GPUs in a Gres list ("gpu:8", "gpu:h100:8(S:0-1),nic:2") or TRES list ("gres/gpu=2").
+int gpus_in(const std::string& list, char separator) {
+  int total = 0;
+  std::istringstream items(list);
+  for (std::string item; std::getline(items, item, ',');) {
+    item = item.substr(0, item.find('('));
+    if (separator == ':') {
+      if (item.rfind("gpu:", 0) != 0) continue;
+      total += count_field(item.substr(item.rfind(':') + 1));
+    } else {
+      const std::size_t equals = item.find('=');
+      if (equals == std::string::npos || item.substr(0, equals) != "gres/gpu") continue;
+      total += count_field(item.substr(equals + 1));
+    }
+  }
+  return total;
+}
+
+// A node state that takes no new work: DOWN, DRAIN(ED/ING), FAIL, MAINT, RESERVED,
+// POWER(ED_DOWN/ING), FUTURE, INVAL, or not responding ('*').
+bool unavailable(const std::string& state) {
+  if (state.find('*') != std::string::npos) return true;
+  for (const char* word : {"DOWN", "DRAIN", "FAIL", "MAINT", "RESERVED", "POWER", "FUTURE", "INVAL",
+                           "REBOOT", "UNKNOWN", "NOT_RESPONDING"}) {
+    if (state.find(word) != std::string::npos) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+topology::Cluster slurm_cluster(const std::string& spec, bool live, BusySet& busy,
+                                std::vector<std::string>& notes) {
+  const std::string partition = spec.substr(std::string("slurm:").size());
+  const ProgramOutput shown = run_program({"scontrol", "show", "node", "--oneliner"}, 30);
+  if (shown.exit_code != 0) {
+    throw InvalidArgument("--cluster " + spec +
+                          ": 'scontrol show node' failed or is not installed; is this a Slurm "
+                          "login node (SLURM_CONF)?");
+  }
+  topology::Cluster cluster;
+  cluster.name = partition.empty() ? "slurm" : "slurm-" + partition;
+  busy.clear();
+  std::istringstream lines(shown.out);
+  for (std::string line; std::getline(lines, line);) {
+    std::map<std::string, std::string> fields = node_fields(line);
+    if (fields["NodeName"].empty()) continue;
+    if (!partition.empty()) {
+      std::istringstream names(fields["Partitions"]);
+      bool member = false;
+      for (std::string name; std::getline(names, name, ',');) member = member || name == partition;
+      if (!member) continue;
+    }
+    topology::Node node;
+    node.hostname = fields["NodeName"];
+    const int cpus = count_field(fields["CPUTot"]);
+    const int cpus_used = count_field(fields["CPUAlloc"]);
+    const int gpus = gpus_in(fields["Gres"], ':');
+    const int gpus_used = gpus_in(fields["AllocTRES"], '=');
+    if (gpus > 0) {
+      node.hardware.numa.push_back({0, {}, {}});
+      for (int g = 0; g < gpus; ++g) node.hardware.gpus.push_back({g, "", 0, "", {}});
+    } else {
+      node.slots = std::max(1, cpus);
+    }
+    bool taken = false;
+    if (live) {
+      const std::string& state = fields["State"];
+      taken = unavailable(state) || (cpus > 0 && cpus_used >= cpus) || gpus_used > 0;
+      if (!taken && gpus == 0 && cpus_used > 0) node.slots = cpus - cpus_used;
+    }
+    cluster.nodes.push_back(std::move(node));
+    busy.push_back(taken);
+  }
+  if (cluster.nodes.empty()) {
+    throw InvalidArgument("--cluster " + spec + ": Slurm lists no nodes" +
+                          (partition.empty() ? "" : " in partition " + partition));
+  }
+
+  // The switch tree, cut to these nodes. A node under no leaf leaves the tree out.
+  const ProgramOutput topology_text = run_program({"scontrol", "show", "topology"}, 30);
+  if (topology_text.exit_code != 0 || topology_text.out.find("SwitchName=") == std::string::npos) {
+    notes.push_back("Slurm has no switch tree (topology/tree): placing by node only");
+    return cluster;
+  }
+  topology::Cluster tree;
+  try {
+    tree = topology::read_slurm_topology(topology_text.out, "scontrol show topology");
+  } catch (const Error& error) {
+    notes.push_back(std::string("the switch tree is left out: ") + error.what());
+    return cluster;
+  }
+  std::set<std::string> known;
+  for (const topology::Node& node : cluster.nodes) known.insert(node.hostname);
+  for (bool changed = true; changed;) {
+    for (topology::Switch& s : tree.switches) {
+      std::erase_if(s.nodes, [&](const std::string& n) { return known.count(n) == 0; });
+      std::erase_if(s.children, [&](const std::string& c) {
+        return std::none_of(tree.switches.begin(), tree.switches.end(),
+                            [&](const topology::Switch& t) { return t.name == c; });
+      });
+    }
+    const std::size_t before = tree.switches.size();
+    std::erase_if(tree.switches,
+                  [](const topology::Switch& s) { return s.nodes.empty() && s.children.empty(); });
+    changed = tree.switches.size() != before;
+  }
+  std::set<std::string> under_leaf;
+  for (const topology::Switch& s : tree.switches) under_leaf.insert(s.nodes.begin(), s.nodes.end());
+  std::vector<std::string> outside;
+  for (const std::string& host : known)
+    if (under_leaf.count(host) == 0) outside.push_back(host);
+  if (!outside.empty()) {
+    notes.push_back("the switch tree is left out: " + topology::compress_hostlist(outside) +
+                    " under no switch of scontrol show topology");
+    return cluster;
+  }
+  cluster.switches = std::move(tree.switches);
+  return cluster;
 }
 
 ProgramOutput run_program(const std::vector<std::string>& argv, double timeout_seconds) {

@@ -40,6 +40,19 @@ topology::Cluster allocation_cluster(const SlurmAllocation& allocation, int rank
 void confine_to_allocation(topology::Cluster& cluster, BusySet& busy,
                            const SlurmAllocation& allocation, int ranks);
 
+/// True for `slurm:` and `slurm:PARTITION`, the cluster as Slurm sees it now.
+bool is_slurm_cluster(const std::string& spec);
+
+/// The cluster as Slurm sees it now, for `--cluster slurm:[PARTITION]`: its nodes (of that
+/// partition) from `scontrol show node`, the switch tree from `scontrol show topology`.
+/// With `live`, `busy` marks nodes that other jobs hold whole, or that are down, drained,
+/// reserved or powered off, and a node partly used keeps its idle CPUs as slots (a GPU
+/// node partly used counts as busy: which of its GPUs are free is Slurm's to say). Without
+/// `live` (inside an allocation, which confines the placement itself) nothing is busy.
+/// `notes` says what was left out. InvalidArgument when Slurm cannot be asked.
+topology::Cluster slurm_cluster(const std::string& spec, bool live, BusySet& busy,
+                                std::vector<std::string>& notes);
+
 /// A program's exit code and standard output.
 struct ProgramOutput {
   int exit_code = -1;  ///< -1: could not run it, or it ran past its time
