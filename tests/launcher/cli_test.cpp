@@ -1,5 +1,6 @@
 // The `haein` binary as users run it: outputs, files and exit codes.
 #include <gtest/gtest.h>
+#include <sched.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -242,6 +243,58 @@ TEST_F(Cli, ExecRankSetsTheEnvironmentContract) {
     EXPECT_NE(r.out.find(line), std::string::npos) << line << r.out;
   }
   EXPECT_NE(r.out.find("HAEIN_PLACEMENT=" + placement + "\n"), std::string::npos) << r.out;
+}
+
+TEST_F(Cli, ExecRankBindsWithinTheCpusItWasGranted) {
+  // Two ranks on CPUs 0 and 1; this process (and so exec-rank) granted CPU 0 only, as
+  // Slurm or taskset would: rank 0 binds to 0, rank 1 keeps what was granted and says so.
+  if (sysconf(_SC_NPROCESSORS_ONLN) < 2) GTEST_SKIP() << "needs 2 CPUs";
+  const std::string cluster = file("c.yaml",
+                                   "version: 1\nnodes:\n  - hostname: solo\n"
+                                   "    numa: [{id: 0, cpus: \"0-1\"}]\n"
+                                   "    gpus: []\n    nics: []\n    slots: 2\n");
+  const std::string placement = (dir_ / "p.json").string();
+  ASSERT_EQ(haein("plan -c " + cluster + " -g 2 --json " + placement).exit_code, 0);
+  cpu_set_t before, only_0;
+  ASSERT_EQ(sched_getaffinity(0, sizeof before, &before), 0);
+  if (!CPU_ISSET(0, &before) || !CPU_ISSET(1, &before)) GTEST_SKIP() << "CPUs 0-1 not ours";
+  CPU_ZERO(&only_0);
+  CPU_SET(0, &only_0);
+  ASSERT_EQ(sched_setaffinity(0, sizeof only_0, &only_0), 0);
+  const Result rank0 = haein("exec-rank --placement " + placement +
+                             " --rank 0 -- grep Cpus_allowed_list /proc/self/status");
+  const Result rank1 = haein("exec-rank --placement " + placement +
+                             " --rank 1 -- grep Cpus_allowed_list /proc/self/status");
+  ASSERT_EQ(sched_setaffinity(0, sizeof before, &before), 0);
+  ASSERT_EQ(rank0.exit_code, 0) << rank0.err;
+  EXPECT_NE(rank0.out.find("Cpus_allowed_list:\t0\n"), std::string::npos) << rank0.out;
+  EXPECT_EQ(rank0.err, "");
+  ASSERT_EQ(rank1.exit_code, 0) << rank1.err;
+  EXPECT_NE(rank1.out.find("Cpus_allowed_list:\t0\n"), std::string::npos) << rank1.out;
+  EXPECT_NE(rank1.err.find("rank 1: the placement's cores 1 are not among the CPUs granted here "
+                           "(0); left bound to those"),
+            std::string::npos)
+      << rank1.err;
+}
+
+TEST_F(Cli, ExecRankUsesTheGpuSlurmGrantedTheStep) {
+  const std::string placement = (dir_ / "p.json").string();
+  ASSERT_EQ(haein("plan -c preset:dgx-h100 --gpus 8 --json " + placement).exit_code, 0);
+  // Slurm granted physical GPUs 1 and 3 and, with its device cgroup, renumbered them 0,1.
+  setenv("SLURM_STEP_GPUS", "1,3", 1);
+  setenv("CUDA_VISIBLE_DEVICES", "0,1", 1);
+  Result r = haein("exec-rank --no-bind --placement " + placement +
+            " --rank 1 -- sh -c 'echo CUDA_VISIBLE_DEVICES=$CUDA_VISIBLE_DEVICES'");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("CUDA_VISIBLE_DEVICES=0\n"), std::string::npos) << r.out;
+  // Rank 2 is placed on GPU 2, which this step was not granted.
+  r = haein("exec-rank --no-bind --placement " + placement + " --rank 2 -- true");
+  unsetenv("SLURM_STEP_GPUS");
+  unsetenv("CUDA_VISIBLE_DEVICES");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("rank 2 is placed on GPU 2 but Slurm granted this step GPUs 1,3 here"),
+            std::string::npos)
+      << r.err;
 }
 
 TEST_F(Cli, ExecRankBadInput) {
