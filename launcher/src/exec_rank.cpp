@@ -266,6 +266,15 @@ int exec_rank(const ExecRankOptions& options, std::ostream& err) {
     for (auto& [name, value] : variables)
       if (name == "CUDA_VISIBLE_DEVICES") value = gpu;
   }
+  // More ranks on this node than CPUs it may use: Open MPI's busy polling would make each
+  // rank wait for the others' time slices (a 2-node train_mlp ran 17x slower). mpirun is
+  // told by haein run (--oversubscribe); under srun only this node can tell.
+  cpu_set_t granted;
+  if (std::getenv("OMPI_MCA_mpi_yield_when_idle") == nullptr &&
+      sched_getaffinity(0, sizeof granted, &granted) == 0 &&
+      placement.ranks[rank].local_world_size > CPU_COUNT(&granted)) {
+    variables.emplace_back("OMPI_MCA_mpi_yield_when_idle", "1");
+  }
   record_slurm_step(options.status_dir);
   if (!options.tag_template.empty() || !options.log_dir.empty() || !options.status_dir.empty()) {
     return watch_rank(options, placement.ranks[rank], variables, err);

@@ -49,6 +49,8 @@ write_config() {  # CLUSTER
   local names n=0 name pid
   while read -r name pid; do n=$((n + 1)); done < <(host_pids)
   [ "$n" -ge 1 ] || die "the bed at $dir has no hosts"
+  # A fresh cluster: no jobs left from an earlier bed in the same folder.
+  rm -rf "$dir/slurm/state"
   mkdir -p "$dir/slurm/state" "$dir/slurm/log"
   chmod 0700 "$dir/slurm/state"
   rm -f "$dir/slurm/log/"*

@@ -176,8 +176,9 @@ ok "haein topo show reads scontrol show topology"
 # run's checksum.
 train_args="--hidden 64,64 --train-samples 8192 --test-samples 2048 --log-every 10 --eval-every 0 --no-plot"
 out=$(on_h1 2>&1 <<EOF
-export HAEIN=haein OUT=\$PWD/whole STEPS=120 CHECKPOINT_EVERY=40
-sbatch --wait -N 2 --ntasks-per-node=4 -o whole.out $(printf %q "$source_dir/examples/launch/sbatch.sh") $train_args
+export HAEIN=haein OUT=\$PWD/whole STEPS=400 CHECKPOINT_EVERY=100
+job=\$(sbatch --parsable -N 2 --ntasks-per-node=4 -o whole.out $(printf %q "$source_dir/examples/launch/sbatch.sh") $train_args)
+for i in \$(seq 900); do squeue -h -j "\$job" 2>/dev/null | grep -q . || break; sleep 0.2; done
 cat whole.out
 EOF
 ) || fail "uninterrupted sbatch run failed: $out"
@@ -185,17 +186,17 @@ whole=$(grep -o "parameter checksum [0-9a-f]*" <<<"$out" | tail -n 1)
 [ -n "$whole" ] || fail "no checksum from the uninterrupted run: $out"
 grep -q "8 ranks on h\[[0-9-]*\] (srun backend" <<<"$out" || fail "not 8 ranks through srun: $out"
 out=$(on_h1 2>&1 <<EOF
-export HAEIN=haein OUT=\$PWD/faulted STEPS=120 CHECKPOINT_EVERY=40
+export HAEIN=haein OUT=\$PWD/faulted STEPS=400 CHECKPOINT_EVERY=100
 job=\$(sbatch --parsable -N 2 --ntasks-per-node=4 -o faulted.out $(printf %q "$source_dir/examples/launch/sbatch.sh") $train_args)
-for i in \$(seq 600); do grep -q "step .* 60/" faulted.out 2>/dev/null && break; sleep 0.1; done
+for i in \$(seq 600); do grep -q "step .* 150/" faulted.out 2>/dev/null && break; sleep 0.05; done
 $(printf %q "$BED_RSH") h2 'pkill -KILL -o -x train_mlp'
 for i in \$(seq 900); do squeue -h -j "\$job" 2>/dev/null | grep -q . || break; sleep 0.2; done
 cat faulted.out
 EOF
 ) || fail "faulted sbatch run failed: $out"
 grep -q "restarting the job (restart 1 of 2)" <<<"$out" || fail "no restart after the kill: $out"
-grep -q "resumed from .*ckpt-step-00000040" <<<"$out" || fail "did not resume from step 40: $out"
+grep -q "resumed from .*ckpt-step-00000[1-3]00" <<<"$out" || fail "did not resume from a checkpoint: $out"
 grep -q "all 8 ranks finished .* after 1 restart" <<<"$out" || fail "did not finish: $out"
 faulted=$(grep -o "parameter checksum [0-9a-f]*" <<<"$out" | tail -n 1)
 [ "$faulted" = "$whole" ] || fail "resumed run ends with $faulted, uninterrupted with $whole: $out"
-ok "sbatch example, 2 nodes x 4 ranks, a rank killed at step 60, resumed: $faulted"
+ok "sbatch example, 2 nodes x 4 ranks, a rank killed after step 150, resumed: $faulted"
