@@ -11,8 +11,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <optional>
 #include <fstream>
+#include <optional>
 #include <ostream>
 #include <sstream>
 #include <thread>
@@ -21,8 +21,8 @@
 #include "haein/common/process.hpp"
 #include "haein/common/settings.hpp"
 #include "haein/launcher/plan.hpp"
-#include "run/memory_binding.hpp"
 #include "haein/topology/hostlist.hpp"
+#include "run/memory_binding.hpp"
 #include "run/rank_status.hpp"
 #include "run/slurm.hpp"
 #include "run/supervisor.hpp"

@@ -44,8 +44,8 @@ bool set(const char* name) {
 // A task of an srun step (not the batch script, whose SLURM_PROCID is 0 for the whole job).
 bool in_srun_step() {
   const char* step = std::getenv("SLURM_STEP_ID");
-  return step != nullptr && *step != '\0' && std::string(step).find_first_not_of("0123456789") ==
-                                                  std::string::npos;
+  return step != nullptr && *step != '\0' &&
+         std::string(step).find_first_not_of("0123456789") == std::string::npos;
 }
 
 // Tasks of this step on this node: SLURM_STEP_TASKS_PER_NODE ("2(x3),1") at this node's
@@ -61,8 +61,8 @@ int slurm_local_size(int local_rank) {
   const auto job_nodes = integer_variable("SLURM_JOB_NUM_NODES");
   const bool whole_job = !step_nodes || !job_nodes || *step_nodes == *job_nodes;
   if (node && whole_job && *node < static_cast<int>(counts.size())) return counts[*node];
-  const bool even = std::all_of(counts.begin(), counts.end(),
-                                [&](int count) { return count == counts.front(); });
+  const bool even =
+      std::all_of(counts.begin(), counts.end(), [&](int count) { return count == counts.front(); });
   return even ? counts.front() : *std::max_element(counts.begin(), counts.end());
 }
 

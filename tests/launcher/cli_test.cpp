@@ -284,7 +284,7 @@ TEST_F(Cli, ExecRankUsesTheGpuSlurmGrantedTheStep) {
   setenv("SLURM_STEP_GPUS", "1,3", 1);
   setenv("CUDA_VISIBLE_DEVICES", "0,1", 1);
   Result r = haein("exec-rank --no-bind --placement " + placement +
-            " --rank 1 -- sh -c 'echo CUDA_VISIBLE_DEVICES=$CUDA_VISIBLE_DEVICES'");
+                   " --rank 1 -- sh -c 'echo CUDA_VISIBLE_DEVICES=$CUDA_VISIBLE_DEVICES'");
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("CUDA_VISIBLE_DEVICES=0\n"), std::string::npos) << r.out;
   // Rank 2 is placed on GPU 2, which this step was not granted.

@@ -438,7 +438,8 @@ class SlurmAllocationVariables {
 TEST_F(Run, InsideASlurmAllocationTheJobRunsOnItsNodesOnly) {
   const SlurmAllocationVariables allocation;
   const fs::path logs = dir_ / "job";
-  const Result r = haein("run -n 8 --backend srun --dry-run --log-dir " + logs.string() + " -- prog");
+  const Result r =
+      haein("run -n 8 --backend srun --dry-run --log-dir " + logs.string() + " -- prog");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.err.find("8 ranks on n[1-2] (srun backend, in Slurm job 77"), std::string::npos)
       << r.err;

@@ -14,13 +14,27 @@ namespace {
 class Environment {
  public:
   explicit Environment(const std::vector<std::pair<std::string, std::string>>& set) {
-    for (const char* name :
-         {"RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "HAEIN_PLACEMENT",
-          "TORCHELASTIC_RUN_ID", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE",
-          "OMPI_COMM_WORLD_LOCAL_RANK", "OMPI_COMM_WORLD_LOCAL_SIZE", "SLURM_STEP_ID",
-          "SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID", "SLURM_STEP_TASKS_PER_NODE",
-          "SLURM_TASKS_PER_NODE", "SLURM_NODEID", "SLURM_STEP_NUM_NODES", "SLURM_JOB_NUM_NODES",
-          "MASTER_ADDR", "MASTER_PORT"}) {
+    for (const char* name : {"RANK",
+                             "WORLD_SIZE",
+                             "LOCAL_RANK",
+                             "LOCAL_WORLD_SIZE",
+                             "HAEIN_PLACEMENT",
+                             "TORCHELASTIC_RUN_ID",
+                             "OMPI_COMM_WORLD_RANK",
+                             "OMPI_COMM_WORLD_SIZE",
+                             "OMPI_COMM_WORLD_LOCAL_RANK",
+                             "OMPI_COMM_WORLD_LOCAL_SIZE",
+                             "SLURM_STEP_ID",
+                             "SLURM_PROCID",
+                             "SLURM_NTASKS",
+                             "SLURM_LOCALID",
+                             "SLURM_STEP_TASKS_PER_NODE",
+                             "SLURM_TASKS_PER_NODE",
+                             "SLURM_NODEID",
+                             "SLURM_STEP_NUM_NODES",
+                             "SLURM_JOB_NUM_NODES",
+                             "MASTER_ADDR",
+                             "MASTER_PORT"}) {
       const char* value = std::getenv(name);
       saved_.push_back({name, value ? value : "", value != nullptr});
       unsetenv(name);

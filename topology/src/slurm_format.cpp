@@ -188,8 +188,9 @@ Cluster read_slurm_topology(std::string_view text, const std::string& source) {
   // children's, not its own. (Switches are visited lowest first, so children are done.)
   std::vector<Switch*> by_level;
   for (Switch& s : cluster.switches) by_level.push_back(&s);
-  std::stable_sort(by_level.begin(), by_level.end(),
-                   [&](const Switch* a, const Switch* b) { return depth[a->name] < depth[b->name]; });
+  std::stable_sort(by_level.begin(), by_level.end(), [&](const Switch* a, const Switch* b) {
+    return depth[a->name] < depth[b->name];
+  });
   std::map<std::string, std::set<std::string>> below;  // switch -> every node under it
   for (Switch* s : by_level) {
     std::set<std::string>& under = below[s->name];

@@ -129,9 +129,10 @@ int topo_main(const std::vector<std::string>& args) {
 int plan_main(const std::vector<std::string>& args) {
   haein::launcher::PlanOptions plan;
   po::options_description options("haein plan options");
-  options.add_options()("cluster,c", po::value<std::string>(&plan.cluster)->required(),
-                        "cluster file, preset:NAME, or slurm:[PARTITION] (Slurm's nodes, tree and busy nodes, now)")("gpus,g", po::value<int>(&plan.request.gpus),
-                                                       "ranks to place, one per GPU")(
+  options.add_options()(
+      "cluster,c", po::value<std::string>(&plan.cluster)->required(),
+      "cluster file, preset:NAME, or slurm:[PARTITION] (Slurm's nodes, tree and busy nodes, now)")(
+      "gpus,g", po::value<int>(&plan.request.gpus), "ranks to place, one per GPU")(
       "nodes,N", po::value<int>(&plan.request.nodes), "nodes to place on (instead of --gpus)")(
       "gpus-per-node", po::value<int>(&plan.request.gpus_per_node),
       "ranks per node with --nodes (default: every GPU of the node)")(
@@ -206,9 +207,10 @@ int run_main(const std::vector<std::string>& args) {
   int np = 0;
   std::string backend = "auto";
   po::options_description options("haein run options");
-  options.add_options()("cluster,c", po::value<std::string>(&run.cluster),
-                        "cluster file, preset:NAME, or slurm:[PARTITION] (Slurm's nodes, tree and busy "
-                        "nodes, now); default: the Slurm allocation, else this node, discovered")(
+  options.add_options()(
+      "cluster,c", po::value<std::string>(&run.cluster),
+      "cluster file, preset:NAME, or slurm:[PARTITION] (Slurm's nodes, tree and busy "
+      "nodes, now); default: the Slurm allocation, else this node, discovered")(
       "busy", po::value<std::string>(&run.busy), "file of busy nodes (hostnames or ranges)")(
       "np,n", po::value<int>(&np), "ranks to start")("gpus,g", po::value<int>(&run.request.gpus),
                                                      "ranks to start, one per GPU (as -n)")(
@@ -217,9 +219,8 @@ int run_main(const std::vector<std::string>& args) {
       "layout", po::value<std::string>(&run.layout), "parallel layout tp=T,pp=P,dp=D[,ep=E]")(
       "backend", po::value<std::string>(&backend)->default_value("auto"),
       "local, mpirun, srun, or auto (srun inside a Slurm job, else local when every rank is "
-      "on this host, else mpirun)")(
-      "oversubscribe", po::bool_switch(&run.oversubscribe),
-      "allow more ranks than a node without GPUs has cores")(
+      "on this host, else mpirun)")("oversubscribe", po::bool_switch(&run.oversubscribe),
+                                    "allow more ranks than a node without GPUs has cores")(
       "max-restarts", po::value<int>(&run.max_restarts)->default_value(0),
       "restart the whole job up to R times after a failure (HAEIN_RESTART_COUNT)")(
       "log-dir", po::value<std::string>(&run.log_dir),

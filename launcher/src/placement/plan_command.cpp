@@ -1,12 +1,12 @@
 // `haein plan`: load, place, compare, write.
 #include <iostream>
 
+#include "../run/slurm.hpp"
 #include "haein/common/error.hpp"
 #include "haein/launcher/plan.hpp"
 #include "haein/launcher/topo_commands.hpp"
 #include "haein/topology/formats.hpp"
 #include "haein/topology/hostlist.hpp"
-#include "../run/slurm.hpp"
 
 namespace haein::launcher {
 

@@ -22,8 +22,8 @@ void write_rank_status(const std::string& dir, const RankStatus& status) {
     std::ofstream out(temporary);
     out << "rank " << status.rank << "\nhost " << status.host << "\nexit_code " << status.exit_code
         << "\nsignal " << status.signal << "\nstopped " << (status.stopped ? 1 : 0) << "\norphaned "
-        << (status.orphaned ? 1 : 0) << "\nreceived " << status.received << "\nended_ns " << status.ended_ns << "\nseconds "
-        << status.seconds << "\n"
+        << (status.orphaned ? 1 : 0) << "\nreceived " << status.received << "\nended_ns "
+        << status.ended_ns << "\nseconds " << status.seconds << "\n"
         << kTailMarker << "\n";
     for (const std::string& line : status.tail) out << line << "\n";
     if (!out.flush()) throw Error("cannot write rank status '" + temporary.string() + "'");

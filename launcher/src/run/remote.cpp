@@ -331,8 +331,8 @@ Outcome run_remote(const Job& job, const Attempt& attempt, const LaunchCommand& 
   // scancel --signal and at the time limit): the job was stopped, not failed. (A rank that
   // reported nothing died with its wrapper: srun then stops the others the same way.)
   if (ended.failed() && static_cast<int>(statuses.size()) == world) {
-    const auto stopped_from_outside = std::find_if(
-        statuses.begin(), statuses.end(), [](const RankStatus& status) {
+    const auto stopped_from_outside =
+        std::find_if(statuses.begin(), statuses.end(), [](const RankStatus& status) {
           return !status.orphaned && (status.received == SIGTERM || status.received == SIGINT);
         });
     if (stopped_from_outside != statuses.end()) {

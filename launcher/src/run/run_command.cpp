@@ -566,8 +566,8 @@ int run_job(const RunOptions& options, std::ostream& out, std::ostream& err) {
       << (job.placement.world_size() == 1 ? "" : "s") << " on "
       << topology::compress_hostlist(hosts) << " (" << to_string(job.backend) << " backend"
       << (job.slurm_job_id.empty() ? std::string() : ", in Slurm job " + job.slurm_job_id)
-      << (job.srun_mpi.empty() ? std::string() : ", --mpi=" + job.srun_mpi)
-      << "); placement " << job.placement_path << "\n";
+      << (job.srun_mpi.empty() ? std::string() : ", --mpi=" + job.srun_mpi) << "); placement "
+      << job.placement_path << "\n";
   // Where each rank runs, as torchrun and mpirun --report-bindings would show it; a large
   // job's table is in placement.json (and `haein plan`).
   if (job.placement.world_size() <= 16) print_rank_table(err, job.placement);
