@@ -240,7 +240,15 @@ int exec_rank(const ExecRankOptions& options, std::ostream& err) {
     throw InvalidArgument("exec-rank needs --placement FILE (or HAEIN_PLACEMENT)");
   }
   std::ifstream in(options.placement_path);
-  if (!in) throw InvalidArgument("cannot read placement '" + options.placement_path + "'");
+  if (!in) {
+    // Under haein run the placement sits in the job's folder, which every host must share.
+    throw InvalidArgument(
+        "cannot read placement '" + options.placement_path + "' on " + host_name() +
+        (options.status_dir.empty()
+             ? std::string()
+             : ": haein run's job folder is not here; it must be on storage every host shares "
+               "at the same path (--log-dir, or run from a shared working directory)"));
+  }
   std::ostringstream text;
   text << in.rdbuf();
   const Placement placement = parse_placement_json(text.str(), options.placement_path);

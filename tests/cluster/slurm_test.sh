@@ -133,6 +133,18 @@ EOF
 grep -q "train_mlp: 5 ranks" <<<"$out" || fail "train_mlp did not see 5 ranks: $out"
 grep -q "final: step 20" <<<"$out" || fail "train_mlp did not finish: $out"
 ok "train_mlp under srun --mpi=pmix -N 2 -n 5"
+# The site's or the user's MPI type wins over haein's pmix (srun reads SLURM_MPI_TYPE).
+out=$(on_h1 2>&1 <<'EOF'
+export SLURM_MPI_TYPE=pmix
+salloc -N 2 -w h[1-2] --ntasks-per-node=2 haein run -n 4 -- train_mlp --hidden 32 \
+  --global-batch 96 --train-samples 4096 --test-samples 1024 --log-every 1000 --eval-every 0 \
+  --no-plot --steps 20 --checkpoint-every 0 --out mpi-type
+EOF
+) || fail "haein run with SLURM_MPI_TYPE=pmix failed: $out"
+grep -q "4 ranks on h\[1-2\] (srun backend, in Slurm job [0-9]*); placement" <<<"$out" ||
+  fail "haein passed its own --mpi over SLURM_MPI_TYPE: $out"
+grep -q "train_mlp: 4 ranks" <<<"$out" || fail "train_mlp did not see 4 ranks: $out"
+ok "SLURM_MPI_TYPE=pmix: no --mpi from haein, train_mlp on 4 ranks"
 
 # 5. A graceful stop through Slurm, and a cancelled allocation.
 out=$(on_h1 2>&1 <<'EOF'

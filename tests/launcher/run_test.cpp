@@ -395,8 +395,9 @@ TEST_F(Run, SrunDryRunPrintsTheCommandAndHostfile) {
   }
   ASSERT_EQ(hosts.size(), 2u);
   const std::vector<std::string> lines = lines_of(r.out);
-  ASSERT_GE(lines.size(), 2u + 1u + 16u);
+  ASSERT_GE(lines.size(), 2u + 2u + 16u);
   const std::string& srun = lines[1];
+  EXPECT_EQ(lines[2].rfind("# srun does not inherit SLURM_NTASKS_PER_NODE, ", 0), 0u) << lines[2];
   EXPECT_EQ(srun.rfind("SLURM_HOSTFILE=" + (logs / "hostfile").string() + " srun ", 0), 0u) << srun;
   for (const std::string& expected :
        {std::string(" --ntasks=16 "), std::string(" --nodes=2 "),
@@ -413,7 +414,7 @@ TEST_F(Run, SrunDryRunPrintsTheCommandAndHostfile) {
   for (const auto& rank : placement.ranks) hostfile += rank.host + "\n";
   EXPECT_EQ(slurp(logs / "hostfile"), hostfile);
   std::string printed;
-  for (std::size_t i = 3; i < lines.size(); ++i) printed += lines[i] + "\n";
+  for (std::size_t i = 4; i < lines.size(); ++i) printed += lines[i] + "\n";
   EXPECT_EQ(printed, hostfile);
 }
 

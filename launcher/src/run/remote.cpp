@@ -223,6 +223,9 @@ Outcome run_remote(const Job& job, const Attempt& attempt, const LaunchCommand& 
     // Slurm instead, so that each rank gets SIGTERM and its grace period (its checkpoint
     // handler runs, its last lines are kept), and SIGKILL after it.
     const std::string status_dir = attempt.status_dir().string();
+    // haein run killed outright cannot signal the step; srun's own SIGTERM answer then
+    // ends it, so that no task is left behind.
+    child.parent_death_signal = SIGTERM;
     child.deliver = [status_dir](int signal) {
       const std::string step = read_slurm_step(status_dir);
       if (step.empty()) return false;

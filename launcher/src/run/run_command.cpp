@@ -401,7 +401,11 @@ void dry_run(const Job& job, const Attempt& attempt, std::ostream& out) {
       break;
     }
     case Backend::kSrun: {
-      out << shell_line(srun_command(job, attempt)) << "\n";
+      const LaunchCommand srun = srun_command(job, attempt);
+      out << shell_line(srun) << "\n";
+      std::string unset;
+      for (const std::string& name : srun.unset) unset += (unset.empty() ? "" : ", ") + name;
+      out << "# srun does not inherit " << unset << " (the hostfile lays out the ranks)\n";
       out << "# " << (job.dir / "hostfile").string() << " (SLURM_HOSTFILE, one line per rank):\n";
       std::ifstream in(job.dir / "hostfile");
       for (std::string line; std::getline(in, line);) out << line << "\n";

@@ -233,7 +233,7 @@ class Supervisor {
   [[noreturn]] void exec_child(const ChildSpec& spec, std::vector<char*>& argv, int out, int err,
                                pid_t parent) {
     setpgid(0, 0);
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    prctl(PR_SET_PDEATHSIG, spec.parent_death_signal);
     if (getppid() != parent) _exit(128 + SIGKILL);
     for (int s : kWatchedSignals) signal(s, SIG_DFL);
     signal(SIGPIPE, SIG_DFL);

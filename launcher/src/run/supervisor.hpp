@@ -5,6 +5,7 @@
 // for its local ranks (one child per rank) and around mpirun or srun (one child), and
 // `haein exec-rank` around the one rank it starts for them.
 
+#include <csignal>
 #include <cstddef>
 #include <functional>
 #include <string>
@@ -33,6 +34,9 @@ struct ChildSpec {
   /// signalled through scancel. Returns false when it could not (then kill(2) is used).
   /// SIGKILL also goes to the child itself afterwards.
   std::function<bool(int signal)> deliver;
+  /// What it gets when we die (even by SIGKILL, when nothing else can be done): SIGKILL;
+  /// srun gets SIGTERM, which it answers by ending its step on every node.
+  int parent_death_signal = SIGKILL;
 };
 
 /// A file a rank touches while it makes progress.
