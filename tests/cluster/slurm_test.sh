@@ -11,7 +11,8 @@
 #   - haein run inside a running step is refused, naming the step;
 #   - train_mlp under plain `srun --mpi=pmix -n 5` on two nodes (no --ntasks-per-node);
 #   - scancel --signal=TERM of the job: each rank's SIGTERM handler runs, haein run ends 143
-#     without restarting; scancel of the allocation ends the restart loop with 143;
+#     without restarting; scancel of the allocation ends the restart loop with 143; kill -9
+#     of haein run leaves no step and no rank;
 #   - `haein topo show` reads what `scontrol show topology` prints;
 #   - acceptance: `sbatch examples/launch/sbatch.sh` trains train_mlp on 2 nodes x 4 ranks,
 #     a rank killed mid-run is restarted, and the job resumes to the parameter checksum of
@@ -174,6 +175,22 @@ EOF
 grep -q "haein run: job stopped (.*); exit code 143" <<<"$out" || fail "cancel: no stop with 143: $out"
 grep -q "restarting" <<<"$out" && fail "restarted into a cancelled job: $out"
 ok "scancel of the allocation: exit 143, no restart"
+# haein run killed outright (kill -9): srun, told by the kernel, ends the step on every node.
+out=$(on_h1 2>&1 <<'EOF'
+(salloc -N 2 -w h[1-2] --ntasks-per-node=2 haein run -n 4 -- sleep 300 >kill9.out 2>&1 &)
+for i in $(seq 100); do squeue -h -s -o %i | grep -q '\.0$' && [ "$(pgrep -c -x sleep)" -ge 2 ] && break; sleep 0.2; done
+sleep 1
+pkill -KILL -f '^haein run'
+for i in $(seq 100); do squeue -h -s -o %i | grep -q '\.0$' || break; sleep 0.2; done
+squeue -h -s -o 'step %i'
+EOF
+) || fail "kill -9 case failed: $out"
+grep -q "^step" <<<"$out" && fail "the step outlived haein run: $out"
+for host in h1 h2; do
+  left=$("$BED_RSH" "$host" 'pgrep -a -x sleep | grep -v "sleep 3600" || true')
+  [ -z "$left" ] || fail "after kill -9 of haein run, left on $host: $left"
+done
+ok "kill -9 of haein run: the srun step ended, no rank left on h1 or h2"
 
 # 6. scontrol show topology, read back.
 out=$(on_h1 2>&1 <<'EOF'
