@@ -175,6 +175,20 @@ EOF
 grep -q "haein run: job stopped (.*); exit code 143" <<<"$out" || fail "cancel: no stop with 143: $out"
 grep -q "restarting" <<<"$out" && fail "restarted into a cancelled job: $out"
 ok "scancel of the allocation: exit 143, no restart"
+# A hang found by the heartbeat: the step is stopped through Slurm too, gracefully.
+rc=0
+out=$(on_h1 2>&1 <<'EOF'
+mkdir -p hang
+salloc -N 2 -w h[1-2] --ntasks-per-node=1 haein run -n 2 --heartbeat-timeout 2 -- ./trainer.sh "$PWD/hang"
+echo "exit $?"
+ls hang
+EOF
+) || rc=$?
+grep -q "^exit 124$" <<<"$out" || fail "a hang did not end with 124: $out"
+grep -q "hung: no heartbeat" <<<"$out" || fail "the hang was not named: $out"
+[ "$(count "^saved-" "$out")" = 2 ] || fail "the ranks' SIGTERM handlers did not run on a hang: $out"
+ok "a heartbeat hang under srun: exit 124, both ranks' SIGTERM handlers ran"
+
 # haein run killed outright (kill -9): srun, told by the kernel, ends the step on every node.
 out=$(on_h1 2>&1 <<'EOF'
 (salloc -N 2 -w h[1-2] --ntasks-per-node=2 haein run -n 4 -- sleep 300 >kill9.out 2>&1 &)
