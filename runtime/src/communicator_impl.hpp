@@ -90,6 +90,8 @@ struct Communicator::Impl {
   std::condition_variable watchdog_wake;
   bool stopping = false;
   std::atomic<bool> aborting{false};
+  /// This rank's flight-recorder file is on disk (see write_dump_file).
+  std::atomic<bool> dump_written{false};
   /// Device work the watchdog may find complete: flight-recorder id → completion.
   std::mutex device_work_mutex;
   std::map<std::uint64_t, std::weak_ptr<detail::DevicePending>> device_work;

@@ -84,7 +84,15 @@ std::string Communicator::Impl::handle_control(const std::string& request,
     return "entered " + std::to_string(at) + " " + last;
   }
   if (request.rfind("ABORT ", 0) == 0) {
-    if (aborting.exchange(true)) return "OK";
+    if (aborting.exchange(true)) {
+      // This rank's own timeout is dumping. The reporter exits once everyone answered, and
+      // under mpirun that exit kills this rank: answer once the dump is on disk (bounded,
+      // for a rank starved of CPU).
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+      while (!dump_written.load() && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      return "OK";
+    }
     dump("haein: rank " + std::to_string(rank) + " (" + hosts[rank] + "): stopping because " +
          request.substr(6));
     // Give the reporting rank time to reach the others before this process exits: under
@@ -178,6 +186,7 @@ std::string Communicator::Impl::write_dump_file(const std::string& headline) {
   const bool written =
       fd >= 0 && ::write(fd, body.data(), body.size()) == static_cast<ssize_t>(body.size());
   if (fd >= 0) ::close(fd);
+  dump_written.store(true);
   // The file leads with the headline; what is printed ends with it (see dump()).
   return records +
          (written ? "flight recorder written to " : "flight recorder could not be written to ") +
