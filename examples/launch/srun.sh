@@ -18,7 +18,7 @@ cluster=()
 [ -n "${CLUSTER:-}" ] && cluster=(-c "$CLUSTER")
 # --max-restarts: a failed rank restarts the whole job (in the same allocation), which
 # resumes from the last checkpoint. --heartbeat-timeout: 5 minutes without a step is a hang.
-exec "$HAEIN" run "${cluster[@]}" -n "$RANKS" --backend srun \
+exec "$HAEIN" run ${cluster[@]+"${cluster[@]}"} -n "$RANKS" --backend srun \
   --max-restarts 2 --heartbeat-timeout 300 --log-dir "$OUT/logs" -- \
   "$TRAINER" --out "$OUT" --steps "${STEPS:-2000}" --global-batch 1024 \
   --checkpoint-every "${CHECKPOINT_EVERY:-100}" "$@"

@@ -148,9 +148,10 @@ void record_slurm_step(const std::string& status_dir) {
 
 // The GPU as the rank must see it, inside what Slurm granted the step: the placement names
 // a physical index; Slurm lists the granted ones in SLURM_STEP_GPUS (or SLURM_JOB_GPUS) and
-// the matching device names in CUDA_VISIBLE_DEVICES, entry for entry. Empty: leave
-// CUDA_VISIBLE_DEVICES as the placement sets it.
-std::string granted_gpu(int gpu, int rank) {
+// the matching device names in CUDA_VISIBLE_DEVICES, entry for entry. A placed GPU that
+// was not granted gives way to the local rank's granted one (Slurm picks which GPUs of a
+// node a job gets). Empty: leave CUDA_VISIBLE_DEVICES as the placement sets it.
+std::string granted_gpu(int gpu, int rank, int local_rank, std::ostream& err) {
   const char* listed = std::getenv("SLURM_STEP_GPUS");
   if (listed == nullptr || *listed == '\0') listed = std::getenv("SLURM_JOB_GPUS");
   if (listed == nullptr || *listed == '\0' || gpu < 0) return {};
@@ -161,14 +162,22 @@ std::string granted_gpu(int gpu, int rank) {
     std::istringstream names(cuda);
     for (std::string name; std::getline(names, name, ',');) visible.push_back(name);
   }
-  for (std::size_t i = 0; i < granted.size(); ++i) {
-    if (granted[i] != std::to_string(gpu)) continue;
-    return i < visible.size() && visible.size() == granted.size() ? visible[i] : granted[i];
+  const auto name = [&](std::size_t i) {
+    return visible.size() == granted.size() ? visible[i] : granted[i];
+  };
+  for (std::size_t i = 0; i < granted.size(); ++i)
+    if (granted[i] == std::to_string(gpu)) return name(i);
+  if (local_rank >= 0 && local_rank < static_cast<int>(granted.size())) {
+    err << "haein exec-rank: rank " << rank << ": placed on GPU " << gpu
+        << ", which Slurm did not grant here (" << listed << "); using GPU " << granted[local_rank]
+        << ", the granted one of local rank " << local_rank << "\n";
+    return name(local_rank);
   }
   throw InvalidArgument("rank " + std::to_string(rank) + " is placed on GPU " +
                         std::to_string(gpu) + " but Slurm granted this step GPU" +
                         (granted.size() == 1 ? " " : "s ") + listed +
-                        " here; place with the allocation's GPUs (run haein run inside it)");
+                        " here, fewer than its node's ranks; ask Slurm for a GPU per rank "
+                        "(--gpus-per-node, --gpus-per-task)");
 }
 
 // Runs the rank as a child, so that its output can be tagged and logged and its end
@@ -226,6 +235,9 @@ int watch_rank(const ExecRankOptions& options, const RankPlacement& rank,
     status.seconds = ended.seconds;
     status.tail = ended.tail;
     detail::write_rank_status(options.status_dir, status);
+    // Stopped from outside and passed on (the status says how the rank ended): a non-zero
+    // exit here would make srun's --kill-on-bad-exit SIGKILL the ranks still saving.
+    if (result.stop_signal == SIGTERM || result.stop_signal == SIGINT) return 0;
   }
   return ended.shell_code();
 }
@@ -270,7 +282,9 @@ int exec_rank(const ExecRankOptions& options, std::ostream& err) {
   context.heartbeat_dir = options.heartbeat_dir;
   context.master_addr = options.master_addr;
   auto variables = rank_environment(placement, rank, context);
-  if (const std::string gpu = granted_gpu(placement.ranks[rank].gpu, rank); !gpu.empty()) {
+  if (const std::string gpu =
+          granted_gpu(placement.ranks[rank].gpu, rank, placement.ranks[rank].local_rank, err);
+      !gpu.empty()) {
     for (auto& [name, value] : variables)
       if (name == "CUDA_VISIBLE_DEVICES") value = gpu;
   }

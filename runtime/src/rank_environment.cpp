@@ -93,7 +93,10 @@ RankEnvironment read_rank_environment() {
   if (env.source == "default" || (!launcher_set && env.source == "torchrun" && in_srun_step())) {
     const auto rank = integer_variable("SLURM_PROCID");
     const auto size = integer_variable("SLURM_NTASKS");
-    if (in_srun_step() && rank && size) {
+    // A RANK with a world of another size was set on purpose (one task per node that
+    // starts its node's ranks itself); one with the step's size is the submitting shell's.
+    const bool leftover = env.source == "default" || (size && env.world_size == *size);
+    if (in_srun_step() && rank && size && leftover) {
       env.source = "slurm";
       env.rank = *rank;
       env.world_size = *size;

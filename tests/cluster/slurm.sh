@@ -46,7 +46,7 @@ in_host() {  # PID COMMAND...: run COMMAND inside that host, with a clean enviro
 }
 
 write_config() {  # CLUSTER
-  local names n=0 name pid
+  local n=0 name pid
   while read -r name pid; do n=$((n + 1)); done < <(host_pids)
   [ "$n" -ge 1 ] || die "the bed at $dir has no hosts"
   # A fresh cluster: no jobs left from an earlier bed in the same folder.
@@ -79,7 +79,7 @@ write_config() {  # CLUSTER
   "${HAEIN:-haein}" topo convert --cluster "$cluster" --to slurm -o "$dir/slurm/topology.conf" ||
     die "haein topo convert --to slurm failed for $cluster"
   # One munge key for the whole bed, as a site distributes it.
-  head -c 1024 /dev/urandom >"$dir/slurm/munge.key"
+  (umask 077 && head -c 1024 /dev/urandom >"$dir/slurm/munge.key")
   chmod 0400 "$dir/slurm/munge.key"
   cat >"$dir/slurm/slurm.conf" <<EOF
 # The bed's Slurm (tests/cluster/slurm.sh). Each host reads it as /etc/slurm/slurm.conf.

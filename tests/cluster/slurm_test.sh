@@ -51,7 +51,8 @@ EOF
 cat >"$BED_SHARED/trainer.sh" <<'EOF'
 #!/bin/bash
 # A trainer that saves on SIGTERM.
-trap 'echo "rank $RANK: SIGTERM, saving"; sleep 0.3; echo saved >"$1/saved-$RANK"; exit 143' TERM
+# Saving takes longer on higher ranks: the first to finish must not cut the others short.
+trap 'echo "rank $RANK: SIGTERM, saving"; sleep $((RANK * 4 / 10)).$((RANK * 4 % 10)); echo saved >"$1/saved-$RANK"; exit 143' TERM
 echo "rank $RANK: training"
 for i in $(seq 600); do sleep 0.1; done
 EOF
@@ -105,12 +106,15 @@ EOF
 out=$(on_h1 2>&1 <<'EOF'
 haein plan --cluster slurm: -g 12
 haein run --cluster slurm: -n 12 -- ./probe.sh
+haein run --cluster slurm:bed -n 2 --dry-run -- ./probe.sh
 EOF
 ) || fail "--cluster slurm: failed: $out"
 grep -q "placed 12 ranks on 2 nodes (h\[3-4\]) across 1 leaf switch of cluster 'slurm'" <<<"$out" ||
   fail "haein plan --cluster slurm: did not avoid h1-h2: $out"
 grep -q "12 ranks on h\[3-4\] (srun backend, --mpi=pmix)" <<<"$out" || fail "run --cluster slurm: $out"
 [ "$(count "probe .* host=h[34] " "$out")" = 12 ] || fail "not 12 ranks on h3-h4: $out"
+grep -q "srun .* --mpi=pmix --partition=bed --export=ALL" <<<"$out" ||
+  fail "slurm:bed did not ask srun for partition bed: $out"
 on_h1 <<<"scancel $holder" >/dev/null
 ok "with h1-h2 held by another job, jobs landed on h3-h4 (cluster file in salloc; --cluster slurm: outside)"
 

@@ -287,7 +287,17 @@ TEST_F(Cli, ExecRankUsesTheGpuSlurmGrantedTheStep) {
                    " --rank 1 -- sh -c 'echo CUDA_VISIBLE_DEVICES=$CUDA_VISIBLE_DEVICES'");
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("CUDA_VISIBLE_DEVICES=0\n"), std::string::npos) << r.out;
-  // Rank 2 is placed on GPU 2, which this step was not granted.
+  // Rank 0 is placed on GPU 0, which Slurm did not grant: it takes local rank 0's granted
+  // GPU (physical 1, named 0 here) and says so.
+  r = haein("exec-rank --no-bind --placement " + placement +
+            " --rank 0 -- sh -c 'echo CUDA_VISIBLE_DEVICES=$CUDA_VISIBLE_DEVICES'");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("CUDA_VISIBLE_DEVICES=0\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find("rank 0: placed on GPU 0, which Slurm did not grant here (1,3); using GPU "
+                       "1, the granted one of local rank 0"),
+            std::string::npos)
+      << r.err;
+  // Rank 2 (local rank 2) is placed on GPU 2; the step has only two GPUs.
   r = haein("exec-rank --no-bind --placement " + placement + " --rank 2 -- true");
   unsetenv("SLURM_STEP_GPUS");
   unsetenv("CUDA_VISIBLE_DEVICES");

@@ -78,6 +78,21 @@ TEST(RankEnvironment, AnSrunTaskIgnoresARankLeftInTheSubmittingShell) {
   EXPECT_EQ(rank.local_world_size, 2);
 }
 
+TEST(RankEnvironment, ARankForAWorldOfAnotherSizeWasSetOnPurpose) {
+  // One srun task per node that starts its node's 8 ranks itself, with RANK and WORLD_SIZE.
+  const Environment env({{"RANK", "13"},
+                         {"WORLD_SIZE", "16"},
+                         {"LOCAL_RANK", "5"},
+                         {"LOCAL_WORLD_SIZE", "8"},
+                         {"SLURM_STEP_ID", "0"},
+                         {"SLURM_PROCID", "1"},
+                         {"SLURM_NTASKS", "2"}});
+  const auto rank = read_rank_environment();
+  EXPECT_EQ(rank.source, "torchrun");
+  EXPECT_EQ(rank.rank, 13);
+  EXPECT_EQ(rank.local_world_size, 8);
+}
+
 TEST(RankEnvironment, PlainSrunWithUnevenNodesTakesThisNodesTaskCount) {
   // srun -n 5 on two nodes of 4 CPUs: 4 tasks on the first node, 1 on the second, and no
   // SLURM_NTASKS_PER_NODE at all.

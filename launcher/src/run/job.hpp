@@ -31,6 +31,8 @@ struct Job {
   std::string srun_mpi;
   /// The Slurm job haein runs inside (salloc, sbatch); empty outside one.
   std::string slurm_job_id;
+  /// srun's --partition outside an allocation: the one --cluster slurm:PARTITION placed on.
+  std::string srun_partition;
 };
 
 /// True for this host's name, localhost and 127.0.0.1.

@@ -199,6 +199,7 @@ LaunchCommand srun_command(const Job& job, const Attempt& attempt) {
                   // exec-rank binds each rank as placed, inside what Slurm granted the step.
                   "--cpu-bind=none"};
   if (!job.srun_mpi.empty()) command.argv.push_back("--mpi=" + job.srun_mpi);
+  if (!job.srun_partition.empty()) command.argv.push_back("--partition=" + job.srun_partition);
   if (job.options.oversubscribe) command.argv.emplace_back("--overcommit");
   command.argv.insert(command.argv.end(), job.options.srun_args.begin(),
                       job.options.srun_args.end());
@@ -329,11 +330,13 @@ Outcome run_remote(const Job& job, const Attempt& attempt, const LaunchCommand& 
                       " failed first with " + how.describe();
     return outcome;
   }
-  // No rank failed on its own, every rank reported its end, and a stop signal reached them
-  // from outside haein (the manager passes on what it receives; Slurm signals its steps on
-  // scancel --signal and at the time limit): the job was stopped, not failed. (A rank that
-  // reported nothing died with its wrapper: srun then stops the others the same way.)
-  if (ended.failed() && static_cast<int>(statuses.size()) == world) {
+  // No rank failed on its own and a stop signal reached the ranks from outside haein (the
+  // manager passes on what it receives; Slurm signals its steps on scancel --signal and at
+  // the time limit): the job was stopped, not failed. exec-rank then exits 0 so that srun
+  // lets every rank finish saving. (When the manager failed, every rank must have reported:
+  // a rank that reported nothing died with its wrapper, and srun stops the others the same
+  // way.)
+  if (!ended.failed() || static_cast<int>(statuses.size()) == world) {
     const auto stopped_from_outside =
         std::find_if(statuses.begin(), statuses.end(), [](const RankStatus& status) {
           return !status.orphaned && (status.received == SIGTERM || status.received == SIGINT);

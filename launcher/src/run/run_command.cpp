@@ -428,7 +428,9 @@ Backend choose_backend(Backend asked, bool all_local, bool slurm) {
 // Inside a step (srun ... haein run): each task would start the whole job again, and an srun
 // from inside the step waits for CPUs the step itself holds. Slurm's own steps that wrap a
 // batch script, salloc's shell or the job's external processes are not such steps.
-void refuse_inside_step() {
+void refuse_inside_step(const std::vector<std::string>& srun_args) {
+  // An interactive step (srun --pty bash) may start steps beside itself with --overlap.
+  if (std::find(srun_args.begin(), srun_args.end(), "--overlap") != srun_args.end()) return;
   const char* step = std::getenv("SLURM_STEP_ID");
   const char* job = std::getenv("SLURM_JOB_ID");
   if (step == nullptr || job == nullptr || *step == '\0') return;
@@ -437,8 +439,9 @@ void refuse_inside_step() {
   throw InvalidArgument("haein run is running inside Slurm step " + std::string(job) + "." + id +
                         " (started by srun): it would start the job once per task, and its "
                         "srun would wait for CPUs this step holds. Run haein run from the batch "
-                        "script or the salloc shell, or give --backend local for ranks on this "
-                        "node only");
+                        "script or the salloc shell; from an interactive step (srun --pty bash) "
+                        "give --srun-arg=--overlap; or --backend local for ranks on this node "
+                        "only");
 }
 
 // Why the restart loop must end: the Slurm job the attempts run in was cancelled or ran out
@@ -462,7 +465,7 @@ int run_job(const RunOptions& options, std::ostream& out, std::ostream& err) {
   if (options.backend != Backend::kLocal) {
     allocation = slurm_allocation_from_environment();
     if (allocation && (options.backend == Backend::kAuto || options.backend == Backend::kSrun))
-      refuse_inside_step();
+      refuse_inside_step(options.srun_args);
   }
   BusySet busy;
   if (is_slurm_cluster(options.cluster)) {
@@ -555,6 +558,14 @@ int run_job(const RunOptions& options, std::ostream& out, std::ostream& err) {
         std::any_of(options.srun_args.begin(), options.srun_args.end(),
                     [](const std::string& arg) { return arg.rfind("--mpi", 0) == 0; });
     if (!chosen && srun_has_pmix()) job.srun_mpi = "pmix";
+    const std::string partition = is_slurm_cluster(options.cluster)
+                                      ? options.cluster.substr(std::string("slurm:").size())
+                                      : "";
+    const bool partition_given =
+        std::any_of(options.srun_args.begin(), options.srun_args.end(), [](const std::string& arg) {
+          return arg.rfind("--partition", 0) == 0 || arg.rfind("-p", 0) == 0;
+        });
+    if (!allocation && !partition.empty() && !partition_given) job.srun_partition = partition;
   }
   write_file(job.placement_path, placement_json(job.placement));
   write_file(job.dir / "rankfile", placement_rankfile(job.placement));

@@ -57,6 +57,15 @@ std::optional<SlurmAllocation> slurm_allocation_from_environment() {
                             std::to_string(allocation.nodes.size()));
     }
   }
+  if (const std::string gpus = variable("SLURM_GPUS_PER_NODE"); !gpus.empty()) {
+    const std::string count =
+        gpus.substr(gpus.rfind(':') == std::string::npos ? 0 : gpus.rfind(':') + 1);
+    if (count.empty() || count.size() > 6 ||
+        count.find_first_not_of("0123456789") != std::string::npos)
+      throw InvalidArgument("SLURM_GPUS_PER_NODE='" + gpus +
+                            "' is not a GPU count (like 4 or h100:4)");
+    allocation.gpus_per_node = std::stoi(count);
+  }
   const std::string tasks = variable("SLURM_TASKS_PER_NODE");
   if (!tasks.empty()) {
     allocation.tasks = parse_slurm_counts(tasks, "SLURM_TASKS_PER_NODE");
@@ -110,6 +119,9 @@ void confine_to_allocation(topology::Cluster& cluster, BusySet& busy,
     }
     if (node.hardware.gpus.empty() && found->second > 0)
       node.slots = std::min(node.effective_slots(), found->second);
+    if (!node.hardware.gpus.empty() && allocation.gpus_per_node >= 0 &&
+        static_cast<int>(node.hardware.gpus.size()) > allocation.gpus_per_node)
+      node.hardware.gpus.resize(allocation.gpus_per_node);
   }
 }
 
@@ -257,7 +269,8 @@ topology::Cluster slurm_cluster(const std::string& spec, bool live, BusySet& bus
   return cluster;
 }
 
-ProgramOutput run_program(const std::vector<std::string>& argv, double timeout_seconds) {
+ProgramOutput run_program(const std::vector<std::string>& argv, double timeout_seconds,
+                          bool with_stderr) {
   ProgramOutput result;
   int pipe_fds[2];
   if (argv.empty() || ::pipe2(pipe_fds, O_CLOEXEC) != 0) return result;
@@ -271,7 +284,8 @@ ProgramOutput run_program(const std::vector<std::string>& argv, double timeout_s
     const int null = ::open("/dev/null", O_RDWR);
     ::dup2(null, 0);
     ::dup2(pipe_fds[1], 1);
-    ::dup2(null, 2);
+    ::dup2(with_stderr ? pipe_fds[1] : null, 2);
+    ::signal(SIGPIPE, SIG_DFL);
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);  // the supervisor blocks its signals
@@ -320,10 +334,12 @@ std::string slurm_job_state(const std::string& job_id) {
 }
 
 bool srun_has_pmix() {
-  const ProgramOutput answer = run_program({"srun", "--mpi=list"}, 10);
+  // Slurm 22.05 lists the plugins on stdout; older ones on stderr, as "srun: pmix_v3".
+  const ProgramOutput answer = run_program({"srun", "--mpi=list"}, 10, /*with_stderr=*/true);
   std::istringstream lines(answer.out);
   for (std::string line; std::getline(lines, line);) {
     line.erase(0, line.find_first_not_of(" \t"));
+    if (line.rfind("srun: ", 0) == 0) line.erase(0, 6);
     if (line.rfind("pmix", 0) == 0) return true;
   }
   return false;
@@ -335,9 +351,11 @@ std::string read_slurm_step(const std::string& status_dir) {
   std::ifstream in(slurm_step_file(status_dir));
   std::string step;
   std::getline(in, step);
-  const bool valid = !step.empty() && std::all_of(step.begin(), step.end(), [](char c) {
-    return (c >= '0' && c <= '9') || c == '.' || c == '_';
-  });
+  // JOBID.STEPID exactly: a bare job id would signal every step of the job.
+  const bool valid = std::count(step.begin(), step.end(), '.') == 1 && step.front() != '.' &&
+                     step.back() != '.' && std::all_of(step.begin(), step.end(), [](char c) {
+                       return (c >= '0' && c <= '9') || c == '.' || c == '_';
+                     });
   return valid ? step : std::string();
 }
 

@@ -19,6 +19,7 @@ struct SlurmAllocation {
   std::vector<std::string> nodes;  ///< SLURM_JOB_NODELIST, expanded
   std::vector<int> cpus;           ///< per node, SLURM_JOB_CPUS_PER_NODE; empty when unset
   std::vector<int> tasks;          ///< per node, SLURM_TASKS_PER_NODE; empty when unset
+  int gpus_per_node = -1;          ///< SLURM_GPUS_PER_NODE ("4", "h100:4"); -1 when unset
 
   /// Ranks a node takes: the tasks Slurm laid out there when the job asks for exactly the
   /// allocation's tasks (sbatch --ntasks-per-node=4 means 4 there, even on a node granted
@@ -34,9 +35,10 @@ std::optional<SlurmAllocation> slurm_allocation_from_environment();
 /// slots as Slurm granted CPUs there, without hardware detail (haein then places by host).
 topology::Cluster allocation_cluster(const SlurmAllocation& allocation, int ranks);
 
-/// Confines a cluster file to the allocation: nodes outside it become busy, and a node
-/// without GPUs takes at most its slots (above). InvalidArgument when the allocation has
-/// a node the file does not describe.
+/// Confines a cluster file to the allocation: nodes outside it become busy, a node without
+/// GPUs takes at most its slots (above), and a GPU node at most the GPUs per node the job
+/// asked for (exec-rank then maps each rank to a GPU Slurm granted). InvalidArgument when
+/// the allocation has a node the file does not describe.
 void confine_to_allocation(topology::Cluster& cluster, BusySet& busy,
                            const SlurmAllocation& allocation, int ranks);
 
@@ -58,8 +60,10 @@ struct ProgramOutput {
   int exit_code = -1;  ///< -1: could not run it, or it ran past its time
   std::string out;
 };
-/// Runs argv (no shell; stdin /dev/null, stderr discarded) for at most `timeout_seconds`.
-ProgramOutput run_program(const std::vector<std::string>& argv, double timeout_seconds);
+/// Runs argv (no shell; stdin /dev/null; stderr discarded, or with stdout) for at most
+/// `timeout_seconds`.
+ProgramOutput run_program(const std::vector<std::string>& argv, double timeout_seconds,
+                          bool with_stderr = false);
 
 /// The job's state as squeue shows it ("RUNNING", "CANCELLED", ...); "" when Slurm does
 /// not know the job any more (it ended); "?" when squeue could not answer.

@@ -294,8 +294,18 @@ class Supervisor {
     }
   }
 
+  // SIGKILL to every child: the first time also in its manager's own way (deliver), after
+  // that (every pass until reaped) by kill(2) alone.
   void kill_all() {
-    for (Running& child : children_) signal_child(child, SIGKILL, true);
+    const bool first = !killed_;
+    killed_ = true;
+    for (Running& child : children_) {
+      if (first) {
+        signal_child(child, SIGKILL, true);
+      } else if (child.alive) {
+        ::kill(-child.pid, SIGKILL);
+      }
+    }
   }
 
   void reap() {
@@ -526,6 +536,7 @@ class Supervisor {
   double hung_age_ = 0;
   int stop_signal_ = 0;
   std::optional<Clock::time_point> kill_deadline_;
+  bool killed_ = false;
   std::optional<Clock::time_point> rank_failed_at_;  // a status file first showed a failure
   Clock::time_point statuses_read_{};
   bool manager_overdue_ = false;

@@ -23,7 +23,8 @@ struct RankEnvironment {
 /// Reads RANK/WORLD_SIZE/LOCAL_RANK/LOCAL_WORLD_SIZE/MASTER_ADDR/MASTER_PORT when haein run
 /// or torchrun set them (HAEIN_PLACEMENT or TORCHELASTIC_RUN_ID present), else
 /// OMPI_COMM_WORLD_* (Open MPI), else in an srun step SLURM_PROCID/SLURM_NTASKS/
-/// SLURM_LOCALID with the local size from SLURM_STEP_TASKS_PER_NODE, else RANK and friends,
+/// SLURM_LOCALID with the local size from SLURM_STEP_TASKS_PER_NODE (unless RANK and
+/// WORLD_SIZE describe a world of another size: set on purpose), else RANK and friends,
 /// else a single rank. Throws InvalidArgument for values that are not integers or that
 /// contradict each other (rank >= world size).
 RankEnvironment read_rank_environment();
