@@ -7,9 +7,12 @@
 //
 //   haein run -n 4 --oversubscribe --backend mpirun -- train_mlp --steps 300 --out run1
 #include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
 
 #include <algorithm>
 #include <boost/program_options.hpp>
+#include <cerrno>
 #include <chrono>
 #include <cinttypes>
 #include <cmath>
@@ -37,12 +40,28 @@
 
 namespace po = boost::program_options;
 namespace fs = std::filesystem;
+extern char** environ;
+
 using haein::Error;
 using haein::InvalidArgument;
 using namespace haein::examples;
 using namespace haein::runtime;
 
 namespace {
+
+// Runs the plot script with argv, never through a shell: --out is whatever the user typed.
+bool run_plot(const std::vector<std::string>& args) {
+  std::vector<char*> argv;
+  for (const std::string& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
+  argv.push_back(nullptr);
+  pid_t pid = 0;
+  if (posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), environ) != 0) return false;
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) return false;
+  }
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
 
 struct Options {
   std::uint64_t steps = 300;
@@ -471,13 +490,11 @@ int train(const Options& o) {
     csv.close();
     if (o.plot) {
       const std::string png = (fs::path(o.out) / "loss.png").string();
-      const std::string command =
-          std::string("'") + HAEIN_PLOT_SCRIPT + "' loss '" + csv_path + "' -o '" + png + "'";
-      if (std::system(command.c_str()) == 0) {
+      if (run_plot({HAEIN_PLOT_SCRIPT, "loss", csv_path, "-o", png})) {
         std::cout << "loss plot:  " << png << std::endl;
       } else {
-        std::cerr << "warning: '" << command << "' failed; the loss curve is in " << csv_path
-                  << std::endl;
+        std::cerr << "warning: " << HAEIN_PLOT_SCRIPT << " failed; the loss curve is in "
+                  << csv_path << std::endl;
       }
     }
   }

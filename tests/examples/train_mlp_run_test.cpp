@@ -240,6 +240,23 @@ TEST_F(TrainMlpRun, BadInputExitsTwo) {
   EXPECT_NE(r.output.find("layer sizes 32,64,64,10 differ"), std::string::npos) << r.output;
 }
 
+TEST_F(TrainMlpRun, AnOutFolderWithShellCharactersReachesNoShell) {
+  // The loss plot once ran through std::system with --out inside quotes.
+  const Result r = run("cd '" + dir_.string() + "' && " + kTrainMlp +
+                       " --hidden 16 --global-batch 64 --train-samples 1024 --test-samples 256"
+                       " --log-every 1000 --eval-every 0 --steps 2 --out \"o'; touch PWN; '\"");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_FALSE(fs::exists(dir_ / "PWN")) << "--out reached a shell\n" << r.output;
+  const fs::path out = dir_ / "o'; touch PWN; '";
+  EXPECT_TRUE(fs::exists(out / "loss.csv")) << r.output;
+  // The plot ran on the very folder (or, without matplotlib, failed with a warning).
+  if (r.output.find("loss plot:") != std::string::npos) {
+    EXPECT_TRUE(fs::exists(out / "loss.png")) << r.output;
+  } else {
+    EXPECT_NE(r.output.find("failed; the loss curve is in"), std::string::npos) << r.output;
+  }
+}
+
 // On a GPU (label gpu; skipped without one): the cuBLAS layers and the NCCL reductions
 // learn the task as the host does, and a killed run resumes bitwise identically. One rank,
 // since NCCL takes one rank per GPU and the test machine may have one.
