@@ -59,6 +59,25 @@ TEST(BadYaml, DuplicateHostnames) {
       "bad.yaml", {3, "duplicate hostname n2 (first defined at line 2)"});
 }
 
+TEST(BadYaml, HostnamesThatAreNotHostnames) {
+  // A newline would add rankfile lines, "../" would put NCCL topology files elsewhere.
+  expect_parse_error(
+      [] { yaml_validated("nodes:\n  - {hostname: \"a\\nrank 0=evil\"}\n"); }, "bad.yaml",
+      {2, "hostname 'a\\x0arank 0=evil' is not a hostname: it contains the byte 0x0a"});
+  expect_parse_error([] { yaml_validated("nodes:\n  - {hostname: ../etc}\n"); }, "bad.yaml",
+                     {2, "hostname '../etc' is not a hostname: it has an empty label"});
+  expect_parse_error([] { yaml_validated("nodes:\n  - {hostname: /abs}\n"); }, "bad.yaml",
+                     {2, "it contains '/'"});
+  expect_parse_error([] { yaml_validated("nodes:\n  - {hostname: -n1}\n"); }, "bad.yaml",
+                     {2, "a label starts or ends with '-'"});
+  expect_parse_error(
+      [] { yaml_validated("nodes:\n  - {hostname: \"" + std::string(64, 'a') + "\"}\n"); },
+      "bad.yaml", {2, "a label is longer than 63 characters"});
+  EXPECT_NO_THROW(yaml_validated("nodes:\n  - {hostname: node_01.rack-2.example.com}\n"));
+  expect_parse_error([] { require_valid(read_hostfile("h1 slots=2\n../evil slots=1\n", "hosts")); },
+                     "hosts", {2, "hostname '../evil' is not a hostname"});
+}
+
 TEST(BadYaml, GpuOnAMissingNumaDomain) {
   expect_parse_error(
       [] {

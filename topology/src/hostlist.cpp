@@ -2,6 +2,7 @@
 
 #include <cctype>
 #include <charconv>
+#include <cstdio>
 #include <optional>
 
 #include "haein/common/error.hpp"
@@ -146,6 +147,33 @@ std::vector<std::string> expand_hostlist(std::string_view text) {
     }
   }
   return names;
+}
+
+std::string hostname_problem(std::string_view name) {
+  if (name.empty()) return "it is empty";
+  if (name.size() > 253) return "it is longer than 253 characters";
+  std::size_t start = 0;
+  while (start <= name.size()) {
+    std::size_t end = name.find('.', start);
+    if (end == std::string_view::npos) end = name.size();
+    const std::string_view label = name.substr(start, end - start);
+    if (label.empty()) return "it has an empty label (\"..\", or a leading or trailing dot)";
+    if (label.size() > 63) return "a label is longer than 63 characters";
+    if (label.front() == '-' || label.back() == '-') return "a label starts or ends with '-'";
+    for (char c : label) {
+      const bool allowed = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                           (c >= '0' && c <= '9') || c == '-' || c == '_';
+      if (!allowed) {
+        const auto byte = static_cast<unsigned char>(c);
+        if (byte >= 0x21 && byte < 0x7f) return std::string("it contains '") + c + "'";
+        char code[8];
+        std::snprintf(code, sizeof code, "0x%02x", byte);
+        return std::string("it contains the byte ") + code;
+      }
+    }
+    start = end + 1;
+  }
+  return {};
 }
 
 std::string compress_hostlist(const std::vector<std::string>& hostnames) {

@@ -1,16 +1,34 @@
 #include "haein/topology/validate.hpp"
 
+#include <cstdio>
 #include <map>
 #include <set>
 #include <unordered_map>
 #include <unordered_set>
 
 #include "haein/common/error.hpp"
+#include "haein/topology/hostlist.hpp"
 #include "haein/topology/presets.hpp"
 
 namespace haein::topology {
 
 namespace {
+
+// The name as a message may show it: control and non-ASCII bytes as \xNN.
+std::string printable(const std::string& name) {
+  std::string text;
+  for (char c : name.substr(0, 80)) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte >= 0x20 && byte < 0x7f) {
+      text += c;
+    } else {
+      char code[8];
+      std::snprintf(code, sizeof code, "\\x%02x", byte);
+      text += code;
+    }
+  }
+  return name.size() > 80 ? text + "..." : text;
+}
 
 class Checker {
  public:
@@ -93,6 +111,10 @@ class Checker {
     for (const Node& node : cluster_.nodes) {
       if (node.hostname.empty()) {
         add(node.where, "a node has an empty hostname");
+        continue;
+      }
+      if (const std::string why = hostname_problem(node.hostname); !why.empty()) {
+        add(node.where, "hostname '" + printable(node.hostname) + "' is not a hostname: " + why);
         continue;
       }
       auto [it, inserted] = node_index_.emplace(node.hostname, &node);

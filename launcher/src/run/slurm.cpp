@@ -47,6 +47,10 @@ std::optional<SlurmAllocation> slurm_allocation_from_environment() {
   } catch (const Error& error) {
     throw InvalidArgument("SLURM_JOB_NODELIST='" + list + "': " + error.what());
   }
+  for (const std::string& node : allocation.nodes) {
+    if (const std::string why = topology::hostname_problem(node); !why.empty())
+      throw InvalidArgument("SLURM_JOB_NODELIST names a node that is not a hostname: " + why);
+  }
   const std::string cpus = variable("SLURM_JOB_CPUS_PER_NODE");
   if (!cpus.empty()) {
     allocation.cpus = parse_slurm_counts(cpus, "SLURM_JOB_CPUS_PER_NODE");
@@ -203,6 +207,8 @@ topology::Cluster slurm_cluster(const std::string& spec, bool live, BusySet& bus
     }
     topology::Node node;
     node.hostname = fields["NodeName"];
+    if (const std::string why = topology::hostname_problem(node.hostname); !why.empty())
+      throw InvalidArgument("scontrol show node lists a node that is not a hostname: " + why);
     const int cpus = count_field(fields["CPUTot"]);
     const int cpus_used = count_field(fields["CPUAlloc"]);
     const int gpus = gpus_in(fields["Gres"], ':');

@@ -20,6 +20,13 @@ std::string compress_hostlist(const std::vector<std::string>& hostnames);
 
 inline constexpr std::size_t kMaxHostlistSize = 1'000'000;
 
+/// Why `name` is not a hostname, or "" when it is one: dot-separated labels of letters,
+/// digits, '-' and '_' (RFC 1123, with the underscore some sites use), none empty, none
+/// starting or ending with '-', at most 63 characters each and 253 in all. Host names end
+/// up in file names (NCCL topology files), rankfile and hostfile lines and command lines:
+/// '/', "..", spaces or a newline must not get that far.
+std::string hostname_problem(std::string_view name);
+
 /// Parses "0-3,8,10-11" into CPU numbers in the given order. Throws InvalidArgument.
 std::vector<int> parse_cpu_list(std::string_view text);
 /// Formats CPU numbers as ranges ("0-55,112-167").
