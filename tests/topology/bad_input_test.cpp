@@ -78,6 +78,32 @@ TEST(BadYaml, HostnamesThatAreNotHostnames) {
                      "hosts", {2, "hostname '../evil' is not a hostname"});
 }
 
+TEST(BadInput, DeepNestingIsAnErrorNotAStackOverflow) {
+  // A 50,000-switch chain listed top first, and a 20,000-deep NCCL XML, once crashed.
+  std::string chain;
+  for (int i = 50'000; i > 0; --i)
+    chain += "SwitchName=s" + std::to_string(i) + " Switches=s" + std::to_string(i - 1) + "\n";
+  chain += "SwitchName=s0 Nodes=a\n";
+  try {
+    read_slurm_topology(chain, "chain.conf");
+    FAIL() << "a 50,000-level tree was accepted";
+  } catch (const ParseError& error) {
+    EXPECT_NE(std::string(error.what()).find("more than 64 levels deep"), std::string::npos)
+        << error.what();
+  }
+  std::string xml = "<system version=\"1\">";
+  for (int i = 0; i < 20'000; ++i) xml += "<pci busid=\"0000:00:00.0\" class=\"0x060400\">";
+  for (int i = 0; i < 20'000; ++i) xml += "</pci>";
+  xml += "</system>";
+  try {
+    read_nccl_topology(xml, "deep.xml");
+    FAIL() << "a 20,000-deep XML was accepted";
+  } catch (const ParseError& error) {
+    EXPECT_NE(std::string(error.what()).find("nested more than 64 deep"), std::string::npos)
+        << error.what();
+  }
+}
+
 TEST(BadYaml, GpuOnAMissingNumaDomain) {
   expect_parse_error(
       [] {

@@ -102,8 +102,16 @@ struct Walker {
          std::string("attribute ") + name + "='" + attribute.value() + "' is not an integer");
   }
 
+  // Real files nest a handful of levels (cpu, a few PCIe bridges, the device); a bound
+  // keeps a hostile file from running the recursion off the stack.
+  static constexpr int kMaxDepth = 64;
+
   void walk(const pugi::xml_node& element, int numa, const std::string& bridge,
-            const std::string& bus_id) {
+            const std::string& bus_id, int depth = 0) {
+    if (depth > kMaxDepth) {
+      fail(element, "elements nested more than " + std::to_string(kMaxDepth) +
+                        " deep; not an NCCL topology");
+    }
     for (const pugi::xml_node& child : element.children()) {
       if (child.type() != pugi::node_element) continue;
       const std::string name = child.name();
@@ -119,13 +127,13 @@ struct Walker {
           }
         }
         hardware.numa.push_back(domain);
-        walk(child, domain.id, "", "");
+        walk(child, domain.id, "", "", depth + 1);
       } else if (name == "pci") {
         const std::string busid = child.attribute("busid").value();
         if (busid.empty()) fail(child, "<pci> needs attribute 'busid'");
         const bool is_bridge =
             std::string_view(child.attribute("class").value()).starts_with(kBridgeClassPrefix);
-        walk(child, numa, is_bridge ? busid : bridge, busid);
+        walk(child, numa, is_bridge ? busid : bridge, busid, depth + 1);
       } else if (name == "gpu") {
         if (bus_id.empty()) fail(child, "<gpu> must sit inside a <pci busid=...> element");
         Gpu gpu;
@@ -160,7 +168,7 @@ struct Walker {
           hardware.nics.push_back(nic);
         }
       } else {
-        walk(child, numa, bridge, bus_id);
+        walk(child, numa, bridge, bus_id, depth + 1);
       }
     }
   }

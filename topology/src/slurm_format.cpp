@@ -168,6 +168,11 @@ Cluster read_slurm_topology(std::string_view text, const std::string& source) {
     if (!in_progress.insert(s.name).second) {
       throw ParseError(source, s.where.line, "switch '" + s.name + "' is its own ancestor");
     }
+    // Fabrics are a few levels deep; a bound keeps a hostile chain off the stack.
+    if (in_progress.size() > 64) {
+      throw ParseError(source, s.where.line,
+                       "the switch tree is more than 64 levels deep at switch '" + s.name + "'");
+    }
     int level = 0;
     for (const std::string& child : s.children) {
       auto it = by_name.find(child);
