@@ -31,6 +31,25 @@ TEST(Hostlist, RejectsBadRanges) {
   EXPECT_THROW(expand_hostlist("n[0-99999999]"), InvalidArgument);
 }
 
+TEST(Hostlist, HugeNumbersAndProductsAreBoundedNotOverflowed) {
+  // n[9223372036854775807] once looped until memory ran out; these return at once.
+  for (const char* bad :
+       {"n[9223372036854775807]", "n[0-9223372036854775807]", "n[1-999999999999999]",
+        "n[1-999999999999999,1-999999999999999]", "a[1-1000]b[1-1000]c[1-1000]d[1-1000]",
+        "n[1-999999],m[1-999999],o[1-999999],p[1-999999]"}) {
+    try {
+      expand_hostlist(bad);
+      ADD_FAILURE() << "accepted " << bad;
+    } catch (const InvalidArgument& error) {
+      const std::string what = error.what();
+      EXPECT_TRUE(what.find("out of range") != std::string::npos ||
+                  what.find("expands to more than 1000000 names") != std::string::npos)
+          << what;
+    }
+  }
+  EXPECT_EQ(expand_hostlist("n[999999999999999]"), (Names{"n999999999999999"}));
+}
+
 TEST(Hostlist, CompressRoundTripsInOrder) {
   const std::vector<Names> cases = {
       expand_hostlist("b200-[001-128]"),

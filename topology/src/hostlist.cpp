@@ -25,10 +25,13 @@ bool all_digits(std::string_view text) {
   return true;
 }
 
+// Host numbers are counters: up to 15 digits, so that range arithmetic cannot overflow.
+constexpr long long kMaxHostNumber = 999'999'999'999'999;
+
 long long to_number(std::string_view digits, std::string_view whole) {
   long long value = 0;
   const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
-  if (error != std::errc() || end != digits.data() + digits.size()) {
+  if (error != std::errc() || end != digits.data() + digits.size() || value > kMaxHostNumber) {
     throw InvalidArgument("host list '" + std::string(whole) + "': number '" + std::string(digits) +
                           "' is out of range");
   }
@@ -84,9 +87,15 @@ void expand_item(std::string_view item, std::string_view whole, std::vector<std:
       throw InvalidArgument("host list '" + std::string(whole) + "': '[' is never closed");
     }
     const std::vector<Range> ranges = parse_bracket(item.substr(open + 1, close - open - 1), whole);
+    // Counted without overflow: each range's size is at most 10^15, and the sum stops
+    // growing once it is past the cap.
     std::size_t total = 0;
-    for (const Range& r : ranges) total += static_cast<std::size_t>(r.high - r.low + 1);
-    if (total * partial.size() + out.size() > kMaxHostlistSize) {
+    for (const Range& r : ranges) {
+      total += static_cast<std::size_t>(r.high - r.low + 1);
+      if (total > kMaxHostlistSize) break;
+    }
+    if (total > kMaxHostlistSize || total > (kMaxHostlistSize - out.size()) / partial.size() ||
+        total * partial.size() + out.size() > kMaxHostlistSize) {
       throw InvalidArgument("host list '" + std::string(whole) + "' expands to more than " +
                             std::to_string(kMaxHostlistSize) + " names");
     }
@@ -94,7 +103,10 @@ void expand_item(std::string_view item, std::string_view whole, std::vector<std:
     next.reserve(partial.size() * total);
     for (const std::string& prefix : partial) {
       for (const Range& r : ranges) {
-        for (long long v = r.low; v <= r.high; ++v) next.push_back(prefix + pad(v, r.width));
+        for (long long v = r.low;; ++v) {
+          next.push_back(prefix + pad(v, r.width));
+          if (v == r.high) break;
+        }
       }
     }
     partial = std::move(next);
