@@ -342,10 +342,16 @@ std::optional<TrainState> load_latest_checkpoint(const std::string& dir, Mlp& mo
   return std::nullopt;
 }
 
-void prune_checkpoints(const std::string& dir, std::size_t keep) {
+void prune_checkpoints(const std::string& dir, std::size_t keep, std::uint64_t step) {
   std::error_code ec;
   const std::vector<std::string> paths = list_checkpoints(dir);
-  for (std::size_t i = keep; i < paths.size(); ++i) fs::remove(paths[i], ec);
+  const std::string written = checkpoint_path(dir, step);
+  const auto at = std::find(paths.begin(), paths.end(), written);
+  if (at != paths.end()) {
+    const std::size_t first = static_cast<std::size_t>(at - paths.begin());
+    for (std::size_t i = first + std::max<std::size_t>(keep, 1); i < paths.size(); ++i)
+      fs::remove(paths[i], ec);
+  }
   for (const auto& entry : fs::directory_iterator(dir, ec)) {
     const std::string name = entry.path().filename().string();
     if (name.rfind(".ckpt-step-", 0) == 0 && entry.path().extension() == ".tmp") {

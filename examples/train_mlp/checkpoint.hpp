@@ -52,7 +52,10 @@ std::vector<std::string> list_checkpoints(const std::string& dir);
 std::optional<TrainState> load_latest_checkpoint(const std::string& dir, Mlp& model,
                                                  runtime::Communicator& comm);
 
-/// Removes all but the newest `keep` checkpoints and stale temporary files (rank 0 only).
-void prune_checkpoints(const std::string& dir, std::size_t keep);
+/// Keeps the checkpoint of `step` (just written) and the `keep` - 1 before it, and removes
+/// older ones and stale temporary files (rank 0 only). Files named after later steps are
+/// not counted: they were skipped as damaged when this run resumed, or belong to another
+/// run, and must not push out the checkpoint just written (they are left as they are).
+void prune_checkpoints(const std::string& dir, std::size_t keep, std::uint64_t step);
 
 }  // namespace haein::examples

@@ -285,6 +285,11 @@ int train(const Options& o) {
   const int rank = comm.rank();
   const int size = comm.size();
   const bool leader = rank == 0;
+  if (o.keep_checkpoints == 0) {
+    throw InvalidArgument(
+        "--keep-checkpoints 0 would delete every checkpoint, the one just written too; keep at "
+        "least 1");
+  }
   if (o.global_batch % static_cast<std::size_t>(size) != 0) {
     throw InvalidArgument("--global-batch " + std::to_string(o.global_batch) +
                           " is not a multiple of the " + std::to_string(size) + " ranks");
@@ -448,7 +453,7 @@ int train(const Options& o) {
         const auto watched = comm.watch_section("checkpoint write");
         write_checkpoint(o.checkpoint_dir, state, model, comm);
       }
-      if (leader) prune_checkpoints(o.checkpoint_dir, o.keep_checkpoints);
+      if (leader) prune_checkpoints(o.checkpoint_dir, o.keep_checkpoints, state.step);
     }
     if (o.kill_rank == rank && o.kill_at_step == state.step && restart_count() == 0) {
       std::cerr << "train_mlp: fault injection: rank " << rank << " kills itself after step "

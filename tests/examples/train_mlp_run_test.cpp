@@ -240,6 +240,29 @@ TEST_F(TrainMlpRun, BadInputExitsTwo) {
   EXPECT_NE(r.output.find("layer sizes 32,64,64,10 differ"), std::string::npos) << r.output;
 }
 
+TEST_F(TrainMlpRun, DamagedLaterCheckpointsDoNotPushOutTheNewOnes) {
+  // Two damaged files named after later steps (a crashed longer run): they are skipped at
+  // resume, and pruning once kept them as "newest" and deleted every checkpoint written.
+  const fs::path checkpoints = dir_ / "run" / "checkpoints";
+  fs::create_directories(checkpoints);
+  for (const char* name : {"ckpt-step-00009000.h5", "ckpt-step-00009001.h5"})
+    std::ofstream(checkpoints / name) << "not HDF5";
+  const Result r = run(mpirun(2) + kSmall +
+                       " --steps 30 --checkpoint-every 10 --keep-checkpoints 2" + out("run"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("ckpt-step-00009001.h5 is damaged, skipping it"), std::string::npos)
+      << r.output;
+  EXPECT_TRUE(fs::exists(checkpoints / "ckpt-step-00000030.h5")) << r.output;
+  EXPECT_TRUE(fs::exists(checkpoints / "ckpt-step-00000020.h5")) << r.output;
+  EXPECT_FALSE(fs::exists(checkpoints / "ckpt-step-00000010.h5")) << "keeps 2";
+  // Keeping none would delete the very checkpoint a restart needs.
+  const Result none = run(kTrainMlp + kSmall + " --steps 2 --keep-checkpoints 0" + out("none"));
+  EXPECT_EQ(none.exit_code, 2) << none.output;
+  EXPECT_NE(none.output.find("--keep-checkpoints 0 would delete every checkpoint"),
+            std::string::npos)
+      << none.output;
+}
+
 TEST_F(TrainMlpRun, AnOutFolderWithShellCharactersReachesNoShell) {
   // The loss plot once ran through std::system with --out inside quotes.
   const Result r = run("cd '" + dir_.string() + "' && " + kTrainMlp +
