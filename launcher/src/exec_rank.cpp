@@ -46,6 +46,23 @@ std::vector<std::pair<std::string, std::string>> rank_environment(const Placemen
        context.master_addr.empty() ? placement.ranks.front().host : context.master_addr},
       {"MASTER_PORT", std::to_string(context.master_port)},
   };
+  // The node's place among the job's nodes in order of first appearance (torchrun's
+  // GROUP_RANK), and their number.
+  int last_node = 0;
+  for (const RankPlacement& other : placement.ranks) last_node = std::max(last_node, other.node);
+  std::vector<int> order(static_cast<std::size_t>(last_node) + 1, -1);
+  int nodes = 0;
+  for (const RankPlacement& other : placement.ranks)
+    if (other.node >= 0 && order[other.node] < 0) order[other.node] = nodes++;
+  const int group_rank = r.node >= 0 ? order[r.node] : 0;
+  env.insert(env.end(), {{"GROUP_RANK", std::to_string(group_rank)},
+                         {"GROUP_WORLD_SIZE", std::to_string(nodes)},
+                         {"ROLE_RANK", std::to_string(r.rank)},
+                         {"ROLE_WORLD_SIZE", std::to_string(placement.world_size())},
+                         {"ROLE_NAME", "default"},
+                         {"TORCHELASTIC_RESTART_COUNT", std::to_string(context.restart_count)},
+                         {"TORCHELASTIC_MAX_RESTARTS", std::to_string(context.max_restarts)},
+                         {"TORCHELASTIC_RUN_ID", context.run_id}});
   if (r.gpu >= 0) env.emplace_back("CUDA_VISIBLE_DEVICES", std::to_string(r.gpu));
   if (!r.nic.empty()) {
     // '=' makes NCCL match the name exactly: plain "mlx5_1" would also select mlx5_10.
@@ -281,6 +298,9 @@ int exec_rank(const ExecRankOptions& options, std::ostream& err) {
   context.nccl_topo_dir = options.nccl_topo_dir;
   context.heartbeat_dir = options.heartbeat_dir;
   context.master_addr = options.master_addr;
+  context.max_restarts = env_int("TORCHELASTIC_MAX_RESTARTS", 0);
+  if (const char* id = std::getenv("TORCHELASTIC_RUN_ID"); id != nullptr && *id != '\0')
+    context.run_id = id;
   auto variables = rank_environment(placement, rank, context);
   if (const std::string gpu =
           granted_gpu(placement.ranks[rank].gpu, rank, placement.ranks[rank].local_rank, err);

@@ -239,7 +239,11 @@ TEST_F(Cli, ExecRankSetsTheEnvironmentContract) {
   for (const char* line :
        {"RANK=1\n", "WORLD_SIZE=8\n", "LOCAL_RANK=1\n", "LOCAL_WORLD_SIZE=8\n",
         "MASTER_ADDR=dgx-h100-01\n", "MASTER_PORT=29500\n", "CUDA_VISIBLE_DEVICES=1\n",
-        "NCCL_IB_HCA==mlx5_3:1\n", "UCX_NET_DEVICES=mlx5_3:1\n", "HAEIN_RESTART_COUNT=0\n"}) {
+        "NCCL_IB_HCA==mlx5_3:1\n", "UCX_NET_DEVICES=mlx5_3:1\n", "HAEIN_RESTART_COUNT=0\n",
+        // what torchrun's agent sets too
+        "GROUP_RANK=0\n", "GROUP_WORLD_SIZE=1\n", "ROLE_RANK=1\n", "ROLE_WORLD_SIZE=8\n",
+        "ROLE_NAME=default\n", "TORCHELASTIC_RESTART_COUNT=0\n", "TORCHELASTIC_MAX_RESTARTS=0\n",
+        "TORCHELASTIC_RUN_ID=none\n"}) {
     EXPECT_NE(r.out.find(line), std::string::npos) << line << r.out;
   }
   EXPECT_NE(r.out.find("HAEIN_PLACEMENT=" + placement + "\n"), std::string::npos) << r.out;

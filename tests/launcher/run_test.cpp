@@ -398,7 +398,9 @@ TEST_F(Run, SrunDryRunPrintsTheCommandAndHostfile) {
   ASSERT_GE(lines.size(), 2u + 2u + 16u);
   const std::string& srun = lines[1];
   EXPECT_EQ(lines[2].rfind("# srun does not inherit SLURM_NTASKS_PER_NODE, ", 0), 0u) << lines[2];
-  EXPECT_EQ(srun.rfind("SLURM_HOSTFILE=" + (logs / "hostfile").string() + " srun ", 0), 0u) << srun;
+  EXPECT_NE(srun.find("SLURM_HOSTFILE=" + (logs / "hostfile").string() + " srun "),
+            std::string::npos)
+      << srun;
   for (const std::string& expected :
        {std::string(" --ntasks=16 "), std::string(" --nodes=2 "),
         std::string(" --distribution=arbitrary "), std::string(" --kill-on-bad-exit=1 "),
@@ -487,6 +489,13 @@ TEST_F(Run, LocalDryRunAndPrintEnv) {
   EXPECT_NE(r.out.find("HAEIN_STOP_GRACE "), std::string::npos) << r.out;  // the settings
   EXPECT_NE(r.out.find("RANK=1 WORLD_SIZE=2 LOCAL_RANK=1"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find(" prog a 'b c'\n"), std::string::npos) << r.out;
+  // torchrun's variables, and its OpenMP default for ranks sharing a node.
+  EXPECT_NE(r.out.find("  GROUP_RANK=0\n  GROUP_WORLD_SIZE=1\n  ROLE_RANK=1\n"), std::string::npos)
+      << r.out;
+  if (std::getenv("OMP_NUM_THREADS") == nullptr) {
+    EXPECT_NE(r.out.find("  OMP_NUM_THREADS=1\n"), std::string::npos) << r.out;
+    EXPECT_NE(r.err.find("OMP_NUM_THREADS=1 for every rank"), std::string::npos) << r.err;
+  }
 }
 
 TEST_F(Run, EnvAndHaeinSettingsReachEveryRankAndPerRankVariablesWin) {

@@ -72,6 +72,8 @@ RankContext rank_context(const Job& job, const Attempt& attempt) {
   context.nccl_topo_dir = job.nccl_topo_dir;
   if (job.options.heartbeat_timeout > 0) context.heartbeat_dir = attempt.heartbeat_dir().string();
   context.master_addr = job.master_addr;
+  context.max_restarts = job.options.max_restarts;
+  context.run_id = job.dir.filename().string();
   return context;
 }
 
@@ -537,6 +539,24 @@ int run_job(const RunOptions& options, std::ostream& out, std::ostream& err) {
   job.log_dir = options.log_dir.empty() ? std::string() : job.dir.string();
   job.placement_path = (job.dir / "placement.json").string();
   job.forwarded_env = forwarded_environment(options);
+  // exec-rank on other hosts sets torchrun's variables from these.
+  job.forwarded_env.emplace_back("TORCHELASTIC_MAX_RESTARTS", std::to_string(options.max_restarts));
+  job.forwarded_env.emplace_back("TORCHELASTIC_RUN_ID", job.dir.filename().string());
+  // As torchrun: several ranks on a node each start a full OpenMP team unless told; the
+  // value set here reaches every host.
+  const bool shared_nodes =
+      std::any_of(job.placement.ranks.begin(), job.placement.ranks.end(),
+                  [](const RankPlacement& r) { return r.local_world_size > 1; });
+  const bool omp_forwarded =
+      std::any_of(job.forwarded_env.begin(), job.forwarded_env.end(),
+                  [](const auto& entry) { return entry.first == "OMP_NUM_THREADS"; });
+  if (const char* threads = std::getenv("OMP_NUM_THREADS"); !omp_forwarded && threads != nullptr) {
+    job.forwarded_env.emplace_back("OMP_NUM_THREADS", threads);
+  } else if (!omp_forwarded && shared_nodes) {
+    job.forwarded_env.emplace_back("OMP_NUM_THREADS", "1");
+    err << "haein run: OMP_NUM_THREADS=1 for every rank (not set here; several ranks share a "
+           "node), as torchrun does\n";
+  }
   if (!options.iface.empty()) {
     interface_address(options.iface);  // it exists here, or a clear error now
     // NCCL's and Gloo's bootstrap sockets use it too, unless the user chose otherwise.

@@ -17,14 +17,19 @@ namespace haein::launcher {
 struct RankContext {
   std::string placement_path;  ///< absolute path of the placement JSON (HAEIN_PLACEMENT)
   int master_port = 29500;
-  std::string master_addr;    ///< MASTER_ADDR; empty: rank 0's hostname
-  int restart_count = 0;      ///< HAEIN_RESTART_COUNT
-  std::string nccl_topo_dir;  ///< when set, NCCL_TOPO_FILE=<dir>/<host>.xml
-  std::string heartbeat_dir;  ///< when set, HAEIN_HEARTBEAT_FILE=<dir>/rank-<rank>
+  std::string master_addr;      ///< MASTER_ADDR; empty: rank 0's hostname
+  int restart_count = 0;        ///< HAEIN_RESTART_COUNT
+  std::string nccl_topo_dir;    ///< when set, NCCL_TOPO_FILE=<dir>/<host>.xml
+  std::string heartbeat_dir;    ///< when set, HAEIN_HEARTBEAT_FILE=<dir>/rank-<rank>
+  int max_restarts = 0;         ///< TORCHELASTIC_MAX_RESTARTS
+  std::string run_id = "none";  ///< TORCHELASTIC_RUN_ID (torchrun's default without --rdzv-id)
 };
 
 /// The variables of one rank, in a fixed order:
-/// RANK WORLD_SIZE LOCAL_RANK LOCAL_WORLD_SIZE MASTER_ADDR MASTER_PORT (torchrun's),
+/// RANK WORLD_SIZE LOCAL_RANK LOCAL_WORLD_SIZE MASTER_ADDR MASTER_PORT, then what else
+/// torchrun's agent sets and scripts read: GROUP_RANK GROUP_WORLD_SIZE (the node's place
+/// among the job's nodes, and their number), ROLE_RANK ROLE_WORLD_SIZE ROLE_NAME
+/// TORCHELASTIC_RESTART_COUNT TORCHELASTIC_MAX_RESTARTS TORCHELASTIC_RUN_ID;
 /// CUDA_VISIBLE_DEVICES (when the rank has a GPU), NCCL_IB_HCA and UCX_NET_DEVICES (when it
 /// has a NIC), NCCL_TOPO_FILE (with a topology dir), HAEIN_PLACEMENT, HAEIN_RESTART_COUNT,
 /// HAEIN_HEARTBEAT_FILE (with a heartbeat dir).
