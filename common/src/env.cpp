@@ -38,8 +38,9 @@ double SecondsSetting::get() const {
   const std::string value = text();
   char* end = nullptr;
   const double seconds = std::strtod(value.c_str(), &end);
-  if (end == value.c_str() || *end != '\0' || !(seconds >= 0.0)) {
-    reject(*this, value, "a non-negative number of seconds");
+  // At most a year: larger values overflow the clocks they are added to (1e16 s did).
+  if (end == value.c_str() || *end != '\0' || !(seconds >= 0.0) || !(seconds <= 31'536'000.0)) {
+    reject(*this, value, "a number of seconds from 0 to 31536000 (a year)");
   }
   return seconds;
 }

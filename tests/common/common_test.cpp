@@ -47,6 +47,13 @@ TEST(Settings, TypedValuesAndClearErrors) {
               std::string::npos);
   }
   EXPECT_THROW(wait.get(), InvalidArgument);
+  // Past a year a wait overflows the clocks it is added to.
+  for (const char* huge : {"1e16", "inf", "nan", "31536001"}) {
+    setenv("HAEIN_TEST_WAIT", huge, 1);
+    EXPECT_THROW(wait.get(), InvalidArgument) << huge;
+  }
+  setenv("HAEIN_TEST_WAIT", "31536000", 1);
+  EXPECT_EQ(wait.get(), 31536000.0);
   unsetenv("HAEIN_TEST_COUNT");
   unsetenv("HAEIN_TEST_WAIT");
   unsetenv("HAEIN_TEST_FLAG");

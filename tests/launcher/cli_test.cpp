@@ -220,6 +220,11 @@ TEST_F(Cli, PlanBadRequestsExitTwo) {
   r = haein("plan --cluster preset:haein --gpus 8 --layout tp=abc");
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("--layout"), std::string::npos) << r.err;
+  for (const char* ratio : {"nan", "inf", "0.5"}) {
+    r = haein(std::string("plan --cluster preset:haein --gpus 8 --oversubscription ") + ratio);
+    EXPECT_EQ(r.exit_code, 2) << ratio;
+    EXPECT_NE(r.err.find("--oversubscription must be at least 1"), std::string::npos) << r.err;
+  }
 }
 
 TEST_F(Cli, PlanByNodes) {
@@ -323,6 +328,16 @@ TEST_F(Cli, ExecRankBadInput) {
   r = haein("exec-rank --placement " + placement + " --rank 5 -- true");
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("outside the placement's 2 ranks"), std::string::npos) << r.err;
+  // A number JSON cannot hold and bytes that are not UTF-8: exit 2, our message, no raw bytes.
+  r = haein("exec-rank --placement " + file("big.json", "{\"version\": 1, \"x\": 1e400}") +
+            " --rank 0 -- true");
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("not JSON: "), std::string::npos) << r.err;
+  r = haein("exec-rank --placement " + file("bytes.json", "{\"version\": 1, \"c\": \"\xff\xfe\"}") +
+            " --rank 0 -- true");
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_EQ(r.err.find('\xff'), std::string::npos) << "raw bytes echoed";
+  EXPECT_NE(r.err.find("\\xff"), std::string::npos) << r.err;
   r = haein("exec-rank --placement " + file("bad.json", "{\"version\": 9}") + " --rank 0 -- true");
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("version 9 is not supported"), std::string::npos) << r.err;

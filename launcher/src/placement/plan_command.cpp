@@ -1,4 +1,5 @@
 // `haein plan`: load, place, compare, write.
+#include <cmath>
 #include <iostream>
 
 #include "../run/slurm.hpp"
@@ -38,7 +39,7 @@ int plan_command(const PlanOptions& options, std::ostream& out, std::ostream& er
     const int world = request.nodes > 0 ? request.nodes * request.gpus_per_node : request.gpus;
     request.layout = parse_layout(options.layout, world);
   }
-  if (options.oversubscription < 1.0) {
+  if (!(options.oversubscription >= 1.0) || !std::isfinite(options.oversubscription)) {
     throw InvalidArgument("--oversubscription must be at least 1 (down-links per up-link)");
   }
   topology::CostParameters parameters;
