@@ -314,6 +314,34 @@ TEST_F(Run, MpirunHungRankIsFoundByItsHeartbeat) {
   expect_no_survivors("pid-");
 }
 
+TEST_F(Run, ASharedHangNamesTheStalestHeartbeatAndListsEveryRank) {
+  // As in a collective hang: every rank stops beating; rank 2 stopped 0.2 s before the rest.
+  const std::string program = script(
+      "all_hang.sh",
+      "echo $$ >$D/pid-rank-$RANK\nbeats=3; [ \"$RANK\" = 2 ] && beats=1\n"
+      "for i in $(seq $beats); do touch \"$HAEIN_HEARTBEAT_FILE\"; sleep 0.1; done\nsleep 30\n");
+  const Result r = haein("run -n 4 --oversubscribe --heartbeat-timeout 1 -- " + program);
+  EXPECT_EQ(r.exit_code, 124) << r.err;
+  expect_root_cause(r, 2, "hung: no heartbeat for 1.");
+  EXPECT_NE(r.err.find("4 ranks were silent for over half the heartbeat timeout: 0-3 (a hang they "
+                       "share; the stalest, rank 2, is named above)"),
+            std::string::npos)
+      << r.err;
+  expect_no_survivors("pid-");
+}
+
+TEST_F(Run, HeartbeatStartupAllowsASlowFirstBeat) {
+  // 1.5 s of imports before the first beat, then a beat every 0.1 s until done.
+  const std::string program = script(
+      "slow_start.sh",
+      "sleep 1.5\nfor i in $(seq 10); do touch \"$HAEIN_HEARTBEAT_FILE\"; sleep 0.1; done\n");
+  Result r =
+      haein("run -n 2 --oversubscribe --heartbeat-timeout 1 --heartbeat-startup 4 -- " + program);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  r = haein("run -n 2 --oversubscribe --heartbeat-timeout 1 -- " + program);
+  EXPECT_EQ(r.exit_code, 124) << "without the allowance the slow start is a hang\n" << r.err;
+}
+
 // Rank 1 fails on the first run, after every rank has recorded what it saw.
 std::string restart_program_body() {
   return R"SH(echo "$HAEIN_RESTART_COUNT" >>$D/seen-$RANK

@@ -229,8 +229,10 @@ int run_main(const std::vector<std::string>& args) {
       "prefix of each output line; fields {host} {rank} {local_rank}; '' for none")(
       "heartbeat-timeout", po::value<double>(&run.heartbeat_timeout)->default_value(0),
       "seconds without a heartbeat (HAEIN_HEARTBEAT_FILE) before a rank counts as hung")(
-      "master-port", po::value<int>(&run.master_port)->default_value(0),
-      "MASTER_PORT (default: a free port chosen at start)")(
+      "heartbeat-startup", po::value<double>(&run.heartbeat_startup)->default_value(0),
+      "seconds a rank may take to its first heartbeat (imports, rendezvous); default: "
+      "--heartbeat-timeout")("master-port", po::value<int>(&run.master_port)->default_value(0),
+                             "MASTER_PORT (default: a free port chosen at start)")(
       "nccl-topo", po::bool_switch(&run.nccl_topo),
       "write each node's NCCL topology XML and set NCCL_TOPO_FILE")(
       "dry-run", po::bool_switch(&run.dry_run), "print the commands and files, start nothing")(

@@ -89,6 +89,9 @@ void report_failure(std::ostream& err, int rank, const std::string& host, const 
 
 /// "hung: no heartbeat for 1.2 s (--heartbeat-timeout 1.0)".
 std::string hung_description(const Job& job, double age_seconds);
+/// "haein run: 4 ranks were silent for over half the heartbeat timeout: 0-3 (...)";
+/// `ranks` stalest first.
+std::string stale_ranks_line(const std::vector<int>& ranks);
 
 /// Seconds with one decimal: "2.5".
 std::string format_seconds(double seconds);

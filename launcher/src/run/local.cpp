@@ -27,6 +27,7 @@ Outcome run_local(const Job& job, const Attempt& attempt, std::ostream& err) {
   std::vector<ChildSpec> children;
   SupervisorOptions supervision;
   supervision.heartbeat_timeout = job.options.heartbeat_timeout;
+  supervision.heartbeat_startup = job.options.heartbeat_startup;
   for (int rank = 0; rank < job.placement.world_size(); ++rank) {
     const RankPlacement& r = job.placement.ranks[rank];
     ChildSpec child;
@@ -66,6 +67,11 @@ Outcome run_local(const Job& job, const Attempt& attempt, std::ostream& err) {
     const RankPlacement& r = job.placement.ranks[rank];
     const std::string how = hung_description(job, result.hung_age);
     report_failure(err, rank, r.host, how, result.children[rank].tail);
+    if (result.stale.size() > 1) {
+      std::vector<int> ranks;
+      for (int index : result.stale) ranks.push_back(supervision.heartbeats[index].child);
+      err << stale_ranks_line(ranks);
+    }
     outcome.exit_code = kHungExitCode;
     outcome.summary = "rank " + std::to_string(rank) + " on " + r.host + " " + how;
   } else if (result.stop_signal != 0) {

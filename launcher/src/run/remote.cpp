@@ -237,6 +237,7 @@ Outcome run_remote(const Job& job, const Attempt& attempt, const LaunchCommand& 
   SupervisorOptions supervision;
   supervision.grace_seconds = settings::kStopGrace.get();
   supervision.heartbeat_timeout = job.options.heartbeat_timeout;
+  supervision.heartbeat_startup = job.options.heartbeat_startup;
   supervision.status_dir = attempt.status_dir().string();
   supervision.failure_deadline = supervision.grace_seconds + kManagerTeardownSeconds;
   if (job.options.heartbeat_timeout > 0) {
@@ -273,6 +274,7 @@ Outcome run_remote(const Job& job, const Attempt& attempt, const LaunchCommand& 
       if (status.rank == rank) tail = status.tail;
     }
     report_failure(err, rank, r.host, how, tail);
+    if (result.stale.size() > 1) err << stale_ranks_line(result.stale);  // index = rank
     err << "haein run: stopped " << manager << " and with it every rank\n";
     outcome.exit_code = kHungExitCode;
     outcome.summary = "rank " + std::to_string(rank) + " on " + r.host + " " + how;

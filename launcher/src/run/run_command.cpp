@@ -83,6 +83,23 @@ std::string format_seconds(double seconds) {
   return text;
 }
 
+std::string stale_ranks_line(const std::vector<int>& ranks) {
+  std::vector<int> sorted = ranks;
+  std::sort(sorted.begin(), sorted.end());
+  std::string list;
+  for (std::size_t i = 0; i < sorted.size(); ++i) {
+    std::size_t j = i;
+    while (j + 1 < sorted.size() && sorted[j + 1] == sorted[j] + 1) ++j;
+    list += (list.empty() ? "" : ",") + std::to_string(sorted[i]) +
+            (j > i ? "-" + std::to_string(sorted[j]) : "");
+    i = j;
+  }
+  return "haein run: " + std::to_string(ranks.size()) +
+         " ranks were silent for over half the heartbeat timeout: " + list +
+         " (a hang they share; the stalest, rank " + std::to_string(ranks.front()) +
+         ", is named above)\n";
+}
+
 std::string hung_description(const Job& job, double age_seconds) {
   return "hung: no heartbeat for " + format_seconds(age_seconds) + " s (--heartbeat-timeout " +
          format_seconds(job.options.heartbeat_timeout) + ")";
@@ -286,6 +303,9 @@ void validate(const RunOptions& options) {
   if (options.max_restarts < 0) throw InvalidArgument("--max-restarts must not be negative");
   if (options.heartbeat_timeout < 0 || !std::isfinite(options.heartbeat_timeout)) {
     throw InvalidArgument("--heartbeat-timeout must be a positive number of seconds");
+  }
+  if (!(options.heartbeat_startup >= 0) || !std::isfinite(options.heartbeat_startup)) {
+    throw InvalidArgument("--heartbeat-startup must be a non-negative number of seconds");
   }
   if (options.master_port < 0 || options.master_port > 65535) {
     throw InvalidArgument("--master-port must be between 1 and 65535");

@@ -160,6 +160,7 @@ class Supervisor {
     result.first_failure = first_failure_;
     result.hung = hung_;
     result.hung_age = hung_age_;
+    result.stale = stale_;
     result.stop_signal = stop_signal_;
     result.manager_overdue = manager_overdue_;
     return result;
@@ -394,20 +395,37 @@ class Supervisor {
     }
     timespec now{};
     clock_gettime(CLOCK_REALTIME, &now);
+    if (first_mtimes_.empty()) first_mtimes_.assign(options_.heartbeats.size(), {-1, 0});
+    // Every silent heartbeat, not the first one found: in a collective hang all ranks stop
+    // beating within moments of each other, and the stalest is the one that stopped first.
+    // Once one is past its allowance, those silent for half of theirs are listed with it.
+    std::vector<std::pair<double, int>> stale;
+    bool past = false;
     for (std::size_t i = 0; i < options_.heartbeats.size(); ++i) {
       const HeartbeatFile& heartbeat = options_.heartbeats[i];
       if (!children_.at(heartbeat.child).alive) continue;
       struct stat info {};
       if (::stat(heartbeat.file.c_str(), &info) != 0) continue;
+      if (first_mtimes_[i].first < 0)
+        first_mtimes_[i] = {info.st_mtim.tv_sec, info.st_mtim.tv_nsec};
+      const bool beat =
+          first_mtimes_[i] != std::pair<long, long>{info.st_mtim.tv_sec, info.st_mtim.tv_nsec};
+      const double allowed = beat
+                                 ? options_.heartbeat_timeout
+                                 : std::max(options_.heartbeat_timeout, options_.heartbeat_startup);
       const double age = static_cast<double>(now.tv_sec - info.st_mtim.tv_sec) +
                          static_cast<double>(now.tv_nsec - info.st_mtim.tv_nsec) * 1e-9;
-      if (age > options_.heartbeat_timeout) {
-        hung_ = static_cast<int>(i);
-        hung_age_ = age;
-        stop_all(SIGTERM);
-        return;
-      }
+      if (age > allowed / 2) stale.emplace_back(age, static_cast<int>(i));
+      past = past || age > allowed;
     }
+    if (!past) return;
+    std::sort(stale.begin(), stale.end(), [](const auto& a, const auto& b) {
+      return a.first != b.first ? a.first > b.first : a.second < b.second;
+    });
+    hung_ = stale.front().second;
+    hung_age_ = stale.front().first;
+    for (const auto& [age, index] : stale) stale_.push_back(index);
+    stop_all(SIGTERM);
   }
 
   // The manager's ranks: once one failed, the manager gets failure_deadline to end.
@@ -534,6 +552,8 @@ class Supervisor {
   int first_failure_ = -1;
   int hung_ = -1;
   double hung_age_ = 0;
+  std::vector<int> stale_;
+  std::vector<std::pair<long, long>> first_mtimes_;  ///< each heartbeat's mtime when first seen
   int stop_signal_ = 0;
   std::optional<Clock::time_point> kill_deadline_;
   bool killed_ = false;

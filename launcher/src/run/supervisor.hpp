@@ -48,6 +48,9 @@ struct HeartbeatFile {
 struct SupervisorOptions {
   double grace_seconds = 3;      ///< SIGTERM to SIGKILL
   double heartbeat_timeout = 0;  ///< 0: heartbeats not watched
+  /// Before a rank's first beat (its file unchanged since the start) it may take this long
+  /// instead (importing a framework and the rendezvous take a while); 0: the timeout.
+  double heartbeat_startup = 0;
   std::vector<HeartbeatFile> heartbeats;
   std::size_t tail_lines = 10;
   /// Where the ranks under a process manager (mpirun, srun) record how they ended: haein
@@ -80,9 +83,12 @@ struct ChildResult {
 struct SupervisorResult {
   std::vector<ChildResult> children;
   int first_failure = -1;  ///< the child that failed first on its own, -1 when none did
-  int hung = -1;           ///< the heartbeat found stale first, -1 when none
+  int hung = -1;           ///< the stalest heartbeat when some went stale, -1 when none
   double hung_age = 0;     ///< seconds since that heartbeat was touched
-  int stop_signal = 0;     ///< SIGINT, SIGTERM or SIGHUP that we received and forwarded
+  /// The heartbeats silent for over half their allowance when `hung` was found (indices),
+  /// stalest first: in a collective hang, every rank.
+  std::vector<int> stale;
+  int stop_signal = 0;  ///< SIGINT, SIGTERM or SIGHUP that we received and forwarded
   /// The manager did not end within failure_deadline of a rank's failure and was stopped.
   bool manager_overdue = false;
 
