@@ -342,6 +342,45 @@ TEST_F(Run, HeartbeatStartupAllowsASlowFirstBeat) {
   EXPECT_EQ(r.exit_code, 124) << "without the allowance the slow start is a hang\n" << r.err;
 }
 
+// Rank 0 fails once every rank is up; the others save for 1.5 s on SIGTERM.
+std::string saving_ranks_body() {
+  return R"SH(echo $$ >$D/pid-rank-$RANK
+trap 'sleep 1.5; echo saved >$D/saved-$RANK; exit 143' TERM
+touch $D/up-$RANK
+if [ "$RANK" = 0 ]; then
+  i=0; while [ $(ls $D/up-* | wc -l) -lt $WORLD_SIZE ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done
+  exit 3
+fi
+sleep 30 & wait
+)SH";
+}
+
+TEST_F(Run, StopGraceLetsRanksSaveAndNamesThoseKilledAfterIt) {
+  const std::string program = script("saving.sh", saving_ranks_body());
+  Result r = haein("run -n 3 --oversubscribe --stop-grace 0.5 -- " + program);
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_NE(r.err.find("ranks 1,2 did not end within 0.5 s of SIGTERM and were killed (SIGKILL)"),
+            std::string::npos)
+      << r.err;
+  EXPECT_FALSE(fs::exists(dir_ / "saved-1"));
+  for (const auto& entry : fs::directory_iterator(dir_))
+    if (entry.path().filename().string().rfind("up-", 0) == 0) fs::remove(entry.path());
+  r = haein("run -n 3 --oversubscribe --stop-grace 5 -- " + program);
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_EQ(r.err.find("were killed"), std::string::npos) << r.err;
+  EXPECT_TRUE(fs::exists(dir_ / "saved-1")) << r.err;
+  EXPECT_TRUE(fs::exists(dir_ / "saved-2")) << r.err;
+}
+
+TEST_F(Run, StopGraceHoldsUnderMpirun) {
+  // mpirun's daemons once SIGKILLed a rank a second after SIGTERM, whatever the grace.
+  const std::string program = script("saving.sh", saving_ranks_body());
+  const Result r = haein("run -n 2 --oversubscribe --backend mpirun --stop-grace 5 -- " + program);
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_TRUE(fs::exists(dir_ / "saved-1")) << r.err;
+  EXPECT_EQ(r.err.find("were killed"), std::string::npos) << r.err;
+}
+
 // Rank 1 fails on the first run, after every rank has recorded what it saw.
 std::string restart_program_body() {
   return R"SH(echo "$HAEIN_RESTART_COUNT" >>$D/seen-$RANK

@@ -229,6 +229,9 @@ int run_main(const std::vector<std::string>& args) {
       "prefix of each output line; fields {host} {rank} {local_rank}; '' for none")(
       "heartbeat-timeout", po::value<double>(&run.heartbeat_timeout)->default_value(0),
       "seconds without a heartbeat (HAEIN_HEARTBEAT_FILE) before a rank counts as hung")(
+      "stop-grace", po::value<double>(&run.stop_grace),
+      "seconds from SIGTERM to SIGKILL when the job stops, for a trainer to save (default "
+      "HAEIN_STOP_GRACE, 3; torchrun waits 30)")(
       "heartbeat-startup", po::value<double>(&run.heartbeat_startup)->default_value(0),
       "seconds a rank may take to its first heartbeat (imports, rendezvous); default: "
       "--heartbeat-timeout")("master-port", po::value<int>(&run.master_port)->default_value(0),

@@ -26,7 +26,9 @@ struct Job {
   /// What every rank gets on every host besides its own variables: the HAEIN_* settings in
   /// effect and --env; the backends forward them (mpirun -x, srun --export).
   std::vector<std::pair<std::string, std::string>> forwarded_env;
-  std::string master_addr;  ///< MASTER_ADDR for jobs across hosts; empty: rank 0's hostname
+  std::string master_addr;    ///< MASTER_ADDR for jobs across hosts; empty: rank 0's hostname
+  double grace = 3;           ///< SIGTERM to SIGKILL (--stop-grace, else HAEIN_STOP_GRACE)
+  bool grace_chosen = false;  ///< by --stop-grace or HAEIN_STOP_GRACE, not the default
   /// srun's --mpi for the ranks (pmix where the site's MPI needs it); empty: srun's default.
   std::string srun_mpi;
   /// The Slurm job haein runs inside (salloc, sbatch); empty outside one.
@@ -86,6 +88,10 @@ Outcome run_remote(const Job& job, const Attempt& attempt, const LaunchCommand& 
 /// Prints the root cause: who, how, and the last lines of its output.
 void report_failure(std::ostream& err, int rank, const std::string& host, const std::string& how,
                     const std::vector<std::string>& tail);
+
+/// "haein run: ranks 1,3 did not end within 3.0 s of SIGTERM and were killed ..."; nothing
+/// when `ranks` is empty.
+void report_killed(std::ostream& err, const std::vector<int>& ranks, double grace);
 
 /// "hung: no heartbeat for 1.2 s (--heartbeat-timeout 1.0)".
 std::string hung_description(const Job& job, double age_seconds);

@@ -45,9 +45,15 @@ Outcome run_local(const Job& job, const Attempt& attempt, std::ostream& err) {
       supervision.heartbeats.push_back({file, rank});
     }
   }
-  supervision.grace_seconds = settings::kStopGrace.get();
+  supervision.grace_seconds = job.grace;
 
   const SupervisorResult result = supervise(children, supervision);
+  std::vector<int> killed;
+  for (int rank = 0; rank < job.placement.world_size(); ++rank) {
+    const ChildResult& child = result.children[rank];
+    if (child.stopped && child.signal == SIGKILL) killed.push_back(rank);
+  }
+  report_killed(err, killed, job.grace);
   Outcome outcome;
   const int others = job.placement.world_size() - 1;
   if (result.first_failure >= 0) {

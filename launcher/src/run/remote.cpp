@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <fstream>
 #include <map>
@@ -26,6 +27,10 @@ namespace {
 // After a rank failed, mpirun or srun stops the others in about their grace period; this
 // much more is left for their own teardown before haein stops the manager itself.
 constexpr double kManagerTeardownSeconds = 5;
+
+// Seconds mpirun's daemons wait between SIGTERM and SIGKILL: the grace and a second for
+// exec-rank to record the end. They wait that long whether or not the ranks end sooner.
+int mpirun_kill_seconds(double grace) { return static_cast<int>(std::ceil(grace)) + 1; }
 
 // `haein exec-rank ... -- PROGRAM ARGS`, the per-rank step both backends run.
 std::vector<std::string> exec_rank_argv(const Job& job, const Attempt& attempt) {
@@ -168,6 +173,13 @@ LaunchCommand mpirun_command(const Job& job, const Attempt& attempt) {
   command.argv.insert(command.argv.end(),
                       {"-x", "MASTER_PORT=" + std::to_string(attempt.master_port), "-x",
                        "HAEIN_RESTART_COUNT=" + std::to_string(attempt.index)});
+  // mpirun's daemons SIGKILL their ranks a second after SIGTERM. A grace the user chose
+  // holds there too (exec-rank gives its rank the grace, then records how it ended); the
+  // daemons then wait that long even for ranks that end sooner, so not by default.
+  if (job.grace_chosen) {
+    command.argv.insert(command.argv.end(), {"--mca", "odls_base_sigkill_timeout",
+                                             std::to_string(mpirun_kill_seconds(job.grace))});
+  }
   if (!job.options.iface.empty()) {
     command.argv.insert(command.argv.end(), {"--mca", "btl_tcp_if_include", job.options.iface,
                                              "--mca", "oob_tcp_if_include", job.options.iface});
@@ -235,11 +247,13 @@ Outcome run_remote(const Job& job, const Attempt& attempt, const LaunchCommand& 
     };
   }
   SupervisorOptions supervision;
-  supervision.grace_seconds = settings::kStopGrace.get();
+  supervision.grace_seconds = job.grace;
   supervision.heartbeat_timeout = job.options.heartbeat_timeout;
   supervision.heartbeat_startup = job.options.heartbeat_startup;
   supervision.status_dir = attempt.status_dir().string();
   supervision.failure_deadline = supervision.grace_seconds + kManagerTeardownSeconds;
+  if (job.backend == Backend::kMpirun && job.grace_chosen)
+    supervision.failure_deadline += mpirun_kill_seconds(job.grace);
   if (job.options.heartbeat_timeout > 0) {
     for (int rank = 0; rank < job.placement.world_size(); ++rank) {
       const std::string file =
@@ -264,6 +278,11 @@ Outcome run_remote(const Job& job, const Attempt& attempt, const LaunchCommand& 
     statuses = read_rank_statuses(attempt.status_dir().string());
   }
 
+  std::vector<int> killed;
+  for (const RankStatus& status : statuses)
+    if (status.stopped && status.signal == SIGKILL && !status.orphaned)
+      killed.push_back(status.rank);
+  report_killed(err, killed, job.grace);
   Outcome outcome;
   if (result.hung >= 0) {
     const int rank = result.hung;

@@ -100,6 +100,17 @@ std::string stale_ranks_line(const std::vector<int>& ranks) {
          ", is named above)\n";
 }
 
+void report_killed(std::ostream& err, const std::vector<int>& ranks, double grace) {
+  if (ranks.empty()) return;
+  std::string list;
+  for (std::size_t i = 0; i < ranks.size() && i < 16; ++i)
+    list += (i ? "," : "") + std::to_string(ranks[i]);
+  if (ranks.size() > 16) list += ",...";
+  err << "haein run: rank" << (ranks.size() == 1 ? " " : "s ") << list << " did not end within "
+      << format_seconds(grace) << " s of SIGTERM and " << (ranks.size() == 1 ? "was" : "were")
+      << " killed (SIGKILL); give a trainer that saves on SIGTERM more with --stop-grace\n";
+}
+
 std::string hung_description(const Job& job, double age_seconds) {
   return "hung: no heartbeat for " + format_seconds(age_seconds) + " s (--heartbeat-timeout " +
          format_seconds(job.options.heartbeat_timeout) + ")";
@@ -303,6 +314,9 @@ void validate(const RunOptions& options) {
   if (options.max_restarts < 0) throw InvalidArgument("--max-restarts must not be negative");
   if (options.heartbeat_timeout < 0 || !std::isfinite(options.heartbeat_timeout)) {
     throw InvalidArgument("--heartbeat-timeout must be a positive number of seconds");
+  }
+  if (options.stop_grace >= 0 && !(options.stop_grace <= 3600)) {
+    throw InvalidArgument("--stop-grace must be a number of seconds from 0 to 3600");
   }
   if (!(options.heartbeat_startup >= 0) || !std::isfinite(options.heartbeat_startup)) {
     throw InvalidArgument("--heartbeat-startup must be a non-negative number of seconds");
@@ -559,6 +573,15 @@ int run_job(const RunOptions& options, std::ostream& out, std::ostream& err) {
   job.log_dir = options.log_dir.empty() ? std::string() : job.dir.string();
   job.placement_path = (job.dir / "placement.json").string();
   job.forwarded_env = forwarded_environment(options);
+  job.grace = options.stop_grace >= 0 ? options.stop_grace : settings::kStopGrace.get();
+  job.grace_chosen = options.stop_grace >= 0 || settings::kStopGrace.raw().has_value();
+  if (options.stop_grace >= 0) {
+    // exec-rank gives each rank the grace on its host.
+    std::erase_if(job.forwarded_env,
+                  [](const auto& entry) { return entry.first == settings::kStopGrace.name(); });
+    job.forwarded_env.emplace_back(std::string(settings::kStopGrace.name()),
+                                   std::to_string(options.stop_grace));
+  }
   // exec-rank on other hosts sets torchrun's variables from these.
   job.forwarded_env.emplace_back("TORCHELASTIC_MAX_RESTARTS", std::to_string(options.max_restarts));
   job.forwarded_env.emplace_back("TORCHELASTIC_RUN_ID", job.dir.filename().string());

@@ -41,6 +41,7 @@ struct RunOptions {
   std::string tag_template = "[{host}:{rank}] ";
   double heartbeat_timeout = 0;  ///< seconds; 0: not watched
   double heartbeat_startup = 0;  ///< seconds allowed before a rank's first beat; 0: the timeout
+  double stop_grace = -1;        ///< SIGTERM to SIGKILL, seconds; < 0: HAEIN_STOP_GRACE
   int master_port = 0;           ///< 0: a free port chosen at start
   bool nccl_topo = false;        ///< write NCCL topology files and set NCCL_TOPO_FILE
   bool dry_run = false;          ///< print what would run, run nothing
