@@ -241,7 +241,7 @@ for i in \$(seq 900); do squeue -h -j "\$job" 2>/dev/null | grep -q . || break; 
 cat faulted.out
 EOF
 ) || fail "faulted sbatch run failed: $out"
-grep -q "restarting the job (restart 1 of 2)" <<<"$out" || fail "no restart after the kill: $out"
+grep -q "restarting the job in 0.5 s (restart 1 of 2)" <<<"$out" || fail "no restart after the kill: $out"
 grep -q "resumed from .*ckpt-step-00000[1-3]00" <<<"$out" || fail "did not resume from a checkpoint: $out"
 grep -q "all 8 ranks finished .* after 1 restart" <<<"$out" || fail "did not finish: $out"
 faulted=$(grep -o "parameter checksum [0-9a-f]*" <<<"$out" | tail -n 1)

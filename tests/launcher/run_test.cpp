@@ -398,7 +398,7 @@ TEST_F(Run, MaxRestartsRestartsTheWholeJob) {
   for (int rank = 0; rank < 4; ++rank) {
     EXPECT_EQ(slurp(dir_ / ("seen-" + std::to_string(rank))), "0\n1\n") << "rank " << rank;
   }
-  EXPECT_NE(r.err.find("restarting the job (restart 1 of 2)"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("restarting the job in 0.5 s (restart 1 of 2)"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("after 1 restart"), std::string::npos) << r.err;
 }
 
@@ -445,6 +445,38 @@ while :; do sleep 0.05; done
   EXPECT_EQ(WEXITSTATUS(status), 128 + SIGINT);
   EXPECT_NE(slurp(dir_ / "stderr").find("stopped by SIGINT"), std::string::npos);
   expect_no_survivors("pid-");
+}
+
+TEST_F(Run, RestartsBackOffAndAStopBetweenAttemptsIsAStop) {
+  // A job that fails at once: restarts 0.5, 1 and 2 s apart (once 65 a second).
+  const std::string failing = script("fail.sh", "exit 5\n");
+  const Result r = haein("run -n 1 --max-restarts 3 -- " + failing);
+  EXPECT_EQ(r.exit_code, 5) << r.err;
+  EXPECT_GE(r.seconds, 3.5) << r.err;
+  for (const char* line : {"restarting the job in 0.5 s (restart 1 of 3)",
+                           "restarting the job in 1.0 s (restart 2 of 3)",
+                           "restarting the job in 2.0 s (restart 3 of 3)"})
+    EXPECT_NE(r.err.find(line), std::string::npos) << line << "\n" << r.err;
+  // SIGTERM while haein run waits for the next attempt: a stop, 143, said so.
+  const pid_t launcher = fork();
+  ASSERT_GE(launcher, 0);
+  if (launcher == 0) {
+    execl("/bin/sh", "sh", "-c",
+          ("exec " + command("run -n 1 --max-restarts 5 -- " + failing)).c_str(),
+          static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  for (int i = 0; i < 100 && slurp(dir_ / "stderr").find("restart 2 of 5") == std::string::npos;
+       ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ::kill(launcher, SIGTERM);
+  int status = 0;
+  ASSERT_EQ(waitpid(launcher, &status, 0), launcher);
+  ASSERT_TRUE(WIFEXITED(status)) << slurp(dir_ / "stderr");
+  EXPECT_EQ(WEXITSTATUS(status), 128 + SIGTERM);
+  EXPECT_NE(slurp(dir_ / "stderr").find("job stopped (SIGTERM between attempts); exit code 143"),
+            std::string::npos)
+      << slurp(dir_ / "stderr");
 }
 
 TEST_F(Run, SrunDryRunPrintsTheCommandAndHostfile) {

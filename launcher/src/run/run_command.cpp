@@ -2,11 +2,13 @@
 // one succeeds, the user stops the job or the restarts are used up.
 #include <netdb.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <csignal>
@@ -480,6 +482,26 @@ void refuse_inside_step(const std::vector<std::string>& srun_args) {
                         "only");
 }
 
+// Waits `seconds` before the next attempt; a stop signal (SIGINT, SIGTERM, SIGHUP) ends the
+// wait and is returned, rather than killing haein run between attempts (0: none came).
+int pause_between_attempts(double seconds) {
+  sigset_t stops, old;
+  sigemptyset(&stops);
+  for (int s : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&stops, s);
+  pthread_sigmask(SIG_BLOCK, &stops, &old);
+  timespec wait{};
+  wait.tv_sec = static_cast<time_t>(seconds);
+  wait.tv_nsec = static_cast<long>((seconds - static_cast<double>(wait.tv_sec)) * 1e9);
+  int received = 0;
+  for (;;) {
+    const int s = sigtimedwait(&stops, nullptr, &wait);
+    if (s > 0) received = s;
+    if (s > 0 || errno != EINTR) break;
+  }
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  return received;
+}
+
 // Why the restart loop must end: the Slurm job the attempts run in was cancelled or ran out
 // of time. Empty when it still runs (or Slurm cannot tell).
 std::string slurm_job_gone(const std::string& job_id) {
@@ -707,8 +729,15 @@ int run_job(const RunOptions& options, std::ostream& out, std::ostream& err) {
       err << "\n";
       return outcome.exit_code;
     }
-    err << "haein run: " << outcome.summary << "; restarting the job (restart " << index + 1
-        << " of " << options.max_restarts << ")\n";
+    // A back-off: a job that fails at once must not restart dozens of times a second.
+    const double pause = std::min(0.5 * std::pow(2.0, index), 30.0);
+    err << "haein run: " << outcome.summary << "; restarting the job in " << format_seconds(pause)
+        << " s (restart " << index + 1 << " of " << options.max_restarts << ")\n";
+    if (const int signal = pause_between_attempts(pause); signal != 0) {
+      err << "haein run: job stopped (" << signal_name(signal) << " between attempts); exit code "
+          << 128 + signal << "\n";
+      return 128 + signal;
+    }
     if (!outcome.lost_hosts.empty() && job.backend != Backend::kLocal) {
       // Recovery by re-placement: the lost hosts are excluded and the job is planned again
       // on the nodes left free, by the same rules (fewest leaf switches, best fit).
