@@ -114,7 +114,8 @@ TEST_F(TrainMlpRun, KilledRankResumesBitwiseIdenticalUnderMaxRestarts) {
                                " --kill-rank 2 --kill-at-step 60");
   ASSERT_EQ(restarted.exit_code, 0) << restarted.output;
   EXPECT_NE(restarted.output.find("rank 2 kills itself after step 60"), std::string::npos);
-  EXPECT_NE(restarted.output.find("restarting the job in 0.5 s (restart 1 of 1)"), std::string::npos);
+  EXPECT_NE(restarted.output.find("restarting the job in 0.5 s (restart 1 of 1)"),
+            std::string::npos);
   EXPECT_NE(restarted.output.find("resumed from " + (dir_ / "restarted").string() +
                                   "/checkpoints/ckpt-step-00000050.h5 (step 50"),
             std::string::npos)
