@@ -400,7 +400,7 @@ class Supervisor {
     // beating within moments of each other, and the stalest is the one that stopped first.
     // Once one is past its allowance, those silent for half of theirs are listed with it.
     std::vector<std::pair<double, int>> stale;
-    bool past = false;
+    std::optional<std::pair<double, int>> stalest_past;  // the root cause: past its allowance
     for (std::size_t i = 0; i < options_.heartbeats.size(); ++i) {
       const HeartbeatFile& heartbeat = options_.heartbeats[i];
       if (!children_.at(heartbeat.child).alive) continue;
@@ -416,15 +416,18 @@ class Supervisor {
       const double age = static_cast<double>(now.tv_sec - info.st_mtim.tv_sec) +
                          static_cast<double>(now.tv_nsec - info.st_mtim.tv_nsec) * 1e-9;
       if (age > allowed / 2) stale.emplace_back(age, static_cast<int>(i));
-      past = past || age > allowed;
+      if (age > allowed && (!stalest_past || age > stalest_past->first))
+        stalest_past = std::pair<double, int>{age, static_cast<int>(i)};
     }
-    if (!past) return;
+    if (!stalest_past) return;
     std::sort(stale.begin(), stale.end(), [](const auto& a, const auto& b) {
       return a.first != b.first ? a.first > b.first : a.second < b.second;
     });
-    hung_ = stale.front().second;
-    hung_age_ = stale.front().first;
-    for (const auto& [age, index] : stale) stale_.push_back(index);
+    hung_ = stalest_past->second;
+    hung_age_ = stalest_past->first;
+    stale_.push_back(hung_);
+    for (const auto& [age, index] : stale)
+      if (index != hung_) stale_.push_back(index);
     stop_all(SIGTERM);
   }
 

@@ -86,7 +86,7 @@ struct SupervisorResult {
   int hung = -1;           ///< the stalest heartbeat when some went stale, -1 when none
   double hung_age = 0;     ///< seconds since that heartbeat was touched
   /// The heartbeats silent for over half their allowance when `hung` was found (indices),
-  /// stalest first: in a collective hang, every rank.
+  /// `hung` first, then the others stalest first: in a collective hang, every rank.
   std::vector<int> stale;
   int stop_signal = 0;  ///< SIGINT, SIGTERM or SIGHUP that we received and forwarded
   /// The manager did not end within failure_deadline of a rank's failure and was stopped.
