@@ -1,6 +1,23 @@
 #include "haein/common/error.hpp"
 
+#include <cstdio>
+
 namespace haein {
+
+std::string printable(const std::string& text, std::size_t limit) {
+  std::string shown;
+  for (std::size_t i = 0; i < text.size() && i < limit; ++i) {
+    const auto byte = static_cast<unsigned char>(text[i]);
+    if (byte >= 0x20 && byte < 0x7f) {
+      shown += text[i];
+    } else {
+      char code[8];
+      std::snprintf(code, sizeof code, "\\x%02x", byte);
+      shown += code;
+    }
+  }
+  return text.size() > limit ? shown + "..." : shown;
+}
 
 namespace {
 std::string located(const std::string& file, int line, const std::string& what) {

@@ -1,6 +1,7 @@
 #include "haein/common/slurm.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 #include <sstream>
 
 #include "haein/common/error.hpp"
@@ -36,6 +37,15 @@ std::vector<int> parse_slurm_counts(const std::string& text, const std::string& 
   }
   if (counts.empty()) parse_count("", variable, text);
   return counts;
+}
+
+std::optional<std::string> srun_step_id() {
+  const char* step = std::getenv("SLURM_STEP_ID");
+  if (step == nullptr || *step == '\0') return std::nullopt;
+  const std::string id(step);
+  if (id.size() >= 10 || id.find_first_not_of("0123456789") != std::string::npos)
+    return std::nullopt;
+  return id;
 }
 
 }  // namespace haein

@@ -41,13 +41,6 @@ bool set(const char* name) {
   return value != nullptr && *value != '\0';
 }
 
-// A task of an srun step (not the batch script, whose SLURM_PROCID is 0 for the whole job).
-bool in_srun_step() {
-  const char* step = std::getenv("SLURM_STEP_ID");
-  return step != nullptr && *step != '\0' &&
-         std::string(step).find_first_not_of("0123456789") == std::string::npos;
-}
-
 // Tasks of this step on this node: SLURM_STEP_TASKS_PER_NODE ("2(x3),1") at this node's
 // place in the step. SLURM_NODEID counts the job's nodes, which are the step's when the
 // step spans them all; otherwise only an even spread gives the answer.
@@ -90,13 +83,14 @@ RankEnvironment read_rank_environment() {
     env.local_world_size = integer_variable(names->local_size).value_or(1);
     break;
   }
-  if (env.source == "default" || (!launcher_set && env.source == "torchrun" && in_srun_step())) {
+  if (env.source == "default" ||
+      (!launcher_set && env.source == "torchrun" && srun_step_id().has_value())) {
     const auto rank = integer_variable("SLURM_PROCID");
     const auto size = integer_variable("SLURM_NTASKS");
     // A RANK with a world of another size was set on purpose (one task per node that
     // starts its node's ranks itself); one with the step's size is the submitting shell's.
     const bool leftover = env.source == "default" || (size && env.world_size == *size);
-    if (in_srun_step() && rank && size && leftover) {
+    if (srun_step_id().has_value() && rank && size && leftover) {
       env.source = "slurm";
       env.rank = *rank;
       env.world_size = *size;

@@ -1,6 +1,5 @@
 #include "haein/topology/validate.hpp"
 
-#include <cstdio>
 #include <map>
 #include <set>
 #include <unordered_map>
@@ -13,22 +12,6 @@
 namespace haein::topology {
 
 namespace {
-
-// The name as a message may show it: control and non-ASCII bytes as \xNN.
-std::string printable(const std::string& name) {
-  std::string text;
-  for (char c : name.substr(0, 80)) {
-    const auto byte = static_cast<unsigned char>(c);
-    if (byte >= 0x20 && byte < 0x7f) {
-      text += c;
-    } else {
-      char code[8];
-      std::snprintf(code, sizeof code, "\\x%02x", byte);
-      text += code;
-    }
-  }
-  return name.size() > 80 ? text + "..." : text;
-}
 
 class Checker {
  public:
@@ -114,7 +97,8 @@ class Checker {
         continue;
       }
       if (const std::string why = hostname_problem(node.hostname); !why.empty()) {
-        add(node.where, "hostname '" + printable(node.hostname) + "' is not a hostname: " + why);
+        add(node.where,
+            "hostname '" + printable(node.hostname, 80) + "' is not a hostname: " + why);
         continue;
       }
       auto [it, inserted] = node_index_.emplace(node.hostname, &node);

@@ -1,6 +1,5 @@
 // The files a placement is handed over in: placement JSON, rankfile, Slurm hostfile,
 // NCCL topology per node.
-#include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -63,32 +62,12 @@ std::string placement_json(const Placement& placement) {
   return root.dump(1) + "\n";
 }
 
-namespace {
-
-// Message text from a JSON library error, without the raw bytes it may quote.
-std::string printable_message(const std::string& text) {
-  std::string out;
-  for (char c : text) {
-    const auto byte = static_cast<unsigned char>(c);
-    if (byte >= 0x20 && byte < 0x7f) {
-      out += c;
-    } else {
-      char code[8];
-      std::snprintf(code, sizeof code, "\\x%02x", byte);
-      out += code;
-    }
-  }
-  return out;
-}
-
-}  // namespace
-
 Placement parse_placement_json(const std::string& text, const std::string& source) {
   json root;
   try {
     root = json::parse(text);
   } catch (const json::exception& error) {
-    throw ParseError(source, 0, "not JSON: " + printable_message(error.what()));
+    throw ParseError(source, 0, "not JSON: " + printable(error.what()));
   }
   auto fail = [&](const std::string& what) { return ParseError(source, 0, what); };
   if (!root.is_object() || !root.contains("version") || !root["version"].is_number_integer()) {
@@ -149,7 +128,7 @@ Placement parse_placement_json(const std::string& text, const std::string& sourc
       placement.ranks.push_back(std::move(r));
     }
   } catch (const json::exception& error) {
-    throw fail("bad placement field: " + printable_message(error.what()));
+    throw fail("bad placement field: " + printable(error.what()));
   }
   return placement;
 }

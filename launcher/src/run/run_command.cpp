@@ -23,6 +23,7 @@
 #include "haein/common/error.hpp"
 #include "haein/common/process.hpp"
 #include "haein/common/settings.hpp"
+#include "haein/common/slurm.hpp"
 #include "haein/launcher/plan.hpp"
 #include "haein/launcher/topo_commands.hpp"
 #include "haein/topology/discover.hpp"
@@ -469,12 +470,10 @@ Backend choose_backend(Backend asked, bool all_local, bool slurm) {
 void refuse_inside_step(const std::vector<std::string>& srun_args) {
   // An interactive step (srun --pty bash) may start steps beside itself with --overlap.
   if (std::find(srun_args.begin(), srun_args.end(), "--overlap") != srun_args.end()) return;
-  const char* step = std::getenv("SLURM_STEP_ID");
+  const std::optional<std::string> step = srun_step_id();
   const char* job = std::getenv("SLURM_JOB_ID");
-  if (step == nullptr || job == nullptr || *step == '\0') return;
-  const std::string id(step);
-  if (id == "batch" || id == "extern" || id == "interactive" || id.size() >= 10) return;
-  throw InvalidArgument("haein run is running inside Slurm step " + std::string(job) + "." + id +
+  if (!step || job == nullptr) return;
+  throw InvalidArgument("haein run is running inside Slurm step " + std::string(job) + "." + *step +
                         " (started by srun): it would start the job once per task, and its "
                         "srun would wait for CPUs this step holds. Run haein run from the batch "
                         "script or the salloc shell; from an interactive step (srun --pty bash) "

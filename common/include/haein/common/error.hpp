@@ -3,10 +3,15 @@
 /// The exception hierarchy used inside haein. Errors are thrown inside the libraries and
 /// turned into a message and an exit code only at the edge (main()).
 
+#include <cstddef>
 #include <stdexcept>
 #include <string>
 
 namespace haein {
+
+/// `text` as a message may show it: control and non-ASCII bytes as \xNN, cut after `limit`
+/// characters ("..." marks the cut). For names and library messages that quote input.
+std::string printable(const std::string& text, std::size_t limit = std::string::npos);
 
 /// Base of every error haein throws.
 class Error : public std::runtime_error {
