@@ -47,9 +47,11 @@ std::string mpirun(int ranks) {
          std::to_string(ranks) + " " + kTrainMlp;
 }
 
-std::string haein_run(int ranks, const std::string& flags = "") {
-  return kHaein + " run -n " + std::to_string(ranks) + " --oversubscribe --backend mpirun " +
-         flags + " -- " + kTrainMlp;
+/// Host ranks hide the machine's GPUs (CUDA_VISIBLE_DEVICES empty), so that more ranks than
+/// GPUs run where there are GPUs; `on_gpus` leaves them for haein run to place.
+std::string haein_run(int ranks, const std::string& flags = "", bool on_gpus = false) {
+  return std::string(on_gpus ? "" : "CUDA_VISIBLE_DEVICES= ") + kHaein + " run -n " +
+         std::to_string(ranks) + " --oversubscribe --backend mpirun " + flags + " -- " + kTrainMlp;
 }
 
 std::string final_checksum(const std::string& output) {
@@ -308,7 +310,7 @@ TEST_F(TrainMlpGpu, LearnsLikeTheHostAndResumesBitwise) {
   EXPECT_GE(final_accuracy(device.output), 0.95) << device.output;
   EXPECT_NEAR(final_accuracy(device.output), final_accuracy(host.output), 0.01)
       << host.output << device.output;
-  const Result restarted = run(haein_run(1, "--max-restarts 1") + config +
+  const Result restarted = run(haein_run(1, "--max-restarts 1", true) + config +
                                " --device gpu --kill-rank 0 --kill-at-step 60" + out("restarted"));
   ASSERT_EQ(restarted.exit_code, 0) << restarted.output;
   EXPECT_NE(restarted.output.find("resumed from"), std::string::npos) << restarted.output;

@@ -17,10 +17,12 @@
 #include <sstream>
 #include <thread>
 
+#include "haein/common/error.hpp"
 #include "haein/common/process.hpp"
 #include "haein/launcher/plan.hpp"
 #include "haein/topology/hostlist.hpp"
 #include "run/memory_binding.hpp"
+#include "run/visible_gpus.hpp"
 
 namespace {
 
@@ -663,6 +665,60 @@ TEST(MemoryBinder, BindsToANodeThatExistsAndNamesOneThatDoesNot) {
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
   EXPECT_EQ(binder.bind(4095), "NUMA node 4095 does not exist here");
   EXPECT_EQ(binder.bind(-1), "no NUMA domain in the placement");
+}
+
+// CUDA_VISIBLE_DEVICES restricts the node haein run discovers, as it would a program run
+// there: a CPU-only job on a GPU machine (empty), a shared workstation's GPUs 2 and 5.
+TEST(VisibleGpus, KeepsTheListedGpusAndNamesAnEntryThatIsNone) {
+  using haein::launcher::detail::keep_visible_gpus;
+  haein::topology::Node node;
+  node.hostname = "n1";
+  for (int i = 0; i < 8; ++i) {
+    haein::topology::Gpu gpu;
+    gpu.index = i;
+    gpu.numa = i / 4;
+    node.hardware.gpus.push_back(gpu);
+  }
+  const auto indices = [](const haein::topology::Node& n) {
+    std::vector<int> out;
+    for (const auto& gpu : n.hardware.gpus) out.push_back(gpu.index);
+    return out;
+  };
+  const auto kept = [&](const char* listed, std::string* said = nullptr) {
+    haein::topology::Node copy = node;
+    std::ostringstream err;
+    keep_visible_gpus(copy, listed, err);
+    if (said != nullptr) *said = err.str();
+    return indices(copy);
+  };
+  std::string said;
+  EXPECT_EQ(kept(nullptr, &said), indices(node));
+  EXPECT_EQ(said, "");
+  EXPECT_EQ(kept("0,1,2,3,4,5,6,7", &said), indices(node));
+  EXPECT_EQ(said, "");
+  EXPECT_EQ(kept("5, 2", &said), (std::vector<int>{2, 5}));
+  EXPECT_NE(said.find("ranks use 2 of the 8 GPUs of n1"), std::string::npos) << said;
+  EXPECT_EQ(kept(""), std::vector<int>{});
+  EXPECT_EQ(kept("-1"), std::vector<int>{});
+  EXPECT_EQ(kept("3,-1,4"), std::vector<int>{3});
+  const auto error_of = [&](const char* listed) {
+    try {
+      kept(listed);
+    } catch (const haein::InvalidArgument& error) {
+      return std::string(error.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(error_of("8").find("no GPU 8 here"), std::string::npos) << error_of("8");
+  EXPECT_NE(error_of("1,1").find("GPU 1 is listed twice"), std::string::npos);
+  EXPECT_NE(error_of("GPU-8a3c").find("UUIDs are not supported"), std::string::npos);
+  EXPECT_NE(error_of("0,,1").find("'' is not a GPU index"), std::string::npos);
+  EXPECT_NE(error_of("99999999999").find("not a GPU index"), std::string::npos);
+  // A node without GPUs runs on CPUs whatever is listed.
+  haein::topology::Node cpus;
+  std::ostringstream err;
+  keep_visible_gpus(cpus, "0,1", err);
+  EXPECT_TRUE(cpus.hardware.gpus.empty());
 }
 
 TEST_F(Run, BadInputIsNamed) {

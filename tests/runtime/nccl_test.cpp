@@ -86,11 +86,16 @@ struct DeviceBuffer {
   }
 };
 
+/// Elements that differ from `want`; the first few are named in the test's output.
 std::size_t wrong(const Buffer& got, std::size_t count,
                   const std::function<double(std::size_t)>& want) {
   std::size_t bad = 0;
-  for (std::size_t i = 0; i < count; ++i)
-    if (!haein::test::close(load(got.type, got.bytes.data(), i), want(i), got.type)) ++bad;
+  for (std::size_t i = 0; i < count; ++i) {
+    const double value = load(got.type, got.bytes.data(), i);
+    if (haein::test::close(value, want(i), got.type)) continue;
+    if (++bad <= 3)
+      ADD_FAILURE() << "element " << i << " of " << count << ": " << value << ", want " << want(i);
+  }
   return bad;
 }
 

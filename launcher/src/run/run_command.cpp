@@ -18,6 +18,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "haein/common/error.hpp"
@@ -32,6 +33,7 @@
 #include "job.hpp"
 #include "slurm.hpp"
 #include "supervisor.hpp"
+#include "visible_gpus.hpp"
 
 namespace haein::launcher {
 
@@ -184,11 +186,13 @@ std::string find_program(const std::string& name) {
   return {};
 }
 
-// This node, discovered; without GPUs its ranks run on CPUs, as many as it has cores.
+// This node, discovered; without GPUs (or none visible) its ranks run on CPUs, as many as
+// it has cores.
 topology::Cluster local_cluster(std::ostream& err) {
   std::vector<std::string> notes;
   topology::Cluster cluster = topology::discover_local_cluster(&notes);
   topology::Node& node = cluster.nodes.front();
+  detail::keep_visible_gpus(node, std::getenv("CUDA_VISIBLE_DEVICES"), err);
   if (node.hardware.gpus.empty()) {
     int cpus = 0;
     for (const topology::NumaDomain& numa : node.hardware.numa)
