@@ -94,14 +94,17 @@ check() {
   echo "NVIDIA libraries (pip): ${KIT_NVIDIA_LIBS:-none found}"
   for d in ${KIT_NVIDIA_LIBS//:/ }; do ls "$d" 2>/dev/null | grep -E "nccl|cublas" | sed "s|^|  $d/|"; done
   python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda)" 2>&1 | tail -n 1
+  # Which NCCL (its bugs differ by version: one-rank averages before 2.29.7, for one).
+  python3 -m pip list 2>/dev/null | grep -Ei '^nvidia-(nccl|cublas)' | sed 's/^/wheel: /'
   command -v nvcc compute-sanitizer 2>&1
   echo "--- ldd"
   for f in "$KIT"/bin/*; do echo "$(basename "$f"):"; ldd "$f" 2>&1 | sed 's/^/  /'; done
 } >"$OUT/env.txt" 2>&1
-head -n 12 "$OUT/env.txt" >>"$LOG"
+head -n 14 "$OUT/env.txt" >>"$LOG"
 {
   echo "# GPU check kit, commit $(cat "$KIT/COMMIT" 2>/dev/null), $(date -u '+%Y-%m-%d %H:%M UTC'), GPU $GPU"
   nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | sed 's/^/# /'
+  grep '^wheel: ' "$OUT/env.txt" | sed 's/^wheel: /# /' | tr -s ' '
   printf '%-18s %-8s %5s  %s\n' check result time "key numbers"
 } >>"$SUMMARY"
 

@@ -541,6 +541,14 @@ int run_job(const RunOptions& options, std::ostream& out, std::ostream& err) {
     job.cluster = allocation_cluster(*allocation, requested_ranks(options.request));
   } else {
     job.cluster = local_cluster(err);
+    const topology::Node& node = job.cluster.nodes.front();
+    const int gpus = static_cast<int>(node.hardware.gpus.size());
+    if (const int ranks = requested_ranks(options.request); gpus > 0 && ranks > gpus)
+      throw InvalidArgument(std::to_string(ranks) + " ranks but " + node.hostname + " has " +
+                            std::to_string(gpus) + " GPU" + (gpus == 1 ? "" : "s") +
+                            ", one per rank; start at most " + std::to_string(gpus) +
+                            ", or run the ranks on CPUs with the GPUs hidden "
+                            "(CUDA_VISIBLE_DEVICES= haein run ...)");
   }
   if (busy.empty()) busy.assign(job.cluster.nodes.size(), false);
   if (!options.busy.empty()) {
