@@ -33,7 +33,7 @@ else
   gpu_result=NO-GPU
   grep -q "GPU absent" "$summary" || { echo "FAIL: the summary does not say GPU absent"; fail=1; }
 fi
-for check in device kernels-gpu runtime-gpu kernel-bw train-mlp-gpu nccl-blocking nccl-nonblock; do
+for check in device kernels-gpu runtime-gpu kernel-bw train-mlp-gpu nccl-blocking nccl-nonblock nccl-own-stream; do
   expect "$check" "$gpu_result"
 done
 if command -v python3 >/dev/null; then expect torch-pack "$gpu_result"; else expect torch-pack SKIPPED; fi

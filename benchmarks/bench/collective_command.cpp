@@ -55,7 +55,8 @@ struct Options {
   ReduceOp reduce = ReduceOp::kSum;
   int root = 0;
   bool device = false;
-  std::string baseline;  ///< "", "mpi" or "nccl": direct calls of the library, same sweep
+  bool own_stream = false;  ///< pass a stream of our own (OpOptions::stream) to every call
+  std::string baseline;     ///< "", "mpi" or "nccl": direct calls of the library, same sweep
   std::string csv;
   std::string hdf5;
 };
@@ -63,7 +64,7 @@ struct Options {
 Options parse(int argc, char** argv, int ranks) {
   Options o;
   std::string op = "allreduce", min_bytes = "32M", max_bytes = "32M", type = "float",
-              reduce = "sum", backend = "host", baseline;
+              reduce = "sum", backend = "host", baseline, stream = "default";
   int check = 1;
   po::options_description d(
       "haein-bench collective: nccl-tests' sweep through haein's communicator\n"
@@ -87,6 +88,9 @@ Options parse(int argc, char** argv, int ranks) {
                              "sum, prod, min, max, avg")(
       "root,r", po::value(&o.root)->default_value(o.root), "root of broadcast and reduce")(
       "backend", po::value(&backend)->default_value(backend), "host (MPI) or nccl (GPU buffers)")(
+      "stream", po::value(&stream)->default_value(stream),
+      "--backend nccl: 'default' (no stream given: each call is ordered after the legacy "
+      "default stream) or 'own' (one stream of the bench's own, as OpOptions::stream)")(
       "baseline", po::value(&baseline),
       "mpi (--backend host) or nccl (--backend nccl): the same sweep through direct calls of "
       "that library, timed in the same run")("csv", po::value(&o.csv),
@@ -103,6 +107,10 @@ Options parse(int argc, char** argv, int ranks) {
     throw InvalidArgument("--backend '" + backend + "': expected host or nccl");
   }
   o.device = backend == "nccl";
+  if (stream != "default" && stream != "own")
+    throw InvalidArgument("--stream '" + stream + "': expected default or own");
+  if (stream == "own" && !o.device) throw InvalidArgument("--stream own needs --backend nccl");
+  o.own_stream = stream == "own";
   if (!baseline.empty() && baseline != "mpi" && baseline != "nccl") {
     throw InvalidArgument("--baseline '" + baseline + "': expected mpi or nccl");
   }
@@ -409,6 +417,7 @@ struct Runner {
     }
     runtime::OpOptions async;
     async.async = o.device;  // device work is queued; the sample ends with a synchronize
+    async.stream = stream;
     runtime::Work work;
     switch (o.op) {
       case Collective::kAllReduce:
@@ -568,6 +577,7 @@ struct Runner {
 #if HAEIN_BENCH_CUDA
   const DirectNccl* direct = nullptr;
 #endif
+  void* stream = nullptr;  ///< OpOptions::stream of every call (--stream own)
 };
 
 struct Timing {
@@ -650,6 +660,16 @@ int collective_command(int argc, char** argv) {
     direct_nccl = std::make_unique<DirectNccl>(rank, ranks);
     runner.direct = direct_nccl.get();
   }
+  struct OwnStream {
+    cudaStream_t stream = nullptr;
+    ~OwnStream() {
+      if (stream != nullptr) cudaStreamDestroy(stream);
+    }
+  } own;
+  if (o.own_stream) {
+    HAEIN_CUDA_CHECK(cudaStreamCreateWithFlags(&own.stream, cudaStreamNonBlocking));
+    runner.stream = own.stream;
+  }
 #endif
   const bool leader = rank == 0;
   const std::string backend = o.device ? "nccl" : "host";
@@ -687,7 +707,9 @@ int collective_command(int argc, char** argv) {
     std::printf("# -b %zu -e %zu -f %zu -i %zu -n %d -w %d -R %d -c %d -d %s -o %s -r %d%s\n",
                 o.min_bytes, o.max_bytes, o.factor, o.step, o.iterations, o.warmup, o.repeats,
                 o.check ? 1 : 0, type_name.c_str(), redop.c_str(), o.root,
-                o.baseline.empty() ? "" : (" --baseline " + o.baseline).c_str());
+                ((o.baseline.empty() ? "" : " --baseline " + o.baseline) +
+                 (o.own_stream ? " --stream own" : ""))
+                    .c_str());
     std::printf("# busbw = algbw * %.4f (%s); time: median over %d samples of the slowest rank\n",
                 factor, std::string(name_of(o.op)).c_str(), o.repeats);
     std::printf("#\n# %10s %12s %8s %6s %6s %31s %31s %7s", "", "", "", "", "",

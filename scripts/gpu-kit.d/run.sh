@@ -132,6 +132,10 @@ check nccl-blocking   90  gpu  "^ +[0-9]+ " \
 check nccl-nonblock   90  gpu  "^ +[0-9]+ " \
       mpirun -np 1 -x NCCL_COMM_BLOCKING=0 "$B/haein-bench" collective --backend nccl --baseline nccl \
       -b 8 -e 64M -f 8 -n 50 -w 10 -R 5
+# haein's calls on a stream of the caller's (no ordering after the legacy default stream).
+check nccl-own-stream 90  gpu  "^ +[0-9]+ " \
+      mpirun -np 1 -x NCCL_COMM_BLOCKING=1 "$B/haein-bench" collective --backend nccl --baseline nccl \
+      --stream own -b 8 -e 64M -f 8 -n 50 -w 10 -R 5
 if [ "$GPU" = present ] && command -v compute-sanitizer >/dev/null && [ $(($(date +%s) - START)) -lt 300 ]; then
   check sanitizer    150  gpu  "ERROR SUMMARY" compute-sanitizer --tool memcheck --error-exitcode 9 \
         "$B/kernels_gpu_tests" --gtest_filter='*SumShards*:*NotReady*'
