@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "haein/common/error.hpp"
+#include "haein/common/files.hpp"
 #include "haein/topology/discover.hpp"
 #include "haein/topology/formats.hpp"
 #include "haein/topology/summary.hpp"
@@ -20,23 +21,7 @@ void write_output(const std::string& text, const std::string& path, std::ostream
     out << text;
     return;
   }
-  const std::string temporary = path + ".tmp." + std::to_string(getpid());
-  {
-    std::ofstream file(temporary, std::ios::binary | std::ios::trunc);
-    if (!file)
-      throw Error("cannot write '" + temporary +
-                  "': check that the directory exists and is writable");
-    file << text;
-    file.flush();
-    if (!file) {
-      std::remove(temporary.c_str());
-      throw Error("writing '" + temporary + "' failed (disk full?)");
-    }
-  }
-  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
-    std::remove(temporary.c_str());
-    throw Error("cannot move '" + temporary + "' to '" + path + "'");
-  }
+  replace_file(path, text);
 }
 
 int topo_show(const std::string& cluster, std::ostream& out) {

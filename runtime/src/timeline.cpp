@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "haein/common/error.hpp"
+#include "haein/common/files.hpp"
 #include "haein/common/log.hpp"
 
 namespace haein::runtime::detail {
@@ -29,17 +30,16 @@ std::string json_escape(const std::string& text) {
 }  // namespace
 
 void Timeline::create(const std::string& file) {
-  const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0)
-    throw InvalidArgument("HAEIN_TIMELINE: cannot create " + file + ": " + std::strerror(errno));
-  const bool written = ::write(fd, "[\n", 2) == 2;
-  ::close(fd);
-  if (!written) throw Error("HAEIN_TIMELINE: cannot write " + file);
+  try {
+    replace_file(file, "[\n");  // a planted symlink is replaced, not followed
+  } catch (const Error& error) {
+    throw InvalidArgument(std::string("HAEIN_TIMELINE: ") + error.what());
+  }
 }
 
 Timeline::Timeline(std::string file, int rank, const std::string& host) : rank_(rank) {
   if (file.empty()) return;
-  fd_ = ::open(file.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+  fd_ = ::open(file.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
   if (fd_ < 0)
     throw InvalidArgument("HAEIN_TIMELINE: cannot open " + file + ": " + std::strerror(errno));
   buffer_ =

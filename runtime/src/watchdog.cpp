@@ -10,6 +10,8 @@
 #include <sstream>
 
 #include "communicator_impl.hpp"
+#include "haein/common/error.hpp"
+#include "haein/common/files.hpp"
 #include "haein/common/log.hpp"
 
 namespace haein::runtime {
@@ -181,16 +183,20 @@ std::string Communicator::Impl::write_dump_file(const std::string& headline) {
   const std::string body = headline + "\n" + records;
   const std::string path =
       options.dump_dir + "/haein-flight-recorder-rank-" + std::to_string(rank) + ".txt";
-  // O_NOFOLLOW: a symlink planted in a shared /tmp must not redirect the dump.
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-  const bool written =
-      fd >= 0 && ::write(fd, body.data(), body.size()) == static_cast<ssize_t>(body.size());
-  if (fd >= 0) ::close(fd);
+  // A fresh file renamed into place: a symlink or file planted in a shared /tmp is
+  // replaced, never followed or written into.
+  std::string problem;
+  try {
+    replace_file(path, body);
+  } catch (const Error& error) {
+    problem = error.what();
+  }
   dump_written.store(true);
   // The file leads with the headline; what is printed ends with it (see dump()).
   return records +
-         (written ? "flight recorder written to " : "flight recorder could not be written to ") +
-         path + "\n";
+         (problem.empty() ? "flight recorder written to " + path
+                          : "flight recorder not written: " + problem) +
+         "\n";
 }
 
 void Communicator::Impl::dump(const std::string& headline) {

@@ -1,9 +1,15 @@
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <filesystem>
+#include <fstream>
 #include <sstream>
 
 #include "haein/common/env.hpp"
 #include "haein/common/error.hpp"
+#include "haein/common/files.hpp"
 #include "haein/common/log.hpp"
 #include "haein/common/process.hpp"
 #include "haein/common/settings.hpp"
@@ -11,6 +17,73 @@
 
 namespace haein {
 namespace {
+
+namespace fs = std::filesystem;
+
+std::string slurp(const fs::path& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// What a second user may plant in a shared directory does not redirect or receive what the
+// job writes there.
+TEST(ReplaceFile, ReplacesAPlantedSymlinkOrFileAndLeavesNothingOnFailure) {
+  const fs::path dir = fs::temp_directory_path() / ("haein-replace-" + std::to_string(getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  fs::permissions(dir, fs::perms::all | fs::perms::sticky_bit);  // as /tmp
+  const fs::path victim = dir / "victim";
+  { std::ofstream(victim) << "precious\n"; }
+  fs::create_symlink(victim, dir / "dump.txt");
+  replace_file((dir / "dump.txt").string(), "the job's text\n");
+  EXPECT_EQ(slurp(victim), "precious\n") << "the symlink was followed";
+  EXPECT_FALSE(fs::is_symlink(dir / "dump.txt"));
+  EXPECT_EQ(slurp(dir / "dump.txt"), "the job's text\n");
+  struct stat info {};
+  ASSERT_EQ(::stat((dir / "dump.txt").c_str(), &info), 0);
+  EXPECT_EQ(info.st_mode & 07777, 0644u);
+  replace_file((dir / "dump.txt").string(), "again\n", 0600);  // over its own file
+  EXPECT_EQ(slurp(dir / "dump.txt"), "again\n");
+
+  try {
+    replace_file((dir / "no-such-dir" / "x").string(), "x");
+    ADD_FAILURE() << "no error for a missing directory";
+  } catch (const Error& error) {
+    EXPECT_NE(std::string(error.what()).find("no such directory"), std::string::npos)
+        << error.what();
+  }
+  try {
+    replace_file(dir.string(), "x");  // a directory is in the way
+    ADD_FAILURE() << "no error for a directory at the path";
+  } catch (const Error& error) {
+    EXPECT_NE(std::string(error.what()).find(dir.string()), std::string::npos) << error.what();
+  }
+  // As a second user (root can become one): another user's file in a sticky directory is
+  // refused with a reason, not written into.
+  if (::geteuid() == 0) {
+    const pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+      if (::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(3);
+      try {
+        replace_file((dir / "victim").string(), "overwritten\n");
+      } catch (const Error& error) {
+        ::_exit(std::string(error.what()).find("another user's file") != std::string::npos ? 0 : 2);
+      }
+      ::_exit(1);
+    }
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
+    EXPECT_EQ(slurp(victim), "precious\n");
+  }
+  std::size_t entries = 0;
+  for ([[maybe_unused]] const auto& entry : fs::directory_iterator(dir)) ++entries;
+  EXPECT_EQ(entries, 2u) << "a temporary file was left behind";
+  fs::remove_all(dir);
+}
 
 TEST(Error, ExitCodesAtTheEdge) {
   EXPECT_EQ(exit_code_for(ParseError("a.yaml", 3, "bad")), ExitCode::kBadInput);

@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -61,6 +62,18 @@ TEST(ControlChannel, AnswersOnlyRequestsWithTheSecret) {
   EXPECT_EQ(raw_exchange(server.port(), "ABORT from outside\n"), "");
   EXPECT_EQ(raw_exchange(server.port(), secret.substr(0, 31) + " ABORT\n"), "");
   EXPECT_EQ(raw_exchange(server.port(), std::string(5000, 'A') + "\n"), "");
+  if (::geteuid() == 0) {
+    // A second user on the host (nobody) tries too: no answer, nothing handled.
+    const pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+      if (::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(3);
+      ::_exit(raw_exchange(server.port(), "ABORT by nobody\n").empty() ? 0 : 1);
+    }
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
+  }
   EXPECT_EQ(handled.load(), 1) << "a request without the secret reached the handler";
 
   // The server still serves the job after the intruders.

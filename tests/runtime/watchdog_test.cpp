@@ -2,6 +2,7 @@
 // rank must stop within HAEIN_TIMEOUT + 5 s, the message must name rank 1 as the one that
 // never joined, every rank must dump its flight recorder, and no process may be left.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -42,9 +43,12 @@ struct FaultRun {
   double seconds = 0;
   std::string err;
 };
-FaultRun run_collective_fault(const fs::path& dir, int ranks, const std::string& mode) {
-  fs::remove_all(dir);
-  fs::create_directories(dir);
+FaultRun run_collective_fault(const fs::path& dir, int ranks, const std::string& mode,
+                              bool fresh = true) {
+  if (fresh) {
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+  }
   const std::string command = std::string("HAEIN_TIMEOUT=3 HAEIN_DUMP_DIR=") + dir.string() +
                               " " MPIEXEC " -np " + std::to_string(ranks) +
                               " --oversubscribe --allow-run-as-root "
@@ -93,6 +97,51 @@ TEST(Watchdog, ASkippedCollectiveStopsEveryRankNamingTheMissingOne) {
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   EXPECT_EQ(running(COLLECTIVE_FAULT), 0) << "collective_fault processes are still running";
   fs::remove_all(dir);
+}
+
+// A second user who can write the dump directory (a shared /tmp) plants a symlink to a
+// file of the job's user and a file of their own where the dumps go: neither redirects a
+// dump or receives one.
+TEST(Watchdog, DumpsInASharedDirectoryIgnoreWhatASecondUserPlanted) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to act as a second user (nobody)";
+  const fs::path base =
+      fs::temp_directory_path() / ("haein-watchdog-shared-" + std::to_string(getpid()));
+  const fs::path dir = base / "shared", own = base / "own";
+  fs::remove_all(base);
+  fs::create_directories(dir);
+  fs::create_directories(own);
+  fs::permissions(dir, fs::perms::all | fs::perms::sticky_bit);
+  const fs::path victim = own / "precious";
+  { std::ofstream(victim) << "precious\n"; }
+  const fs::path rank0 = dir / "haein-flight-recorder-rank-0.txt";
+  const fs::path rank1 = dir / "haein-flight-recorder-rank-1.txt";
+  const pid_t planter = ::fork();
+  ASSERT_GE(planter, 0);
+  if (planter == 0) {
+    if (::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(3);
+    std::error_code error;
+    fs::create_symlink(victim, rank0, error);
+    if (error) ::_exit(4);
+    std::ofstream(rank1) << "planted\n";
+    ::_exit(fs::exists(rank1) ? 0 : 5);
+  }
+  int status = 0;
+  ::waitpid(planter, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "planting failed: " << status;
+
+  const FaultRun run = run_collective_fault(dir, 2, "", /*fresh=*/false);
+  EXPECT_NE(run.err.find("ranks that never joined: 1;"), std::string::npos) << run.err;
+  EXPECT_EQ(read(victim), "precious\n") << "a dump followed the planted symlink";
+  for (const fs::path& dump : {rank0, rank1}) {
+    EXPECT_FALSE(fs::is_symlink(dump)) << dump;
+    EXPECT_NE(read(dump).find("flight recorder of rank"), std::string::npos)
+        << dump << ": the dump went elsewhere\n"
+        << run.err;
+    struct stat info {};
+    ASSERT_EQ(::lstat(dump.c_str(), &info), 0);
+    EXPECT_EQ(info.st_uid, ::geteuid()) << dump << " still belongs to the second user";
+  }
+  fs::remove_all(base);
 }
 
 TEST(Watchdog, AWatchedSectionThatNeverEndsStopsTheJobNamingIt) {

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "haein/common/error.hpp"
+#include "haein/common/files.hpp"
 
 namespace haein::launcher::detail {
 
@@ -17,20 +18,14 @@ constexpr const char* kTailMarker = "--- last lines ---";
 
 void write_rank_status(const std::string& dir, const RankStatus& status) {
   const fs::path path = fs::path(dir) / ("rank-" + std::to_string(status.rank));
-  const fs::path temporary = fs::path(dir) / (".rank-" + std::to_string(status.rank) + ".tmp");
-  {
-    std::ofstream out(temporary);
-    out << "rank " << status.rank << "\nhost " << status.host << "\nexit_code " << status.exit_code
-        << "\nsignal " << status.signal << "\nstopped " << (status.stopped ? 1 : 0) << "\norphaned "
-        << (status.orphaned ? 1 : 0) << "\nreceived " << status.received << "\nended_ns "
-        << status.ended_ns << "\nseconds " << status.seconds << "\n"
-        << kTailMarker << "\n";
-    for (const std::string& line : status.tail) out << line << "\n";
-    if (!out.flush()) throw Error("cannot write rank status '" + temporary.string() + "'");
-  }
-  std::error_code error;
-  fs::rename(temporary, path, error);
-  if (error) throw Error("cannot write rank status '" + path.string() + "': " + error.message());
+  std::ostringstream out;
+  out << "rank " << status.rank << "\nhost " << status.host << "\nexit_code " << status.exit_code
+      << "\nsignal " << status.signal << "\nstopped " << (status.stopped ? 1 : 0) << "\norphaned "
+      << (status.orphaned ? 1 : 0) << "\nreceived " << status.received << "\nended_ns "
+      << status.ended_ns << "\nseconds " << status.seconds << "\n"
+      << kTailMarker << "\n";
+  for (const std::string& line : status.tail) out << line << "\n";
+  replace_file(path.string(), out.str());
 }
 
 namespace {

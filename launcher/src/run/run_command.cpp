@@ -22,6 +22,7 @@
 #include <thread>
 
 #include "haein/common/error.hpp"
+#include "haein/common/files.hpp"
 #include "haein/common/process.hpp"
 #include "haein/common/settings.hpp"
 #include "haein/common/slurm.hpp"
@@ -393,9 +394,7 @@ class JobDirectory {
 };
 
 void write_file(const fs::path& path, const std::string& text) {
-  std::ofstream out(path);
-  out << text;
-  if (!out.flush()) throw Error("cannot write " + path.string());
+  replace_file(path.string(), text);
 }
 
 void print_env(const Job& job, const Attempt& attempt, std::ostream& out) {

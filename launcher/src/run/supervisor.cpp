@@ -193,7 +193,7 @@ class Supervisor {
   static void open_log(Running& child) {
     const std::string& path = child.spec->log_file;
     if (path.empty()) return;
-    child.log = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    child.log = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (child.log < 0) {
       throw InvalidArgument("cannot write log file '" + path + "': " + std::strerror(errno));
     }
