@@ -88,6 +88,7 @@ struct Options {
   // Fault injection for the tests: on the first attempt only.
   int kill_rank = -1;
   std::uint64_t kill_at_step = 0;
+  std::string kill_signal = "KILL";
   int perturb_rank = -1;
   std::uint64_t perturb_at_step = 0;
 };
@@ -132,6 +133,8 @@ Options parse_options(int argc, char** argv) {
       "no-plot", "do not run scripts/plot")("kill-rank", po::value(&o.kill_rank),
                                             "fault injection: this rank SIGKILLs itself ...")(
       "kill-at-step", po::value(&o.kill_at_step), "... after this step (first attempt only)")(
+      "kill-signal", po::value(&o.kill_signal)->default_value(o.kill_signal),
+      "... with this signal: KILL, or STOP (the rank hangs, stopped)")(
       "perturb-rank", po::value(&o.perturb_rank),
       "fault injection: this rank changes a weight ...")(
       "perturb-at-step", po::value(&o.perturb_at_step), "... after this step");
@@ -165,6 +168,9 @@ Options parse_options(int argc, char** argv) {
   }
   if (o.device != "auto" && o.device != "cpu" && o.device != "gpu") {
     throw InvalidArgument("--device '" + o.device + "': expected cpu, gpu or auto");
+  }
+  if (o.kill_signal != "KILL" && o.kill_signal != "STOP") {
+    throw InvalidArgument("--kill-signal '" + o.kill_signal + "': expected KILL or STOP");
   }
   return o;
 }
@@ -456,9 +462,11 @@ int train(const Options& o) {
       if (leader) prune_checkpoints(o.checkpoint_dir, o.keep_checkpoints, state.step);
     }
     if (o.kill_rank == rank && o.kill_at_step == state.step && restart_count() == 0) {
-      std::cerr << "train_mlp: fault injection: rank " << rank << " kills itself after step "
+      const bool stop = o.kill_signal == "STOP";
+      std::cerr << "train_mlp: fault injection: rank " << rank
+                << (stop ? " stops itself (SIGSTOP)" : " kills itself") << " after step "
                 << state.step << std::endl;
-      ::raise(SIGKILL);
+      ::raise(stop ? SIGSTOP : SIGKILL);
     }
   }
   if (last_eval_step != state.step) {

@@ -5,11 +5,13 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <regex>
 #include <sstream>
 
@@ -202,6 +204,35 @@ TEST_F(TrainMlpRun, OneTwoAndFourRanksAgree) {
     EXPECT_LT(worst, 1e-4 * largest) << "model " << m << " differs from one rank's by " << worst;
     EXPECT_NEAR(accuracy[m], accuracy[0], 0.002);
   }
+}
+
+// A rank that stops (SIGSTOP, as under a debugger or a frozen node) must not hang the job:
+// the other rank's watchdog names it within HAEIN_TIMEOUT, the job is aborted, and no
+// rank of it is left, stopped or running.
+TEST_F(TrainMlpRun, AStoppedRankEndsTheJobWithinTheTimeout) {
+  const auto start = std::chrono::steady_clock::now();
+  const Result r = run("HAEIN_TIMEOUT=5 " + haein_run(2) + kSmall + " --steps 400" + out("stop") +
+                       " --kill-rank 1 --kill-at-step 20 --kill-signal STOP");
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_LT(seconds, 5 + 20) << r.output;
+  EXPECT_NE(r.output.find("rank 1 stops itself (SIGSTOP)"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("rank 1 did not reach"), std::string::npos) << r.output;
+  // Every process of this job (its --out folder is unique) is gone, not only the running.
+  const std::string marker = (dir_ / "stop").string();
+  int left = 0;
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    std::ifstream cmdline(entry.path() / "cmdline");
+    std::string text((std::istreambuf_iterator<char>(cmdline)), std::istreambuf_iterator<char>());
+    if (text.find(marker) == std::string::npos) continue;
+    std::ifstream stat(entry.path() / "stat");
+    std::string line;
+    std::getline(stat, line);
+    const auto paren = line.rfind(')');
+    if (paren != std::string::npos && paren + 2 < line.size() && line[paren + 2] != 'Z') ++left;
+  }
+  EXPECT_EQ(left, 0) << "processes of the stopped job are left";
 }
 
 TEST_F(TrainMlpRun, DivergedReplicasAreAnError) {
