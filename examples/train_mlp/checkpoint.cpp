@@ -3,9 +3,11 @@
 #include <fcntl.h>
 #include <hdf5.h>
 #include <mpi.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
@@ -164,6 +166,27 @@ void read_tensor(hid_t group, const std::string& path, std::vector<float>& value
   }
 }
 
+// What a checkpoint of `model` takes on disk: parameters and momentum as f32, and room
+// for HDF5's metadata and the attributes.
+std::uint64_t checkpoint_bytes(const Mlp& model) {
+  std::uint64_t floats = 0;
+  for (const ParameterTensor& t : model.tensors()) floats += t.value.size() + t.momentum.size();
+  const std::uint64_t data = floats * sizeof(float);
+  return data + data / 16 + (16u << 10);
+}
+
+// Why `dir` cannot take `bytes` more (its file system's space for this user), or "".
+std::string room_problem(const std::string& dir, std::uint64_t bytes) {
+  struct statvfs info {};
+  if (::statvfs(dir.c_str(), &info) != 0)
+    return "cannot check the space in " + dir + ": " + std::strerror(errno);
+  const std::uint64_t free = static_cast<std::uint64_t>(info.f_bavail) * info.f_frsize;
+  if (free >= bytes) return "";
+  return "not enough space in " + dir + ": the checkpoint needs about " +
+         std::to_string((bytes + 1023) / 1024) + " KiB, " + std::to_string(free / 1024) +
+         " KiB are free; the older checkpoints are kept";
+}
+
 // Rank 0's failure (or success) of a step only it performs, made known to every rank.
 void agree(bool ok_here, const std::string& what, runtime::Communicator& comm) {
   std::int32_t ok = ok_here ? 1 : 0;
@@ -179,6 +202,18 @@ void write_checkpoint(const std::string& dir, const TrainState& state, const Mlp
   const std::string final_path = checkpoint_path(dir, state.step);
   const std::string temporary =
       (fs::path(dir) / ("." + fs::path(final_path).filename().string() + ".tmp")).string();
+  // Room first, decided by rank 0 for all: a disk that fills up inside HDF5's collective
+  // writes leaves ranks in different collectives (ended only by the watchdog).
+  std::array<char, 512> room{};
+  if (comm.rank() == 0) {
+    const std::string problem = room_problem(dir, checkpoint_bytes(model));
+    std::memcpy(room.data(), problem.data(), std::min(problem.size(), room.size() - 1));
+  }
+  comm.broadcast(room.data(), room.data(), room.size(), runtime::DataType::kU8, 0);
+  room.back() = '\0';
+  if (room.front() != '\0')
+    throw Error("checkpoint " + final_path + " not written: " + std::string(room.data()));
+
   std::string failure;
   try {
     H5Id access(H5Pcreate(H5P_FILE_ACCESS), H5Pclose, "file access list");
@@ -218,10 +253,20 @@ void write_checkpoint(const std::string& dir, const TrainState& state, const Mlp
   } catch (const Error& error) {
     failure = error.what();
   }
-  agree(failure.empty(),
-        "checkpoint " + final_path + " could not be written" +
-            (failure.empty() ? std::string(" (on another rank)") : ": " + failure),
-        comm);
+  {
+    std::int32_t ok = failure.empty() ? 1 : 0;
+    comm.all_reduce(&ok, &ok, 1, runtime::DataType::kI32, runtime::ReduceOp::kMin);
+    if (ok == 0) {
+      // Every rank has left the file: the partial one goes, the older checkpoints stay.
+      if (comm.rank() == 0) {
+        std::error_code ignored;
+        fs::remove(temporary, ignored);
+      }
+      throw Error("checkpoint " + final_path + " could not be written" +
+                  (failure.empty() ? std::string(" (on another rank)") : ": " + failure) +
+                  "; the older checkpoints are kept");
+    }
+  }
 
   bool renamed = true;
   std::string rename_failure;

@@ -4,6 +4,7 @@
 // bad input exits 2.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cmath>
@@ -233,6 +234,43 @@ TEST_F(TrainMlpRun, AStoppedRankEndsTheJobWithinTheTimeout) {
     if (paren != std::string::npos && paren + 2 < line.size() && line[paren + 2] != 'Z') ++left;
   }
   EXPECT_EQ(left, 0) << "processes of the stopped job are left";
+}
+
+// A disk that fills up: the checkpoint that does not fit is refused before HDF5 writes
+// anything, on every rank alike, with the space named; no partial file is left and the
+// older checkpoints stay valid. The disk is a 160 KiB tmpfs in a mount namespace of the
+// job's own (root only), room for two of these checkpoints.
+TEST_F(TrainMlpRun, AFullDiskStopsCheckpointingWithAClearErrorAndKeepsTheOlderOnes) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root for a small tmpfs in a mount namespace";
+  const fs::path disk = dir_ / "disk", kept = dir_ / "kept";
+  fs::create_directories(disk);
+  fs::create_directories(kept);
+  const std::string inner = "mount -t tmpfs -o size=160k tmpfs " + disk.string() +
+                            " || exit 77; HAEIN_TIMEOUT=30 " + haein_run(4) + kSmall +
+                            " --steps 300 --checkpoint-every 20 --checkpoint-dir " + disk.string() +
+                            out("full") + "; code=$?; echo listing: $(ls -a " + disk.string() +
+                            "); cp " + disk.string() + "/* " + kept.string() + "/; exit $code";
+  const auto start = std::chrono::steady_clock::now();
+  const Result r = run("unshare -m sh -c '" + inner + "'");
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (r.exit_code == 77 || r.exit_code == 127) GTEST_SKIP() << "no tmpfs here: " << r.output;
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_LT(seconds, 20) << "the watchdog (30 s) should not be what ends it\n" << r.output;
+  EXPECT_NE(r.output.find("ckpt-step-00000060.h5 not written: not enough space in " +
+                          disk.string() + ": the checkpoint needs about"),
+            std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("listing: . .. ckpt-step-00000020.h5 ckpt-step-00000040.h5\n"),
+            std::string::npos)
+      << "a partial file was left, or an older checkpoint is gone\n"
+      << r.output;
+  // The newest kept checkpoint resumes.
+  const Result resumed =
+      run(haein_run(4) + kSmall + " --steps 60 --checkpoint-dir " + kept.string() + out("resumed"));
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("resumed from"), std::string::npos) << resumed.output;
+  EXPECT_NE(resumed.output.find("ckpt-step-00000040.h5"), std::string::npos) << resumed.output;
 }
 
 TEST_F(TrainMlpRun, DivergedReplicasAreAnError) {
