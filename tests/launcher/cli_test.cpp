@@ -196,6 +196,32 @@ TEST_F(Cli, PlanExplainsAndWritesEveryFile) {
   EXPECT_NE(slurp(dir_ / "plan.svg").find("</svg>"), std::string::npos);
 }
 
+// Requests whose products overflow an int were accepted (tp=2600,pp=2501,dp=1321 wrapped
+// around to 8 ranks); slot sums over many large hosts went negative.
+TEST_F(Cli, OverflowingRequestsAreRefused) {
+  Result r = haein("plan --cluster preset:haein --gpus 8 --layout tp=2600,pp=2501,dp=1321");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("more than 10000000 ranks"), std::string::npos) << r.err;
+  r = haein("plan --cluster preset:haein --nodes 100000 --gpus-per-node 100000");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("100000 nodes × 100000 per node is more than 10000000 ranks"),
+            std::string::npos)
+      << r.err;
+  r = haein("run --nnodes 65536 --nproc-per-node 65536 --dry-run -- /bin/true");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("is more than 10000000 ranks"), std::string::npos) << r.err;
+  // Three hosts of a billion slots each: refused by name, not summed into a negative count.
+  { std::ofstream(dir_ / "big-slots") << "a slots=1000000000\nb slots=1000000000\n"; }
+  r = haein("run -c " + (dir_ / "big-slots").string() + " -n 4 --dry-run -- /bin/true");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("slots=1000000000 is more than 1000000"), std::string::npos) << r.err;
+  { std::ofstream(dir_ / "many-slots") << "a slots=1000000\nb slots=1000000\nc slots=1000000\n"; }
+  r = haein("run -c " + (dir_ / "many-slots").string() +
+            " -n 4000000 --backend mpirun --dry-run -- /bin/true");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("the free nodes have 3000000 slots"), std::string::npos) << r.err;
+}
+
 TEST_F(Cli, PlanBadRequestsExitTwo) {
   Result r = haein("plan --cluster preset:haein --gpus 2000");
   EXPECT_EQ(r.exit_code, 2);

@@ -1,5 +1,9 @@
 // Every malformed or inconsistent input gives a ParseError naming the file and the line.
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 
 #include "haein/common/error.hpp"
 #include "haein/topology/formats.hpp"
@@ -213,6 +217,41 @@ TEST(BadHostfile, BadSlots) {
 TEST(BadFiles, MissingFileAndUnknownFormat) {
   EXPECT_THROW(load_cluster("/nonexistent/cluster.yaml"), InvalidArgument);
   EXPECT_THROW(parse_format("toml"), InvalidArgument);
+}
+
+std::string load_error(const std::string& spec) {
+  try {
+    load_cluster(spec);
+  } catch (const InvalidArgument& error) {
+    return error.what();
+  }
+  return "no error";
+}
+
+TEST(BadFiles, EachKindOfUnreadableFileIsNamed) {
+  EXPECT_NE(load_error("/nonexistent/cluster.yaml").find("no such file"), std::string::npos);
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("haein-badfiles-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  EXPECT_NE(load_error(dir.string()).find("is a directory"), std::string::npos)
+      << load_error(dir.string());
+  // A sparse file past the 64 MiB bound is refused without parsing it.
+  const std::filesystem::path big = dir / "big.yaml";
+  { std::ofstream(big) << "nodes: []\n"; }
+  std::filesystem::resize_file(big, (std::uintmax_t{64} << 20) + 1);
+  EXPECT_NE(load_error(big.string()).find("is larger than 64 MiB"), std::string::npos)
+      << load_error(big.string());
+  std::filesystem::remove_all(dir);
+}
+
+// A short file that would expand to billions of CPUs (a host range times a CPU range) is
+// refused before the hosts are copied.
+TEST(BadYaml, ExpansionsPastTheCapAreRefused) {
+  expect_parse_error(
+      [] {
+        yaml_validated("nodes:\n  - hostname: n[1-100000]\n    numa: [{id: 0, cpus: \"0-255\"}]\n");
+      },
+      "bad.yaml", {2, "more than 16777216 nodes, NUMA domains, CPUs, GPUs and NICs in all"});
 }
 
 }  // namespace

@@ -74,5 +74,20 @@ TEST(CpuList, ParsesAndFormats) {
   EXPECT_THROW(parse_cpu_list("a"), InvalidArgument);
 }
 
+// A few bytes must not ask for gigabytes: CPU numbers and list lengths are capped.
+TEST(CpuList, HugeRangesAreRefusedByName) {
+  EXPECT_EQ(parse_cpu_list("0-65535").size(), 65536u);
+  const auto message = [](const std::string& text) {
+    try {
+      parse_cpu_list(text);
+    } catch (const InvalidArgument& error) {
+      return std::string(error.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(message("0-9999999").find("CPU 9999999 is past 65535"), std::string::npos);
+  EXPECT_NE(message("0-65535,0-1").find("more than 65536 CPUs"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace haein::topology

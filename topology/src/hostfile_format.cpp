@@ -43,6 +43,9 @@ Cluster read_hostfile(std::string_view text, const std::string& source) {
       }
       if (slots <= 0)
         throw ParseError(source, number, key + "='" + value + "' is not a positive integer");
+      if (slots > kMaxSlots)
+        throw ParseError(source, number,
+                         key + "=" + value + " is more than " + std::to_string(kMaxSlots));
       if (key == "slots") node.slots = slots;
     }
   }

@@ -243,6 +243,10 @@ std::string compress_hostlist(const std::vector<std::string>& hostnames) {
   return result;
 }
 
+/// CPUs of one list, and the highest CPU number (Linux builds for at most 8192 CPUs).
+constexpr std::size_t kMaxCpus = 65536;
+constexpr int kMaxCpuNumber = 65535;
+
 std::vector<int> parse_cpu_list(std::string_view text) {
   std::vector<int> cpus;
   if (text.empty()) return cpus;
@@ -264,6 +268,14 @@ std::vector<int> parse_cpu_list(std::string_view text) {
     if (hi < lo) {
       throw InvalidArgument("CPU list '" + std::string(text) + "': range " + std::string(item) +
                             " is descending");
+    }
+    if (hi > kMaxCpuNumber || cpus.size() + static_cast<std::size_t>(hi - lo) >= kMaxCpus) {
+      throw InvalidArgument(
+          "CPU list '" + printable(std::string(text), 80) + "': " +
+          (hi > kMaxCpuNumber
+               ? "CPU " + std::to_string(hi) + " is past " + std::to_string(kMaxCpuNumber)
+               : "more than " + std::to_string(kMaxCpus) + " CPUs") +
+          " (a node has at most " + std::to_string(kMaxCpus) + ")");
     }
     for (int cpu = lo; cpu <= hi; ++cpu) cpus.push_back(cpu);
     start = comma + 1;

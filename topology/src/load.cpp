@@ -1,6 +1,9 @@
 // Chooses the reader or writer for a format and reads files and presets.
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -105,16 +108,34 @@ Cluster load_cluster(const std::string& spec) {
 
 Cluster read_cluster(const std::string& spec) {
   if (spec.starts_with(kPresetPrefix)) return load_preset(spec.substr(kPresetPrefix.size()));
+  std::error_code error;
+  const auto status = std::filesystem::status(spec, error);
+  if (!std::filesystem::exists(status)) {
+    throw InvalidArgument("cannot read cluster file '" + printable(spec, 200) +
+                          "': no such file (presets are written preset:NAME)");
+  }
+  if (std::filesystem::is_directory(status))
+    throw InvalidArgument("cluster file '" + printable(spec, 200) + "' is a directory");
   std::ifstream in(spec, std::ios::binary);
   if (!in) {
-    throw InvalidArgument("cannot read cluster file '" + spec +
-                          "' (not a file; presets are written preset:NAME)");
+    throw InvalidArgument("cannot read cluster file '" + printable(spec, 200) +
+                          "': " + std::strerror(errno));
   }
-  std::ostringstream text;
-  text << in.rdbuf();
+  // Read a bounded amount: a cluster of 50,000 GPUs takes a few MB in any format.
+  constexpr std::size_t kMaxBytes = std::size_t{64} << 20;
+  std::string body(kMaxBytes + 1, '\0');
+  in.read(body.data(), static_cast<std::streamsize>(body.size()));
+  body.resize(static_cast<std::size_t>(in.gcount()));
+  if (in.bad()) {
+    throw InvalidArgument("cannot read cluster file '" + printable(spec, 200) + "': read error");
+  }
+  if (body.size() > kMaxBytes) {
+    throw InvalidArgument("cluster file '" + printable(spec, 200) + "' is larger than " +
+                          std::to_string(kMaxBytes >> 20) + " MiB; is it the right file?");
+  }
   Format format = format_from_path(spec);
-  if (format == Format::kHostfile && looks_like_slurm_topology(text.str())) format = Format::kSlurm;
-  return parse_cluster(text.str(), format, spec);
+  if (format == Format::kHostfile && looks_like_slurm_topology(body)) format = Format::kSlurm;
+  return parse_cluster(body, format, spec);
 }
 
 std::string format_cluster(const Cluster& cluster, Format format) {

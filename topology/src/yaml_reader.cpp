@@ -16,6 +16,10 @@ namespace haein::topology {
 
 namespace {
 
+/// Nodes and their hardware a cluster file may describe in all (a 50,000-GPU cluster
+/// takes about 2 million).
+constexpr std::size_t kMaxClusterElements = std::size_t{1} << 24;
+
 class Reader {
  public:
   explicit Reader(std::string source) : source_(std::move(source)) {}
@@ -286,6 +290,7 @@ Cluster read_cluster_yaml(std::string_view text, const std::string& source) {
   const YAML::Node nodes = root["nodes"];
   if (!nodes) reader.fail(root, "a cluster description needs 'nodes'");
   reader.expect_sequence(nodes, "'nodes'");
+  std::size_t elements = 0;  // nodes and their hardware, all hosts of all entries
   for (const auto& entry : nodes) {
     reader.expect_map(entry, "a node entry");
     reader.check_keys(entry,
@@ -309,9 +314,26 @@ Cluster read_cluster_yaml(std::string_view text, const std::string& source) {
       }
     }
     reader.read_hardware(entry, prototype.hardware);
-    if (entry["slots"])
-      prototype.slots = static_cast<int>(reader.integer(entry["slots"], "'slots'"));
-    for (std::string& hostname : reader.hostlist(entry["hostname"], "'hostname'")) {
+    if (entry["slots"]) {
+      const long long slots = reader.integer(entry["slots"], "'slots'");
+      if (slots < 1 || slots > kMaxSlots)
+        reader.fail(entry["slots"], "'slots' must be between 1 and " + std::to_string(kMaxSlots) +
+                                        ", got " + std::to_string(slots));
+      prototype.slots = static_cast<int>(slots);
+    }
+    std::vector<std::string> hostnames = reader.hostlist(entry["hostname"], "'hostname'");
+    // Each host gets a copy of the entry's hardware: a short file must not describe more
+    // than memory holds (a host range times a CPU range).
+    std::size_t weight = 1 + prototype.hardware.numa.size() + prototype.hardware.gpus.size() +
+                         prototype.hardware.nics.size();
+    for (const NumaDomain& numa : prototype.hardware.numa) weight += numa.cpus.size();
+    if (!hostnames.empty() && weight > (kMaxClusterElements - elements) / hostnames.size())
+      reader.fail(entry, "the cluster describes more than " + std::to_string(kMaxClusterElements) +
+                             " nodes, NUMA domains, CPUs, GPUs and NICs in all (this entry: " +
+                             std::to_string(hostnames.size()) + " hosts of " +
+                             std::to_string(weight) + " each); check the ranges");
+    elements += weight * hostnames.size();
+    for (std::string& hostname : hostnames) {
       Node& node = cluster.nodes.emplace_back(prototype);
       node.hostname = std::move(hostname);
     }

@@ -187,6 +187,19 @@ void check_layout(const FabricIndex& fabric, const PlacementRequest& request, lo
 
 }  // namespace
 
+int requested_world(const PlacementRequest& request) {
+  const long long world =
+      request.nodes > 0 ? static_cast<long long>(request.nodes) * std::max(request.gpus_per_node, 0)
+                        : request.gpus;
+  if (world > kMaxRanks)
+    throw InvalidArgument((request.nodes > 0
+                               ? std::to_string(request.nodes) + " nodes × " +
+                                     std::to_string(request.gpus_per_node) + " per node"
+                               : std::to_string(request.gpus)) +
+                          " is more than " + std::to_string(kMaxRanks) + " ranks");
+  return static_cast<int>(std::max(world, 0LL));
+}
+
 Placement plan_placement(const FabricIndex& fabric, const BusySet& busy,
                          const PlacementRequest& request) {
   const topology::Cluster& cluster = fabric.cluster();

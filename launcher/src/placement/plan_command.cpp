@@ -35,9 +35,9 @@ int plan_command(const PlanOptions& options, std::ostream& out, std::ostream& er
   if (request.gpus_per_node > 0 && request.nodes == 0) {
     throw InvalidArgument("--gpus-per-node goes with --nodes N");
   }
+  requested_world(request);  // past kMaxRanks: an error
   if (!options.layout.empty()) {
-    const int world = request.nodes > 0 ? request.nodes * request.gpus_per_node : request.gpus;
-    request.layout = parse_layout(options.layout, world);
+    request.layout = parse_layout(options.layout, requested_world(request));
   }
   if (!(options.oversubscription >= 1.0) || !std::isfinite(options.oversubscription)) {
     throw InvalidArgument("--oversubscription must be at least 1 (down-links per up-link)");

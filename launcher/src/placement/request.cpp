@@ -44,17 +44,21 @@ Layout parse_layout(const std::string& text, int world_size) {
       throw bad("unknown dimension '" + key + "'");
     }
   }
+  // Products in 64 bits: tp=2600,pp=2501,dp=1321 wrapped around to 8 in an int.
+  const long long group = static_cast<long long>(layout.tp) * layout.pp;
+  if (group * (has_dp ? layout.dp : 1) > kMaxRanks)
+    throw bad("more than " + std::to_string(kMaxRanks) + " ranks");
   if (!has_dp) {
     if (world_size <= 0) {
       throw InvalidArgument("--layout '" + text +
                             "': give dp=D, or the rank count (--gpus, or --gpus-per-node)");
     }
-    if (world_size % (layout.tp * layout.pp) != 0) {
+    if (world_size % group != 0) {
       throw InvalidArgument("--layout '" + text + "': " + std::to_string(world_size) +
                             " ranks do not divide into tp=" + std::to_string(layout.tp) +
                             " x pp=" + std::to_string(layout.pp) + " groups");
     }
-    layout.dp = world_size / (layout.tp * layout.pp);
+    layout.dp = static_cast<int>(world_size / group);
   }
   if (layout.dp % layout.ep != 0) {
     throw InvalidArgument("--layout '" + text + "': ep=" + std::to_string(layout.ep) +

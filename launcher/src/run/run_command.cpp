@@ -208,23 +208,25 @@ topology::Cluster local_cluster(std::ostream& err) {
 
 // --oversubscribe: nodes without GPUs take more ranks than slots, in proportion.
 void oversubscribe(topology::Cluster& cluster, const BusySet& busy, int ranks) {
-  int slots = 0;
+  long long slots = 0;  // up to a million nodes of kMaxSlots each
   for (std::size_t i = 0; i < cluster.nodes.size(); ++i) {
     if (!busy[i] && cluster.nodes[i].hardware.gpus.empty())
       slots += cluster.nodes[i].effective_slots();
   }
   if (slots == 0 || ranks <= slots) return;
-  const int factor = (ranks + slots - 1) / slots;
+  const long long factor = (ranks + slots - 1) / slots;
   for (std::size_t i = 0; i < cluster.nodes.size(); ++i) {
     topology::Node& node = cluster.nodes[i];
-    if (node.hardware.gpus.empty()) node.slots = node.effective_slots() * factor;
+    // No node needs more slots than the job has ranks.
+    if (node.hardware.gpus.empty())
+      node.slots = static_cast<int>(std::min<long long>(node.effective_slots() * factor, ranks));
   }
 }
 
 // Nodes without GPUs take as many ranks as slots (their CPUs), as mpirun does, unless
 // --oversubscribe.
 void check_slots(const topology::Cluster& cluster, const BusySet& busy, int ranks) {
-  int slots = 0;
+  long long slots = 0;
   std::vector<std::string> described;
   for (std::size_t i = 0; i < cluster.nodes.size(); ++i) {
     const topology::Node& node = cluster.nodes[i];
@@ -243,9 +245,7 @@ void check_slots(const topology::Cluster& cluster, const BusySet& busy, int rank
                         "); add --oversubscribe to run more ranks than slots");
 }
 
-int requested_ranks(const PlacementRequest& request) {
-  return request.nodes > 0 ? request.nodes * request.gpus_per_node : request.gpus;
-}
+int requested_ranks(const PlacementRequest& request) { return requested_world(request); }
 
 /// The variables `options` forwards to every rank; InvalidArgument for a bad --env.
 std::vector<std::pair<std::string, std::string>> forwarded_environment(const RunOptions& options) {
@@ -319,6 +319,7 @@ void validate(const RunOptions& options) {
     throw InvalidArgument(
         "how many ranks? give -n N (or --gpus N), or --nnodes M --nproc-per-node K");
   }
+  requested_world(request);  // past kMaxRanks: an error
   if (options.max_restarts < 0) throw InvalidArgument("--max-restarts must not be negative");
   if (options.heartbeat_timeout < 0 || !std::isfinite(options.heartbeat_timeout)) {
     throw InvalidArgument("--heartbeat-timeout must be a positive number of seconds");

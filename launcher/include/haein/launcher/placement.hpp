@@ -36,6 +36,13 @@ struct PlacementRequest {
   bool allow_cross_domain_tp = false;
 };
 
+/// The most ranks a request may ask for (a 50,000-GPU cluster is far below).
+constexpr long long kMaxRanks = 10'000'000;
+
+/// The ranks `request` asks for: `gpus`, or `nodes` × `gpus_per_node` (0 when neither is
+/// given). Throws InvalidArgument past kMaxRanks, without overflowing.
+int requested_world(const PlacementRequest& request);
+
 /// Busy nodes, one flag per Cluster::nodes entry.
 using BusySet = std::vector<bool>;
 

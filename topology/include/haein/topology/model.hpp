@@ -26,6 +26,10 @@ struct NumaDomain {
   bool operator==(const NumaDomain&) const = default;
 };
 
+/// The most slots (processes) a node may declare: far past any machine, small enough that
+/// sums over a million nodes stay exact.
+constexpr int kMaxSlots = 1'000'000;
+
 struct Gpu {
   int index = 0;           ///< device ordinal on its node (PCI order, as CUDA enumerates)
   std::string pci_bus_id;  ///< "0000:1b:00.0", lower case
