@@ -10,7 +10,7 @@ packages=(
   libboost-program-options-dev libhwloc-dev hwloc
   libyaml-cpp-dev libpugixml-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  python3-matplotlib clang-format
+  python3-matplotlib clang-format clang libclang-rt-14-dev
   iproute2 iputils-ping procps
   slurmctld slurmd slurm-client munge
 )

@@ -113,7 +113,10 @@ std::string unreachable_host(const Placement& placement, const std::vector<RankS
     }
   }
   std::set<std::string> candidates;
-  for (const auto& [host, by] : named_by) {
+  for (const auto& entry : named_by) {
+    // (not a structured binding: clang before 16 cannot capture one in the lambda)
+    const std::string& host = entry.first;
+    const auto& by = entry.second;
     const bool everyone =
         std::all_of(reporting.begin(), reporting.end(),
                     [&](const std::string& h) { return h == host || by.count(h) != 0; });

@@ -103,7 +103,8 @@ void confine_to_allocation(topology::Cluster& cluster, BusySet& busy,
   for (std::size_t i = 0; i < allocation.nodes.size(); ++i)
     granted[allocation.nodes[i]] = allocation.slots(i, ranks);
   std::vector<std::string> missing;
-  for (const auto& [host, cpus] : granted) {
+  for (const auto& entry : granted) {
+    const std::string& host = entry.first;  // (clang before 16 cannot capture a binding)
     const bool described =
         std::any_of(cluster.nodes.begin(), cluster.nodes.end(),
                     [&](const topology::Node& node) { return node.hostname == host; });
