@@ -8,6 +8,8 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <string>
 
 #include "haein/common/error.hpp"
@@ -49,6 +51,27 @@ void replace_file(const std::string& path, const std::string& text, mode_t mode)
                      ? " (another user's file of that name in a shared directory?)"
                      : ""));
   }
+}
+
+std::string read_text_file(const std::string& path, const std::string& what,
+                           std::size_t max_bytes) {
+  const std::string named = what + " '" + printable(path, 200) + "'";
+  std::error_code error;
+  const auto status = std::filesystem::status(path, error);
+  if (!std::filesystem::exists(status))
+    throw InvalidArgument("cannot read " + named + ": no such file");
+  if (std::filesystem::is_directory(status))
+    throw InvalidArgument("cannot read " + named + ": it is a directory");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw InvalidArgument("cannot read " + named + ": " + std::strerror(errno));
+  std::string body(max_bytes + 1, '\0');
+  in.read(body.data(), static_cast<std::streamsize>(body.size()));
+  if (in.bad()) throw InvalidArgument("cannot read " + named + ": read error");
+  body.resize(static_cast<std::size_t>(in.gcount()));
+  if (body.size() > max_bytes)
+    throw InvalidArgument(named + " is larger than " + std::to_string(max_bytes >> 20) +
+                          " MiB; is it the right file?");
+  return body;
 }
 
 }  // namespace haein

@@ -727,6 +727,17 @@ TEST_F(Run, BadInputIsNamed) {
   EXPECT_NE(r.err.find("cannot run 'haein-no-such-program-xyz': not found in PATH"),
             std::string::npos)
       << r.err;
+  // What is there but cannot run says so, with a shell's 126.
+  r = haein("run -n 1 -- /etc/passwd");
+  EXPECT_EQ(r.exit_code, 126) << r.err;
+  EXPECT_NE(r.err.find("cannot run '/etc/passwd': not executable"), std::string::npos) << r.err;
+  r = haein("run -n 1 -- /");
+  EXPECT_EQ(r.exit_code, 126) << r.err;
+  EXPECT_NE(r.err.find("cannot run '/': it is a directory"), std::string::npos) << r.err;
+  r = haein("run -n 1 -- /haein/no/such/file");
+  EXPECT_EQ(r.exit_code, 127) << r.err;
+  EXPECT_NE(r.err.find("cannot run '/haein/no/such/file': no such file"), std::string::npos)
+      << r.err;
 
   r = haein("run -n 64 -- true");
   EXPECT_EQ(r.exit_code, 2);

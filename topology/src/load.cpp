@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "haein/common/error.hpp"
+#include "haein/common/files.hpp"
 #include "haein/topology/formats.hpp"
 #include "haein/topology/presets.hpp"
 #include "haein/topology/validate.hpp"
@@ -108,31 +109,11 @@ Cluster load_cluster(const std::string& spec) {
 
 Cluster read_cluster(const std::string& spec) {
   if (spec.starts_with(kPresetPrefix)) return load_preset(spec.substr(kPresetPrefix.size()));
-  std::error_code error;
-  const auto status = std::filesystem::status(spec, error);
-  if (!std::filesystem::exists(status)) {
+  if (!std::filesystem::exists(spec)) {
     throw InvalidArgument("cannot read cluster file '" + printable(spec, 200) +
                           "': no such file (presets are written preset:NAME)");
   }
-  if (std::filesystem::is_directory(status))
-    throw InvalidArgument("cluster file '" + printable(spec, 200) + "' is a directory");
-  std::ifstream in(spec, std::ios::binary);
-  if (!in) {
-    throw InvalidArgument("cannot read cluster file '" + printable(spec, 200) +
-                          "': " + std::strerror(errno));
-  }
-  // Read a bounded amount: a cluster of 50,000 GPUs takes a few MB in any format.
-  constexpr std::size_t kMaxBytes = std::size_t{64} << 20;
-  std::string body(kMaxBytes + 1, '\0');
-  in.read(body.data(), static_cast<std::streamsize>(body.size()));
-  body.resize(static_cast<std::size_t>(in.gcount()));
-  if (in.bad()) {
-    throw InvalidArgument("cannot read cluster file '" + printable(spec, 200) + "': read error");
-  }
-  if (body.size() > kMaxBytes) {
-    throw InvalidArgument("cluster file '" + printable(spec, 200) + "' is larger than " +
-                          std::to_string(kMaxBytes >> 20) + " MiB; is it the right file?");
-  }
+  const std::string body = read_text_file(spec, "cluster file");
   Format format = format_from_path(spec);
   if (format == Format::kHostfile && looks_like_slurm_topology(body)) format = Format::kSlurm;
   return parse_cluster(body, format, spec);

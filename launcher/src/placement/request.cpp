@@ -6,6 +6,7 @@
 #include <unordered_map>
 
 #include "haein/common/error.hpp"
+#include "haein/common/files.hpp"
 #include "haein/launcher/placement.hpp"
 #include "haein/topology/hostlist.hpp"
 
@@ -102,11 +103,7 @@ BusySet parse_busy(const topology::Cluster& cluster, const std::string& text,
 }
 
 BusySet read_busy_file(const topology::Cluster& cluster, const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw InvalidArgument("cannot read busy file '" + path + "'");
-  std::ostringstream text;
-  text << in.rdbuf();
-  return parse_busy(cluster, text.str(), path);
+  return parse_busy(cluster, read_text_file(path, "busy file"), path);
 }
 
 }  // namespace haein::launcher

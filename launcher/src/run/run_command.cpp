@@ -172,7 +172,8 @@ int free_port() {
 
 // The program as execvp will find it; empty when it will not.
 std::string find_program(const std::string& name) {
-  if (name.find('/') != std::string::npos) return access(name.c_str(), X_OK) == 0 ? name : "";
+  if (name.find('/') != std::string::npos)
+    return access(name.c_str(), X_OK) == 0 && !fs::is_directory(name) ? name : "";
   const char* path = std::getenv("PATH");
   std::string dirs = path ? path : "/usr/bin:/bin";
   std::size_t begin = 0;
@@ -592,12 +593,21 @@ int run_job(const RunOptions& options, std::ostream& out, std::ostream& err) {
                               (job.backend == Backend::kMpirun ? " (Debian: openmpi-bin)" : ""));
       }
     }
-    if (all_local && find_program(options.command.front()).empty()) {
-      err << "haein run: cannot run '" << options.command.front() << "': "
-          << (options.command.front().find('/') == std::string::npos ? "not found in PATH"
-                                                                     : "no such executable file")
+    if (const std::string& program = options.command.front();
+        all_local && find_program(program).empty()) {
+      // As a shell says it: 127 for a program that is not there, 126 for one that is
+      // there but cannot run.
+      std::error_code error;
+      const auto status = fs::status(program, error);
+      const bool path = program.find('/') != std::string::npos;
+      const bool there = path && fs::exists(status);
+      err << "haein run: cannot run '" << printable(program, 200) << "': "
+          << (!path                      ? "not found in PATH"
+              : !there                   ? "no such file"
+              : fs::is_directory(status) ? "it is a directory"
+                                         : "not executable (no execute permission)")
           << "\n";
-      return 127;
+      return there ? 126 : 127;
     }
   }
 
