@@ -252,7 +252,7 @@ MpiPending MpiBackend::reduce_scatter(const void* send, void* recv, std::size_t 
         MPI_Reduce_scatter_block(send, target, n, reduce_type(type), mpi_op(op), comm_));
   return call.done([=] {
     if (average) divide(target, recv_count, type, ranks);
-    if (in_place) std::memcpy(recv, temporary->data(), bytes);
+    if (in_place && bytes > 0) std::memcpy(recv, temporary->data(), bytes);
   });
 }
 

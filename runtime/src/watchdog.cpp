@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <sstream>
 
 #include "communicator_impl.hpp"
@@ -128,6 +129,7 @@ void Communicator::Impl::fire(std::uint64_t id, const OpRecord& record) {
 
   // Who never got there? Ask every peer how far it went.
   std::vector<int> missing, joined, unreachable;
+  std::map<std::string, std::vector<int>> entered_as;  // other operations at this sequence
   std::ostringstream details;
   const auto ask_timeout = std::chrono::milliseconds(1500);
   for (int peer = 0; peer < size; ++peer) {
@@ -150,6 +152,11 @@ void Communicator::Impl::fire(std::uint64_t id, const OpRecord& record) {
     } else if (at < record.sequence) {
       missing.push_back(peer);
       details << "; rank " << peer << " (" << hosts[peer] << ") last entered #" << at << last;
+    } else if (at == record.sequence && last.rfind(" " + record.describe() + " ", 0) != 0) {
+      // The same place in the sequence, another operation: the ranks disagree on the
+      // program's order (HAEIN_CHECK_COLLECTIVES=1 finds that before it hangs).
+      const std::size_t state = last.rfind(' ');
+      entered_as[last.substr(1, state == 0 ? std::string::npos : state - 1)].push_back(peer);
     } else {
       joined.push_back(peer);
     }
@@ -157,7 +164,18 @@ void Communicator::Impl::fire(std::uint64_t id, const OpRecord& record) {
   if (!p2p) {
     headline << "; ranks that never joined: "
              << (missing.empty() ? "none" : detail::join_ranks(missing));
-    if (!joined.empty()) headline << "; ranks waiting in it: " << detail::join_ranks(joined);
+    if (!entered_as.empty()) {
+      // Which side is wrong is the program's to say: name every operation and its ranks.
+      std::vector<int> same = joined;
+      same.push_back(rank);
+      std::sort(same.begin(), same.end());
+      headline << "; ranks disagree on #" << record.sequence << ": " << record.describe() << " on "
+               << detail::join_ranks(same);
+      for (const auto& [what, ranks] : entered_as)
+        headline << ", " << what << " on " << detail::join_ranks(ranks);
+    } else if (!joined.empty()) {
+      headline << "; ranks waiting in it: " << detail::join_ranks(joined);
+    }
   }
   if (!unreachable.empty())
     headline << "; ranks that did not answer (exited or unreachable): "

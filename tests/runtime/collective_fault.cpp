@@ -1,7 +1,8 @@
 // A trainer with a bug, for the watchdog test: every rank runs a few all-reduces, then
 // rank 1 skips one and sleeps while the others wait in it. With the argument "section",
 // rank 1 sleeps inside a watched section instead (a checkpoint's I/O that never ends),
-// opened a second before the others enter the next all-reduce. Started by mpirun.
+// opened a second before the others enter the next all-reduce. With "mismatch", rank 1
+// broadcasts where the others all-reduce. Started by mpirun.
 #include <chrono>
 #include <cstdio>
 #include <string>
@@ -24,6 +25,16 @@ int main(int argc, char** argv) {
       std::this_thread::sleep_for(std::chrono::seconds(1));
       comm.all_reduce(data.data(), data.data(), data.size(), DataType::kF32, ReduceOp::kSum);
     }
+    std::this_thread::sleep_for(std::chrono::seconds(600));
+    std::puts("not reached: the watchdog stops every rank");
+    return 0;
+  }
+  if (argc > 1 && std::string(argv[1]) == "mismatch") {
+    // Rank 1 broadcasts where the others all-reduce: the same sequence number, another op.
+    if (comm.rank() == 1)
+      comm.broadcast(data.data(), data.data(), data.size(), DataType::kF32, 0);
+    else
+      comm.all_reduce(data.data(), data.data(), data.size(), DataType::kF32, ReduceOp::kSum);
     std::this_thread::sleep_for(std::chrono::seconds(600));
     std::puts("not reached: the watchdog stops every rank");
     return 0;

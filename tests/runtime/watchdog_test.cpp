@@ -144,6 +144,25 @@ TEST(Watchdog, DumpsInASharedDirectoryIgnoreWhatASecondUserPlanted) {
   fs::remove_all(base);
 }
 
+// Rank 1 broadcasts where the others all-reduce (without HAEIN_CHECK_COLLECTIVES): every
+// rank entered #6, so sequence numbers alone said "never joined: none"; the report must
+// name both operations and which ranks entered each.
+TEST(Watchdog, AnotherOperationAtTheSameStepIsNamed) {
+  const fs::path dir =
+      fs::temp_directory_path() / ("haein-watchdog-mismatch-" + std::to_string(getpid()));
+  const auto [status, seconds, err] = run_collective_fault(dir, 3, "mismatch");
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_NE(WEXITSTATUS(status), 0) << err;
+  EXPECT_LT(seconds, 3 + 6) << err;
+  // Whichever rank reports, both operations are named with their ranks.
+  EXPECT_NE(err.find("ranks disagree on #6: "), std::string::npos) << err;
+  EXPECT_NE(err.find("broadcast(f32, count=1024, root=0) on 1"), std::string::npos) << err;
+  EXPECT_NE(err.find("all_reduce(f32, count=1024, sum) on 0, 2"), std::string::npos) << err;
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(running(COLLECTIVE_FAULT), 0) << "collective_fault processes are still running";
+  fs::remove_all(dir);
+}
+
 TEST(Watchdog, AWatchedSectionThatNeverEndsStopsTheJobNamingIt) {
   const fs::path dir =
       fs::temp_directory_path() / ("haein-watchdog-section-" + std::to_string(getpid()));
