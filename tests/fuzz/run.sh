@@ -60,7 +60,11 @@ for target in cluster_yaml cluster_json cluster_slurm cluster_hostfile cluster_n
   mkdir -p "$corpus"
   log=$build/fuzz_$target.log
   # -rss_limit_mb: a few bytes asking for gigabytes is a finding; -timeout: so is a hang.
+  # Inputs that once found something run first, every time (tests/fuzz/regressions).
+  regressions=()
+  [ -d "$root/tests/fuzz/regressions/$seed" ] && regressions=("$root/tests/fuzz/regressions/$seed")
   if ASAN_OPTIONS=detect_leaks=1 "$build/tests/fuzz/fuzz_$target" "$corpus" "$seeds/$seed" \
+       "${regressions[@]}" \
        -max_total_time="$seconds" -rss_limit_mb=1024 -timeout=10 -max_len=65536 \
        -artifact_prefix="$findings/$target-" -print_final_stats=1 >"$log" 2>&1; then
     echo "fuzz_$target: $(grep -m1 -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$') runs, nothing found"

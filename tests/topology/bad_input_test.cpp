@@ -244,6 +244,18 @@ TEST(BadFiles, EachKindOfUnreadableFileIsNamed) {
   std::filesystem::remove_all(dir);
 }
 
+// Found by fuzz_cluster_slurm (tests/fuzz/regressions/slurm): a host range glued to
+// another multiplied out to 641,024 names, and a million nodes took over 1 GB.
+TEST(BadSlurm, HostRangeProductsAndNodeCountsAreBounded) {
+  expect_parse_error(
+      [] { read_slurm_topology("SwitchName=s Nodes=b200-[0-20031]x[065-096]\n", "t.conf"); },
+      "t.conf", {1, "more than 400000 node names in all"});
+  std::string hosts;
+  for (int i = 0; i <= 100'000; ++i) hosts += "h" + std::to_string(i) + "\n";
+  expect_parse_error([&] { read_hostfile(hosts, "hosts"); }, "hosts",
+                     {100'001, "more than 100000 hosts"});
+}
+
 // A short file that would expand to billions of CPUs (a host range times a CPU range) is
 // refused before the hosts are copied.
 TEST(BadYaml, ExpansionsPastTheCapAreRefused) {

@@ -21,6 +21,8 @@ Cluster read_hostfile(std::string_view text, const std::string& source) {
     if (hostname.find('=') != std::string::npos) {
       throw ParseError(source, number, "expected a host name first, got '" + hostname + "'");
     }
+    if (cluster.nodes.size() >= kMaxNodes)
+      throw ParseError(source, number, "more than " + std::to_string(kMaxNodes) + " hosts");
     Node& node = cluster.nodes.emplace_back();
     node.hostname = hostname;
     node.where = {source, number};

@@ -74,6 +74,7 @@ Cluster read_slurm_topology(std::string_view text, const std::string& source) {
   bool tree = false;
   bool block = false;
   std::set<std::string> seen_nodes;
+  std::size_t names = 0;  // node names listed by all switches
   for (const Line& line : tokenize(text, source)) {
     const auto& [first_key, first_value] = line.pairs.front();
     if (first_key == "blocksizes") {
@@ -140,8 +141,16 @@ Cluster read_slurm_topology(std::string_view text, const std::string& source) {
       throw ParseError(source, line.number,
                        "switch '" + s.name + "' has neither Nodes= nor Switches=");
     }
+    names += s.nodes.size();
+    if (names > 4 * kMaxNodes)
+      throw ParseError(source, line.number,
+                       "the switches list more than " + std::to_string(4 * kMaxNodes) +
+                           " node names in all; check the ranges");
     for (const std::string& hostname : s.nodes) {
       if (seen_nodes.insert(hostname).second) {
+        if (cluster.nodes.size() >= kMaxNodes)
+          throw ParseError(source, line.number,
+                           "more than " + std::to_string(kMaxNodes) + " nodes; check the ranges");
         Node& node = cluster.nodes.emplace_back();
         node.hostname = hostname;
         node.where = s.where;

@@ -327,6 +327,8 @@ Cluster read_cluster_yaml(std::string_view text, const std::string& source) {
     std::size_t weight = 1 + prototype.hardware.numa.size() + prototype.hardware.gpus.size() +
                          prototype.hardware.nics.size();
     for (const NumaDomain& numa : prototype.hardware.numa) weight += numa.cpus.size();
+    if (hostnames.size() > kMaxNodes - std::min(kMaxNodes, cluster.nodes.size()))
+      reader.fail(entry, "more than " + std::to_string(kMaxNodes) + " nodes; check the ranges");
     if (!hostnames.empty() && weight > (kMaxClusterElements - elements) / hostnames.size())
       reader.fail(entry, "the cluster describes more than " + std::to_string(kMaxClusterElements) +
                              " nodes, NUMA domains, CPUs, GPUs and NICs in all (this entry: " +

@@ -30,6 +30,10 @@ struct NumaDomain {
 /// sums over a million nodes stay exact.
 constexpr int kMaxSlots = 1'000'000;
 
+/// The most nodes a cluster description may hold (a 50,000-GPU cluster of 4-GPU trays has
+/// 12,500): a few bytes of host range must not become gigabytes of nodes.
+constexpr std::size_t kMaxNodes = 100'000;
+
 struct Gpu {
   int index = 0;           ///< device ordinal on its node (PCI order, as CUDA enumerates)
   std::string pci_bus_id;  ///< "0000:1b:00.0", lower case
