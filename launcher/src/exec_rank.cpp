@@ -215,6 +215,7 @@ int watch_rank(const ExecRankOptions& options, const RankPlacement& rank,
   }
   child.stdin_null = false;  // mpirun and srun decide what a rank's stdin is
   child.tag = detail::expand_tag(options.tag_template, rank.host, rank.rank, rank.local_rank);
+  child.echo = detail::shows_local_rank(options.local_ranks_filter, rank.local_rank);
   const std::string name = "rank-" + std::to_string(rank.rank);
   if (!options.log_dir.empty()) child.log_file = options.log_dir + "/" + name + ".log";
   for (const auto& [variable, value] : variables) {

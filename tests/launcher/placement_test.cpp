@@ -331,6 +331,23 @@ TEST(PlacementFiles, JsonRoundTripsAndOtherFormats) {
   EXPECT_EQ(back.ranks[9].nic, "mlx5_3");
   EXPECT_THROW(parse_placement_json("{\"version\": 2}", "p.json"), ParseError);
   EXPECT_THROW(parse_placement_json("[1,", "p.json"), ParseError);
+  // Found by fuzz_placement_json: numbers that are not ints (2.5e121, 2^40) were converted
+  // without a check (undefined behaviour); now they are named.
+  for (const auto& [from, to] :
+       {std::pair<std::string, std::string>{"\"gpu\": 0", "\"gpu\": 2.5e121"},
+        {"\"gpu\": 0", "\"gpu\": 1099511627776"},
+        {"\"rank\": 0", "\"rank\": -1e3"}}) {
+    std::string bad = json;
+    bad.replace(bad.find(from), from.size(), to);
+    try {
+      parse_placement_json(bad, "p.json");
+      ADD_FAILURE() << "accepted " << to;
+    } catch (const ParseError& error) {
+      EXPECT_NE(std::string(error.what()).find(to.substr(1, to.find('"', 1) - 1)),
+                std::string::npos)
+          << error.what();
+    }
+  }
 
   const std::string rankfile = placement_rankfile(placement);
   EXPECT_NE(rankfile.find("rank 0=b200-001 slot=0-13,112-125\n"), std::string::npos) << rankfile;

@@ -721,6 +721,45 @@ TEST(VisibleGpus, KeepsTheListedGpusAndNamesAnEntryThatIsNone) {
   EXPECT_TRUE(cpus.hardware.gpus.empty());
 }
 
+// What torchrun users type: the script without "--" (run under python3, as torchrun
+// runs it), -m MODULE, --standalone, --nproc_per_node, --no-python, --local-ranks-filter.
+TEST_F(Run, TorchrunStyleCommandLines) {
+  {
+    std::ofstream(dir_ / "train.py") << "import os, sys\n"
+                                        "print('rank', os.environ['RANK'], sys.argv[1:])\n";
+    std::ofstream(dir_ / "haeinmod.py") << "import os\nprint('module rank', os.environ['RANK'])\n";
+  }
+  const std::string py = (dir_ / "train.py").string();
+  Result r = haein("run --standalone --nnodes 1 --nproc_per_node 2 " + py + " --lr 0.1");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("rank 0 ['--lr', '0.1']"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("rank 1 ['--lr', '0.1']"), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find("under python3, as torchrun does"), std::string::npos) << r.err;
+
+  r = haein("run -n 2 --env PYTHONPATH=" + dir_.string() + " -m haeinmod");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("module rank 1"), std::string::npos) << r.out;
+
+  // --no-python runs the file itself: this one has no execute permission.
+  r = haein("run -n 1 --no-python " + py);
+  EXPECT_EQ(r.exit_code, 126) << r.err;
+
+  // Only local rank 1 on the console; rank 0's output is in its log all the same.
+  r = haein("run -n 2 --local-ranks-filter 1 --log-dir " + (dir_ / "logs").string() + " -- " +
+            script("say.sh", "echo said by $RANK\n"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out.find("said by 0"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("said by 1"), std::string::npos) << r.out;
+  EXPECT_NE(slurp(dir_ / "logs" / "attempt-0" / "rank-0.log").find("said by 0"), std::string::npos);
+
+  r = haein("run -n 2 --standalone -c preset:haein true");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--standalone runs on this node only"), std::string::npos) << r.err;
+  r = haein("run -n 1 --local-ranks-filter 0,x true");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("expected local ranks like 0,3"), std::string::npos) << r.err;
+}
+
 TEST_F(Run, BadInputIsNamed) {
   Result r = haein("run -n 2 -- haein-no-such-program-xyz");
   EXPECT_EQ(r.exit_code, 127);

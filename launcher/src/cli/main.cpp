@@ -2,8 +2,10 @@
 // launcher's commands; turns exceptions into a message and an exit code.
 #include <algorithm>
 #include <boost/program_options.hpp>
+#include <cctype>
 #include <filesystem>
 #include <iostream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -169,10 +171,27 @@ std::vector<std::string> split_command(const std::vector<std::string>& args,
   return {args.begin(), dashes};
 }
 
+/// "0,3" (torchrun's --local-ranks-filter): local ranks, each a non-negative integer.
+std::vector<int> parse_local_ranks(const std::string& text) {
+  std::vector<int> ranks;
+  std::istringstream in(text);
+  for (std::string item; std::getline(in, item, ',');) {
+    if (item.empty() || item.size() > 6 ||
+        !std::all_of(item.begin(), item.end(), [](unsigned char c) { return std::isdigit(c); }))
+      throw haein::InvalidArgument("--local-ranks-filter '" + haein::printable(text, 80) +
+                                   "': expected local ranks like 0,3");
+    ranks.push_back(std::stoi(item));
+  }
+  if (ranks.empty())
+    throw haein::InvalidArgument("--local-ranks-filter '': expected local ranks like 0,3");
+  return ranks;
+}
+
 int exec_rank_main(const std::vector<std::string>& args) {
   haein::launcher::ExecRankOptions exec;
   const std::vector<std::string> own = split_command(args, exec.command);
   bool no_bind = false;
+  std::string local_ranks;
   po::options_description options("haein exec-rank options");
   options.add_options()("placement,p", po::value<std::string>(&exec.placement_path),
                         "placement JSON (default: $HAEIN_PLACEMENT)")(
@@ -190,21 +209,49 @@ int exec_rank_main(const std::vector<std::string>& args) {
       "log-dir", po::value<std::string>(&exec.log_dir),
       "watch the rank: its output also into <dir>/rank-R.log")(
       "status-dir", po::value<std::string>(&exec.status_dir),
-      "watch the rank: record how it ended in <dir>/rank-R (for haein run)");
+      "watch the rank: record how it ended in <dir>/rank-R (for haein run)")(
+      "local-ranks-filter", po::value<std::string>(&local_ranks),
+      "watch the rank: its output on the console only if its local rank is listed");
   po::variables_map vm;
   if (!parse(own, options, "haein exec-rank [--placement FILE] [--rank R] -- PROGRAM [ARGS...]", vm,
              false)) {
     return 0;
   }
   exec.bind = !no_bind;
+  if (!local_ranks.empty()) exec.local_ranks_filter = parse_local_ranks(local_ranks);
   if (exec.placement_path.empty()) exec.placement_path = haein::settings::kPlacement.get();
   return haein::launcher::exec_rank(exec, std::cerr);
 }
 
+/// torchrun's way, without "--": the program is the first word that is neither an option
+/// nor an option's value; it and what follows are the command.
+std::vector<std::string> split_at_program(const std::vector<std::string>& args,
+                                          const po::options_description& options,
+                                          std::vector<std::string>& command) {
+  if (std::find(args.begin(), args.end(), "--") != args.end()) return split_command(args, command);
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& word = args[i];
+    if (word.size() < 2 || word[0] != '-') {
+      command.assign(args.begin() + static_cast<std::ptrdiff_t>(i), args.end());
+      return {args.begin(), args.begin() + static_cast<std::ptrdiff_t>(i)};
+    }
+    if (word.find('=') != std::string::npos) continue;  // --name=value
+    const bool is_long = word[1] == '-';
+    // (boost keeps a short name with its dash: "-n")
+    const std::string name = is_long ? word.substr(2) : word.substr(0, 2);
+    const po::option_description* option = options.find_nothrow(name, false, false, false);
+    // -n4: the value is in the word; an unknown option is po's to name.
+    if (option == nullptr || (!is_long && word.size() > 2)) continue;
+    if (option->semantic()->max_tokens() > 0) ++i;
+  }
+  return args;
+}
+
 int run_main(const std::vector<std::string>& args) {
   haein::launcher::RunOptions run;
-  const std::vector<std::string> own = split_command(args, run.command);
   int np = 0;
+  std::string local_ranks, module;
+  bool standalone = false, no_python = false, no_python_underscore = false;
   std::string backend = "auto";
   po::options_description options("haein run options");
   options.add_options()(
@@ -245,7 +292,22 @@ int run_main(const std::vector<std::string>& args) {
       "iface", po::value<std::string>(&run.iface),
       "network interface between the hosts: MASTER_ADDR, Open MPI's TCP, NCCL_SOCKET_IFNAME")(
       "srun-arg", po::value<std::vector<std::string>>(&run.srun_args)->composing(),
-      "an option for srun, after haein's own: --srun-arg=--mpi=pmi2; repeatable");
+      "an option for srun, after haein's own: --srun-arg=--mpi=pmi2; repeatable")(
+      "local-ranks-filter", po::value<std::string>(&local_ranks),
+      "only these local ranks' output on the console, e.g. 0 (all of it in --log-dir)");
+  po::options_description torchrun("torchrun's options, for scripts written for it");
+  torchrun.add_options()("nproc_per_node", po::value<int>(&run.request.gpus_per_node),
+                         "as --nproc-per-node")(
+      "standalone", po::bool_switch(&standalone),
+      "this node only (as torchrun: no rendezvous to set up); refuses --cluster")(
+      "no-python", po::bool_switch(&no_python),
+      "run PROGRAM as it is; without it a PROGRAM ending in .py runs under python3, as "
+      "torchrun runs every script")("no_python", po::bool_switch(&no_python_underscore),
+                                    "as --no-python")(
+      "module,m", po::value<std::string>(&module),
+      "run python3 -m MODULE [ARGS...] (ARGS after the options, or after --)");
+  options.add(torchrun);
+  const std::vector<std::string> own = split_at_program(args, options, run.command);
   po::variables_map vm;
   if (!parse(own, options,
              "haein run [options] (-n N | --nnodes M --nproc-per-node K) -- PROGRAM [ARGS...]", vm,
@@ -257,6 +319,24 @@ int run_main(const std::vector<std::string>& args) {
                                  std::to_string(run.request.gpus) + " disagree; give one");
   }
   if (np != 0) run.request.gpus = np;
+  if (!local_ranks.empty()) run.local_ranks_filter = parse_local_ranks(local_ranks);
+  no_python = no_python || no_python_underscore;
+  if (standalone && !run.cluster.empty())
+    throw haein::InvalidArgument(
+        "--standalone runs on this node only; it cannot go with --cluster");
+  if (standalone && run.request.nodes > 1)
+    throw haein::InvalidArgument("--standalone runs on this node only, not --nnodes " +
+                                 std::to_string(run.request.nodes));
+  if (!module.empty()) {
+    // torchrun -m MODULE ARGS: the arguments are the command's words.
+    if (no_python) throw haein::InvalidArgument("-m/--module needs Python; drop --no-python");
+    run.command.insert(run.command.begin(), {"python3", "-m", module});
+  } else if (!no_python && !run.command.empty() && run.command.front().size() > 3 &&
+             run.command.front().ends_with(".py")) {
+    std::cerr << "haein run: running " << haein::printable(run.command.front(), 200)
+              << " under python3, as torchrun does (--no-python runs it as a program)\n";
+    run.command.insert(run.command.begin(), "python3");
+  }
   run.backend = haein::launcher::parse_backend(backend);
   std::error_code error;
   run.haein_binary = std::filesystem::read_symlink("/proc/self/exe", error).string();

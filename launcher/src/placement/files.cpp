@@ -1,6 +1,8 @@
 // The files a placement is handed over in: placement JSON, rankfile, Slurm hostfile,
 // NCCL topology per node.
+#include <cstdint>
 #include <filesystem>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
@@ -73,57 +75,71 @@ Placement parse_placement_json(const std::string& text, const std::string& sourc
   if (!root.is_object() || !root.contains("version") || !root["version"].is_number_integer()) {
     throw fail("expected an object with \"version\": 1");
   }
-  if (root["version"].get<int>() != kPlacementVersion) {
+  if (root["version"].get<std::int64_t>() != kPlacementVersion) {
     throw fail("placement version " + root["version"].dump() + " is not supported (expected " +
                std::to_string(kPlacementVersion) + ")");
   }
+  // Integers only, in int's range: get<int>() of 1e121 or 2^40 is undefined or wraps.
+  auto as_int = [&](const json& j, const std::string& what) {
+    if (!j.is_number_integer()) throw fail("\"" + what + "\" must be an integer");
+    const bool in_range = j.is_number_unsigned()
+                              ? j.get<std::uint64_t>() <= std::numeric_limits<int>::max()
+                              : j.get<std::int64_t>() >= std::numeric_limits<int>::min() &&
+                                    j.get<std::int64_t>() <= std::numeric_limits<int>::max();
+    if (!in_range) throw fail("\"" + what + "\" is out of range: " + j.dump());
+    return static_cast<int>(j.get<std::int64_t>());
+  };
+  auto int_at = [&](const json& j, const char* key) { return as_int(j.at(key), key); };
+  auto int_or = [&](const json& j, const char* key, int fallback) {
+    return j.contains(key) && !j[key].is_null() ? as_int(j[key], key) : fallback;
+  };
   Placement placement;
   try {
     placement.cluster = root.at("cluster").get<std::string>();
-    const int world = root.at("world_size").get<int>();
+    const int world = int_at(root, "world_size");
+    if (world < 0 || world > kMaxRanks) throw fail("\"world_size\" is out of range");
     if (root.contains("layout") && !root["layout"].is_null()) {
       const json& l = root["layout"];
-      placement.layout = Layout{l.at("tp").get<int>(), l.at("pp").get<int>(), l.at("dp").get<int>(),
-                                l.value("ep", 1)};
+      placement.layout =
+          Layout{int_at(l, "tp"), int_at(l, "pp"), int_at(l, "dp"), int_or(l, "ep", 1)};
     }
     const json& ranks = root.at("ranks");
-    if (!ranks.is_array() || static_cast<int>(ranks.size()) != world) {
+    if (!ranks.is_array() || static_cast<long long>(ranks.size()) != world) {
       throw fail("\"ranks\" must be an array of world_size (" + std::to_string(world) +
                  ") entries");
     }
-    auto opt_int = [](const json& j, const char* key) {
-      return j.contains(key) && !j[key].is_null() ? j[key].get<int>() : -1;
-    };
     auto opt_string = [](const json& j, const char* key) {
       return j.contains(key) && !j[key].is_null() ? j[key].get<std::string>() : std::string();
     };
     for (const json& entry : ranks) {
       RankPlacement r;
-      r.rank = entry.at("rank").get<int>();
+      r.rank = int_at(entry, "rank");
       if (r.rank != static_cast<int>(placement.ranks.size())) {
         throw fail("ranks must be listed in order; found rank " + std::to_string(r.rank) +
                    " at position " + std::to_string(placement.ranks.size()));
       }
       r.host = entry.at("host").get<std::string>();
-      r.local_rank = entry.at("local_rank").get<int>();
-      r.local_world_size = entry.value("local_world_size", 0);
-      r.gpu = opt_int(entry, "gpu");
+      r.local_rank = int_at(entry, "local_rank");
+      r.local_world_size = int_or(entry, "local_world_size", 0);
+      r.gpu = int_or(entry, "gpu", -1);
       r.nic = opt_string(entry, "nic");
-      r.nic_port = r.nic.empty() ? 1 : std::max(opt_int(entry, "nic_port"), 1);
+      r.nic_port = r.nic.empty() ? 1 : std::max(int_or(entry, "nic_port", -1), 1);
       if (entry.contains("cores") && !entry["cores"].is_null()) {
-        r.cores = entry["cores"].get<std::vector<int>>();
+        const json& cores = entry["cores"];
+        if (!cores.is_array()) throw fail("\"cores\" must be an array of CPU numbers");
+        for (const json& core : cores) r.cores.push_back(as_int(core, "cores"));
       }
-      r.numa = opt_int(entry, "numa");
+      r.numa = int_or(entry, "numa", -1);
       r.nvlink_domain = opt_string(entry, "nvlink_domain");
       r.leaf = opt_string(entry, "leaf");
       r.spine = opt_string(entry, "spine");
-      r.rail = opt_int(entry, "rail");
+      r.rail = int_or(entry, "rail", -1);
       if (entry.contains("groups") && !entry["groups"].is_null()) {
         const json& g = entry["groups"];
-        r.tp = g.at("tp").get<int>();
-        r.pp = g.at("pp").get<int>();
-        r.dp = g.at("dp").get<int>();
-        r.ep = g.value("ep", 0);
+        r.tp = int_at(g, "tp");
+        r.pp = int_at(g, "pp");
+        r.dp = int_at(g, "dp");
+        r.ep = int_or(g, "ep", 0);
       }
       placement.ranks.push_back(std::move(r));
     }

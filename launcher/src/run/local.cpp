@@ -36,6 +36,7 @@ Outcome run_local(const Job& job, const Attempt& attempt, std::ostream& err) {
     child.cores = r.cores;
     child.numa = r.numa;
     child.tag = expand_tag(job.options.tag_template, r.host, r.rank, r.local_rank);
+    child.echo = shows_local_rank(job.options.local_ranks_filter, r.local_rank);
     if (!log_dir.empty()) child.log_file = log_dir + "/rank-" + std::to_string(rank) + ".log";
     children.push_back(std::move(child));
     if (job.options.heartbeat_timeout > 0) {

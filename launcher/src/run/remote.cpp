@@ -46,6 +46,12 @@ std::vector<std::string> exec_rank_argv(const Job& job, const Attempt& attempt) 
     argv.insert(argv.end(), {"--heartbeat-dir", attempt.heartbeat_dir().string()});
   }
   if (!job.nccl_topo_dir.empty()) argv.insert(argv.end(), {"--nccl-topo-dir", job.nccl_topo_dir});
+  if (!job.options.local_ranks_filter.empty()) {
+    std::string list;
+    for (int local : job.options.local_ranks_filter)
+      list += (list.empty() ? "" : ",") + std::to_string(local);
+    argv.insert(argv.end(), {"--local-ranks-filter", list});
+  }
   if (!job.master_addr.empty()) argv.insert(argv.end(), {"--master-addr", job.master_addr});
   argv.emplace_back("--");
   argv.insert(argv.end(), job.options.command.begin(), job.options.command.end());

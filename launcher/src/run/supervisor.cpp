@@ -355,7 +355,7 @@ class Supervisor {
     std::string text = child.spec->tag;
     text.append(line);
     text += '\n';
-    write_all(stream.target, text);
+    if (child.spec->echo) write_all(stream.target, text);
     if (child.log >= 0) write_all(child.log, std::string(line) + "\n");
     child.tail.emplace_back(line);
     if (child.tail.size() > options_.tail_lines) child.tail.pop_front();

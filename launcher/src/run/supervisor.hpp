@@ -5,6 +5,7 @@
 // for its local ranks (one child per rank) and around mpirun or srun (one child), and
 // `haein exec-rank` around the one rank it starts for them.
 
+#include <algorithm>
 #include <csignal>
 #include <cstddef>
 #include <functional>
@@ -24,6 +25,7 @@ struct ChildSpec {
   bool capture = true;
   std::string tag;       ///< prefix of every captured line
   std::string log_file;  ///< captured output also goes here (untagged); empty: none
+  bool echo = true;      ///< captured output reaches our stdout/stderr; false: log and tail only
   /// Stop signals go to its whole process group (a rank and what it started); false:
   /// to the process only (mpirun and srun stop their ranks themselves), SIGKILL still
   /// goes to the group.
@@ -107,6 +109,11 @@ std::string signal_name(int signal);
 
 /// Expands {host}, {rank} and {local_rank} in an output-tag template; throws
 /// InvalidArgument for another {name}.
+/// Whether a rank's output reaches the console under --local-ranks-filter `filter`.
+inline bool shows_local_rank(const std::vector<int>& filter, int local_rank) {
+  return filter.empty() || std::find(filter.begin(), filter.end(), local_rank) != filter.end();
+}
+
 std::string expand_tag(const std::string& tag_template, const std::string& host, int rank,
                        int local_rank);
 

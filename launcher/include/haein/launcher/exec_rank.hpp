@@ -50,6 +50,9 @@ struct ExecRankOptions {
   std::string tag_template;  ///< prefix of each output line ({host} {rank} {local_rank})
   std::string log_dir;       ///< output also into <dir>/rank-<rank>.log
   std::string status_dir;    ///< how the rank ended into <dir>/rank-<rank>
+  /// Watched ranks whose output reaches the console, by local rank; empty: every one (the
+  /// others' goes to the log only).
+  std::vector<int> local_ranks_filter;
   std::vector<std::string> command;
 };
 

@@ -56,6 +56,9 @@ struct RunOptions {
   /// --srun-arg: options for srun, after haein's own (`--srun-arg=--mpi=pmi2`,
   /// `--srun-arg=--partition=gpu`).
   std::vector<std::string> srun_args;
+  /// --local-ranks-filter (torchrun's): only these local ranks' output reaches the console;
+  /// every rank's still goes to its log and into failure reports. Empty: every rank's.
+  std::vector<int> local_ranks_filter;
   std::vector<std::string> command;
   /// Path of the `haein` executable the ranks start through (mpirun, srun backends).
   std::string haein_binary;
