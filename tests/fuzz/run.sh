@@ -2,6 +2,7 @@
 # Builds the parsers' libFuzzer targets with clang (ASan + UBSan) and runs each for a while.
 #
 #   tests/fuzz/run.sh [SECONDS_EACH] [BUILD_DIR]     default 10 s each, build-fuzz/
+#   HAEIN_FUZZ_TARGETS="cluster_slurm layout" tests/fuzz/run.sh 600   some targets, longer
 #
 # Seeds come from the presets and from files haein writes (YAML, JSON, Slurm, hostfile,
 # NCCL XML, placement JSON); findings (crash-*, leak-*, timeout-*, oom-*) land in
@@ -53,8 +54,10 @@ printf '\x10\x00tp=8,pp=2' >"$seeds/layout/a"
 findings=$build/findings
 mkdir -p "$findings"
 failed=()
-for target in cluster_yaml cluster_json cluster_slurm cluster_hostfile cluster_nccl_xml hostlist \
-              cpu_list slurm_counts placement_json busy layout; do
+all_targets="cluster_yaml cluster_json cluster_slurm cluster_hostfile cluster_nccl_xml hostlist
+             cpu_list slurm_counts placement_json busy layout"
+# shellcheck disable=SC2086  # a list of words
+for target in ${HAEIN_FUZZ_TARGETS:-$all_targets}; do
   seed=${target#cluster_}
   corpus=$build/corpus/$target
   mkdir -p "$corpus"

@@ -10,6 +10,7 @@
 
 #include "haein/common/error.hpp"
 #include "haein/launcher/plan.hpp"
+#include "haein/topology/formats.hpp"
 #include "haein/topology/presets.hpp"
 #include "placement/placement_internal.hpp"
 
@@ -270,6 +271,29 @@ TEST(Affinity, CoresSplitKeepsHyperThreadSiblings) {
   EXPECT_EQ(detail::cpu_share(cpus, 0, 2), (std::vector<int>{0, 1, 2, 3, 16, 17, 18, 19}));
   EXPECT_EQ(detail::cpu_share(cpus, 1, 2), (std::vector<int>{4, 5, 6, 7, 20, 21, 22, 23}));
   EXPECT_EQ(detail::cpu_share(cpus, 0, 1), cpus);
+  const detail::CpuRuns runs =
+      detail::cpu_runs({23, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22});
+  EXPECT_EQ(runs.cpus, 16u);
+  EXPECT_EQ(runs.runs, (std::vector<std::pair<int, int>>{{0, 8}, {16, 8}}));
+  EXPECT_EQ(detail::nth_cpu(runs, 9), 17);
+}
+
+// CPU-only ranks sharing one large node: every rank gets its own core, in order, and the
+// placement is linear in the ranks (40,000 ranks on a 40,000-CPU node took 16 s).
+TEST(Affinity, ManyCpuRanksOnOneNodeGetOneCoreEach) {
+  const Cluster cluster = topology::read_cluster_yaml(
+      "nodes:\n  - hostname: big\n    slots: 40000\n    numa: [{id: 0, cpus: \"0-19999\"}, "
+      "{id: 1, cpus: \"20000-39999\"}]\n",
+      "big.yaml");
+  const FabricIndex fabric(cluster);
+  PlacementRequest request;
+  request.gpus = 40000;
+  const Placement placement = plan_placement(fabric, BusySet(1), request);
+  ASSERT_EQ(placement.ranks.size(), 40000u);
+  for (const RankPlacement& r : placement.ranks) {
+    ASSERT_EQ(r.cores, std::vector<int>{r.rank}) << "rank " << r.rank;
+    ASSERT_EQ(r.numa, r.rank < 20000 ? 0 : 1) << "rank " << r.rank;
+  }
 }
 
 TEST(PlacementBadInput, ClearErrors) {

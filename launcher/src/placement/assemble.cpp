@@ -54,22 +54,42 @@ std::vector<int> closest_nics(const NodeHardware& hardware) {
   return result;
 }
 
-std::vector<int> cpu_share(const std::vector<int>& cpus, int part, int parts) {
-  if (parts <= 1) return cpus;
+CpuRuns cpu_runs(const std::vector<int>& cpus) {
   std::vector<int> sorted = cpus;
   std::sort(sorted.begin(), sorted.end());
-  std::vector<int> share;
+  CpuRuns result;
+  result.cpus = sorted.size();
   std::size_t begin = 0;
   while (begin < sorted.size()) {
     std::size_t end = begin + 1;
     while (end < sorted.size() && sorted[end] == sorted[end - 1] + 1) ++end;
-    const std::size_t length = end - begin;
-    const std::size_t from = begin + length * part / parts;
-    const std::size_t to = begin + length * (part + 1) / parts;
-    share.insert(share.end(), sorted.begin() + from, sorted.begin() + to);
+    result.runs.emplace_back(sorted[begin], static_cast<int>(end - begin));
     begin = end;
   }
+  return result;
+}
+
+std::vector<int> cpu_share(const CpuRuns& runs, int part, int parts) {
+  std::vector<int> share;
+  for (const auto& [first, length] : runs.runs) {
+    const long long from = static_cast<long long>(length) * part / parts;
+    const long long to = static_cast<long long>(length) * (part + 1) / parts;
+    for (long long i = from; i < to; ++i) share.push_back(first + static_cast<int>(i));
+  }
   return share;
+}
+
+std::vector<int> cpu_share(const std::vector<int>& cpus, int part, int parts) {
+  if (parts <= 1) return cpus;
+  return cpu_share(cpu_runs(cpus), part, parts);
+}
+
+int nth_cpu(const CpuRuns& runs, std::size_t index) {
+  for (const auto& [first, length] : runs.runs) {
+    if (index < static_cast<std::size_t>(length)) return first + static_cast<int>(index);
+    index -= static_cast<std::size_t>(length);
+  }
+  return -1;
 }
 
 namespace {
@@ -83,7 +103,8 @@ const topology::NumaDomain* find_numa(const NodeHardware& hardware, int id) {
 
 // Ranks without a GPU (CPU-only nodes): spread in blocks over the NUMA domains, each
 // domain's CPUs split among its ranks; with more ranks than CPUs, CPUs are shared in turn.
-void place_on_cpus(const NodeHardware& hardware, int index, int count, RankPlacement& r) {
+void place_on_cpus(const NodeHardware& hardware, int index, int count, RankPlacement& r,
+                   std::map<int, CpuRuns>& runs_of) {
   std::vector<const topology::NumaDomain*> domains;
   for (const topology::NumaDomain& numa : hardware.numa) {
     if (!numa.cpus.empty()) domains.push_back(&numa);
@@ -92,21 +113,26 @@ void place_on_cpus(const NodeHardware& hardware, int index, int count, RankPlace
   const int d =
       static_cast<int>(static_cast<long>(index) * static_cast<long>(domains.size()) / count);
   // The ranks that land in domain d: those with index * D / count == d.
-  int first = 0;
-  while (static_cast<long>(first) * static_cast<long>(domains.size()) / count < d) ++first;
-  int last = first;
-  while (last < count && static_cast<long>(last) * static_cast<long>(domains.size()) / count == d)
-    ++last;
+  // The first index with index * D / count >= d, in closed form (a loop was quadratic).
+  const long long domain_count = static_cast<long long>(domains.size());
+  const auto first_of = [&](long long domain) {
+    return std::min<long long>(count, (domain * count + domain_count - 1) / domain_count);
+  };
+  const int first = static_cast<int>(first_of(d));
+  const int last = static_cast<int>(first_of(d + 1));
   const topology::NumaDomain& numa = *domains[d];
   const int sharing = last - first;
   const int position = index - first;
   r.numa = numa.id;
-  if (sharing <= static_cast<int>(numa.cpus.size())) {
-    r.cores = cpu_share(numa.cpus, position, sharing);
+  auto [entry, added] = runs_of.try_emplace(numa.id);
+  if (added) entry->second = cpu_runs(numa.cpus);
+  const CpuRuns& runs = entry->second;
+  if (sharing <= 1) {
+    r.cores = numa.cpus;
+  } else if (sharing <= static_cast<int>(runs.cpus)) {
+    r.cores = cpu_share(runs, position, sharing);
   } else {
-    std::vector<int> sorted = numa.cpus;
-    std::sort(sorted.begin(), sorted.end());
-    r.cores = {sorted[position % sorted.size()]};
+    r.cores = {nth_cpu(runs, static_cast<std::size_t>(position) % runs.cpus)};
   }
 }
 
@@ -149,6 +175,7 @@ Placement assemble(const FabricIndex& fabric, const std::vector<NodeRanks>& node
       if (gpu >= 0) ++numa_users[hardware.gpus[gpu].numa];
     }
     std::map<int, int> numa_seen;
+    std::map<int, CpuRuns> runs_of;  // per NUMA domain of this node
     const int cpu_ranks = static_cast<int>(std::count(entry.gpus.begin(), entry.gpus.end(), -1));
     int cpu_rank = 0;
     const int leaf = fabric.leaf_of(entry.node);
@@ -173,10 +200,13 @@ Placement assemble(const FabricIndex& fabric, const std::vector<NodeRanks>& node
         }
         r.numa = gpu.numa;
         if (const topology::NumaDomain* numa = find_numa(hardware, gpu.numa)) {
-          r.cores = cpu_share(numa->cpus, numa_seen[gpu.numa]++, numa_users[gpu.numa]);
+          auto [runs, added] = runs_of.try_emplace(numa->id);
+          if (added) runs->second = cpu_runs(numa->cpus);
+          const int users = numa_users[gpu.numa];
+          r.cores = users <= 1 ? numa->cpus : cpu_share(runs->second, numa_seen[gpu.numa]++, users);
         }
       } else {
-        place_on_cpus(hardware, cpu_rank++, cpu_ranks, r);
+        place_on_cpus(hardware, cpu_rank++, cpu_ranks, r, runs_of);
       }
       if (domain >= 0) r.nvlink_domain = fabric.domain_name(domain);
       if (leaf >= 0) r.leaf = fabric.leaf_name(leaf);

@@ -36,4 +36,15 @@ void set_layout_coordinates(Placement& placement, const Layout& layout);
 /// a second range stay with their cores.
 std::vector<int> cpu_share(const std::vector<int>& cpus, int part, int parts);
 
+/// A CPU list as sorted contiguous runs (first CPU, count), computed once per NUMA domain
+/// so that sharing it among R ranks costs R times the runs, not R times the CPUs.
+struct CpuRuns {
+  std::vector<std::pair<int, int>> runs;
+  std::size_t cpus = 0;
+};
+CpuRuns cpu_runs(const std::vector<int>& cpus);
+std::vector<int> cpu_share(const CpuRuns& runs, int part, int parts);
+/// The `index`-th CPU in sorted order (index < runs.cpus).
+int nth_cpu(const CpuRuns& runs, std::size_t index);
+
 }  // namespace haein::launcher::detail
