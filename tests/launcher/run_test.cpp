@@ -2,6 +2,7 @@
 // logs, the root cause of a failure, no process left behind, heartbeats, restarts,
 // forwarded signals, the commands of the mpirun and srun backends, and bad input. Tests
 // named *Mpirun* run the real Open MPI mpirun (label mpi).
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/syscall.h>
@@ -479,6 +480,48 @@ TEST_F(Run, RestartsBackOffAndAStopBetweenAttemptsIsAStop) {
   EXPECT_NE(slurp(dir_ / "stderr").find("job stopped (SIGTERM between attempts); exit code 143"),
             std::string::npos)
       << slurp(dir_ / "stderr");
+}
+
+// Whoever reads haein run's output stops reading (a full pipe): SIGTERM still stops the
+// job at once, and the launcher's memory stays bounded meanwhile (it once blocked in
+// write(2) and ignored signals for 22 s).
+TEST_F(Run, AFullStdoutPipeDoesNotBlockSignals) {
+  int out[2];
+  ASSERT_EQ(::pipe(out), 0);
+  const std::string err_file = (dir_ / "stderr").string();
+  const pid_t launcher = fork();
+  ASSERT_GE(launcher, 0);
+  if (launcher == 0) {
+    ::dup2(out[1], STDOUT_FILENO);
+    ::close(out[0]);
+    ::close(out[1]);
+    const int err = ::open(err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(err, STDERR_FILENO);
+    execl(HAEIN_BINARY, HAEIN_BINARY, "run", "-n", "1", "--", "sh", "-c", "yes",
+          static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  ::close(out[1]);  // out[0] stays open and unread: the pipe fills
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  std::ifstream status_file("/proc/" + std::to_string(launcher) + "/status");
+  long rss_kb = 0;
+  for (std::string line; std::getline(status_file, line);)
+    if (line.rfind("VmRSS:", 0) == 0) rss_kb = std::stol(line.substr(6));
+  EXPECT_LT(rss_kb, 64 * 1024) << "the launcher buffered the unread output";
+  const auto start = Clock::now();
+  ::kill(launcher, SIGTERM);
+  int status = 0;
+  for (int i = 0; i < 200 && waitpid(launcher, &status, WNOHANG) == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  if (seconds >= 10) {
+    ::kill(launcher, SIGKILL);
+    waitpid(launcher, &status, 0);
+  }
+  ::close(out[0]);
+  EXPECT_LT(seconds, 10) << slurp(dir_ / "stderr");
+  ASSERT_TRUE(WIFEXITED(status)) << slurp(dir_ / "stderr");
+  EXPECT_EQ(WEXITSTATUS(status), 128 + SIGTERM) << slurp(dir_ / "stderr");
 }
 
 TEST_F(Run, SrunDryRunPrintsTheCommandAndHostfile) {

@@ -1,6 +1,7 @@
 #include "supervisor.hpp"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -152,6 +153,7 @@ class Supervisor {
       if (stop_signal_ != 0 || first_failure_ >= 0) break;
     }
     loop();
+    finish_output();
     SupervisorResult result;
     for (Running& child : children_) {
       child.result.tail.assign(child.tail.begin(), child.tail.end());
@@ -355,7 +357,7 @@ class Supervisor {
     std::string text = child.spec->tag;
     text.append(line);
     text += '\n';
-    if (child.spec->echo) write_all(stream.target, text);
+    if (child.spec->echo) queue_output(stream.target, text);
     if (child.log >= 0) write_all(child.log, std::string(line) + "\n");
     child.tail.emplace_back(line);
     if (child.tail.size() > options_.tail_lines) child.tail.pop_front();
@@ -364,6 +366,7 @@ class Supervisor {
   // Reads what is there; returns false at end of file.
   bool read_stream(Running& child, Stream& stream) {
     char buffer[65536];
+    int chunks = 0;
     for (;;) {
       const ssize_t n = ::read(stream.fd, buffer, sizeof buffer);
       if (n < 0 && errno == EINTR) continue;
@@ -386,6 +389,9 @@ class Supervisor {
         stream.partial.clear();
       }
       if (static_cast<std::size_t>(n) < sizeof buffer) return true;
+      // A fast writer keeps the pipe full: back to the loop now and then (signals, other
+      // ranks), and when our own reader is behind.
+      if (++chunks >= 16 || pending_[stream.target].size() > kMaxPendingOutput) return true;
     }
   }
 
@@ -446,6 +452,63 @@ class Supervisor {
     stop_all(SIGTERM);
   }
 
+  // Our stdout and stderr are written without blocking: a reader that stops reading (a full
+  // pipe) must not stop us from answering signals. What does not fit waits here; past
+  // kMaxPendingOutput the children's output is no longer read (they wait, as they would on
+  // a full pipe of their own).
+  static constexpr std::size_t kMaxPendingOutput = std::size_t{1} << 20;
+
+  void queue_output(int target, const std::string& text) {
+    pending_[target] += text;
+    flush_output(target);
+  }
+
+  // Writes what the target takes now: a pipe that polls writable takes PIPE_BUF bytes
+  // without blocking, whatever its O_NONBLOCK (which we leave alone: the shell shares it).
+  void flush_output(int target) {
+    std::string& pending = pending_[target];
+    std::size_t done = 0;
+    while (done < pending.size()) {
+      pollfd writable{target, POLLOUT, 0};
+      if (::poll(&writable, 1, 0) != 1 || (writable.revents & POLLOUT) == 0) {
+        if ((writable.revents & (POLLERR | POLLHUP | POLLNVAL)) != 0) done = pending.size();
+        break;
+      }
+      const ssize_t n = ::write(target, pending.data() + done,
+                                std::min<std::size_t>(PIPE_BUF, pending.size() - done));
+      if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+      if (n <= 0) {  // a closed terminal or pipe: the output has nowhere to go
+        done = pending.size();
+        break;
+      }
+      done += static_cast<std::size_t>(n);
+    }
+    pending.erase(0, done);
+  }
+
+  // At the end: what is left goes out, waiting for the reader; after a stop signal at most
+  // the grace period (a reader that never reads must not keep a stopped job alive).
+  void finish_output() {
+    const bool bounded = stop_signal_ != 0;
+    const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                             std::chrono::duration<double>(options_.grace_seconds));
+    for (int target : {1, 2}) {
+      while (!pending_[target].empty()) {
+        flush_output(target);
+        if (pending_[target].empty()) break;
+        pollfd writable{target, POLLOUT, 0};
+        int wait_ms = -1;
+        if (bounded) {
+          wait_ms = static_cast<int>(
+              std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now())
+                  .count());
+          if (wait_ms <= 0) break;
+        }
+        if (::poll(&writable, 1, wait_ms) == 0) break;
+      }
+    }
+  }
+
   void loop() {
     const bool watch = options_.heartbeat_timeout > 0 && !options_.heartbeats.empty();
     int heartbeat_ms =
@@ -457,12 +520,20 @@ class Supervisor {
     for (;;) {
       std::vector<pollfd> fds{{signals_, POLLIN, 0}};
       std::vector<std::pair<Running*, Stream*>> owners{{nullptr, nullptr}};
+      std::size_t open_streams = 0;
       for (Running& child : children_) {
         for (Stream* stream : {&child.out, &child.err}) {
           if (stream->fd < 0) continue;
+          ++open_streams;
+          if (pending_[stream->target].size() > kMaxPendingOutput) continue;  // reader behind
           fds.push_back({stream->fd, POLLIN, 0});
           owners.emplace_back(&child, stream);
         }
+      }
+      for (int target : {1, 2}) {
+        if (pending_[target].empty()) continue;
+        fds.push_back({target, POLLOUT, 0});
+        owners.emplace_back(nullptr, nullptr);
       }
       if (alive_ == 0) {
         if (!drain_deadline) {
@@ -472,7 +543,7 @@ class Supervisor {
           stop_orphans();
           drain_deadline = Clock::now() + std::chrono::seconds(1);
         }
-        if (fds.size() == 1 || Clock::now() >= *drain_deadline) break;
+        if (open_streams == 0 || Clock::now() >= *drain_deadline) break;
       }
       int timeout = heartbeat_ms;
       auto shorten = [&](Clock::time_point deadline) {
@@ -486,7 +557,11 @@ class Supervisor {
       const int ready = ::poll(fds.data(), fds.size(), timeout);
       if (ready < 0 && errno != EINTR) throw Error(std::string("poll: ") + std::strerror(errno));
       for (std::size_t i = 1; ready > 0 && i < fds.size(); ++i) {
-        if (fds[i].revents != 0) read_stream(*owners[i].first, *owners[i].second);
+        if (fds[i].revents == 0) continue;
+        if (owners[i].first == nullptr)
+          flush_output(fds[i].fd);
+        else
+          read_stream(*owners[i].first, *owners[i].second);
       }
       if (ready > 0 && fds[0].revents != 0) drain_signals();
       if (kill_deadline_ && alive_ > 0 && Clock::now() >= *kill_deadline_) kill_all();
@@ -558,6 +633,7 @@ class Supervisor {
   std::vector<int> stale_;
   std::vector<std::pair<long, long>> first_mtimes_;  ///< each heartbeat's mtime when first seen
   int stop_signal_ = 0;
+  std::string pending_[3];  ///< output for our stdout (1) and stderr (2) not yet written
   std::optional<Clock::time_point> kill_deadline_;
   bool killed_ = false;
   std::optional<Clock::time_point> rank_failed_at_;  // a status file first showed a failure
