@@ -43,6 +43,16 @@ for rank in 0 1 2 3 4 5; do
 done
 echo "ok: 6 ranks on h1-h3 with their variables, MASTER_ADDR 10.77.0.1"
 
+# 1b. As torchrun is typed (no "--"), with only local rank 0 on the console: one line per
+# host, every rank's in its log on the shared folder.
+out=$(on_h1 "${mpi_env[@]}" -- "$haein" run -c "$BED_SHARED/hosts" -n 6 --backend mpirun \
+        --log-dir "$BED_SHARED/job1b" --local-ranks-filter 0 --tag-output '' \
+        sh -c 'echo "said by $RANK on $(hostname)"' 2>&1) || fail "--local-ranks-filter run failed: $out"
+[ "$(grep -c '^said by' <<<"$out")" = 3 ] || fail "expected local rank 0 of 3 hosts only: $out"
+for rank in 0 2 4; do grep -q "^said by $rank on h$((rank / 2 + 1))$" <<<"$out" || fail "rank $rank: $out"; done
+grep -q "said by 1 on h1" "$BED_SHARED/job1b/attempt-0/rank-1.log" || fail "rank 1's log lacks its line"
+echo "ok: torchrun-style command line, --local-ranks-filter 0 showed ranks 0,2,4 of h1-h3"
+
 # 2. Training across the hosts with the collectives checked on every rank.
 out=$(on_h1 "${mpi_env[@]}" HAEIN_CHECK_COLLECTIVES=1 HAEIN_TIMEOUT=60 -- "$haein" run \
         -c "$BED_SHARED/hosts" -n 6 --backend mpirun --log-dir "$BED_SHARED/job2" -- "$train" \
