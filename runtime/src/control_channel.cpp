@@ -11,9 +11,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 #include "haein/common/error.hpp"
 #include "haein/common/log.hpp"
@@ -127,7 +129,7 @@ std::string control_address() {
 
 ControlServer::ControlServer(std::string secret, Handler handler)
     : secret_(std::move(secret)), handler_(std::move(handler)) {
-  listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (listen_fd_ < 0) throw Error(std::string("control channel: socket: ") + std::strerror(errno));
   sockaddr_in address{};
   address.sin_family = AF_INET;
@@ -159,36 +161,88 @@ ControlServer::~ControlServer() {
 }
 
 void ControlServer::serve() {
+  // Every connection is served at once, each with 2 s to send its line: idle connections
+  // (any local user can open them) must not delay the job's own requests past the
+  // asker's timeout, which would make this rank look unreachable.
+  using Clock = std::chrono::steady_clock;
+  struct Client {
+    int fd;
+    std::string line;
+    Clock::time_point deadline;
+  };
+  constexpr std::size_t kMaxClients = 128;
+  std::vector<Client> clients;
+  const auto drop = [&](std::size_t i) {
+    ::close(clients[i].fd);
+    clients.erase(clients.begin() + static_cast<std::ptrdiff_t>(i));
+  };
   for (;;) {
-    pollfd entries[2] = {{listen_fd_, POLLIN, 0}, {stop_pipe_[0], POLLIN, 0}};
-    if (::poll(entries, 2, -1) < 0) {
+    std::vector<pollfd> entries{{listen_fd_, POLLIN, 0}, {stop_pipe_[0], POLLIN, 0}};
+    for (const Client& client : clients) entries.push_back({client.fd, POLLIN, 0});
+    int timeout = -1;
+    if (!clients.empty()) {
+      Clock::time_point first = clients.front().deadline;
+      for (const Client& client : clients) first = std::min(first, client.deadline);
+      timeout = static_cast<int>(std::max<long long>(
+          0,
+          std::chrono::duration_cast<std::chrono::milliseconds>(first - Clock::now()).count() + 1));
+    }
+    if (::poll(entries.data(), entries.size(), timeout) < 0) {
       if (errno == EINTR) continue;
-      return;
+      break;
     }
-    if (entries[1].revents != 0) return;
-    const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-    if (fd < 0) continue;
-    // One request per connection; a peer that sends nothing is dropped after 2 s.
-    const auto request = read_line(fd, std::chrono::steady_clock::now() + std::chrono::seconds(2));
-    std::function<void()> after_reply;
-    // "<secret> <request>": anything else is dropped unanswered.
-    const std::size_t space = request ? request->find(' ') : std::string::npos;
-    if (space == std::string::npos || !same_secret(request->substr(0, space), secret_)) {
-      ::close(fd);
-      continue;
-    }
-    if (request) {
+    if (entries[1].revents != 0) break;
+    // Requests first (the entries match `clients` before any accept or drop below).
+    std::vector<std::size_t> finished;
+    std::vector<std::function<void()>> after_replies;
+    for (std::size_t i = 0; i < clients.size(); ++i) {
+      if (entries[i + 2].revents == 0) continue;
+      Client& client = clients[i];
+      char buffer[512];
+      const ssize_t n = ::recv(client.fd, buffer, sizeof buffer, MSG_DONTWAIT);
+      if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) continue;
+      if (n <= 0) {
+        finished.push_back(i);
+        continue;
+      }
+      client.line.append(buffer, static_cast<std::size_t>(n));
+      const std::size_t end = client.line.find('\n');
+      if (end == std::string::npos) {
+        if (client.line.size() > kMaxLine) finished.push_back(i);
+        continue;
+      }
+      finished.push_back(i);
+      const std::string request = client.line.substr(0, end);
+      // "<secret> <request>": anything else is dropped unanswered.
+      const std::size_t space = request.find(' ');
+      if (space == std::string::npos || !same_secret(request.substr(0, space), secret_)) continue;
+      std::function<void()> after_reply;
       std::string reply;
       try {
-        reply = handler_(request->substr(space + 1), after_reply);
+        reply = handler_(request.substr(space + 1), after_reply);
       } catch (const std::exception& error) {
         reply = std::string("ERROR ") + error.what();
       }
-      write_all(fd, reply + "\n");
+      write_all(client.fd, reply + "\n");
+      if (after_reply) after_replies.push_back(std::move(after_reply));
     }
-    ::close(fd);
-    if (after_reply) after_reply();
+    const Clock::time_point now = Clock::now();
+    for (std::size_t i = clients.size(); i-- > 0;) {
+      if (std::find(finished.begin(), finished.end(), i) != finished.end() ||
+          clients[i].deadline <= now)
+        drop(i);
+    }
+    for (auto& after_reply : after_replies) after_reply();
+    if ((entries[0].revents & POLLIN) != 0) {
+      for (;;) {
+        const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (fd < 0) break;
+        if (clients.size() >= kMaxClients) drop(0);  // the oldest makes room
+        clients.push_back({fd, {}, Clock::now() + std::chrono::seconds(2)});
+      }
+    }
   }
+  for (const Client& client : clients) ::close(client.fd);
 }
 
 std::optional<std::string> control_request(const std::string& address, int port,

@@ -188,9 +188,13 @@ void Communicator::Impl::fire(std::uint64_t id, const OpRecord& record) {
                              std::to_string(record.sequence) + " timed out";
   for (int peer = 0; peer < size; ++peer) {
     if (peer == rank) continue;
-    if (std::find(unreachable.begin(), unreachable.end(), peer) != unreachable.end()) continue;
-    detail::control_request(control_address_of(peer), control_ports[peer], control_secret,
-                            "ABORT " + notice, std::chrono::seconds(5));
+    // A rank that did not answer STATUS may still be there (its port was busy, its host
+    // slow): it is told too, with less patience.
+    const bool answered =
+        std::find(unreachable.begin(), unreachable.end(), peer) == unreachable.end();
+    detail::control_request(
+        control_address_of(peer), control_ports[peer], control_secret, "ABORT " + notice,
+        answered ? std::chrono::milliseconds(5000) : std::chrono::milliseconds(1000));
   }
   dump(headline.str());
   exit_after_abort();

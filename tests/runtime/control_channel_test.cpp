@@ -12,7 +12,9 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <string>
+#include <vector>
 
 namespace {
 
@@ -79,6 +81,37 @@ TEST(ControlChannel, AnswersOnlyRequestsWithTheSecret) {
   // The server still serves the job after the intruders.
   EXPECT_EQ(raw_exchange(server.port(), secret + " STATUS\n"), "got STATUS\n");
   EXPECT_EQ(handled.load(), 2);
+}
+
+// Idle connections from outside the job (any local user can open them) once held the
+// server 2 s each, so the job's own STATUS timed out and the rank looked unreachable.
+TEST(ControlChannel, IdleConnectionsDoNotDelayTheJobsRequests) {
+  const std::string secret = control_secret();
+  ControlServer server(
+      secret, [&](const std::string& request, std::function<void()>&) { return "got " + request; });
+  std::vector<int> idle;
+  for (int i = 0; i < 160; ++i) {  // past the server's 128 open connections
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(static_cast<std::uint16_t>(server.port()));
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to) == 0) {
+      idle.push_back(fd);
+    } else {
+      ::close(fd);
+    }
+  }
+  ASSERT_GE(idle.size(), 100u);
+  const auto start = std::chrono::steady_clock::now();
+  const auto reply =
+      control_request("127.0.0.1", server.port(), secret, "STATUS", std::chrono::seconds(1));
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  ASSERT_TRUE(reply.has_value()) << "no answer behind " << idle.size() << " idle connections";
+  EXPECT_EQ(*reply, "got STATUS");
+  EXPECT_LT(seconds, 0.5);
+  for (int fd : idle) ::close(fd);
 }
 
 TEST(ControlChannel, SecretsAreFreshAndHex) {

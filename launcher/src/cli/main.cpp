@@ -228,9 +228,9 @@ int exec_rank_main(const std::vector<std::string>& args) {
 std::vector<std::string> split_at_program(const std::vector<std::string>& args,
                                           const po::options_description& options,
                                           std::vector<std::string>& command) {
-  if (std::find(args.begin(), args.end(), "--") != args.end()) return split_command(args, command);
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string& word = args[i];
+    if (word == "--") return split_command(args, command);  // the options end first
     if (word.size() < 2 || word[0] != '-') {
       command.assign(args.begin() + static_cast<std::ptrdiff_t>(i), args.end());
       return {args.begin(), args.begin() + static_cast<std::ptrdiff_t>(i)};
