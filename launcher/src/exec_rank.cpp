@@ -252,7 +252,16 @@ int watch_rank(const ExecRankOptions& options, const RankPlacement& rank,
                           .count();
     status.seconds = ended.seconds;
     status.tail = ended.tail;
-    detail::write_rank_status(options.status_dir, status);
+    try {
+      detail::write_rank_status(options.status_dir, status);
+    } catch (const Error& error) {
+      // A full or broken job folder does not turn the rank's own end into a failure.
+      err << "haein exec-rank: rank " << rank.rank << " on " << rank.host
+          << ": cannot record how it ended (" << error.what() << "); it "
+          << (status.signal != 0 ? "was ended by signal " + std::to_string(status.signal)
+                                 : "exited with code " + std::to_string(status.exit_code))
+          << "\n";
+    }
     // Stopped from outside and passed on (the status says how the rank ended): a non-zero
     // exit here would make srun's --kill-on-bad-exit SIGKILL the ranks still saving.
     if (result.stop_signal == SIGTERM || result.stop_signal == SIGINT) return 0;

@@ -1,6 +1,7 @@
 // The mpirun and srun backends: their process managers start, place and tear down the
 // ranks; each rank goes through `haein exec-rank`, which applies its placement entry and
 // records how it ended, so that the launcher can name the root cause afterwards.
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -384,7 +385,13 @@ Outcome run_remote(const Job& job, const Attempt& attempt, const LaunchCommand& 
   if (!ended.failed()) {
     if (static_cast<int>(statuses.size()) < job.placement.world_size()) {
       err << "haein run: warning: " << manager << " succeeded but only " << statuses.size()
-          << " of " << job.placement.world_size() << " ranks reported their end\n";
+          << " of " << job.placement.world_size() << " ranks reported their end";
+      struct statvfs space {};
+      const std::string dir = attempt.status_dir().string();
+      if (::statvfs(dir.c_str(), &space) == 0 &&
+          static_cast<unsigned long long>(space.f_bavail) * space.f_frsize < (1u << 20))
+        err << " (the job folder's file system is full: " << dir << "; logs may be cut short)";
+      err << "\n";
     }
     return outcome;
   }
