@@ -141,6 +141,19 @@ TEST_F(Cli, BadInputsExitTwoWithFileAndLine) {
           << command << c.name << ": " << r.err;
     }
   }
+  // Binary bytes quoted back are escaped: a terminal gets no control characters from us.
+  std::string binary =
+      "\x7f"
+      "ELF\x01\x1b[2J\x07 slots=\x1b]0;x\x07\n";
+  const std::string path = file("binary", binary);
+  for (const std::string& command :
+       {"topo validate " + path, "plan -c preset:haein --gpus 8 --busy " + path}) {
+    const Result r = haein(command);
+    EXPECT_EQ(r.exit_code, 2) << command << ": " << r.err;
+    EXPECT_EQ(r.err.find('\x1b'), std::string::npos) << command << ": " << r.err;
+    EXPECT_EQ(r.err.find('\x07'), std::string::npos) << command << ": " << r.err;
+    EXPECT_NE(r.err.find("\\x1b"), std::string::npos) << command << ": " << r.err;
+  }
 }
 
 TEST_F(Cli, ValidateListsEveryProblem) {
@@ -204,7 +217,7 @@ TEST_F(Cli, OverflowingRequestsAreRefused) {
   EXPECT_NE(r.err.find("more than 10000000 ranks"), std::string::npos) << r.err;
   r = haein("plan --cluster preset:haein --nodes 100000 --gpus-per-node 100000");
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_NE(r.err.find("100000 nodes × 100000 per node is more than 10000000 ranks"),
+  EXPECT_NE(r.err.find("100000 nodes x 100000 per node is more than 10000000 ranks"),
             std::string::npos)
       << r.err;
   r = haein("run --nnodes 65536 --nproc-per-node 65536 --dry-run -- /bin/true");

@@ -19,7 +19,8 @@ Cluster read_hostfile(std::string_view text, const std::string& source) {
     std::string hostname;
     if (!(words >> hostname)) continue;
     if (hostname.find('=') != std::string::npos) {
-      throw ParseError(source, number, "expected a host name first, got '" + hostname + "'");
+      throw ParseError(source, number,
+                       "expected a host name first, got '" + printable(hostname, 80) + "'");
     }
     if (cluster.nodes.size() >= kMaxNodes)
       throw ParseError(source, number, "more than " + std::to_string(kMaxNodes) + " hosts");
@@ -33,7 +34,7 @@ Cluster read_hostfile(std::string_view text, const std::string& source) {
       if (equals == std::string::npos ||
           (key != "slots" && key != "max_slots" && key != "max-slots")) {
         throw ParseError(source, number,
-                         "expected slots=N after the host name, got '" + word + "'");
+                         "expected slots=N after the host name, got '" + printable(word, 80) + "'");
       }
       const std::string value = word.substr(equals + 1);
       int slots = 0;
@@ -44,7 +45,9 @@ Cluster read_hostfile(std::string_view text, const std::string& source) {
       } catch (const std::exception&) {
       }
       if (slots <= 0)
-        throw ParseError(source, number, key + "='" + value + "' is not a positive integer");
+        throw ParseError(
+            source, number,
+            printable(key, 40) + "='" + printable(value, 40) + "' is not a positive integer");
       if (slots > kMaxSlots)
         throw ParseError(source, number,
                          key + "=" + value + " is more than " + std::to_string(kMaxSlots));

@@ -32,14 +32,15 @@ long long to_number(std::string_view digits, std::string_view whole) {
   long long value = 0;
   const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
   if (error != std::errc() || end != digits.data() + digits.size() || value > kMaxHostNumber) {
-    throw InvalidArgument("host list '" + std::string(whole) + "': number '" + std::string(digits) +
-                          "' is out of range");
+    throw InvalidArgument("host list '" + printable(std::string(whole), 80) + "': number '" +
+                          std::string(digits) + "' is out of range");
   }
   return value;
 }
 
 std::vector<Range> parse_bracket(std::string_view body, std::string_view whole) {
-  if (body.empty()) throw InvalidArgument("host list '" + std::string(whole) + "': empty []");
+  if (body.empty())
+    throw InvalidArgument("host list '" + printable(std::string(whole), 80) + "': empty []");
   std::vector<Range> ranges;
   std::size_t start = 0;
   while (start <= body.size()) {
@@ -49,14 +50,14 @@ std::vector<Range> parse_bracket(std::string_view body, std::string_view whole) 
     const std::string_view low = item.substr(0, dash);
     const std::string_view high = dash == std::string_view::npos ? low : item.substr(dash + 1);
     if (!all_digits(low) || !all_digits(high)) {
-      throw InvalidArgument("host list '" + std::string(whole) + "': '" + std::string(item) +
-                            "' is not a number or a range A-B");
+      throw InvalidArgument("host list '" + printable(std::string(whole), 80) + "': '" +
+                            std::string(item) + "' is not a number or a range A-B");
     }
     Range range{to_number(low, whole), to_number(high, whole), low.size()};
     if (range.high < range.low) {
-      throw InvalidArgument("host list '" + std::string(whole) + "': range " + std::string(item) +
-                            " is descending; write it as " + std::string(high) + "-" +
-                            std::string(low));
+      throw InvalidArgument("host list '" + printable(std::string(whole), 80) + "': range " +
+                            std::string(item) + " is descending; write it as " + std::string(high) +
+                            "-" + std::string(low));
     }
     ranges.push_back(range);
     start = comma + 1;
@@ -78,13 +79,15 @@ void expand_item(std::string_view item, std::string_view whole, std::vector<std:
     const std::size_t open = item.find('[', pos);
     const std::string_view literal = item.substr(pos, open - pos);
     if (literal.find(']') != std::string_view::npos) {
-      throw InvalidArgument("host list '" + std::string(whole) + "': ']' without '['");
+      throw InvalidArgument("host list '" + printable(std::string(whole), 80) +
+                            "': ']' without '['");
     }
     for (std::string& prefix : partial) prefix.append(literal);
     if (open == std::string_view::npos) break;
     const std::size_t close = item.find(']', open);
     if (close == std::string_view::npos) {
-      throw InvalidArgument("host list '" + std::string(whole) + "': '[' is never closed");
+      throw InvalidArgument("host list '" + printable(std::string(whole), 80) +
+                            "': '[' is never closed");
     }
     const std::vector<Range> ranges = parse_bracket(item.substr(open + 1, close - open - 1), whole);
     // Counted without overflow: each range's size is at most 10^15, and the sum stops
@@ -96,8 +99,9 @@ void expand_item(std::string_view item, std::string_view whole, std::vector<std:
     }
     if (total > kMaxHostlistSize || total > (kMaxHostlistSize - out.size()) / partial.size() ||
         total * partial.size() + out.size() > kMaxHostlistSize) {
-      throw InvalidArgument("host list '" + std::string(whole) + "' expands to more than " +
-                            std::to_string(kMaxHostlistSize) + " names");
+      throw InvalidArgument("host list '" + printable(std::string(whole), 80) +
+                            "' expands to more than " + std::to_string(kMaxHostlistSize) +
+                            " names");
     }
     std::vector<std::string> next;
     next.reserve(partial.size() * total);
@@ -114,7 +118,8 @@ void expand_item(std::string_view item, std::string_view whole, std::vector<std:
   }
   for (std::string& name : partial) {
     if (name.empty())
-      throw InvalidArgument("host list '" + std::string(whole) + "' has an empty name");
+      throw InvalidArgument("host list '" + printable(std::string(whole), 80) +
+                            "' has an empty name");
     out.push_back(std::move(name));
   }
 }

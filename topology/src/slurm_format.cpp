@@ -48,7 +48,8 @@ std::vector<Line> tokenize(std::string_view text, const std::string& source) {
     while (words >> word) {
       const auto equals = word.find('=');
       if (equals == std::string::npos || equals == 0) {
-        throw ParseError(source, start_number, "expected Key=Value, got '" + word + "'");
+        throw ParseError(source, start_number,
+                         "expected Key=Value, got '" + printable(word, 80) + "'");
       }
       line.pairs.emplace_back(lower(word.substr(0, equals)), word.substr(equals + 1));
     }
@@ -90,7 +91,7 @@ Cluster read_slurm_topology(std::string_view text, const std::string& source) {
           cluster.block_sizes.push_back(size);
         } catch (const std::exception&) {
           throw ParseError(source, line.number,
-                           "BlockSizes: '" + item + "' is not a positive integer");
+                           "BlockSizes: '" + printable(item, 40) + "' is not a positive integer");
         }
       }
       block = true;
@@ -121,17 +122,19 @@ Cluster read_slurm_topology(std::string_view text, const std::string& source) {
       } else if (key == "level" && !is_block) {
         // scontrol show topology prints it; the level follows from the tree here.
         if (value.empty() || value.find_first_not_of("0123456789") != std::string::npos)
-          throw ParseError(source, line.number, "Level='" + value + "' is not a level number");
+          throw ParseError(source, line.number,
+                           "Level='" + printable(value, 40) + "' is not a level number");
       } else if (key == "linkspeed" && !is_block) {
         try {
           s.link_gbps = std::stod(value);
         } catch (const std::exception&) {
-          throw ParseError(source, line.number, "LinkSpeed='" + value + "' is not a number");
+          throw ParseError(source, line.number,
+                           "LinkSpeed='" + printable(value, 40) + "' is not a number");
         }
       } else {
         throw ParseError(
             source, line.number,
-            "unknown key '" + key + "=' in " +
+            "unknown key '" + printable(key, 40) + "=' in " +
                 (is_block ? "a BlockName line; expected Nodes="
                           : "a SwitchName line; expected Nodes=, Switches=, LinkSpeed= or Level="));
       }
@@ -187,7 +190,8 @@ Cluster read_slurm_topology(std::string_view text, const std::string& source) {
       auto it = by_name.find(child);
       if (it == by_name.end()) {
         throw ParseError(source, s.where.line,
-                         "switch '" + s.name + "' lists unknown switch '" + child + "'");
+                         "switch '" + printable(s.name, 80) + "' lists unknown switch '" +
+                             printable(child, 80) + "'");
       }
       level = std::max(level, depth_of(*it->second) + 1);
     }

@@ -52,7 +52,8 @@ class Reader {
       if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
         std::string list;
         for (std::string_view a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
-        fail(entry.first, "unknown key '" + key + "' in " + what + "; expected one of: " + list);
+        fail(entry.first,
+             "unknown key '" + printable(key, 80) + "' in " + what + "; expected one of: " + list);
       }
     }
   }
@@ -76,7 +77,7 @@ class Reader {
       if (used == value.size()) return result;
     } catch (const std::exception&) {
     }
-    fail(node, what + " must be an integer, got '" + value + "'");
+    fail(node, what + " must be an integer, got '" + printable(value, 80) + "'");
   }
 
   double number(const YAML::Node& node, const std::string& what) const {
@@ -87,7 +88,7 @@ class Reader {
       if (used == value.size() && std::isfinite(result)) return result;
     } catch (const std::exception&) {
     }
-    fail(node, what + " must be a number, got '" + value + "'");
+    fail(node, what + " must be a number, got '" + printable(value, 80) + "'");
   }
 
   std::vector<std::string> hostlist(const YAML::Node& node, const std::string& what) const {
@@ -118,7 +119,7 @@ class Reader {
       if (value == name) return enum_value;
       list += (list.empty() ? "" : ", ") + std::string(name);
     }
-    fail(node, what + " must be one of " + list + ", got '" + value + "'");
+    fail(node, what + " must be one of " + list + ", got '" + printable(value, 80) + "'");
   }
 
   NumaDomain read_numa(const YAML::Node& node) const {

@@ -193,7 +193,7 @@ int requested_world(const PlacementRequest& request) {
                         : request.gpus;
   if (world > kMaxRanks)
     throw InvalidArgument((request.nodes > 0
-                               ? std::to_string(request.nodes) + " nodes × " +
+                               ? std::to_string(request.nodes) + " nodes x " +
                                      std::to_string(request.gpus_per_node) + " per node"
                                : std::to_string(request.gpus)) +
                           " is more than " + std::to_string(kMaxRanks) + " ranks");

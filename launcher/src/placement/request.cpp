@@ -18,17 +18,17 @@ Layout parse_layout(const std::string& text, int world_size) {
   std::istringstream in(text);
   std::string item;
   auto bad = [&](const std::string& why) {
-    return InvalidArgument("--layout '" + text + "': " + why +
+    return InvalidArgument("--layout '" + printable(text, 80) + "': " + why +
                            "; expected tp=T,pp=P,dp=D[,ep=E] with positive integers");
   };
   while (std::getline(in, item, ',')) {
     const auto eq = item.find('=');
-    if (eq == std::string::npos) throw bad("'" + item + "' has no '='");
+    if (eq == std::string::npos) throw bad("'" + printable(item, 40) + "' has no '='");
     const std::string key = item.substr(0, eq);
     const std::string value = item.substr(eq + 1);
     if (value.empty() || value.size() > 6 ||
         !std::all_of(value.begin(), value.end(), [](unsigned char c) { return std::isdigit(c); })) {
-      throw bad("'" + value + "' is not a positive integer");
+      throw bad("'" + printable(value, 40) + "' is not a positive integer");
     }
     const int number = std::stoi(value);
     if (number <= 0) throw bad(key + " must be at least 1");
@@ -42,7 +42,7 @@ Layout parse_layout(const std::string& text, int world_size) {
     } else if (key == "ep") {
       layout.ep = number;
     } else {
-      throw bad("unknown dimension '" + key + "'");
+      throw bad("unknown dimension '" + printable(key, 40) + "'");
     }
   }
   // Products in 64 bits: tp=2600,pp=2501,dp=1321 wrapped around to 8 in an int.
@@ -92,8 +92,9 @@ BusySet parse_busy(const topology::Cluster& cluster, const std::string& text,
       for (const std::string& host : hosts) {
         auto found = index.find(host);
         if (found == index.end()) {
-          throw ParseError(source, number,
-                           "unknown host '" + host + "' (not in cluster '" + cluster.name + "')");
+          throw ParseError(
+              source, number,
+              "unknown host '" + printable(host, 80) + "' (not in cluster '" + cluster.name + "')");
         }
         busy[found->second] = true;
       }
