@@ -297,6 +297,27 @@ TEST_F(Run, RankKilledBySigkillIsTheRootCause) {
   expect_no_survivors("pid-");
 }
 
+// kill -9 of haein run (local backend): the ranks die with it (parent-death signal), and
+// so does what they started (their process groups, through the watcher process).
+TEST_F(Run, SigkillOfTheLauncherLeavesNoRankNorWhatItStarted) {
+  const std::string rank =
+      script("spawner.sh",
+             "sleep 300 & echo $! >$D/pid-child-$RANK\necho $$ >$D/pid-rank-$RANK\n"
+             "sleep 300\n");
+  const pid_t launcher = fork();
+  ASSERT_GE(launcher, 0);
+  if (launcher == 0) {
+    execl("/bin/sh", "sh", "-c", ("exec " + command("run -n 2 -- " + rank)).c_str(),
+          static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  ASSERT_TRUE(wait_for_files("pid-", 4, 10)) << slurp(dir_ / "stderr");
+  ::kill(launcher, SIGKILL);
+  int status = 0;
+  waitpid(launcher, &status, 0);
+  expect_no_survivors("pid-");
+}
+
 TEST_F(Run, MpirunRankExitingThreeStopsTheJobWithExitThree) {
   const std::string program = failing_rank("exit 3");
   const Result r = haein("run -n 4 --oversubscribe --backend mpirun -- " + program);

@@ -8,6 +8,7 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -93,6 +94,97 @@ void write_all(int fd, const std::string& text) {
   }
 }
 
+// When we die without stopping the children (SIGKILL), their process groups (a rank and
+// what it started) would run on: the parent-death signal reaches each child only. A small
+// process started first holds a pipe from us and, when the pipe closes without our
+// "done", kills every group we told it about. It keeps no other file of ours open and
+// ignores the terminal's signals; between fork and its end it calls only
+// async-signal-safe functions.
+class GroupWatcher {
+ public:
+  void start() {
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) return;  // no watcher: the old behaviour
+    const pid_t pid = ::fork();
+    if (pid < 0) {
+      ::close(fds[0]);
+      ::close(fds[1]);
+      return;
+    }
+    if (pid == 0) watch(fds[0]);
+    ::close(fds[0]);
+    fd_ = fds[1];
+    pid_ = pid;
+  }
+  void add(pid_t group) {
+    if (fd_ < 0) return;
+    const std::string line = std::to_string(group) + "\n";
+    if (::write(fd_, line.data(), line.size()) < 0) {
+    }
+  }
+  // Our own end: the groups are gone or ours to stop; the watcher leaves quietly.
+  void done() {
+    if (fd_ < 0) return;
+    if (::write(fd_, "done\n", 5) < 0) {
+    }
+    ::close(fd_);
+    fd_ = -1;
+    waitpid(pid_, nullptr, 0);
+  }
+  ~GroupWatcher() { done(); }
+
+ private:
+  [[noreturn]] static void watch(int in) {
+    ::setsid();  // Ctrl-C and a hung-up terminal reach the job, not us
+    struct sigaction ignore {};
+    ignore.sa_handler = SIG_IGN;
+    ::sigaction(SIGINT, &ignore, nullptr);
+    ::sigaction(SIGHUP, &ignore, nullptr);
+    ::sigaction(SIGPIPE, &ignore, nullptr);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    const int null = ::open("/dev/null", O_RDWR);
+    if (null >= 0) {
+      ::dup2(null, 0);
+      ::dup2(null, 1);
+      ::dup2(null, 2);
+    }
+    ::dup2(in, 3);
+    ::syscall(SYS_close_range, 4U, ~0U, 0U);  // nothing of ours held open (pipes, logs)
+    static pid_t groups[1 << 16];
+    std::size_t count = 0;
+    long long value = 0;
+    bool digits = false, word = false;
+    char buffer[4096];
+    for (;;) {
+      const ssize_t n = ::read(3, buffer, sizeof buffer);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      for (ssize_t i = 0; i < n; ++i) {
+        const char c = buffer[i];
+        if (c >= '0' && c <= '9') {
+          value = value * 10 + (c - '0');
+          digits = true;
+        } else if (c == '\n') {
+          if (word) ::_exit(0);  // "done"
+          if (digits && value > 1 && count < sizeof groups / sizeof groups[0])
+            groups[count++] = static_cast<pid_t>(value);
+          value = 0;
+          digits = false;
+        } else {
+          word = true;
+        }
+      }
+    }
+    for (std::size_t i = 0; i < count; ++i) ::kill(-groups[i], SIGKILL);
+    ::_exit(0);
+  }
+
+  int fd_ = -1;
+  pid_t pid_ = -1;
+};
+
 // One captured stream of a child: bytes come in, whole lines go out.
 struct Stream {
   int fd = -1;
@@ -144,6 +236,9 @@ class Supervisor {
     prctl(PR_SET_CHILD_SUBREAPER, 1);
     // A closed terminal or a gone mpirun must not kill us before the children are stopped.
     old_sigpipe_ = signal(SIGPIPE, SIG_IGN);
+    if (std::any_of(children_.begin(), children_.end(),
+                    [](const Running& child) { return child.spec->signal_group; }))
+      watcher_.start();
     block_signals();
     for (std::size_t i = 0; i < children_.size(); ++i) {
       start(children_[i]);
@@ -217,6 +312,7 @@ class Supervisor {
     if (pid == 0) exec_child(spec, argv, out[1], err[1], parent);
     // Set in both processes so that signals to the group cannot race the child's setpgid.
     setpgid(pid, pid);
+    if (spec.signal_group) watcher_.add(pid);
     child.pid = pid;
     child.alive = true;
     child.started = Clock::now();
@@ -540,6 +636,7 @@ class Supervisor {
           // Everyone ended: nothing a rank started may outlive the job, and what such
           // helpers still hold open of the pipes ends with them.
           kill_all_groups();
+          watcher_.done();
           stop_orphans();
           drain_deadline = Clock::now() + std::chrono::seconds(1);
         }
@@ -620,6 +717,7 @@ class Supervisor {
   }
 
   const SupervisorOptions& options_;
+  GroupWatcher watcher_;
   std::unique_ptr<MemoryBinder> memory_;  // loaded when a child binds its memory
   std::vector<Running> children_;
   int alive_ = 0;
