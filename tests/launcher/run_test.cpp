@@ -125,6 +125,8 @@ class Run : public testing::Test {
   }
 
   // Every pid recorded in files named prefix* is gone within a second.
+  void sigkill_launcher_then_look(const std::string& backend);
+
   void expect_no_survivors(const std::string& prefix) {
     std::vector<pid_t> pids;
     for (const auto& entry : fs::directory_iterator(dir_)) {
@@ -300,6 +302,15 @@ TEST_F(Run, RankKilledBySigkillIsTheRootCause) {
 // kill -9 of haein run (local backend): the ranks die with it (parent-death signal), and
 // so does what they started (their process groups, through the watcher process).
 TEST_F(Run, SigkillOfTheLauncherLeavesNoRankNorWhatItStarted) {
+  for (const std::string backend : {"local", "mpirun"}) {
+    SCOPED_TRACE(backend);
+    for (const auto& entry : fs::directory_iterator(dir_))
+      if (entry.path().filename().string().rfind("pid-", 0) == 0) fs::remove(entry.path());
+    sigkill_launcher_then_look(backend);
+  }
+}
+
+void Run::sigkill_launcher_then_look(const std::string& backend) {
   const std::string rank =
       script("spawner.sh",
              "sleep 300 & echo $! >$D/pid-child-$RANK\necho $$ >$D/pid-rank-$RANK\n"
@@ -307,11 +318,12 @@ TEST_F(Run, SigkillOfTheLauncherLeavesNoRankNorWhatItStarted) {
   const pid_t launcher = fork();
   ASSERT_GE(launcher, 0);
   if (launcher == 0) {
-    execl("/bin/sh", "sh", "-c", ("exec " + command("run -n 2 -- " + rank)).c_str(),
+    execl("/bin/sh", "sh", "-c",
+          ("exec " + command("run -n 2 --backend " + backend + " -- " + rank)).c_str(),
           static_cast<char*>(nullptr));
     _exit(127);
   }
-  ASSERT_TRUE(wait_for_files("pid-", 4, 10)) << slurp(dir_ / "stderr");
+  ASSERT_TRUE(wait_for_files("pid-", 4, 20)) << slurp(dir_ / "stderr");
   ::kill(launcher, SIGKILL);
   int status = 0;
   waitpid(launcher, &status, 0);
