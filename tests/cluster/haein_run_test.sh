@@ -53,6 +53,14 @@ for rank in 0 2 4; do grep -q "^said by $rank on h$((rank / 2 + 1))$" <<<"$out" 
 grep -q "said by 1 on h1" "$BED_SHARED/job1b/attempt-0/rank-1.log" || fail "rank 1's log lacks its line"
 echo "ok: torchrun-style command line, --local-ranks-filter 0 showed ranks 0,2,4 of h1-h3"
 
+# 1c. Output lines of ranks on three hosts never mix (mpirun cuts and interleaves chunks).
+chatty='i=0; while [ $i -lt 2000 ]; do echo "rank $RANK line $i abcdefghijklmnopqrstuvwxyz0123456789"; i=$((i+1)); done'
+out=$(on_h1 "${mpi_env[@]}" -- "$haein" run -c "$BED_SHARED/hosts" -n 6 --backend mpirun \
+        --tag-output '' -- sh -c "$chatty" 2>/dev/null) || fail "chatty run failed"
+lines=$(grep -c '^rank [0-5] line [0-9]* abcdefghijklmnopqrstuvwxyz0123456789$' <<<"$out" || true)
+[ "$lines" = 12000 ] || fail "$lines of 12000 lines whole: $(grep -v '^rank [0-5] line [0-9]* abcdefghijklmnopqrstuvwxyz0123456789$' <<<"$out" | head -3)"
+echo "ok: 12000 lines of 6 ranks on h1-h3, none mixed"
+
 # 2. Training across the hosts with the collectives checked on every rank.
 out=$(on_h1 "${mpi_env[@]}" HAEIN_CHECK_COLLECTIVES=1 HAEIN_TIMEOUT=60 -- "$haein" run \
         -c "$BED_SHARED/hosts" -n 6 --backend mpirun --log-dir "$BED_SHARED/job2" -- "$train" \

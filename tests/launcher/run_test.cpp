@@ -330,6 +330,37 @@ void Run::sigkill_launcher_then_look(const std::string& backend) {
   expect_no_survivors("pid-");
 }
 
+// mpirun passes the ranks' output on in chunks that cut lines and interleave ranks
+// mid-line (hundreds of malformed lines in 18,000); haein run puts them back together.
+TEST_F(Run, MpirunOutputLinesOfRanksNeverMix) {
+  const std::string chatty =
+      script("chatty.sh",
+             "i=0\nwhile [ $i -lt 4500 ]; do\n"
+             "  echo \"rank $RANK line $i "
+             "abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz\"\n"
+             "  [ $((i % 500)) = 0 ] && echo \"rank $RANK err $i\" >&2\n"
+             "  i=$((i+1))\ndone\n");
+  const Result r = haein("run -n 4 --oversubscribe --backend mpirun -- " + chatty);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::regex line(
+      "\\[[^:]+:([0-3])\\] rank ([0-3]) line ([0-9]+) "
+      "abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz");
+  std::map<int, int> next;  // each rank's lines arrive whole and in order
+  int bad = 0;
+  for (const std::string& text : lines_of(r.out)) {
+    std::smatch match;
+    if (!std::regex_match(text, match, line) || match[1] != match[2] ||
+        std::stoi(match[3]) != next[std::stoi(match[1])]++) {
+      if (++bad <= 3) ADD_FAILURE() << "malformed or out of order: " << text;
+    }
+  }
+  EXPECT_EQ(bad, 0);
+  EXPECT_EQ(lines_of(r.out).size(), 18000u);
+  for (int rank = 0; rank < 4; ++rank)
+    EXPECT_NE(r.err.find("] rank " + std::to_string(rank) + " err 4000\n"), std::string::npos)
+        << r.err.substr(0, 2000);
+}
+
 TEST_F(Run, MpirunRankExitingThreeStopsTheJobWithExitThree) {
   const std::string program = failing_rank("exit 3");
   const Result r = haein("run -n 4 --oversubscribe --backend mpirun -- " + program);

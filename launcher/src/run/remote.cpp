@@ -198,6 +198,9 @@ LaunchCommand mpirun_command(const Job& job, const Attempt& attempt) {
   command.env = job.forwarded_env;
   for (const auto& [name, value] : job.forwarded_env)
     command.argv.insert(command.argv.end(), {"-x", name});
+  // Each chunk of a rank's output names the rank, so that haein run can put lines back
+  // together (mpirun cuts and interleaves them).
+  command.argv.emplace_back("--tag-output");
   const std::vector<std::string> rank = exec_rank_argv(job, attempt);
   command.argv.insert(command.argv.end(), rank.begin(), rank.end());
   return command;
@@ -239,7 +242,12 @@ Outcome run_remote(const Job& job, const Attempt& attempt, const LaunchCommand& 
   child.argv = command.argv;
   child.env = command.env;
   child.unset = command.unset;
-  child.capture = false;  // exec-rank tags each rank's lines; mpirun/srun pass them on
+  // exec-rank tags each rank's lines. mpirun passes them on in chunks that cut lines and
+  // interleave ranks mid-line: with --tag-output each chunk names its rank, and the lines
+  // are put back together here. srun passes whole lines.
+  child.capture = job.backend == Backend::kMpirun;
+  child.open_mpi_tagged = job.backend == Backend::kMpirun;
+  child.tag.clear();
   child.signal_group = false;
   if (job.backend == Backend::kSrun) {
     // srun answers SIGTERM by killing every task at once; the step is signalled through

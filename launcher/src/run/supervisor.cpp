@@ -21,9 +21,11 @@
 #include <deque>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <optional>
 #include <sstream>
+#include <string_view>
 #include <thread>
 
 #include "haein/common/error.hpp"
@@ -190,7 +192,30 @@ struct Stream {
   int fd = -1;
   int target = 1;  // our stdout or stderr
   std::string partial;
+  std::string segment;  // Open MPI tag of the chunk being read; empty: at a chunk's start
 };
+
+// Open MPI's "[1,17]<stdout>:" at `at`: its length; 0 when the bytes there are not one;
+// npos when `text` ends before that can be told.
+std::size_t open_mpi_tag(const std::string& text, std::size_t at) {
+  std::size_t i = at;
+  const auto more = [&] { return i < text.size(); };
+  if (!more()) return std::string::npos;
+  if (text[i++] != '[') return 0;
+  for (int field = 0; field < 2; ++field) {
+    const std::size_t digits = i;
+    while (more() && std::isdigit(static_cast<unsigned char>(text[i])) && i - digits < 12) ++i;
+    if (!more()) return std::string::npos;
+    if (i == digits || text[i++] != (field == 0 ? ',' : ']')) return 0;
+  }
+  for (const char* kind : {"<stdout>:", "<stderr>:", "<stddiag>:"}) {
+    const std::string_view want(kind);
+    const std::size_t have = std::min(want.size(), text.size() - i);
+    if (text.compare(i, have, want.substr(0, have)) != 0) continue;
+    return have < want.size() ? std::string::npos : i + want.size() - at;
+  }
+  return 0;
+}
 
 struct Running {
   const ChildSpec* spec = nullptr;
@@ -320,8 +345,8 @@ class Supervisor {
     if (spec.capture) {
       ::close(out[1]);
       ::close(err[1]);
-      child.out = {out[0], 1, {}};
-      child.err = {err[0], 2, {}};
+      child.out = {out[0], 1, {}, {}};
+      child.err = {err[0], 2, {}, {}};
       fcntl(out[0], F_SETFL, O_NONBLOCK);
       fcntl(err[0], F_SETFL, O_NONBLOCK);
     }
@@ -450,10 +475,65 @@ class Supervisor {
   }
 
   void emit(Running& child, Stream& stream, std::string_view line) {
+    emit_to(child, stream.target, line);
+  }
+
+  // mpirun --tag-output's stream: chunks appended to their rank's partial line, whole lines
+  // emitted; untagged text (mpirun's own messages) line by line. Consumes what it can of
+  // stream.partial and keeps the rest for the next read.
+  void untag(Running& child, Stream& stream, bool at_end) {
+    std::string& in = stream.partial;
+    std::size_t pos = 0;
+    while (pos < in.size()) {
+      if (stream.segment.empty()) {
+        const std::size_t tag = open_mpi_tag(in, pos);
+        if (tag == std::string::npos && !at_end) break;
+        if (tag != 0 && tag != std::string::npos) {
+          stream.segment = in.substr(pos, tag);
+          pos += tag;
+          continue;
+        }
+        const std::size_t newline = in.find('\n', pos);
+        if (newline == std::string::npos && !at_end) break;
+        const std::size_t end = newline == std::string::npos ? in.size() : newline;
+        emit(child, stream, std::string_view(in).substr(pos, end - pos));
+        pos = end + 1;
+        continue;
+      }
+      // In a chunk: up to a newline, or to the next chunk's tag (mpirun cut the line).
+      std::size_t end = pos;
+      bool undecided = false;
+      for (; end < in.size() && in[end] != '\n'; ++end) {
+        if (in[end] != '[') continue;
+        const std::size_t tag = open_mpi_tag(in, end);
+        if (tag == std::string::npos && !at_end) undecided = true;
+        if (undecided || (tag != 0 && tag != std::string::npos)) break;
+      }
+      std::string& line = untagged_[stream.segment];
+      line.append(in, pos, end - pos);
+      pos = end;
+      if (undecided || end == in.size()) break;
+      if (in[end] == '\n') {
+        const int target = stream.segment.find("<stdout>") != std::string::npos ? 1 : 2;
+        emit_to(child, target, line);
+        line.clear();
+        ++pos;
+      }
+      stream.segment.clear();
+    }
+    in.erase(0, std::min(pos, in.size()));
+    if (at_end) {
+      for (auto& [tag, line] : untagged_)
+        if (!line.empty()) emit_to(child, tag.find("<stdout>") != std::string::npos ? 1 : 2, line);
+      untagged_.clear();
+    }
+  }
+
+  void emit_to(Running& child, int target, std::string_view line) {
     std::string text = child.spec->tag;
     text.append(line);
     text += '\n';
-    if (child.spec->echo) queue_output(stream.target, text);
+    if (child.spec->echo) queue_output(target, text);
     if (child.log >= 0) write_all(child.log, std::string(line) + "\n");
     child.tail.emplace_back(line);
     if (child.tail.size() > options_.tail_lines) child.tail.pop_front();
@@ -468,12 +548,21 @@ class Supervisor {
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK;
       if (n == 0) {
-        if (!stream.partial.empty()) emit(child, stream, stream.partial);
+        if (child.spec->open_mpi_tagged)
+          untag(child, stream, true);
+        else if (!stream.partial.empty())
+          emit(child, stream, stream.partial);
         stream.partial.clear();
         close_fd(stream.fd);
         return false;
       }
       stream.partial.append(buffer, static_cast<std::size_t>(n));
+      if (child.spec->open_mpi_tagged) {
+        untag(child, stream, false);
+        if (static_cast<std::size_t>(n) < sizeof buffer) return true;
+        if (++chunks >= 16 || pending_[stream.target].size() > kMaxPendingOutput) return true;
+        continue;
+      }
       std::size_t begin = 0;
       for (std::size_t end; (end = stream.partial.find('\n', begin)) != std::string::npos;
            begin = end + 1) {
@@ -732,6 +821,7 @@ class Supervisor {
   std::vector<std::pair<long, long>> first_mtimes_;  ///< each heartbeat's mtime when first seen
   int stop_signal_ = 0;
   std::string pending_[3];  ///< output for our stdout (1) and stderr (2) not yet written
+  std::map<std::string, std::string> untagged_;  ///< per Open MPI tag: its partial line
   std::optional<Clock::time_point> kill_deadline_;
   bool killed_ = false;
   std::optional<Clock::time_point> rank_failed_at_;  // a status file first showed a failure

@@ -26,6 +26,10 @@ struct ChildSpec {
   std::string tag;       ///< prefix of every captured line
   std::string log_file;  ///< captured output also goes here (untagged); empty: none
   bool echo = true;      ///< captured output reaches our stdout/stderr; false: log and tail only
+  /// The child is mpirun --tag-output: its output is chunks of the ranks' output, each
+  /// starting with "[job,rank]<stdout>:", interleaved mid-line; the lines are put back
+  /// together per rank (and the tags dropped) before they are emitted.
+  bool open_mpi_tagged = false;
   /// Stop signals go to its whole process group (a rank and what it started); false:
   /// to the process only (mpirun and srun stop their ranks themselves), SIGKILL still
   /// goes to the group.
