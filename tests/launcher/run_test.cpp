@@ -79,35 +79,32 @@ class Run : public testing::Test {
     return path.string();
   }
 
-  std::string command(const std::string& args) const {
-    return std::string(HAEIN_BINARY) + " " + args + " >" + (dir_ / "stdout").string() + " 2>" +
-           (dir_ / "stderr").string() + " </dev/null";
+  // `line` with its output into this test's stdout and stderr files.
+  std::string redirected(const std::string& line) const {
+    return line + " >" + (dir_ / "stdout").string() + " 2>" + (dir_ / "stderr").string() +
+           " </dev/null";
   }
+
+  std::string command(const std::string& args) const {
+    return redirected(std::string(HAEIN_BINARY) + " " + args);
+  }
+
+  // A shell line, its output and how long it took.
+  Result run_line(const std::string& line) {
+    const auto start = Clock::now();
+    const int status = std::system(redirected(line).c_str());
+    Result result{WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status),
+                  slurp(dir_ / "stdout"), slurp(dir_ / "stderr")};
+    result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    return result;
+  }
+
+  Result haein(const std::string& args) { return run_line(std::string(HAEIN_BINARY) + " " + args); }
 
   // haein with `args` after `setup` in a mount namespace of its own (exit 77: setup failed).
   Result haein_in_namespace(const std::string& setup, const std::string& args) {
-    return haein_command("unshare -m sh -c '" + setup + " || exit 77; exec " + HAEIN_BINARY + " " +
-                         args + "'");
-  }
-
-  Result haein_command(const std::string& line) {
-    const auto start = Clock::now();
-    const std::string full = line + " >" + (dir_ / "stdout").string() + " 2>" +
-                             (dir_ / "stderr").string() + " </dev/null";
-    const int status = std::system(full.c_str());
-    Result result{WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status),
-                  slurp(dir_ / "stdout"), slurp(dir_ / "stderr")};
-    result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
-    return result;
-  }
-
-  Result haein(const std::string& args) {
-    const auto start = Clock::now();
-    const int status = std::system(command(args).c_str());
-    Result result{WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status),
-                  slurp(dir_ / "stdout"), slurp(dir_ / "stderr")};
-    result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
-    return result;
+    return run_line("unshare -m sh -c '" + setup + " || exit 77; exec " + HAEIN_BINARY + " " +
+                    args + "'");
   }
 
   // Waits up to `seconds` for files named prefix* to number `count`.
@@ -124,9 +121,11 @@ class Run : public testing::Test {
     return false;
   }
 
-  // Every pid recorded in files named prefix* is gone within a second.
+  // Starts a job of two ranks that each start a child, SIGKILLs haein run, and expects
+  // neither ranks nor children left.
   void sigkill_launcher_then_look(const std::string& backend);
 
+  // Every pid recorded in files named prefix* is gone within a second.
   void expect_no_survivors(const std::string& prefix) {
     std::vector<pid_t> pids;
     for (const auto& entry : fs::directory_iterator(dir_)) {

@@ -246,8 +246,6 @@ void check_slots(const topology::Cluster& cluster, const BusySet& busy, int rank
                         "); add --oversubscribe to run more ranks than slots");
 }
 
-int requested_ranks(const PlacementRequest& request) { return requested_world(request); }
-
 /// The variables `options` forwards to every rank; InvalidArgument for a bad --env.
 std::vector<std::pair<std::string, std::string>> forwarded_environment(const RunOptions& options) {
   // haein sets these itself, per rank or per attempt.
@@ -539,12 +537,12 @@ int run_job(const RunOptions& options, std::ostream& out, std::ostream& err) {
   } else if (!options.cluster.empty()) {
     job.cluster = topology::load_cluster(options.cluster);
   } else if (allocation) {
-    job.cluster = allocation_cluster(*allocation, requested_ranks(options.request));
+    job.cluster = allocation_cluster(*allocation, requested_world(options.request));
   } else {
     job.cluster = local_cluster(err);
     const topology::Node& node = job.cluster.nodes.front();
     const int gpus = static_cast<int>(node.hardware.gpus.size());
-    if (const int ranks = requested_ranks(options.request); gpus > 0 && ranks > gpus)
+    if (const int ranks = requested_world(options.request); gpus > 0 && ranks > gpus)
       throw InvalidArgument(std::to_string(ranks) + " ranks but " + node.hostname + " has " +
                             std::to_string(gpus) + " GPU" + (gpus == 1 ? "" : "s") +
                             ", one per rank; start at most " + std::to_string(gpus) +
@@ -558,14 +556,14 @@ int run_job(const RunOptions& options, std::ostream& out, std::ostream& err) {
   }
   if (allocation) {
     job.slurm_job_id = allocation->job_id;
-    confine_to_allocation(job.cluster, busy, *allocation, requested_ranks(options.request));
+    confine_to_allocation(job.cluster, busy, *allocation, requested_world(options.request));
   }
   PlacementRequest request = options.request;
   if (!options.layout.empty())
-    request.layout = parse_layout(options.layout, requested_ranks(request));
-  if (options.oversubscribe) oversubscribe(job.cluster, busy, requested_ranks(request));
+    request.layout = parse_layout(options.layout, requested_world(request));
+  if (options.oversubscribe) oversubscribe(job.cluster, busy, requested_world(request));
   const topology::FabricIndex fabric(job.cluster);
-  if (!options.oversubscribe) check_slots(job.cluster, busy, requested_ranks(request));
+  if (!options.oversubscribe) check_slots(job.cluster, busy, requested_world(request));
   job.placement = plan_placement(fabric, busy, request);
   for (const std::string& warning : job.placement.warnings)
     err << "haein run: warning: " << warning << "\n";

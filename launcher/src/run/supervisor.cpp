@@ -195,6 +195,9 @@ struct Stream {
   std::string segment;  // Open MPI tag of the chunk being read; empty: at a chunk's start
 };
 
+// Where a chunk with Open MPI tag `tag` goes: our stdout for <stdout>, else our stderr.
+int target_of(const std::string& tag) { return tag.find("<stdout>") != std::string::npos ? 1 : 2; }
+
 // Open MPI's "[1,17]<stdout>:" at `at`: its length; 0 when the bytes there are not one;
 // npos when `text` ends before that can be told.
 std::size_t open_mpi_tag(const std::string& text, std::size_t at) {
@@ -512,10 +515,13 @@ class Supervisor {
       std::string& line = untagged_[stream.segment];
       line.append(in, pos, end - pos);
       pos = end;
+      if (line.size() >= kLongestLine) {  // as for untagged streams: a line in pieces
+        emit_to(child, target_of(stream.segment), line);
+        line.clear();
+      }
       if (undecided || end == in.size()) break;
       if (in[end] == '\n') {
-        const int target = stream.segment.find("<stdout>") != std::string::npos ? 1 : 2;
-        emit_to(child, target, line);
+        emit_to(child, target_of(stream.segment), line);
         line.clear();
         ++pos;
       }
@@ -524,7 +530,7 @@ class Supervisor {
     in.erase(0, std::min(pos, in.size()));
     if (at_end) {
       for (auto& [tag, line] : untagged_)
-        if (!line.empty()) emit_to(child, tag.find("<stdout>") != std::string::npos ? 1 : 2, line);
+        if (!line.empty()) emit_to(child, target_of(tag), line);
       untagged_.clear();
     }
   }
@@ -548,35 +554,35 @@ class Supervisor {
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK;
       if (n == 0) {
-        if (child.spec->open_mpi_tagged)
-          untag(child, stream, true);
-        else if (!stream.partial.empty())
-          emit(child, stream, stream.partial);
-        stream.partial.clear();
+        consume(child, stream, true);
         close_fd(stream.fd);
         return false;
       }
       stream.partial.append(buffer, static_cast<std::size_t>(n));
-      if (child.spec->open_mpi_tagged) {
-        untag(child, stream, false);
-        if (static_cast<std::size_t>(n) < sizeof buffer) return true;
-        if (++chunks >= 16 || pending_[stream.target].size() > kMaxPendingOutput) return true;
-        continue;
-      }
-      std::size_t begin = 0;
-      for (std::size_t end; (end = stream.partial.find('\n', begin)) != std::string::npos;
-           begin = end + 1) {
-        emit(child, stream, std::string_view(stream.partial).substr(begin, end - begin));
-      }
-      stream.partial.erase(0, begin);
-      if (stream.partial.size() >= kLongestLine) {
-        emit(child, stream, stream.partial);
-        stream.partial.clear();
-      }
+      consume(child, stream, false);
       if (static_cast<std::size_t>(n) < sizeof buffer) return true;
       // A fast writer keeps the pipe full: back to the loop now and then (signals, other
       // ranks), and when our own reader is behind.
       if (++chunks >= 16 || pending_[stream.target].size() > kMaxPendingOutput) return true;
+    }
+  }
+
+  // What has arrived on `stream`: whole lines emitted (a line past kLongestLine in pieces),
+  // the rest kept for the next read; at the end, all of it.
+  void consume(Running& child, Stream& stream, bool at_end) {
+    if (child.spec->open_mpi_tagged) {
+      untag(child, stream, at_end);
+      return;
+    }
+    std::size_t begin = 0;
+    for (std::size_t end; (end = stream.partial.find('\n', begin)) != std::string::npos;
+         begin = end + 1) {
+      emit(child, stream, std::string_view(stream.partial).substr(begin, end - begin));
+    }
+    stream.partial.erase(0, begin);
+    if ((at_end && !stream.partial.empty()) || stream.partial.size() >= kLongestLine) {
+      emit(child, stream, stream.partial);
+      stream.partial.clear();
     }
   }
 
