@@ -95,28 +95,32 @@ Work run_op(Communicator::Impl& c, OpRecord record, std::initializer_list<const 
             const OpOptions& options, Host host, Device device) {
   if (c.aborting.load()) throw Error("communicator stopped after a watchdog timeout");
   const bool p2p = detail::is_p2p(record.op);
-  const void* device_pointer = nullptr;
+  // One pointer query per buffer (each costs about a microsecond on the latency path).
+  detail::MemoryPlace device_place;
   if (c.devices_present) {
     bool host_pointer = false;
+    const void* previous = nullptr;
     for (const void* pointer : buffers) {
-      if (pointer == nullptr) continue;
-      if (detail::is_device_memory(pointer))
-        device_pointer = pointer;
+      if (pointer == nullptr || pointer == previous) continue;
+      previous = pointer;
+      const detail::MemoryPlace place = detail::place_of(pointer);
+      if (place.device)
+        device_place = place;
       else
         host_pointer = true;
     }
-    if (device_pointer != nullptr && host_pointer)
+    if (device_place.device && host_pointer)
       throw InvalidArgument(std::string(record.op) +
                             ": buffers must be all in host memory or all in device memory");
   }
-  const bool on_device = device_pointer != nullptr;
+  const bool on_device = device_place.device;
   if (!on_device && !c.mpi)
     throw InvalidArgument(std::string(record.op) +
                           " on host memory needs an MPI bootstrap; this "
                           "communicator's bootstrap is '" +
                           c.bootstrap->kind() +
                           "' (host buffers go through MPI, device buffers through NCCL)");
-  detail::DeviceBackend* backend = on_device ? &c.device_for(device_pointer) : nullptr;
+  detail::DeviceBackend* backend = on_device ? &c.device_for(device_place.ordinal) : nullptr;
   record.backend = on_device ? "nccl" : "mpi";
   // Operations are issued by one thread at a time (their order is the contract), so the
   // counters need no read-modify-write; other threads only read them.
@@ -381,8 +385,9 @@ void Communicator::Impl::check_fingerprint(const OpRecord& record) {
   throw CollectiveMismatch(message.str());
 }
 
-detail::DeviceBackend& Communicator::Impl::device_for(const void* pointer) {
-  const int index = detail::device_of(pointer);
+detail::DeviceBackend& Communicator::Impl::device_for(int index) {
+  if (index < 0)
+    throw InvalidArgument("not CUDA device memory: the pointer's device cannot be found");
   if (!device) {
     if (group_depth > 0)
       throw InvalidArgument(

@@ -112,7 +112,8 @@ struct Communicator::Impl {
   /// Marks `id` complete: recorder, timeline, heartbeat.
   void complete(std::uint64_t id, std::int64_t start_wall_us);
   void check_fingerprint(const OpRecord& record);
-  detail::DeviceBackend& device_for(const void* pointer);
+  /// The NCCL backend of CUDA device `index`, made by the first device operation.
+  detail::DeviceBackend& device_for(int index);
 };
 
 }  // namespace haein::runtime

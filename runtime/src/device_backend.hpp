@@ -70,4 +70,12 @@ std::unique_ptr<DeviceBackend> make_device_backend(Bootstrap& bootstrap, int dev
 /// The CUDA device that owns `pointer` (device memory only).
 int device_of(const void* pointer);
 
+/// Where a buffer lives, from one pointer query: host memory has `device` false.
+struct MemoryPlace {
+  bool device = false;
+  int ordinal = -1;  ///< the owning device; -1 where CUDA does not say (managed memory)
+};
+/// One pointer query (none in host-only builds or without a GPU).
+MemoryPlace place_of(const void* pointer);
+
 }  // namespace haein::runtime::detail

@@ -10,6 +10,8 @@ bool any_device() { return false; }
 
 int device_of(const void*) { return -1; }
 
+MemoryPlace place_of(const void*) { return {}; }
+
 std::unique_ptr<DeviceBackend> make_device_backend(Bootstrap&, int, std::chrono::milliseconds) {
   throw InvalidArgument(
       "the NCCL backend is not in this build of haein (configured without CUDA and NCCL; "

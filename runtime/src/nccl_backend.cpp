@@ -86,13 +86,65 @@ void settle(CommHandle& handle, std::chrono::milliseconds timeout, const char* w
   }
 }
 
+/// Completion events, reused: creating and destroying one per call cost about a
+/// microsecond of the per-call time. Shared by a backend and its pending operations, so
+/// that an operation may outlive its backend.
+class EventPool {
+ public:
+  EventPool() = default;
+  EventPool(const EventPool&) = delete;
+  EventPool& operator=(const EventPool&) = delete;
+  ~EventPool() {
+    for (cudaEvent_t event : free_) cudaEventDestroy(event);
+  }
+
+  /// A free event, or a new one (on the current device).
+  cudaEvent_t acquire() {
+    {
+      std::lock_guard lock(mutex_);
+      if (!free_.empty()) {
+        cudaEvent_t event = free_.back();
+        free_.pop_back();
+        return event;
+      }
+    }
+    cudaEvent_t event = nullptr;
+    HAEIN_CUDA_CHECK(cudaEventCreateWithFlags(&event, cudaEventDisableTiming));
+    return event;
+  }
+
+  /// Takes `event` back; recording it again later is safe whether or not it completed.
+  void release(cudaEvent_t event) noexcept {
+    std::lock_guard lock(mutex_);
+    if (free_.size() >= kKeep) {
+      cudaEventDestroy(event);
+      return;
+    }
+    free_.push_back(event);
+  }
+
+ private:
+  static constexpr std::size_t kKeep = 1024;
+  std::mutex mutex_;
+  std::vector<cudaEvent_t> free_;
+};
+
 class NcclPending : public DevicePending {
  public:
-  NcclPending(std::shared_ptr<CommHandle> handle, cudaEvent_t event)
-      : handle_(std::move(handle)), event_(event) {}
-  ~NcclPending() override { cudaEventDestroy(event_); }
+  NcclPending(std::shared_ptr<CommHandle> handle, std::shared_ptr<EventPool> events,
+              cudaEvent_t event)
+      : handle_(std::move(handle)), events_(std::move(events)), event_(event) {}
+  ~NcclPending() override { events_->release(event_); }
 
   bool test() override {
+    // The event first: work that completed is done whatever NCCL reports afterwards, and
+    // the common case (done) then needs neither the lock nor NCCL.
+    const cudaError_t status = cudaEventQuery(event_);
+    if (status == cudaSuccess) return true;
+    if (status != cudaErrorNotReady) HAEIN_CUDA_CHECK(status);
+    // cudaEventQuery leaves "not ready" as the thread's last error; the next launch
+    // checked with cudaGetLastError would report it as its own failure.
+    cudaGetLastError();
     {
       std::lock_guard lock(handle_->mutex);
       // After the backend destroyed a healthy communicator, the event alone tells.
@@ -109,19 +161,12 @@ class NcclPending : public DevicePending {
         }
       }
     }
-    const cudaError_t status = cudaEventQuery(event_);
-    if (status == cudaErrorNotReady) {
-      // cudaEventQuery leaves "not ready" as the thread's last error; the next launch
-      // checked with cudaGetLastError would report it as its own failure.
-      cudaGetLastError();
-      return false;
-    }
-    HAEIN_CUDA_CHECK(status);
-    return true;
+    return false;
   }
 
  private:
   std::shared_ptr<CommHandle> handle_;
+  std::shared_ptr<EventPool> events_;
   cudaEvent_t event_;
 };
 
@@ -294,7 +339,7 @@ class NcclBackend : public DeviceBackend {
     // Complete when the work on every stream the group used is.
     auto pending = std::make_shared<StreamsPending>();
     for (cudaStream_t s : group_streams_)
-      pending->add(std::make_shared<NcclPending>(handle_, record_on(s)));
+      pending->add(std::make_shared<NcclPending>(handle_, events_, record_on(s)));
     group_streams_.clear();
     return pending;
   }
@@ -349,10 +394,11 @@ class NcclBackend : public DeviceBackend {
       HAEIN_CUDA_CHECK(cudaStreamWaitEvent(stream_, ordering_, 0));
       s = stream_;
     }
+    ncclResult_t status = ncclSuccess;
     {
       std::lock_guard lock(handle_->mutex);
       handle_->require_healthy_locked(what);
-      const ncclResult_t status = launch(s);
+      status = launch(s);
       if (status != ncclSuccess && status != ncclInProgress) {
         const std::string last = ncclGetLastError(handle_->comm);
         // Inside a group the call is only recorded; the group's end reports the rest.
@@ -368,9 +414,11 @@ class NcclBackend : public DeviceBackend {
         group_streams_.push_back(s);
       return std::make_shared<DonePending>();
     }
-    settle(*handle_, timeout_, what);
+    // ncclSuccess from a nonblocking communicator means the call is enqueued; only
+    // ncclInProgress needs polling before the next call.
+    if (status == ncclInProgress) settle(*handle_, timeout_, what);
     release_staging();
-    return std::make_shared<NcclPending>(handle_, record_on(s));
+    return std::make_shared<NcclPending>(handle_, events_, record_on(s));
   }
 
   /// Frees in-place staging copies, ordered after the kernels that read them.
@@ -414,11 +462,11 @@ class NcclBackend : public DeviceBackend {
       HAEIN_LOG(kWarn, "ncclCommDestroy: " << ncclGetErrorString(status));
   }
 
-  static cudaEvent_t record_on(cudaStream_t s) {
-    cudaEvent_t done = nullptr;
-    HAEIN_CUDA_CHECK(cudaEventCreateWithFlags(&done, cudaEventDisableTiming));
+  /// An event of the pool, recorded on `s`.
+  cudaEvent_t record_on(cudaStream_t s) {
+    cudaEvent_t done = events_->acquire();
     if (const cudaError_t status = cudaEventRecord(done, s); status != cudaSuccess) {
-      cudaEventDestroy(done);
+      events_->release(done);
       HAEIN_CUDA_CHECK(status);
     }
     return done;
@@ -431,6 +479,7 @@ class NcclBackend : public DeviceBackend {
   std::chrono::milliseconds timeout_;
   cudaStream_t stream_ = nullptr;
   cudaEvent_t ordering_ = nullptr;
+  std::shared_ptr<EventPool> events_ = std::make_shared<EventPool>();
   int group_depth_ = 0;
   std::vector<cudaStream_t> group_streams_;
   std::vector<Staging> staging_;
@@ -453,6 +502,13 @@ bool any_device() {
 bool is_device_memory(const void* pointer) {
   if (pointer == nullptr || !any_device()) return false;
   return kernels::classify_pointer(pointer).kind != kernels::MemoryKind::kHost;
+}
+
+MemoryPlace place_of(const void* pointer) {
+  if (pointer == nullptr || !any_device()) return {};
+  const kernels::PointerInfo info = kernels::classify_pointer(pointer);
+  if (info.kind == kernels::MemoryKind::kHost) return {};
+  return {true, info.device};
 }
 
 int device_of(const void* pointer) {

@@ -18,7 +18,7 @@ export GLOO_SOCKET_IFNAME=lo MASTER_ADDR=127.0.0.1
 # torchrun's way, as the baseline.
 torchrun_out=$("$python" -m torch.distributed.run --nproc-per-node 2 --master-port 29613 \
                  "$here/ddp_train.py" 20 2>&1) || fail "torchrun failed: $torchrun_out"
-want=$(grep -o "ddp rank 0 of 2 local 0 loss [0-9.]* checksum [0-9a-f]*" <<<"$torchrun_out") \
+want=$(grep -o "ddp rank 0 of 2 local 0 loss [0-9.]* checksum [0-9a-f]\{16\}" <<<"$torchrun_out") \
   || fail "torchrun printed no result: $torchrun_out"
 
 # haein run, typed as torchrun is (no "--", --nproc_per_node, the .py run under python),
@@ -26,7 +26,7 @@ want=$(grep -o "ddp rank 0 of 2 local 0 loss [0-9.]* checksum [0-9a-f]*" <<<"$to
 haein_out=$(CUDA_VISIBLE_DEVICES= PATH="$(dirname "$(command -v "$python")"):$PATH" "$haein" run --standalone \
               --nnodes 1 --nproc_per_node 2 --oversubscribe --heartbeat-timeout 30 \
               --tag-output '' "$here/ddp_train.py" 20 2>&1) || fail "haein run failed: $haein_out"
-got=$(grep -o "ddp rank 0 of 2 local 0 loss [0-9.]* checksum [0-9a-f]*" <<<"$haein_out") \
+got=$(grep -o "ddp rank 0 of 2 local 0 loss [0-9.]* checksum [0-9a-f]\{16\}" <<<"$haein_out") \
   || fail "haein run printed no result: $haein_out"
 grep -q "ddp rank 1 of 2 local 1 " <<<"$haein_out" || fail "rank 1 missing: $haein_out"
 [ "$got" = "$want" ] || fail "haein run and torchrun differ: '$got' vs '$want'"
