@@ -548,6 +548,45 @@ while :; do sleep 0.05; done
   expect_no_survivors("pid-");
 }
 
+// The NVIDIA driver starts helper threads when NVML initialises (discovery, before the
+// supervisor starts), and they live as long as haein run. Born with the signals unblocked,
+// one took the SIGCHLD meant for the supervisor's signalfd, and haein run waited for an
+// mpirun that had exited (on an H100, 2026-11-27). Every thread must block them.
+TEST_F(Run, ThreadsAGpuLibraryStartsNeverTakeTheSupervisorsSignals) {
+  const std::string program = script("rank.sh", "touch $D/started; sleep 2\n");
+  const pid_t launcher = fork();
+  ASSERT_GE(launcher, 0);
+  if (launcher == 0) {
+    setenv("HAEIN_NVML_LIBRARY", FAKE_NVML, 1);
+    execl("/bin/sh", "sh", "-c", ("exec " + command("run -n 1 -- " + program)).c_str(),
+          static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  if (!wait_for_files("started", 1, 10)) {
+    ::kill(launcher, SIGKILL);
+    waitpid(launcher, nullptr, 0);
+    FAIL() << "the rank did not start: " << slurp(dir_ / "stderr");
+  }
+  int threads = 0;
+  const fs::path tasks = "/proc/" + std::to_string(launcher) + "/task";
+  for (const auto& task : fs::directory_iterator(tasks)) {
+    std::istringstream status(slurp(task.path() / "status"));
+    for (std::string line; std::getline(status, line);) {
+      if (line.rfind("SigBlk:", 0) != 0) continue;
+      ++threads;
+      const unsigned long long blocked = std::stoull(line.substr(7), nullptr, 16);
+      for (int signal : {SIGCHLD, SIGINT, SIGTERM, SIGHUP, SIGUSR1})
+        EXPECT_NE(blocked & (1ULL << (signal - 1)), 0u)
+            << "thread " << task.path().filename() << " of haein run takes signal " << signal
+            << " (SigBlk " << line.substr(7) << ")";
+    }
+  }
+  EXPECT_GE(threads, 2) << "the stand-in NVML's thread is missing: was it loaded?";
+  int status = 0;
+  ASSERT_EQ(waitpid(launcher, &status, 0), launcher);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << slurp(dir_ / "stderr");
+}
+
 TEST_F(Run, RestartsBackOffAndAStopBetweenAttemptsIsAStop) {
   // A job that fails at once: restarts 0.5, 1 and 2 s apart (once 65 a second).
   const std::string failing = script("fail.sh", "exit 5\n");

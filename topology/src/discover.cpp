@@ -2,6 +2,8 @@
 
 #include <dlfcn.h>
 #include <hwloc.h>
+#include <pthread.h>
+#include <signal.h>
 
 #include <algorithm>
 #include <cctype>
@@ -67,8 +69,30 @@ struct LibraryCloser {
   void operator()(void* handle) const { dlclose(handle); }
 };
 
+/// Blocks every signal in this thread while NVML loads and initialises, so that the
+/// helper threads the NVIDIA driver starts then (they live as long as the process) are
+/// born with all signals blocked. Otherwise the kernel may hand them a SIGCHLD or SIGINT
+/// meant for haein run's supervisor, which waits for its signals on a signalfd: a lost
+/// SIGCHLD left haein run waiting for an mpirun that had exited (seen on an H100,
+/// 2026-11-27), and a SIGINT taken there would kill haein run without stopping the job.
+class SignalsBlockedForNewThreads {
+ public:
+  SignalsBlockedForNewThreads() {
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old_);
+  }
+  ~SignalsBlockedForNewThreads() { pthread_sigmask(SIG_SETMASK, &old_, nullptr); }
+  SignalsBlockedForNewThreads(const SignalsBlockedForNewThreads&) = delete;
+  SignalsBlockedForNewThreads& operator=(const SignalsBlockedForNewThreads&) = delete;
+
+ private:
+  sigset_t old_{};
+};
+
 void discover_gpus(Discovery& result, const fs::path& sysfs) {
   const std::string library = settings::kNvmlLibrary.get();
+  const SignalsBlockedForNewThreads blocked;
   std::unique_ptr<void, LibraryCloser> nvml(dlopen(library.c_str(), RTLD_NOW | RTLD_LOCAL));
   if (!nvml) {
     result.notes.push_back("NVML (" + library +

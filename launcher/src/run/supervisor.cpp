@@ -708,6 +708,10 @@ class Supervisor {
     if (!options_.status_dir.empty())
       heartbeat_ms = heartbeat_ms < 0 ? 250 : std::min(heartbeat_ms, 250);
     std::optional<Clock::time_point> drain_deadline;
+    // A SIGCHLD can still be lost to a thread some library started with the signal
+    // unblocked; asking for every child once a second bounds what that costs.
+    constexpr auto kReapEvery = std::chrono::seconds(1);
+    auto next_reap = Clock::now() + kReapEvery;
     for (;;) {
       std::vector<pollfd> fds{{signals_, POLLIN, 0}};
       std::vector<std::pair<Running*, Stream*>> owners{{nullptr, nullptr}};
@@ -746,6 +750,7 @@ class Supervisor {
       };
       if (kill_deadline_ && alive_ > 0) shorten(*kill_deadline_);
       if (drain_deadline) shorten(*drain_deadline);
+      if (alive_ > 0) shorten(next_reap);
       const int ready = ::poll(fds.data(), fds.size(), timeout);
       if (ready < 0 && errno != EINTR) throw Error(std::string("poll: ") + std::strerror(errno));
       for (std::size_t i = 1; ready > 0 && i < fds.size(); ++i) {
@@ -756,6 +761,10 @@ class Supervisor {
           read_stream(*owners[i].first, *owners[i].second);
       }
       if (ready > 0 && fds[0].revents != 0) drain_signals();
+      if (alive_ > 0 && Clock::now() >= next_reap) {
+        reap();
+        next_reap = Clock::now() + kReapEvery;
+      }
       if (kill_deadline_ && alive_ > 0 && Clock::now() >= *kill_deadline_) kill_all();
       check_heartbeats();
       check_statuses();
