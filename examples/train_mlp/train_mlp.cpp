@@ -35,6 +35,7 @@
 #include "haein/runtime/grad_bucketer.hpp"
 #include "haein/runtime/heartbeat.hpp"
 #include "haein/runtime/rank_environment.hpp"
+#include "haein/runtime/shared_folder.hpp"
 #include "mlp.hpp"
 #include "mlp_device.hpp"
 
@@ -291,6 +292,10 @@ int train(const Options& o) {
   const int rank = comm.rank();
   const int size = comm.size();
   const bool leader = rank == 0;
+  // Every rank writes the checkpoints (parallel HDF5) and rank 0 the rest: a folder private
+  // to each host would split them, or hang the collective writes.
+  require_shared_folder(comm, o.out, "the output folder (--out)");
+  require_shared_folder(comm, o.checkpoint_dir, "the checkpoint folder");
   if (o.keep_checkpoints == 0) {
     throw InvalidArgument(
         "--keep-checkpoints 0 would delete every checkpoint, the one just written too; keep at "

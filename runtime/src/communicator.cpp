@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <initializer_list>
 #include <sstream>
 #include <thread>
@@ -328,6 +329,13 @@ Communicator::Impl::Impl(std::unique_ptr<Bootstrap> bootstrap_in, CommunicatorOp
       throw InvalidArgument(rank == 0
                                 ? timeline_error
                                 : "HAEIN_TIMELINE: rank 0 cannot create " + options.timeline_file);
+    std::error_code missing;
+    if (rank != 0 && !std::filesystem::exists(options.timeline_file, missing))
+      throw InvalidArgument("HAEIN_TIMELINE: " + options.timeline_file + ", which rank 0 on " +
+                            hosts[0] + " created, is not seen by rank " + std::to_string(rank) +
+                            " on " + hosts[rank] +
+                            ": its folder is not shared by every host. Give a path on a file "
+                            "system every host mounts at the same place");
     timeline = std::make_unique<detail::Timeline>(options.timeline_file, rank, hosts[rank]);
     timeline->set_epoch_us(all[0].wall_us);
   }

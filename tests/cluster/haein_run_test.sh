@@ -78,3 +78,19 @@ for rank in 0 1 2 3 4 5; do  # exec-rank on each host wrote its rank's log to th
   [ -f "$BED_SHARED/job2/attempt-0/rank-$rank.log" ] || fail "no log of rank $rank: $out"
 done
 echo "ok: train_mlp on 6 ranks across h1-h3 with HAEIN_CHECK_COLLECTIVES=1, accuracy $accuracy%"
+
+# 3. An output folder that is not shared (each host's own /tmp) is named at the start, with
+# the hosts that cannot see rank 0's files, instead of split checkpoints or a hang in
+# collective I/O.
+start=$(date +%s)
+if out=$(on_h1 "${mpi_env[@]}" HAEIN_TIMELINE="$BED_SHARED/timeline3.json" -- "$haein" run \
+           -c "$BED_SHARED/hosts" -n 6 --backend mpirun --log-dir "$BED_SHARED/job3" -- "$train" \
+           --hidden 16 --global-batch 96 --train-samples 1024 --test-samples 256 --steps 5 \
+           --no-plot --out /tmp/run3 2>&1); then
+  fail "train_mlp with --out in each host's own /tmp succeeded: $out"
+fi
+took=$(($(date +%s) - start))
+grep -q "the output folder (--out) /tmp/run3 is not shared by every host: a file rank 0 created there on h1 is not seen on h2 (ranks 2, 3); h3 (ranks 4, 5)" <<<"$out" ||
+  fail "the error does not name the folder and the hosts: $out"
+[ "$took" -lt 30 ] || fail "the unshared folder took ${took} s to be reported"
+echo "ok: --out /tmp/run3 (not shared) named with h2 and h3 in ${took} s"

@@ -87,6 +87,34 @@ class TrainMlpRun : public testing::Test {
   fs::path dir_;
 };
 
+// Each rank gets a private folder at the same path (its own tmpfs, as a host's /tmp is its
+// own): every rank must hear that --out is not shared, naming the ranks that cannot see
+// rank 0's files, instead of writing split checkpoints or hanging in collective I/O.
+TEST_F(TrainMlpRun, AnOutputFolderNotSharedByEveryRankIsAnError) {
+  if (run("unshare -m true").exit_code != 0) GTEST_SKIP() << "no mount namespaces here (root?)";
+  const fs::path mount = dir_ / "private";
+  fs::create_directories(mount);
+  const std::string rank = "unshare -m sh -c 'mount -t tmpfs none " + mount.string() +
+                           " && exec \"$0\" \"$@\"' " + kTrainMlp;
+  const Result r =
+      run(kMpiexec + " --allow-run-as-root --oversubscribe --bind-to none -np 3 -x HAEIN_TIMELINE=" +
+          (dir_ / "timeline.json").string() + " " + rank + kSmall + " --steps 5 --out " +
+          (mount / "out").string());
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("the output folder (--out) " + (mount / "out").string() +
+                          " is not shared by every host"),
+            std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("(ranks 1, 2)"), std::string::npos) << r.output;
+  // Without HAEIN_TIMELINE the timeline goes in --out too, and its check names it first.
+  const Result timeline = run(kMpiexec + " --allow-run-as-root --oversubscribe --bind-to none -np 2 " +
+                              rank + kSmall + " --steps 5 --out " + (mount / "out").string());
+  EXPECT_NE(timeline.exit_code, 0) << timeline.output;
+  EXPECT_NE(timeline.output.find("is not seen by rank 1"), std::string::npos) << timeline.output;
+  EXPECT_NE(timeline.output.find("its folder is not shared by every host"), std::string::npos)
+      << timeline.output;
+}
+
 TEST_F(TrainMlpRun, LearnsTheTaskWithTwoRanksUnderHaeinRun) {
   const Result r = run(haein_run(2) + kSmall + " --steps 150" + out("run"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
