@@ -92,9 +92,8 @@ void require_shared_folder(Communicator& comm, const std::string& folder, std::s
     where += ")";
   }
   throw InvalidArgument(std::string(what) + " " + folder + " is not shared by every host: a file " +
-                        "rank 0 created there on " + comm.hosts()[0] + " is not seen on " +
-                        where + ". Give a folder on a file system every host mounts at the " +
-                        "same path");
+                        "rank 0 created there on " + comm.hosts()[0] + " is not seen on " + where +
+                        ". Give a folder on a file system every host mounts at the " + "same path");
 }
 
 }  // namespace haein::runtime

@@ -96,10 +96,10 @@ TEST_F(TrainMlpRun, AnOutputFolderNotSharedByEveryRankIsAnError) {
   fs::create_directories(mount);
   const std::string rank = "unshare -m sh -c 'mount -t tmpfs none " + mount.string() +
                            " && exec \"$0\" \"$@\"' " + kTrainMlp;
-  const Result r =
-      run(kMpiexec + " --allow-run-as-root --oversubscribe --bind-to none -np 3 -x HAEIN_TIMELINE=" +
-          (dir_ / "timeline.json").string() + " " + rank + kSmall + " --steps 5 --out " +
-          (mount / "out").string());
+  const Result r = run(
+      kMpiexec + " --allow-run-as-root --oversubscribe --bind-to none -np 3 -x HAEIN_TIMELINE=" +
+      (dir_ / "timeline.json").string() + " " + rank + kSmall + " --steps 5 --out " +
+      (mount / "out").string());
   EXPECT_NE(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("the output folder (--out) " + (mount / "out").string() +
                           " is not shared by every host"),
@@ -107,8 +107,9 @@ TEST_F(TrainMlpRun, AnOutputFolderNotSharedByEveryRankIsAnError) {
       << r.output;
   EXPECT_NE(r.output.find("(ranks 1, 2)"), std::string::npos) << r.output;
   // Without HAEIN_TIMELINE the timeline goes in --out too, and its check names it first.
-  const Result timeline = run(kMpiexec + " --allow-run-as-root --oversubscribe --bind-to none -np 2 " +
-                              rank + kSmall + " --steps 5 --out " + (mount / "out").string());
+  const Result timeline =
+      run(kMpiexec + " --allow-run-as-root --oversubscribe --bind-to none -np 2 " + rank + kSmall +
+          " --steps 5 --out " + (mount / "out").string());
   EXPECT_NE(timeline.exit_code, 0) << timeline.output;
   EXPECT_NE(timeline.output.find("is not seen by rank 1"), std::string::npos) << timeline.output;
   EXPECT_NE(timeline.output.find("its folder is not shared by every host"), std::string::npos)
