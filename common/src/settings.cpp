@@ -24,8 +24,9 @@ const env::SecondsSetting kStopGrace{"HAEIN_STOP_GRACE", "3",
 const env::BoolSetting kCheckCollectives{
     "HAEIN_CHECK_COLLECTIVES", "0",
     "compare every collective's fingerprint across ranks before running it"};
-const env::SecondsSetting kTimeout{"HAEIN_TIMEOUT", "600",
-                                   "seconds before the watchdog declares an operation hung"};
+const env::SecondsSetting kTimeout{
+    "HAEIN_TIMEOUT", "600",
+    "seconds before the watchdog declares an operation (or communicator creation) hung"};
 const env::StringSetting kTimeline{"HAEIN_TIMELINE", "",
                                    "Chrome-trace JSON file of every rank's operations"};
 const env::StringSetting kDumpDir{"HAEIN_DUMP_DIR", "",

@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "communicator_impl.hpp"
+#include "creation_watch.hpp"
 #include "haein/common/log.hpp"
 #include "haein/common/process.hpp"
 #include "haein/common/settings.hpp"
@@ -252,6 +253,8 @@ Communicator::Impl::Impl(std::unique_ptr<Bootstrap> bootstrap_in, CommunicatorOp
       heartbeat(Heartbeat::from_environment()) {
   if (!bootstrap) throw InvalidArgument("Communicator needs a bootstrap");
   if (options.timeout.count() <= 0) throw InvalidArgument("HAEIN_TIMEOUT must be positive");
+  // Until the watchdog starts at the end, this bounds the exchanges below.
+  detail::CreationWatch watch(options.timeout, "the exchange of rank information");
   rank = bootstrap->rank();
   size = bootstrap->size();
   devices_present = detail::any_device();
@@ -462,7 +465,13 @@ Communicator::Communicator(std::unique_ptr<Bootstrap> bootstrap, CommunicatorOpt
     : impl_(std::make_unique<Impl>(std::move(bootstrap), std::move(options))) {}
 
 Communicator Communicator::world(CommunicatorOptions options) {
-  return Communicator(MpiBootstrap::world(), std::move(options));
+  // The constructor watches its own exchanges; this watches MPI's start before them.
+  std::unique_ptr<MpiBootstrap> bootstrap;
+  {
+    detail::CreationWatch watch(options.timeout, "MPI_Init and MPI_Comm_dup");
+    bootstrap = MpiBootstrap::world();
+  }
+  return Communicator(std::move(bootstrap), std::move(options));
 }
 
 Communicator::Communicator(Communicator&&) noexcept = default;

@@ -2,9 +2,11 @@
 // rank 1 skips one and sleeps while the others wait in it. With the argument "section",
 // rank 1 sleeps inside a watched section instead (a checkpoint's I/O that never ends),
 // opened a second before the others enter the next all-reduce. With "mismatch", rank 1
-// broadcasts where the others all-reduce. Started by mpirun.
+// broadcasts where the others all-reduce. With "late", rank 1 sleeps before it creates its
+// communicator. Started by mpirun.
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <thread>
 #include <vector>
@@ -13,6 +15,12 @@
 
 int main(int argc, char** argv) {
   using namespace haein::runtime;
+  if (argc > 1 && std::string(argv[1]) == "late") {
+    // Rank 1 never starts its communicator (nor MPI): the others wait in MPI_Init.
+    const char* rank = std::getenv("OMPI_COMM_WORLD_RANK");
+    if (rank != nullptr && std::string(rank) == "1")
+      std::this_thread::sleep_for(std::chrono::seconds(600));
+  }
   Communicator comm = Communicator::world();
   std::vector<float> data(1024, 1.0f);
   for (int step = 0; step < 5; ++step)

@@ -179,4 +179,21 @@ TEST(Watchdog, AWatchedSectionThatNeverEndsStopsTheJobNamingIt) {
   fs::remove_all(dir);
 }
 
+// A rank that never starts: the others wait in MPI_Init (or, past it, in the exchange at
+// creation), where no watchdog ran yet. They stop within HAEIN_TIMEOUT, naming the step.
+TEST(Watchdog, ARankThatNeverCreatesItsCommunicatorStopsTheOthers) {
+  const fs::path dir =
+      fs::temp_directory_path() / ("haein-watchdog-late-" + std::to_string(getpid()));
+  const auto [status, seconds, err] = run_collective_fault(dir, 3, "late");
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_NE(WEXITSTATUS(status), 0) << err;
+  EXPECT_LT(seconds, 3 + 6) << err;
+  EXPECT_NE(err.find("communicator creation timed out after 3 s (HAEIN_TIMEOUT) in "),
+            std::string::npos)
+      << err;
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(running(COLLECTIVE_FAULT), 0) << "collective_fault processes are still running";
+  fs::remove_all(dir);
+}
+
 }  // namespace
