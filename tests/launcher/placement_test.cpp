@@ -161,6 +161,111 @@ TEST(Placement, TensorParallelGroupsStayInsideNvlinkDomains) {
   EXPECT_GT(checked, 200);
 }
 
+// Node-for-node replacement on random clusters: every other rank keeps its place, the lost
+// node's ranks move as they were to a free node of the same hardware, and no free node of
+// that hardware is nearer (domain, leaf, spine) than the one chosen.
+TEST(Placement, ALostNodeIsReplacedByTheNearestEquivalentSpare) {
+  std::mt19937 rng(20261127);
+  int replaced = 0, none = 0;
+  for (int trial = 0; trial < 300; ++trial) {
+    const Cluster cluster = random_cluster(rng);
+    const FabricIndex fabric(cluster);
+    BusySet busy = random_busy(cluster, 0.3, rng);
+    PlacementRequest request;
+    request.gpus = 8 * std::uniform_int_distribution(1, 3)(rng);
+    Placement placement;
+    try {
+      placement = plan_placement(fabric, busy, request);
+    } catch (const InvalidArgument&) {
+      continue;  // not enough free GPUs in this draw
+    }
+    const std::vector<int> nodes = placement.nodes();
+    const int lost = nodes[std::uniform_int_distribution<std::size_t>(0, nodes.size() - 1)(rng)];
+    busy[lost] = true;
+    const auto result = replace_nodes(fabric, busy, placement, {lost});
+    auto nearness = [&](int n) {
+      return fabric.leaf_of(n) == fabric.leaf_of(lost)     ? 1
+             : fabric.spine_of(n) == fabric.spine_of(lost) ? 2
+                                                           : 3;
+    };
+    auto equivalent = [&](int n) {
+      return !busy[n] && std::find(nodes.begin(), nodes.end(), n) == nodes.end() &&
+             cluster.nodes[n].hardware.gpus.size() == cluster.nodes[lost].hardware.gpus.size();
+    };
+    if (!result) {
+      ++none;
+      for (int n = 0; n < fabric.node_count(); ++n)
+        EXPECT_FALSE(equivalent(n)) << "node " << n << " could have replaced " << lost;
+      continue;
+    }
+    ++replaced;
+    ASSERT_EQ(result->swaps.size(), 1u);
+    const int spare = result->swaps[0].spare;
+    EXPECT_EQ(result->swaps[0].lost, lost);
+    EXPECT_TRUE(equivalent(spare));
+    for (int n = 0; n < fabric.node_count(); ++n)
+      if (equivalent(n)) EXPECT_GE(nearness(n), nearness(spare)) << "node " << n << " is nearer";
+    ASSERT_EQ(result->placement.world_size(), placement.world_size());
+    for (int i = 0; i < placement.world_size(); ++i) {
+      const RankPlacement& before = placement.ranks[i];
+      const RankPlacement& after = result->placement.ranks[i];
+      EXPECT_EQ(after.rank, before.rank);
+      EXPECT_EQ(after.local_rank, before.local_rank);
+      EXPECT_EQ(after.gpu, before.gpu);
+      EXPECT_EQ(after.nic, before.nic);
+      EXPECT_EQ(after.cores, before.cores);
+      if (before.node != lost) {
+        EXPECT_EQ(after.node, before.node);
+        EXPECT_EQ(after.host, before.host);
+      } else {
+        EXPECT_EQ(after.node, spare);
+        EXPECT_EQ(after.host, cluster.nodes[spare].hostname);
+        EXPECT_EQ(after.leaf, fabric.leaf_name(fabric.leaf_of(spare)));
+      }
+    }
+  }
+  EXPECT_GT(replaced, 50);
+  EXPECT_GT(none, 0);
+}
+
+// A tray of an NVL72 rack is replaced by a free tray of the same rack, never by one of
+// another rack (its TP groups would leave the NVLink domain): with its rack full, none.
+TEST(Placement, ALostTrayIsReplacedInsideItsRackOnly) {
+  Cluster cluster = topology::load_preset("gb200-nvl72");
+  const std::size_t trays = cluster.nodes.size();
+  topology::NvlinkDomain second{"rack02", {}, {}};
+  for (std::size_t i = 0; i < trays; ++i) {
+    topology::Node tray = cluster.nodes[i];
+    tray.hostname = "gb200-b" + std::to_string(i);
+    second.nodes.push_back(tray.hostname);
+    cluster.nodes.push_back(tray);
+  }
+  cluster.nvlink_domains.push_back(second);
+  for (topology::Switch& sw : cluster.switches)  // both racks under the one leaf
+    if (sw.level == topology::SwitchLevel::kLeaf)
+      sw.nodes.insert(sw.nodes.end(), second.nodes.begin(), second.nodes.end());
+  const FabricIndex fabric(cluster);
+  BusySet busy(cluster.nodes.size(), false);
+  for (std::size_t i = 4; i < trays - 1; ++i) busy[i] = true;  // rack01: trays 0-3 free, one spare
+  PlacementRequest request;
+  request.gpus = 16;
+  request.layout = Layout{16, 1, 1, 1};
+  const Placement placement = plan_placement(fabric, busy, request);
+  const int lost = placement.ranks[5].node;
+  busy[lost] = true;
+  const auto result = replace_nodes(fabric, busy, placement, {lost});
+  ASSERT_TRUE(result);
+  const int spare = result->swaps[0].spare;
+  EXPECT_EQ(spare, static_cast<int>(trays - 1));
+  EXPECT_EQ(result->swaps[0].nearness, "same NVLink domain rack01");
+  for (const RankPlacement& r : result->placement.ranks) EXPECT_EQ(r.nvlink_domain, "rack01");
+  // The spare taken too: rack02's free trays do not stand in.
+  busy[spare] = true;
+  const int second_lost = result->placement.ranks[0].node;
+  busy[second_lost] = true;
+  EXPECT_FALSE(replace_nodes(fabric, busy, result->placement, {second_lost}));
+}
+
 TEST(Placement, RackScaleTensorParallelSpansTraysOfOneRack) {
   Cluster cluster = topology::load_preset("gb200-nvl72");
   const FabricIndex fabric(cluster);

@@ -758,17 +758,38 @@ int run_job(const RunOptions& options, std::ostream& out, std::ostream& err) {
       return 128 + signal;
     }
     if (!outcome.lost_hosts.empty() && job.backend != Backend::kLocal) {
-      // Recovery by re-placement: the lost hosts are excluded and the job is planned again
-      // on the nodes left free, by the same rules (fewest leaf switches, best fit).
+      // Recovery by re-placement: the lost hosts are excluded; each is replaced node for
+      // node by the nearest free node of the same hardware, so every other rank keeps its
+      // place; where one has no such spare, the job is planned again on the nodes left
+      // free, by the same rules (fewest leaf switches, best fit).
       std::ofstream excluded_file(job.dir / "excluded-hosts", std::ios::app);
+      std::vector<int> lost_nodes;
       for (const std::string& host : outcome.lost_hosts) {
-        for (std::size_t n = 0; n < job.cluster.nodes.size(); ++n)
-          if (job.cluster.nodes[n].hostname == host) busy[n] = true;
+        for (std::size_t n = 0; n < job.cluster.nodes.size(); ++n) {
+          if (job.cluster.nodes[n].hostname != host) continue;
+          busy[n] = true;
+          lost_nodes.push_back(static_cast<int>(n));
+        }
         err << "haein run: excluding " << host << " (" << outcome.summary << ")\n";
         excluded_file << host << "\tattempt " << index << "\t" << outcome.summary << "\n";
       }
       try {
-        job.placement = plan_placement(fabric, busy, request);
+        if (auto replaced = replace_nodes(fabric, busy, job.placement, lost_nodes)) {
+          job.placement = std::move(replaced->placement);
+          for (const NodeSwap& swap : replaced->swaps) {
+            const std::string line = "replacing " + job.cluster.nodes[swap.lost].hostname + " by " +
+                                     job.cluster.nodes[swap.spare].hostname + " (" + swap.nearness +
+                                     ")";
+            err << "haein run: " << line << "\n";
+            excluded_file << line << "\n";
+          }
+        } else {
+          err << "haein run: no free node can stand in for "
+              << topology::compress_hostlist(outcome.lost_hosts)
+              << " node for node (the same hardware, enough slots, the same NVLink rack); planning "
+                 "the job again\n";
+          job.placement = plan_placement(fabric, busy, request);
+        }
       } catch (const Error& error) {
         err << "haein run: cannot place the job again without "
             << topology::compress_hostlist(outcome.lost_hosts) << ": " << error.what() << "\n";

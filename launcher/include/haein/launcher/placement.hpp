@@ -87,6 +87,30 @@ struct Placement {
 Placement plan_placement(const topology::FabricIndex& fabric, const BusySet& busy,
                          const PlacementRequest& request);
 
+/// One lost node and the spare that takes its ranks.
+struct NodeSwap {
+  int lost = 0;
+  int spare = 0;
+  /// "same NVLink domain d1", "same leaf leaf1", "same spine s1", "another spine", or "no
+  /// switches described"
+  std::string nearness;
+};
+
+/// `placement` after a node-for-node replacement (recovery after a lost host).
+struct Replacement {
+  Placement placement;
+  std::vector<NodeSwap> swaps;
+};
+
+/// Replaces each `lost` node of `placement` by a free node (not busy, not in the placement)
+/// with the same hardware and at least as many slots, the nearest in the fabric: the same
+/// NVLink domain, else the same leaf, else the same spine, else any; a node of a
+/// multi-node NVLink domain (an NVL72 rack) only by one of the same domain. The lost
+/// node's ranks move to the spare as they were (same GPUs, NICs, cores); every other rank
+/// keeps its place. nullopt when some lost node has no such spare (plan again then).
+std::optional<Replacement> replace_nodes(const topology::FabricIndex& fabric, const BusySet& busy,
+                                         const Placement& placement, const std::vector<int>& lost);
+
 /// The orders users get today from a hostfile of the free nodes sorted by hostname.
 enum class NaiveOrder {
   kMapBySlot,  ///< mpirun --map-by slot: fill each node, then the next
