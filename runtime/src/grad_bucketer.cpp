@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstring>
 #include <deque>
+#include <map>
 #include <numeric>
 #include <set>
 #include <sstream>
@@ -127,8 +128,12 @@ struct GradBucketer::Impl {
   // buffer, so that pack, reduce and unpack of a piece stay in cache.
   std::vector<std::byte> staging;
   std::vector<std::byte> staging_scratch;
-  // Host f32 pieces when every rank is on this host (host_shared_memory).
+  // Host f32 pieces when every rank is on this host (host_shared_memory), or among the
+  // ranks of this host when the ranks span hosts with as many on each (hierarchical).
   std::unique_ptr<detail::SharedMemoryExchange> shared_memory;
+  // Hierarchical: this host's ranks, and the ranks of this local index on every host.
+  std::unique_ptr<Communicator> host_group;
+  std::unique_ptr<Communicator> across_hosts;
   // ... read and written in the peers' memory (host_peer_copy), when allowed.
   std::unique_ptr<detail::PeerMemory> peers;
   std::vector<float> direct_sum;
@@ -298,7 +303,7 @@ struct GradBucketer::Impl {
           const std::size_t n = std::min(piece, gradients.size() - at);
           std::memcpy(shared_memory->slot(), gradients.data() + at, n * sizeof(float));
           shared_memory->reduce(n);
-          for (int s = 0; s < world(); ++s) {
+          for (int s = 0; s < shared_memory->ranks(); ++s) {
             const auto segment = shared_memory->segment(s);
             std::memcpy(gradients.data() + at + segment.begin, segment.data,
                         (segment.end - segment.begin) * sizeof(float));
@@ -325,8 +330,53 @@ struct GradBucketer::Impl {
     line << ")";
     HAEIN_LOG(kInfo, line.str());
     if (candidates[best] < kSharedPieceMax)  // a smaller segment (collective, as is the choice)
-      shared_memory = detail::SharedMemoryExchange::create(comm, slot_elements(candidates[best]));
+      shared_memory = detail::SharedMemoryExchange::create(host_group ? *host_group : comm,
+                                                           slot_elements(candidates[best]));
     return candidates[best];
+  }
+
+  /// Ranks on several hosts: shared memory inside each host and MPI between the hosts,
+  /// where every host has the same number of ranks, at least two (otherwise MPI alone).
+  /// Says which, and why, once (rank 0).
+  void set_up_hierarchy(std::size_t elements) {
+    const auto& hosts = comm.hosts();
+    std::map<std::string, int> per_host;
+    for (const std::string& host : hosts) ++per_host[host];
+    if (per_host.size() < 2) return;
+    std::string why_not;
+    const int local = per_host.begin()->second;
+    if (options.reduce_scatter)
+      why_not = "reduce-scatter mode reduces through MPI only";
+    else if (std::any_of(per_host.begin(), per_host.end(),
+                         [&](const auto& entry) { return entry.second != local; }))
+      why_not = "the hosts have different numbers of ranks";
+    else if (local < 2)
+      why_not = "each host has one rank";
+    if (why_not.empty()) {
+      host_group = std::make_unique<Communicator>(comm.split_by_host());
+      across_hosts = std::make_unique<Communicator>(comm.split_across_hosts());
+      shared_memory = detail::SharedMemoryExchange::create(*host_group, elements);
+      // Every host must take the same path: one whose segment could not be made drops it.
+      std::int32_t made = shared_memory ? 1 : 0;
+      comm.all_reduce(&made, &made, 1, DataType::kI32, ReduceOp::kMin);
+      if (made == 0) {
+        shared_memory.reset();
+        across_hosts.reset();
+        host_group.reset();
+        why_not = "a host could not make its shared-memory segment";
+      }
+    }
+    if (comm.rank() != 0) return;
+    if (why_not.empty())
+      HAEIN_LOG(kInfo,
+                "GradBucketer: host f32 buckets are reduced hierarchically: shared "
+                "memory among the "
+                    << local << " ranks of each of the " << per_host.size()
+                    << " hosts, MPI between the hosts");
+    else
+      HAEIN_LOG(kInfo, "GradBucketer: host f32 buckets go through MPI: the "
+                           << world() << " ranks span " << per_host.size() << " hosts and "
+                           << why_not);
   }
 
   void first_step() {
@@ -351,16 +401,7 @@ struct GradBucketer::Impl {
       shared_memory = detail::SharedMemoryExchange::create(comm, slot_elements(largest));
       if (shared_memory && options.host_peer_copy && !options.reduce_scatter)
         peers = detail::PeerMemory::create(comm);
-      const auto& hosts = comm.hosts();
-      const std::set<std::string> distinct(hosts.begin(), hosts.end());
-      if (!shared_memory && distinct.size() > 1 && comm.rank() == 0) {
-        // Say why: the same-host paths need every rank on one host; per-host groups with
-        // MPI between the hosts are not built yet.
-        HAEIN_LOG(kInfo, "GradBucketer: host f32 buckets go through MPI: the "
-                             << world() << " ranks span " << distinct.size()
-                             << " hosts, and the shared-memory and peer-memory sums need every "
-                                "rank on one host");
-      }
+      if (!shared_memory) set_up_hierarchy(slot_elements(largest));
     }
     // Host buckets that the direct path does not take still need a tuned piece.
     const bool all_direct =
@@ -694,6 +735,7 @@ struct GradBucketer::Impl {
   void issue_shared(Task& task) {
     Bucket& b = buckets[task.bucket];
     if (direct(b)) return issue_direct(task);
+    if (across_hosts) return issue_hierarchical(task);
     const detail::Piece piece = task.piece;
     const std::size_t n = piece.end - piece.begin;
     const float pre = options.averaging == Averaging::kPreDivide ? divisor_scale() : 1.0f;
@@ -729,15 +771,40 @@ struct GradBucketer::Impl {
     shared_memory->finish_reduction();
   }
 
+  /// Hierarchical all-reduce of a piece: this host's ranks sum it through shared memory, one
+  /// segment each, in rank order; each rank then all-reduces its segment in its slot with
+  /// the ranks of the same local index on the other hosts (MPI); after a barrier every
+  /// rank unpacks every segment (unpack_shared). All ranks get the same bits: the host
+  /// sums are each made by one rank, the sums across hosts by MPI for all of them.
+  void issue_hierarchical(Task& task) {
+    Bucket& b = buckets[task.bucket];
+    const detail::Piece piece = task.piece;
+    const std::size_t n = piece.end - piece.begin;
+    const float pre = options.averaging == Averaging::kPreDivide ? divisor_scale() : 1.0f;
+    const auto list = slices(b, piece.begin, piece.end, true);
+    kernels::pack_host({list.data(), list.size(), ElementType::kF32, shared_memory->slot(),
+                        ElementType::kF32, pre, nullptr});
+    shared_memory->reduce(n);
+    const auto mine = shared_memory->segment(host_group->rank());
+    if (mine.end > mine.begin) {
+      // This rank's own slot: the others read it only after the barrier below.
+      auto* sum = const_cast<float*>(mine.data);
+      across_hosts->all_reduce(sum, sum, mine.end - mine.begin, DataType::kF32, ReduceOp::kSum);
+    }
+    shared_memory->sync();
+  }
+
   /// Unpacks the reduced piece from its owners' slots: the other ranks' segments
   /// (all-reduce; this rank's own is in place already), or this rank's shard.
   void unpack_shared(const Task& task) {
     Bucket& b = buckets[task.bucket];
     if (direct(b)) return;  // every rank's gradients hold the sums already
+    const bool hierarchical = across_hosts != nullptr;
     const detail::Piece range = reduced_range(task.piece);
-    const bool fused = !options.reduce_scatter;
+    // Fused: this rank's own segment is in its gradients already (not hierarchical).
+    const bool fused = !options.reduce_scatter && !hierarchical;
     const float post = !fused && divide_after(b) ? divisor_scale() : 1.0f;
-    for (int owner = 0; owner < world(); ++owner) {
+    for (int owner = 0; owner < shared_memory->ranks(); ++owner) {
       if (fused && owner == comm.rank()) continue;
       const auto segment = shared_memory->segment(owner);
       const std::size_t begin = std::max(task.piece.begin + segment.begin, range.begin);
@@ -1019,7 +1086,8 @@ std::vector<BucketInfo> GradBucketer::buckets() const {
   std::vector<BucketInfo> out;
   for (const Impl::Bucket& b : impl_->buckets)
     out.push_back({b.layout.type, b.wire, b.layout.device, impl_->shared(b), impl_->direct(b),
-                   b.layout.elements, b.layout.parameters});
+                   impl_->shared(b) && impl_->across_hosts != nullptr, b.layout.elements,
+                   b.layout.parameters});
   return out;
 }
 

@@ -7,7 +7,11 @@
 #   - MASTER_ADDR is h1's bed address on every rank, though h1's own /etc/hosts maps "h1"
 #     to 127.0.1.1 (Debian's default);
 #   - train_mlp learns across the hosts with HAEIN_CHECK_COLLECTIVES=1 (which deadlocked
-#     when the setting reached one host only), checkpoints in the shared folder.
+#     when the setting reached one host only), checkpoints in the shared folder, and its
+#     gradients are reduced hierarchically (shared memory in each host, MPI between);
+#   - the bucketer's tests pass on 6 ranks over three hosts (the hierarchical path against
+#     a per-tensor MPI_Allreduce, bitwise);
+#   - an output folder that is not shared is named at the start.
 #   haein_run_test.sh BUILD_DIR
 set -euo pipefail
 
@@ -71,8 +75,8 @@ accuracy=$(grep -o "final: step [0-9]*, test accuracy [0-9.]*%" <<<"$out" | grep
 [ -n "$accuracy" ] || fail "no final accuracy: $out"
 awk -v a="$accuracy" 'BEGIN { exit !(a >= 90) }' || fail "accuracy $accuracy% < 90%: $out"
 grep -q "train_mlp: 6 ranks" <<<"$out" || fail "train_mlp did not see 6 ranks: $out"
-grep -q "host f32 buckets go through MPI: the 6 ranks span 3 hosts" <<<"$out" ||
-  fail "the bucketer did not say why it reduces through MPI: $out"
+grep -q "host f32 buckets are reduced hierarchically: shared memory among the 2 ranks of each of the 3 hosts, MPI between the hosts" <<<"$out" ||
+  fail "the bucketer did not say it reduces hierarchically: $out"
 [ -f "$BED_SHARED/run/checkpoints/ckpt-step-00000120.h5" ] || fail "no checkpoint at step 120"
 for rank in 0 1 2 3 4 5; do  # exec-rank on each host wrote its rank's log to the shared folder
   [ -f "$BED_SHARED/job2/attempt-0/rank-$rank.log" ] || fail "no log of rank $rank: $out"
@@ -94,3 +98,15 @@ grep -q "the output folder (--out) /tmp/run3 is not shared by every host: a file
   fail "the error does not name the folder and the hosts: $out"
 [ "$took" -lt 30 ] || fail "the unshared folder took ${took} s to be reported"
 echo "ok: --out /tmp/run3 (not shared) named with h2 and h3 in ${took} s"
+
+# 4. The bucketer's tests on 6 ranks over three hosts: the hierarchical path (shared memory
+# in each host, MPI between) against an independent per-tensor MPI_Allreduce, bitwise, in
+# every mode the tests cover (views, averaging, rebuilds, no-sync steps, bf16 on the wire,
+# a rank that never arrives).
+out=$(on_h1 "${mpi_env[@]}" -- "$haein" run -c "$BED_SHARED/hosts" -n 6 --backend mpirun \
+        --log-dir "$BED_SHARED/job4" --tag-output '' -- "$build/tests/runtime/runtime_mpi_tests" \
+        --gtest_filter='*/Bucketer.*/SharedSegment' 2>&1) || fail "the bucketer's tests failed across hosts: $out"
+grep -q '^\[  PASSED  \] [0-9]* tests' <<<"$out" || fail "rank 0 did not pass: $out"
+grep -q "host f32 buckets are reduced hierarchically" <<<"$out" ||
+  fail "the bucketer's tests did not take the hierarchical path: $out"
+echo "ok: the bucketer's tests pass on 6 ranks over h1-h3 through the hierarchical path"

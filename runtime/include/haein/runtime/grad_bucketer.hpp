@@ -45,8 +45,11 @@ struct BucketerOptions {
   double host_chunk_mb = 0;
   /// Uncompressed host f32 buckets (with or without views) of ranks that all share one
   /// host are reduced without MPI calls: each rank sums one segment of every piece over
-  /// all ranks, in rank order, and hands the sum to the others. False reduces them with
-  /// MPI collectives. Either way every rank gets the same bits.
+  /// all ranks, in rank order, and hands the sum to the others. Ranks on several hosts,
+  /// the same number (at least two) on each, are reduced hierarchically: that sum among
+  /// each host's ranks, then each rank's segment all-reduced through MPI with the ranks
+  /// of its local index on the other hosts (not in reduce-scatter mode). False reduces
+  /// them with MPI collectives only. Either way every rank gets the same bits.
   bool host_shared_memory = true;
   /// With host_shared_memory, and when the ranks may (Linux cross-memory attach: same
   /// user, not forbidden by Yama or seccomp), a rank reads the other ranks' gradients of
@@ -81,6 +84,7 @@ struct BucketInfo {
   bool device = false;
   bool shared_memory = false;           ///< reduced through the shared-memory exchange
   bool peer_copy = false;               ///< ... reading and writing the peers' gradients in place
+  bool hierarchical = false;            ///< ... among each host's ranks, with MPI between the hosts
   std::size_t elements = 0;             ///< padded length
   std::vector<std::size_t> parameters;  ///< parameter ids in bucket order
 };
