@@ -267,7 +267,7 @@ Communicator::Impl::Impl(std::unique_ptr<Bootstrap> bootstrap_in, CommunicatorOp
   if (rank == 0) std::strncpy(secret, detail::control_secret().c_str(), sizeof secret - 1);
   bootstrap->broadcast(secret, sizeof secret, 0);
   control_secret = std::string(secret, strnlen(secret, sizeof secret));
-  control = std::make_unique<detail::ControlServer>(
+  control = detail::ControlServer::serve(
       control_secret, [this](const std::string& request, std::function<void()>& after_reply) {
         return handle_control(request, after_reply);
       });
@@ -292,12 +292,15 @@ Communicator::Impl::Impl(std::unique_ptr<Bootstrap> bootstrap_in, CommunicatorOp
     std::int32_t check_collectives;
     std::int64_t timeout_ms;
     char timeline[256];
+    std::int32_t world_rank;
   };
   PeerInfo mine{};
+  mine.world_rank = rank;
+  if (mpi) MPI_Comm_rank(MPI_COMM_WORLD, &mine.world_rank);
   std::strncpy(mine.host, host_name().c_str(), sizeof mine.host - 1);
   mine.wall_us = detail::Timeline::wall_us();
   mine.port = control->port();
-  std::strncpy(mine.address, detail::control_address().c_str(), sizeof mine.address - 1);
+  std::strncpy(mine.address, control->address().c_str(), sizeof mine.address - 1);
   mine.timeline_ok = timeline_error.empty() ? 1 : 0;
   mine.check_collectives = options.check_collectives ? 1 : 0;
   mine.timeout_ms = options.timeout.count();
@@ -308,6 +311,7 @@ Communicator::Impl::Impl(std::unique_ptr<Bootstrap> bootstrap_in, CommunicatorOp
     hosts.emplace_back(peer.host);
     control_ports.push_back(peer.port);
     control_addresses.emplace_back(peer.address, strnlen(peer.address, sizeof peer.address));
+    world_ranks.push_back(peer.world_rank);
   }
   require_agreement(
       all, [](const PeerInfo& p) { return p.check_collectives ? "1" : "0"; },
@@ -343,11 +347,6 @@ Communicator::Impl::Impl(std::unique_ptr<Bootstrap> bootstrap_in, CommunicatorOp
     timeline->set_epoch_us(all[0].wall_us);
   }
   start_watchdog();
-}
-
-const std::string& Communicator::Impl::control_address_of(int peer) const {
-  static const std::string kLoopback = "127.0.0.1";
-  return hosts[peer] == hosts[rank] ? kLoopback : control_addresses[peer];
 }
 
 Communicator::Impl::~Impl() {

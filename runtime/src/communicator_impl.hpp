@@ -56,11 +56,20 @@ struct Communicator::Impl {
   int rank = 0;
   int size = 1;
   std::vector<std::string> hosts;
+  /// Each rank's rank in MPI_COMM_WORLD (its own rank without MPI): what the watchdog's
+  /// messages and dump files name, so that a split's rank 0 is not taken for world rank 0.
+  std::vector<int> world_ranks;
+  /// `ranks` of this communicator as world ranks.
+  std::vector<int> as_world(const std::vector<int>& ranks) const {
+    std::vector<int> out;
+    for (int r : ranks) out.push_back(world_ranks[r]);
+    return out;
+  }
   std::vector<int> control_ports;
   std::vector<std::string> control_addresses;  ///< IPv4, as each rank published it
   std::string control_secret;                  ///< drawn by rank 0, sent through the bootstrap
-  /// Where `peer`'s control server is reached: over loopback on this host.
-  const std::string& control_address_of(int peer) const;
+  /// Where `peer`'s control server is reached: the address it published.
+  const std::string& control_address_of(int peer) const { return control_addresses[peer]; }
 
   std::unique_ptr<detail::MpiBackend> mpi;        // when the bootstrap is MPI
   std::unique_ptr<detail::DeviceBackend> device;  // created by the first device operation
@@ -84,7 +93,7 @@ struct Communicator::Impl {
   std::vector<std::pair<std::uint64_t, std::int64_t>> group_records;  // id, start
 
   // Watchdog (watchdog.cpp).
-  std::unique_ptr<detail::ControlServer> control;
+  std::unique_ptr<detail::ControlServer::Registration> control;
   std::thread watchdog;
   std::mutex watchdog_mutex;
   std::condition_variable watchdog_wake;

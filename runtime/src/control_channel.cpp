@@ -127,28 +127,67 @@ std::string control_address() {
   return address;
 }
 
-ControlServer::ControlServer(std::string secret, Handler handler)
-    : secret_(std::move(secret)), handler_(std::move(handler)) {
+namespace {
+std::mutex server_mutex;
+std::weak_ptr<ControlServer> process_server;
+}  // namespace
+
+std::unique_ptr<ControlServer::Registration> ControlServer::serve(std::string secret,
+                                                                  Handler handler) {
+  std::shared_ptr<ControlServer> server;
+  {
+    std::lock_guard lock(server_mutex);
+    server = process_server.lock();
+    if (!server) {
+      server = std::shared_ptr<ControlServer>(new ControlServer());
+      process_server = server;
+    }
+  }
+  {
+    std::lock_guard lock(server->handlers_mutex_);
+    server->handlers_.emplace_back(secret, std::move(handler));
+  }
+  return std::unique_ptr<Registration>(new Registration(std::move(server), std::move(secret)));
+}
+
+ControlServer::Registration::Registration(std::shared_ptr<ControlServer> server, std::string secret)
+    : server_(std::move(server)), secret_(std::move(secret)) {}
+
+ControlServer::Registration::~Registration() {
+  std::lock_guard lock(server_->handlers_mutex_);
+  auto& handlers = server_->handlers_;
+  handlers.erase(std::remove_if(handlers.begin(), handlers.end(),
+                                [&](const auto& entry) { return entry.first == secret_; }),
+                 handlers.end());
+}
+
+int ControlServer::Registration::port() const { return server_->port_; }
+const std::string& ControlServer::Registration::address() const { return server_->address_; }
+
+ControlServer::ControlServer() : address_(control_address()) {
   listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (listen_fd_ < 0) throw Error(std::string("control channel: socket: ") + std::strerror(errno));
   sockaddr_in address{};
   address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_ANY);
   address.sin_port = 0;
+  if (::inet_pton(AF_INET, address_.c_str(), &address.sin_addr) != 1) {
+    ::close(listen_fd_);
+    throw Error("control channel: not an IPv4 address: " + address_);
+  }
   socklen_t length = sizeof address;
   if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
       ::listen(listen_fd_, 64) != 0 ||
       ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
     const std::string reason = std::strerror(errno);
     ::close(listen_fd_);
-    throw Error("control channel: cannot listen on a TCP port: " + reason);
+    throw Error("control channel: cannot listen on a TCP port of " + address_ + ": " + reason);
   }
   port_ = ntohs(address.sin_port);
   if (::pipe2(stop_pipe_, O_CLOEXEC) != 0) {
     ::close(listen_fd_);
     throw Error(std::string("control channel: pipe: ") + std::strerror(errno));
   }
-  thread_ = std::thread([this] { serve(); });
+  thread_ = std::thread([this] { run(); });
 }
 
 ControlServer::~ControlServer() {
@@ -160,7 +199,25 @@ ControlServer::~ControlServer() {
   ::close(stop_pipe_[1]);
 }
 
-void ControlServer::serve() {
+std::optional<std::string> ControlServer::dispatch(const std::string& request,
+                                                   std::function<void()>& after_reply) {
+  // "<secret> <request>": anything else is dropped unanswered.
+  const std::size_t space = request.find(' ');
+  if (space == std::string::npos) return std::nullopt;
+  const std::string secret = request.substr(0, space);
+  std::lock_guard lock(handlers_mutex_);
+  for (const auto& [registered, handler] : handlers_) {
+    if (!same_secret(secret, registered)) continue;
+    try {
+      return handler(request.substr(space + 1), after_reply);
+    } catch (const std::exception& error) {
+      return std::string("ERROR ") + error.what();
+    }
+  }
+  return std::nullopt;
+}
+
+void ControlServer::run() {
   // Every connection is served at once, each with 2 s to send its line: idle connections
   // (any local user can open them) must not delay the job's own requests past the
   // asker's timeout, which would make this rank look unreachable.
@@ -212,18 +269,10 @@ void ControlServer::serve() {
         continue;
       }
       finished.push_back(i);
-      const std::string request = client.line.substr(0, end);
-      // "<secret> <request>": anything else is dropped unanswered.
-      const std::size_t space = request.find(' ');
-      if (space == std::string::npos || !same_secret(request.substr(0, space), secret_)) continue;
       std::function<void()> after_reply;
-      std::string reply;
-      try {
-        reply = handler_(request.substr(space + 1), after_reply);
-      } catch (const std::exception& error) {
-        reply = std::string("ERROR ") + error.what();
-      }
-      write_all(client.fd, reply + "\n");
+      const std::optional<std::string> reply = dispatch(client.line.substr(0, end), after_reply);
+      if (!reply) continue;
+      write_all(client.fd, *reply + "\n");
       if (after_reply) after_replies.push_back(std::move(after_reply));
     }
     const Clock::time_point now = Clock::now();

@@ -1,18 +1,24 @@
 #pragma once
 // A side channel between the ranks of a communicator that does not go through MPI or
-// NCCL, so that it works while a collective is stuck: each rank answers one-line TCP
+// NCCL, so that it works while a collective is stuck: each process answers one-line TCP
 // requests on a thread of its own. The watchdog uses it to ask peers how far they got
 // ("STATUS") and to make them dump their flight recorder and stop ("ABORT ...").
-// Every request carries the communicator's secret, which rank 0 drew and the bootstrap
-// (MPI, or the threads of a test) handed to its ranks only; a request without it gets no
-// answer and does nothing. Peers are reached at the addresses they published through the
-// bootstrap, not by resolving their hostnames.
+// One server per process, whatever the number of communicators (a world and its splits):
+// each communicator registers its handler under its own secret, which its rank 0 drew and
+// the bootstrap (MPI, or the threads of a test) handed to its ranks only. A request goes
+// to the handler whose secret it carries; one without a registered secret gets no answer
+// and does nothing. The server listens on the job's address only (control_address()), and
+// peers are reached at the addresses they published through the bootstrap, not by
+// resolving their hostnames.
 
 #include <chrono>
 #include <functional>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace haein::runtime::detail {
 
@@ -23,19 +29,42 @@ class ControlServer {
   using Handler =
       std::function<std::string(const std::string& request, std::function<void()>& after_reply)>;
 
-  /// Listens on an ephemeral TCP port of every interface and serves requests that begin
-  /// with `secret` (see control_secret()).
-  ControlServer(std::string secret, Handler handler);
+  /// A handler served under its secret; unregistered when destroyed (after a call of it
+  /// that is under way has returned). The last one stops the server.
+  class Registration {
+   public:
+    ~Registration();
+    Registration(const Registration&) = delete;
+    Registration& operator=(const Registration&) = delete;
+    int port() const;
+    /// The IPv4 address the server listens on, as other hosts reach it.
+    const std::string& address() const;
+
+   private:
+    friend class ControlServer;
+    Registration(std::shared_ptr<ControlServer> server, std::string secret);
+    std::shared_ptr<ControlServer> server_;
+    std::string secret_;
+  };
+
+  /// Serves `handler` under `secret` (see control_secret()) on this process's server,
+  /// starting it on an ephemeral TCP port of control_address() if none runs.
+  static std::unique_ptr<Registration> serve(std::string secret, Handler handler);
+
   ~ControlServer();
   ControlServer(const ControlServer&) = delete;
   ControlServer& operator=(const ControlServer&) = delete;
 
-  int port() const { return port_; }
-
  private:
-  void serve();
-  std::string secret_;
-  Handler handler_;
+  ControlServer();
+  void run();
+  /// The reply of the handler registered under the request's secret; nullopt without one.
+  std::optional<std::string> dispatch(const std::string& request,
+                                      std::function<void()>& after_reply);
+
+  std::mutex handlers_mutex_;  ///< held while a handler runs
+  std::vector<std::pair<std::string, Handler>> handlers_;
+  std::string address_;
   int listen_fd_ = -1;
   int stop_pipe_[2] = {-1, -1};
   int port_ = 0;

@@ -330,9 +330,18 @@ struct GradBucketer::Impl {
     line << ")";
     HAEIN_LOG(kInfo, line.str());
     if (candidates[best] < kSharedPieceMax)  // a smaller segment (collective, as is the choice)
-      shared_memory = detail::SharedMemoryExchange::create(host_group ? *host_group : comm,
-                                                           slot_elements(candidates[best]));
+      shared_memory = make_exchange(slot_elements(candidates[best]));
     return candidates[best];
+  }
+
+  /// The shared-memory exchange of the ranks of this host: all of them, or this host's
+  /// group when hierarchical. There its waits get twice the timeout: a peer that is late
+  /// is waiting in a collective between hosts, whose watchdog names the rank or host
+  /// that holds it up; the exchange would blame the peer instead.
+  std::unique_ptr<detail::SharedMemoryExchange> make_exchange(std::size_t elements) {
+    if (!host_group) return detail::SharedMemoryExchange::create(comm, elements);
+    return detail::SharedMemoryExchange::create(*host_group, elements,
+                                                2 * host_group->options().timeout);
   }
 
   /// Ranks on several hosts: shared memory inside each host and MPI between the hosts,
@@ -355,7 +364,7 @@ struct GradBucketer::Impl {
     if (why_not.empty()) {
       host_group = std::make_unique<Communicator>(comm.split_by_host());
       across_hosts = std::make_unique<Communicator>(comm.split_across_hosts());
-      shared_memory = detail::SharedMemoryExchange::create(*host_group, elements);
+      shared_memory = make_exchange(elements);
       // Every host must take the same path: one whose segment could not be made drops it.
       std::int32_t made = shared_memory ? 1 : 0;
       comm.all_reduce(&made, &made, 1, DataType::kI32, ReduceOp::kMin);

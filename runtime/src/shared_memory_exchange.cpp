@@ -72,8 +72,8 @@ void* map_segment(int fd, std::size_t bytes, std::string& why) {
 
 }  // namespace
 
-std::unique_ptr<SharedMemoryExchange> SharedMemoryExchange::create(Communicator& comm,
-                                                                   std::size_t slot_elements) {
+std::unique_ptr<SharedMemoryExchange> SharedMemoryExchange::create(
+    Communicator& comm, std::size_t slot_elements, std::chrono::milliseconds timeout) {
   const int ranks = comm.size();
   const int rank = comm.rank();
   if (ranks < 2) return nullptr;
@@ -140,7 +140,7 @@ std::unique_ptr<SharedMemoryExchange> SharedMemoryExchange::create(Communicator&
   exchange->rank_ = rank;
   exchange->ranks_ = ranks;
   exchange->slot_elements_ = slot_elements;
-  exchange->timeout_ = comm.options().timeout;
+  exchange->timeout_ = timeout.count() > 0 ? timeout : comm.options().timeout;
   exchange->mapping_ = mapping;
   exchange->mapping_bytes_ = bytes;
   if (mapping != nullptr) {

@@ -26,9 +26,10 @@ namespace haein::runtime::detail {
 class SharedMemoryExchange {
  public:
   /// Collective over `comm`. Null on every rank when the ranks are not all on one host or
-  /// the segment could not be made (the reason is logged once, by rank 0).
-  static std::unique_ptr<SharedMemoryExchange> create(Communicator& comm,
-                                                      std::size_t slot_elements);
+  /// the segment could not be made (the reason is logged once, by rank 0). Waits are
+  /// bounded by `timeout`, or by the communicator's when it is zero.
+  static std::unique_ptr<SharedMemoryExchange> create(Communicator& comm, std::size_t slot_elements,
+                                                      std::chrono::milliseconds timeout = {});
   ~SharedMemoryExchange();
   SharedMemoryExchange(const SharedMemoryExchange&) = delete;
   SharedMemoryExchange& operator=(const SharedMemoryExchange&) = delete;

@@ -96,8 +96,8 @@ std::string Communicator::Impl::handle_control(const std::string& request,
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
       return "OK";
     }
-    dump("haein: rank " + std::to_string(rank) + " (" + hosts[rank] + "): stopping because " +
-         request.substr(6));
+    dump("haein: rank " + std::to_string(world_ranks[rank]) + " (" + hosts[rank] +
+         "): stopping because " + request.substr(6));
     // Give the reporting rank time to reach the others before this process exits: under
     // mpirun the first exit makes mpirun kill every rank, dumped or not.
     // The control thread keeps answering meanwhile: other ranks may still be asking.
@@ -123,9 +123,10 @@ void Communicator::Impl::fire(std::uint64_t id, const OpRecord& record) {
   write_dump_file(record.describe() + " #" + std::to_string(record.sequence) + " timed out");
   const bool p2p = detail::is_p2p(record.op);
   std::ostringstream headline;
-  headline << "haein: rank " << rank << " (" << hosts[rank] << "): " << record.describe() << " #"
-           << record.sequence << " via " << record.backend << " timed out after "
-           << std::chrono::duration<double>(options.timeout).count() << " s (HAEIN_TIMEOUT)";
+  headline << "haein: rank " << world_ranks[rank] << " (" << hosts[rank]
+           << "): " << record.describe() << " #" << record.sequence << " via " << record.backend
+           << " timed out after " << std::chrono::duration<double>(options.timeout).count()
+           << " s (HAEIN_TIMEOUT)";
 
   // Who never got there? Ask every peer how far it went.
   std::vector<int> missing, joined, unreachable;
@@ -147,11 +148,12 @@ void Communicator::Impl::fire(std::uint64_t id, const OpRecord& record) {
     std::string last;
     std::getline(fields, last);
     if (p2p) {
-      details << "; peer rank " << peer << " (" << hosts[peer] << ") is at collective #" << at
-              << last;
+      details << "; peer rank " << world_ranks[peer] << " (" << hosts[peer]
+              << ") is at collective #" << at << last;
     } else if (at < record.sequence) {
       missing.push_back(peer);
-      details << "; rank " << peer << " (" << hosts[peer] << ") last entered #" << at << last;
+      details << "; rank " << world_ranks[peer] << " (" << hosts[peer] << ") last entered #" << at
+              << last;
     } else if (at == record.sequence && last.rfind(" " + record.describe() + " ", 0) != 0) {
       // The same place in the sequence, another operation: the ranks disagree on the
       // program's order (HAEIN_CHECK_COLLECTIVES=1 finds that before it hangs).
@@ -163,27 +165,27 @@ void Communicator::Impl::fire(std::uint64_t id, const OpRecord& record) {
   }
   if (!p2p) {
     headline << "; ranks that never joined: "
-             << (missing.empty() ? "none" : detail::join_ranks(missing));
+             << (missing.empty() ? "none" : detail::join_ranks(as_world(missing)));
     if (!entered_as.empty()) {
       // Which side is wrong is the program's to say: name every operation and its ranks.
       std::vector<int> same = joined;
       same.push_back(rank);
       std::sort(same.begin(), same.end());
       headline << "; ranks disagree on #" << record.sequence << ": " << record.describe() << " on "
-               << detail::join_ranks(same);
+               << detail::join_ranks(as_world(same));
       for (const auto& [what, ranks] : entered_as)
-        headline << ", " << what << " on " << detail::join_ranks(ranks);
+        headline << ", " << what << " on " << detail::join_ranks(as_world(ranks));
     } else if (!joined.empty()) {
-      headline << "; ranks waiting in it: " << detail::join_ranks(joined);
+      headline << "; ranks waiting in it: " << detail::join_ranks(as_world(joined));
     }
   }
   if (!unreachable.empty())
     headline << "; ranks that did not answer (exited or unreachable): "
-             << detail::join_ranks(unreachable);
+             << detail::join_ranks(as_world(unreachable));
   headline << details.str();
 
   // Peers dump first (they acknowledge after writing), then this rank, then exit.
-  const std::string notice = "rank " + std::to_string(rank) + " (" + hosts[rank] +
+  const std::string notice = "rank " + std::to_string(world_ranks[rank]) + " (" + hosts[rank] +
                              ") reported: " + record.describe() + " #" +
                              std::to_string(record.sequence) + " timed out";
   for (int peer = 0; peer < size; ++peer) {
@@ -201,10 +203,10 @@ void Communicator::Impl::fire(std::uint64_t id, const OpRecord& record) {
 }
 
 std::string Communicator::Impl::write_dump_file(const std::string& headline) {
-  const std::string records = recorder.text(rank, hosts[rank]);
+  const std::string records = recorder.text(world_ranks[rank], hosts[rank]);
   const std::string body = headline + "\n" + records;
-  const std::string path =
-      options.dump_dir + "/haein-flight-recorder-rank-" + std::to_string(rank) + ".txt";
+  const std::string path = options.dump_dir + "/haein-flight-recorder-rank-" +
+                           std::to_string(world_ranks[rank]) + ".txt";
   // A fresh file renamed into place: a symlink or file planted in a shared /tmp is
   // replaced, never followed or written into.
   std::string problem;

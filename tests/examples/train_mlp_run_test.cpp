@@ -265,6 +265,22 @@ TEST_F(TrainMlpRun, AStoppedRankEndsTheJobWithinTheTimeout) {
   EXPECT_EQ(left, 0) << "processes of the stopped job are left";
 }
 
+// The same stop with bf16 on the wire (all-to-all through MPI, so the watchdog finds the
+// stopped rank): rank 0's flight-recorder dump lands in the job's folder, which every host
+// shares, not in a host's own /tmp, and haein run says where.
+TEST_F(TrainMlpRun, FlightRecorderDumpsLandInTheJobsFolder) {
+  const fs::path job = dir_ / "job";
+  const Result r = run("HAEIN_TIMEOUT=3 " + haein_run(2, "--log-dir " + job.string()) + kSmall +
+                       " --steps 400 --wire bf16" + out("stop") +
+                       " --kill-rank 1 --kill-at-step 20 --kill-signal STOP");
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  const fs::path dumps = job / "attempt-0" / "dumps";
+  EXPECT_TRUE(fs::exists(dumps / "haein-flight-recorder-rank-0.txt")) << r.output;
+  EXPECT_NE(r.output.find("flight-recorder dumps of 1 rank in " + dumps.string()),
+            std::string::npos)
+      << r.output;
+}
+
 // A disk that fills up: the checkpoint that does not fit is refused before HDF5 writes
 // anything, on every rank alike, with the space named; no partial file is left and the
 // older checkpoints stay valid. The disk is a 160 KiB tmpfs in a mount namespace of the

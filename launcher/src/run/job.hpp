@@ -54,6 +54,8 @@ struct Attempt {
 
   std::filesystem::path heartbeat_dir() const { return dir / "heartbeat"; }
   std::filesystem::path status_dir() const { return dir / "status"; }
+  /// HAEIN_DUMP_DIR of the ranks, unless the user chose one.
+  std::filesystem::path dump_dir() const { return dir / "dumps"; }
   /// <log dir>/attempt-<index>, or empty without --log-dir.
   std::string log_dir(const Job& job) const;
 };

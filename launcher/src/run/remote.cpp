@@ -324,9 +324,17 @@ Outcome run_remote(const Job& job, const Attempt& attempt, const LaunchCommand& 
     return outcome;
   }
   // A host that went silent comes first: the ranks elsewhere that failed after it lost
-  // their peers are its victims. (Under a successful manager nothing was lost.)
-  const auto lost = ended.failed() ? lost_hosts(job.placement, statuses)
-                                   : std::vector<std::pair<std::string, std::vector<int>>>{};
+  // their peers are its victims. (Under a successful manager nothing was lost.) Not under
+  // srun once a rank failed on its own: --kill-on-bad-exit then SIGKILLs every task at
+  // once, and a host whose ranks had not failed yet goes silent without being lost.
+  const bool failed_on_its_own =
+      std::any_of(statuses.begin(), statuses.end(), [](const RankStatus& status) {
+        return status.failed() && !status.stopped && !status.orphaned;
+      });
+  const bool silence_says_lost = job.backend != Backend::kSrun || !failed_on_its_own;
+  const auto lost = ended.failed() && silence_says_lost
+                        ? lost_hosts(job.placement, statuses)
+                        : std::vector<std::pair<std::string, std::vector<int>>>{};
   if (!lost.empty()) {
     const auto& [host, ranks] = lost.front();
     const std::string how = "host " + host + " lost: its " + rank_range(ranks) +

@@ -83,6 +83,15 @@ RankContext rank_context(const Job& job, const Attempt& attempt) {
   return context;
 }
 
+/// Regular files in `dir` (0 when it does not exist).
+int count_files(const fs::path& dir) {
+  std::error_code error;
+  int files = 0;
+  for (fs::directory_iterator it(dir, error), end; !error && it != end; it.increment(error))
+    if (it->is_regular_file(error)) ++files;
+  return files;
+}
+
 std::string format_seconds(double seconds) {
   char text[32];
   std::snprintf(text, sizeof text, "%.1f", seconds);
@@ -387,6 +396,8 @@ class JobDirectory {
   JobDirectory(const JobDirectory&) = delete;
   JobDirectory& operator=(const JobDirectory&) = delete;
   const fs::path& path() const { return path_; }
+  /// Kept after all: it holds what a failure left to look at.
+  void keep() { keep_ = true; }
 
  private:
   fs::path path_;
@@ -623,6 +634,11 @@ int run_job(const RunOptions& options, std::ostream& out, std::ostream& err) {
     job.forwarded_env.emplace_back(std::string(settings::kStopGrace.name()),
                                    std::to_string(options.stop_grace));
   }
+  // Flight-recorder dumps go to the job's folder, per attempt (every host shares it), unless
+  // the user chose a place: otherwise a remote rank's dump stays in that host's /tmp.
+  const bool dump_dir_chosen =
+      std::any_of(job.forwarded_env.begin(), job.forwarded_env.end(),
+                  [](const auto& entry) { return entry.first == settings::kDumpDir.name(); });
   // exec-rank on other hosts sets torchrun's variables from these.
   job.forwarded_env.emplace_back("TORCHELASTIC_MAX_RESTARTS", std::to_string(options.max_restarts));
   job.forwarded_env.emplace_back("TORCHELASTIC_RUN_ID", job.dir.filename().string());
@@ -699,6 +715,13 @@ int run_job(const RunOptions& options, std::ostream& out, std::ostream& err) {
     attempt.dir = job.dir / ("attempt-" + std::to_string(index));
     fs::create_directories(attempt.heartbeat_dir());
     fs::create_directories(attempt.status_dir());
+    if (!dump_dir_chosen) {
+      fs::create_directories(attempt.dump_dir());
+      std::erase_if(job.forwarded_env,
+                    [](const auto& entry) { return entry.first == settings::kDumpDir.name(); });
+      job.forwarded_env.emplace_back(std::string(settings::kDumpDir.name()),
+                                     attempt.dump_dir().string());
+    }
     if (!job.log_dir.empty()) fs::create_directories(attempt.log_dir(job));
     if (options.print_env && index == 0) print_env(job, attempt, out);
     if (options.dry_run) {
@@ -722,6 +745,11 @@ int run_job(const RunOptions& options, std::ostream& out, std::ostream& err) {
     }
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    if (const int dumps = count_files(attempt.dump_dir()); dumps > 0 && !dump_dir_chosen) {
+      directory.keep();
+      err << "haein run: flight-recorder dumps of " << dumps << " rank" << (dumps > 1 ? "s" : "")
+          << " in " << attempt.dump_dir().string() << "\n";
+    }
     if (outcome.exit_code == 0) {
       err << "haein run: all " << job.placement.world_size() << " ranks finished in "
           << format_seconds(seconds) << " s"
