@@ -12,6 +12,7 @@
 #include "haein/common/error.hpp"
 #include "haein/common/hdf5.hpp"
 #include "haein/common/process.hpp"
+#include "haein/common/settings.hpp"
 #include "haein/common/version.hpp"
 #if HAEIN_BENCH_CUDA
 #include <cuda_runtime.h>
@@ -89,9 +90,9 @@ RunAttributes standard_attributes(int argc, char** argv) {
   std::string hosts;
   for (int r = 0; r < size; ++r) hosts += (r ? "," : "") + std::string(&all[64 * r]);
   attributes["hosts"] = hosts;
-  const char* placement = std::getenv("HAEIN_PLACEMENT");
+  const std::string placement = settings::kPlacement.get();
   attributes["topology"] =
-      placement != nullptr ? read_file(placement) : "(not started by haein run: no placement)";
+      !placement.empty() ? read_file(placement) : "(not started by haein run: no placement)";
   return attributes;
 }
 

@@ -30,6 +30,7 @@
 #include "checkpoint.hpp"
 #include "dataset.hpp"
 #include "haein/common/error.hpp"
+#include "haein/common/settings.hpp"
 #include "haein/runtime/bootstrap.hpp"
 #include "haein/runtime/communicator.hpp"
 #include "haein/runtime/grad_bucketer.hpp"
@@ -193,10 +194,7 @@ std::vector<std::size_t> layer_sizes(const Options& o) {
   return sizes;
 }
 
-int restart_count() {
-  const char* text = std::getenv("HAEIN_RESTART_COUNT");
-  return text ? std::atoi(text) : 0;
-}
+int restart_count() { return static_cast<int>(haein::settings::kRestartCount.get()); }
 
 // The features and labels of `indices`.
 void make_batch(const SyntheticDataset& data, const std::uint64_t* indices, std::size_t count,
