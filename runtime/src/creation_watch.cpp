@@ -7,10 +7,6 @@
 
 namespace haein::runtime::detail {
 
-namespace {
-constexpr int kTimeoutExitCode = 124;  // as the watchdog's, as timeout(1)
-}
-
 CreationWatch::CreationWatch(std::chrono::milliseconds timeout, std::string step)
     : step_(std::move(step)) {
   if (timeout.count() <= 0) return;  // refused by the communicator itself

@@ -11,7 +11,10 @@
 
 namespace haein::runtime::detail {
 
-/// Ends this process (exit code 124, as the watchdog) with a message naming the step when
+/// How a rank ends when a watchdog finds it stuck (as timeout(1) does).
+inline constexpr int kTimeoutExitCode = 124;
+
+/// Ends this process (kTimeoutExitCode, as the watchdog) with a message naming the step when
 /// it has not been destroyed within `timeout` (HAEIN_TIMEOUT); none when that is not
 /// positive.
 class CreationWatch {

@@ -499,11 +499,6 @@ bool any_device() {
   return have_devices;
 }
 
-bool is_device_memory(const void* pointer) {
-  if (pointer == nullptr || !any_device()) return false;
-  return kernels::classify_pointer(pointer).kind != kernels::MemoryKind::kHost;
-}
-
 MemoryPlace place_of(const void* pointer) {
   if (pointer == nullptr || !any_device()) return {};
   const kernels::PointerInfo info = kernels::classify_pointer(pointer);
@@ -511,11 +506,13 @@ MemoryPlace place_of(const void* pointer) {
   return {true, info.device};
 }
 
+bool is_device_memory(const void* pointer) { return place_of(pointer).device; }
+
 int device_of(const void* pointer) {
-  const kernels::PointerInfo info = kernels::classify_pointer(pointer);
-  if (info.kind == kernels::MemoryKind::kHost || info.device < 0)
+  const MemoryPlace place = place_of(pointer);
+  if (!place.device || place.ordinal < 0)
     throw InvalidArgument("not CUDA device memory: the pointer's device cannot be found");
-  return info.device;
+  return place.ordinal;
 }
 
 std::unique_ptr<DeviceBackend> make_device_backend(Bootstrap& bootstrap, int device,

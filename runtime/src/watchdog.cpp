@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "communicator_impl.hpp"
+#include "creation_watch.hpp"
 #include "haein/common/error.hpp"
 #include "haein/common/files.hpp"
 #include "haein/common/log.hpp"
@@ -19,7 +20,6 @@ namespace haein::runtime {
 
 namespace {
 
-constexpr int kTimeoutExitCode = 124;  // as timeout(1)
 constexpr auto kPeerExitDelay = std::chrono::seconds(2);
 
 void write_stderr(const std::string& text) {
@@ -234,7 +234,7 @@ void Communicator::Impl::exit_after_abort() {
   if (timeline) timeline->flush();
   std::fflush(stdout);
   std::fflush(stderr);
-  std::_Exit(kTimeoutExitCode);
+  std::_Exit(detail::kTimeoutExitCode);
 }
 
 }  // namespace haein::runtime

@@ -62,6 +62,21 @@ FaultRun run_collective_fault(const fs::path& dir, int ranks, const std::string&
   return run;
 }
 
+/// collective_fault on 3 ranks in `mode`, which must end with a non-zero exit within
+/// HAEIN_TIMEOUT (3 s) and some seconds, leaving no process; its stderr.
+std::string expect_stopped(const std::string& name, const std::string& mode) {
+  const fs::path dir =
+      fs::temp_directory_path() / ("haein-watchdog-" + name + "-" + std::to_string(getpid()));
+  const auto [status, seconds, err] = run_collective_fault(dir, 3, mode);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) != 0) << "status " << status << "\n" << err;
+  EXPECT_LT(seconds, 3 + 6) << err;
+  EXPECT_EQ(read(dir / "out").find("not reached"), std::string::npos);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(running(COLLECTIVE_FAULT), 0) << "collective_fault processes are still running";
+  fs::remove_all(dir);
+  return err;
+}
+
 TEST(Watchdog, ASkippedCollectiveStopsEveryRankNamingTheMissingOne) {
   const fs::path dir = fs::temp_directory_path() / ("haein-watchdog-" + std::to_string(getpid()));
   const double timeout_s = 3;
@@ -148,52 +163,27 @@ TEST(Watchdog, DumpsInASharedDirectoryIgnoreWhatASecondUserPlanted) {
 // rank entered #6, so sequence numbers alone said "never joined: none"; the report must
 // name both operations and which ranks entered each.
 TEST(Watchdog, AnotherOperationAtTheSameStepIsNamed) {
-  const fs::path dir =
-      fs::temp_directory_path() / ("haein-watchdog-mismatch-" + std::to_string(getpid()));
-  const auto [status, seconds, err] = run_collective_fault(dir, 3, "mismatch");
-  ASSERT_TRUE(WIFEXITED(status));
-  EXPECT_NE(WEXITSTATUS(status), 0) << err;
-  EXPECT_LT(seconds, 3 + 6) << err;
+  const std::string err = expect_stopped("mismatch", "mismatch");
   // Whichever rank reports, both operations are named with their ranks.
   EXPECT_NE(err.find("ranks disagree on #6: "), std::string::npos) << err;
   EXPECT_NE(err.find("broadcast(f32, count=1024, root=0) on 1"), std::string::npos) << err;
   EXPECT_NE(err.find("all_reduce(f32, count=1024, sum) on 0, 2"), std::string::npos) << err;
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  EXPECT_EQ(running(COLLECTIVE_FAULT), 0) << "collective_fault processes are still running";
-  fs::remove_all(dir);
 }
 
 TEST(Watchdog, AWatchedSectionThatNeverEndsStopsTheJobNamingIt) {
-  const fs::path dir =
-      fs::temp_directory_path() / ("haein-watchdog-section-" + std::to_string(getpid()));
-  const auto [status, seconds, err] = run_collective_fault(dir, 3, "section");
-  ASSERT_TRUE(WIFEXITED(status));
-  EXPECT_NE(WEXITSTATUS(status), 0) << err;
-  EXPECT_LT(seconds, 3 + 6) << err;
+  const std::string err = expect_stopped("section", "section");
   EXPECT_NE(err.find("rank 1 ("), std::string::npos) << err;
   EXPECT_NE(err.find("checkpoint write #5 via section timed out after 3 s"), std::string::npos)
       << err;
-  EXPECT_EQ(read(dir / "out").find("not reached"), std::string::npos);
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  EXPECT_EQ(running(COLLECTIVE_FAULT), 0) << "collective_fault processes are still running";
-  fs::remove_all(dir);
 }
 
 // A rank that never starts: the others wait in MPI_Init (or, past it, in the exchange at
 // creation), where no watchdog ran yet. They stop within HAEIN_TIMEOUT, naming the step.
 TEST(Watchdog, ARankThatNeverCreatesItsCommunicatorStopsTheOthers) {
-  const fs::path dir =
-      fs::temp_directory_path() / ("haein-watchdog-late-" + std::to_string(getpid()));
-  const auto [status, seconds, err] = run_collective_fault(dir, 3, "late");
-  ASSERT_TRUE(WIFEXITED(status));
-  EXPECT_NE(WEXITSTATUS(status), 0) << err;
-  EXPECT_LT(seconds, 3 + 6) << err;
+  const std::string err = expect_stopped("late", "late");
   EXPECT_NE(err.find("communicator creation timed out after 3 s (HAEIN_TIMEOUT) in "),
             std::string::npos)
       << err;
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  EXPECT_EQ(running(COLLECTIVE_FAULT), 0) << "collective_fault processes are still running";
-  fs::remove_all(dir);
 }
 
 }  // namespace
