@@ -247,9 +247,11 @@ void require_agreement(const std::vector<Info>& all, ValueOf value_of, const cha
 
 }  // namespace
 
-Communicator::Impl::Impl(std::unique_ptr<Bootstrap> bootstrap_in, CommunicatorOptions options_in)
+Communicator::Impl::Impl(std::unique_ptr<Bootstrap> bootstrap_in, CommunicatorOptions options_in,
+                         std::shared_ptr<const detail::ControlRoll> roll_in, int world_rank)
     : bootstrap(std::move(bootstrap_in)),
       options(std::move(options_in)),
+      roll(std::move(roll_in)),
       heartbeat(Heartbeat::from_environment()) {
   if (!bootstrap) throw InvalidArgument("Communicator needs a bootstrap");
   if (options.timeout.count() <= 0) throw InvalidArgument("HAEIN_TIMEOUT must be positive");
@@ -295,8 +297,8 @@ Communicator::Impl::Impl(std::unique_ptr<Bootstrap> bootstrap_in, CommunicatorOp
     std::int32_t world_rank;
   };
   PeerInfo mine{};
-  mine.world_rank = rank;
-  if (mpi) MPI_Comm_rank(MPI_COMM_WORLD, &mine.world_rank);
+  mine.world_rank = world_rank >= 0 ? world_rank : rank;
+  if (mpi && world_rank < 0) MPI_Comm_rank(MPI_COMM_WORLD, &mine.world_rank);
   std::strncpy(mine.host, host_name().c_str(), sizeof mine.host - 1);
   mine.wall_us = detail::Timeline::wall_us();
   mine.port = control->port();
@@ -312,6 +314,19 @@ Communicator::Impl::Impl(std::unique_ptr<Bootstrap> bootstrap_in, CommunicatorOp
     control_ports.push_back(peer.port);
     control_addresses.emplace_back(peer.address, strnlen(peer.address, sizeof peer.address));
     world_ranks.push_back(peer.world_rank);
+  }
+  if (!roll) {
+    auto made = std::make_shared<detail::ControlRoll>();
+    // Derived from this communicator's secret: whoever knows it knows this one anyway.
+    made->secret = "roll-" + control_secret;
+    for (int r = 0; r < size; ++r) made->peers.push_back({control_addresses[r], control_ports[r]});
+    made->hosts = hosts;
+    made->world_ranks = world_ranks;
+    made->registration = detail::ControlServer::serve(
+        made->secret, [](const std::string& request, std::function<void()>&) {
+          return std::string(request == "ALIVE" ? "ALIVE" : "ERROR unknown request");
+        });
+    roll = std::move(made);
   }
   require_agreement(
       all, [](const PeerInfo& p) { return p.check_collectives ? "1" : "0"; },
@@ -481,6 +496,13 @@ int Communicator::rank() const { return impl_->rank; }
 int Communicator::size() const { return impl_->size; }
 const CommunicatorOptions& Communicator::options() const { return impl_->options; }
 const std::vector<std::string>& Communicator::hosts() const { return impl_->hosts; }
+
+int Communicator::world_rank(int rank) const {
+  if (rank < 0 || rank >= impl_->size)
+    throw InvalidArgument("world_rank: rank " + std::to_string(rank) + " of a communicator of " +
+                          std::to_string(impl_->size));
+  return impl_->world_ranks[static_cast<std::size_t>(rank)];
+}
 
 namespace {
 OpRecord make_record(const char* op, DataType type, ReduceOp reduce, std::size_t count, int peer) {
@@ -655,7 +677,8 @@ Communicator Communicator::split(int color, int key) const {
   std::unique_ptr<Bootstrap> child = impl_->bootstrap->split(color, key);
   Communicator result;
   if (!child) return result;
-  result.impl_ = std::make_unique<Impl>(std::move(child), impl_->options);
+  result.impl_ = std::make_unique<Impl>(std::move(child), impl_->options, impl_->roll,
+                                        impl_->world_ranks[impl_->rank]);
   if (device) {
     result.impl_->device = std::move(device);
     result.impl_->device_index = impl_->device_index;

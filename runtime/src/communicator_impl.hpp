@@ -35,6 +35,19 @@ inline std::string join_ranks(const std::vector<int>& ranks) {
   return out;
 }
 
+/// Every process of the communicator a split descends from (the world, mostly): where its
+/// control server is reached and a secret under which each process answers "ALIVE" for as
+/// long as any communicator of that family lives in it. A watchdog that fires in a split
+/// asks the processes outside the split too, so that a rank stopped elsewhere (holding up
+/// this split through a peer that waits for it) is named and not its waiting peer.
+struct ControlRoll {
+  std::string secret;
+  std::vector<ControlPeer> peers;
+  std::vector<std::string> hosts;
+  std::vector<int> world_ranks;
+  std::unique_ptr<ControlServer::Registration> registration;
+};
+
 }  // namespace detail
 
 struct WorkState {
@@ -48,7 +61,11 @@ struct WorkState {
 };
 
 struct Communicator::Impl {
-  Impl(std::unique_ptr<Bootstrap> bootstrap, CommunicatorOptions options);
+  /// A split passes its parent's `roll` and this rank's `world_rank` in the parent; a
+  /// communicator made from scratch makes its roll and takes its rank in MPI_COMM_WORLD
+  /// (its own rank without MPI).
+  Impl(std::unique_ptr<Bootstrap> bootstrap, CommunicatorOptions options,
+       std::shared_ptr<const detail::ControlRoll> roll = nullptr, int world_rank = -1);
   ~Impl();
 
   std::unique_ptr<Bootstrap> bootstrap;
@@ -70,6 +87,7 @@ struct Communicator::Impl {
   std::string control_secret;                  ///< drawn by rank 0, sent through the bootstrap
   /// Where `peer`'s control server is reached: the address it published.
   const std::string& control_address_of(int peer) const { return control_addresses[peer]; }
+  std::shared_ptr<const detail::ControlRoll> roll;
 
   std::unique_ptr<detail::MpiBackend> mpi;        // when the bootstrap is MPI
   std::unique_ptr<detail::DeviceBackend> device;  // created by the first device operation
@@ -111,6 +129,8 @@ struct Communicator::Impl {
   /// Reports the timed-out `record`, makes the peers dump and stop, dumps, exits.
   [[noreturn]] void fire(std::uint64_t id, const OpRecord& record);
   std::string handle_control(const std::string& request, std::function<void()>& after_reply);
+  /// World ranks outside this communicator (of its roll) that do not answer "ALIVE".
+  std::vector<int> silent_outside() const;
   /// Writes `headline` and the flight recorder to stderr and the dump file.
   void dump(const std::string& headline);
   /// Writes the dump file (headline first, then the flight recorder); returns the flight

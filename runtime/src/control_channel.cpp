@@ -143,21 +143,23 @@ std::unique_ptr<ControlServer::Registration> ControlServer::serve(std::string se
       process_server = server;
     }
   }
+  std::uint64_t id = 0;
   {
     std::lock_guard lock(server->handlers_mutex_);
-    server->handlers_.emplace_back(secret, std::move(handler));
+    id = server->next_id_++;
+    server->handlers_.push_back({id, std::move(secret), std::move(handler)});
   }
-  return std::unique_ptr<Registration>(new Registration(std::move(server), std::move(secret)));
+  return std::unique_ptr<Registration>(new Registration(std::move(server), id));
 }
 
-ControlServer::Registration::Registration(std::shared_ptr<ControlServer> server, std::string secret)
-    : server_(std::move(server)), secret_(std::move(secret)) {}
+ControlServer::Registration::Registration(std::shared_ptr<ControlServer> server, std::uint64_t id)
+    : server_(std::move(server)), id_(id) {}
 
 ControlServer::Registration::~Registration() {
   std::lock_guard lock(server_->handlers_mutex_);
   auto& handlers = server_->handlers_;
   handlers.erase(std::remove_if(handlers.begin(), handlers.end(),
-                                [&](const auto& entry) { return entry.first == secret_; }),
+                                [&](const Entry& entry) { return entry.id == id_; }),
                  handlers.end());
 }
 
@@ -206,10 +208,10 @@ std::optional<std::string> ControlServer::dispatch(const std::string& request,
   if (space == std::string::npos) return std::nullopt;
   const std::string secret = request.substr(0, space);
   std::lock_guard lock(handlers_mutex_);
-  for (const auto& [registered, handler] : handlers_) {
-    if (!same_secret(secret, registered)) continue;
+  for (const Entry& entry : handlers_) {
+    if (!same_secret(secret, entry.secret)) continue;
     try {
-      return handler(request.substr(space + 1), after_reply);
+      return entry.handler(request.substr(space + 1), after_reply);
     } catch (const std::exception& error) {
       return std::string("ERROR ") + error.what();
     }
@@ -328,6 +330,27 @@ std::optional<std::string> control_request(const std::string& address, int port,
   }
   ::freeaddrinfo(found);
   return reply;
+}
+
+std::vector<std::optional<std::string>> control_request_all(const std::vector<ControlPeer>& peers,
+                                                            const std::string& secret,
+                                                            const std::string& request,
+                                                            std::chrono::milliseconds timeout) {
+  // A thread per peer in rounds of kAtOnce: silent peers then cost one timeout per round,
+  // not one each.
+  constexpr std::size_t kAtOnce = 64;
+  std::vector<std::optional<std::string>> replies(peers.size());
+  for (std::size_t first = 0; first < peers.size(); first += kAtOnce) {
+    std::vector<std::thread> askers;
+    const std::size_t last = std::min(peers.size(), first + kAtOnce);
+    for (std::size_t i = first; i < last; ++i) {
+      askers.emplace_back([&, i] {
+        replies[i] = control_request(peers[i].address, peers[i].port, secret, request, timeout);
+      });
+    }
+    for (std::thread& asker : askers) asker.join();
+  }
+  return replies;
 }
 
 }  // namespace haein::runtime::detail

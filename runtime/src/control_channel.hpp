@@ -12,6 +12,7 @@
 // resolving their hostnames.
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -42,9 +43,9 @@ class ControlServer {
 
    private:
     friend class ControlServer;
-    Registration(std::shared_ptr<ControlServer> server, std::string secret);
+    Registration(std::shared_ptr<ControlServer> server, std::uint64_t id);
     std::shared_ptr<ControlServer> server_;
-    std::string secret_;
+    std::uint64_t id_;  ///< this registration's entry (threads of one test share a secret)
   };
 
   /// Serves `handler` under `secret` (see control_secret()) on this process's server,
@@ -62,8 +63,14 @@ class ControlServer {
   std::optional<std::string> dispatch(const std::string& request,
                                       std::function<void()>& after_reply);
 
+  struct Entry {
+    std::uint64_t id;
+    std::string secret;
+    Handler handler;
+  };
   std::mutex handlers_mutex_;  ///< held while a handler runs
-  std::vector<std::pair<std::string, Handler>> handlers_;
+  std::vector<Entry> handlers_;
+  std::uint64_t next_id_ = 0;
   std::string address_;
   int listen_fd_ = -1;
   int stop_pipe_[2] = {-1, -1};
@@ -85,5 +92,18 @@ std::string control_address();
 std::optional<std::string> control_request(const std::string& address, int port,
                                            const std::string& secret, const std::string& request,
                                            std::chrono::milliseconds timeout);
+
+/// A control server as a peer published it.
+struct ControlPeer {
+  std::string address;
+  int port = 0;
+};
+
+/// control_request() to every peer at once (a bounded number of connections at a time),
+/// each within `timeout`: the replies in the peers' order.
+std::vector<std::optional<std::string>> control_request_all(const std::vector<ControlPeer>& peers,
+                                                            const std::string& secret,
+                                                            const std::string& request,
+                                                            std::chrono::milliseconds timeout);
 
 }  // namespace haein::runtime::detail

@@ -143,6 +143,8 @@ std::unique_ptr<SharedMemoryExchange> SharedMemoryExchange::create(
   exchange->timeout_ = timeout.count() > 0 ? timeout : comm.options().timeout;
   exchange->mapping_ = mapping;
   exchange->mapping_bytes_ = bytes;
+  for (int r = 0; r < ranks; ++r) exchange->world_ranks_.push_back(comm.world_rank(r));
+  exchange->host_ = hosts[0];
   if (mapping != nullptr) {
     exchange->lines_ =
         reinterpret_cast<RankLine*>(static_cast<std::byte*>(mapping) + sizeof(std::uint64_t) * 8);
@@ -155,8 +157,9 @@ std::unique_ptr<SharedMemoryExchange> SharedMemoryExchange::create(
   comm.all_reduce(&ok, &ok, 1, DataType::kI32, ReduceOp::kMin);
   if (rank == 0) shm_unlink(announcement.name);  // gone from /dev/shm once all have it
   if (!why.empty())
-    HAEIN_LOG(kWarn, "GradBucketer: rank " << rank << " cannot map the shared-memory segment ("
-                                           << why << "); host pieces go through MPI");
+    HAEIN_LOG(kWarn, "GradBucketer: rank " << comm.world_rank(rank)
+                                           << " cannot map the shared-memory segment (" << why
+                                           << "); host pieces go through MPI");
   if (ok == 0) return nullptr;
 
   std::int32_t pid = static_cast<std::int32_t>(getpid());
@@ -209,18 +212,20 @@ void SharedMemoryExchange::barrier() {
         if (lines_[m].arrived.load(std::memory_order_acquire) < target) missing.push_back(m);
       if (missing.empty()) continue;  // they arrived meanwhile: the loop's test sees it
       std::ostringstream ranks;
-      for (std::size_t i = 0; i < missing.size(); ++i) ranks << (i ? ", " : "") << missing[i];
+      for (std::size_t i = 0; i < missing.size(); ++i)
+        ranks << (i ? ", " : "") << world_ranks_[static_cast<std::size_t>(missing[i])];
       if (check_peers_) {
         for (const int m : missing)
           if (!running(pids_[static_cast<std::size_t>(m)]))
-            throw Error("GradBucketer: rank " + std::to_string(m) + " (pid " +
-                        std::to_string(pids_[static_cast<std::size_t>(m)]) +
+            throw Error("GradBucketer: rank " +
+                        std::to_string(world_ranks_[static_cast<std::size_t>(m)]) + " (" + host_ +
+                        ", pid " + std::to_string(pids_[static_cast<std::size_t>(m)]) +
                         ") exited during a shared-memory reduction");
       }
       if (now - start > timeout_) {
         std::ostringstream text;
-        text << "GradBucketer: rank" << (missing.size() > 1 ? "s " : " ") << ranks.str()
-             << " did not reach shared-memory reduction #" << target << " within "
+        text << "GradBucketer: rank" << (missing.size() > 1 ? "s " : " ") << ranks.str() << " ("
+             << host_ << ") did not reach shared-memory reduction #" << target << " within "
              << std::chrono::duration<double>(timeout_).count() << " s (HAEIN_TIMEOUT)";
         throw Error(text.str());
       }

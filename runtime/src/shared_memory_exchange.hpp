@@ -91,6 +91,8 @@ class SharedMemoryExchange {
   float* slots_ = nullptr;
   bool check_peers_ = false;  ///< peers' pids are visible, so an exited one is detected
   std::vector<int> pids_;
+  std::vector<int> world_ranks_;  ///< what messages name each rank
+  std::string host_;
   std::uint64_t barriers_ = 0;
   int buffer_ = 0;  ///< the buffer slot() returns
   std::size_t last_count_ = 0;

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <future>
 #include <map>
 #include <sstream>
 
@@ -128,16 +129,27 @@ void Communicator::Impl::fire(std::uint64_t id, const OpRecord& record) {
            << " timed out after " << std::chrono::duration<double>(options.timeout).count()
            << " s (HAEIN_TIMEOUT)";
 
-  // Who never got there? Ask every peer how far it went.
+  // In a split, the peers that never joined may be waiting for a rank outside it (the
+  // hierarchical bucketer's ranks across hosts wait for their host's ranks): every process
+  // of the job is asked whether it still answers, while the peers are asked below.
+  auto outside = std::async(std::launch::async, [this] { return silent_outside(); });
+
+  // Who never got there? Ask every peer how far it went, all at once.
   std::vector<int> missing, joined, unreachable;
   std::map<std::string, std::vector<int>> entered_as;  // other operations at this sequence
   std::ostringstream details;
   const auto ask_timeout = std::chrono::milliseconds(1500);
+  std::vector<int> asked;
+  std::vector<detail::ControlPeer> asked_at;
   for (int peer = 0; peer < size; ++peer) {
-    if (peer == rank) continue;
-    if (p2p && peer != record.peer) continue;
-    const auto reply = detail::control_request(control_address_of(peer), control_ports[peer],
-                                               control_secret, "STATUS", ask_timeout);
+    if (peer == rank || (p2p && peer != record.peer)) continue;
+    asked.push_back(peer);
+    asked_at.push_back({control_address_of(peer), control_ports[peer]});
+  }
+  const auto replies = detail::control_request_all(asked_at, control_secret, "STATUS", ask_timeout);
+  for (std::size_t i = 0; i < asked.size(); ++i) {
+    const int peer = asked[i];
+    const auto& reply = replies[i];
     if (!reply || reply->rfind("entered ", 0) != 0) {
       unreachable.push_back(peer);
       continue;
@@ -179,27 +191,56 @@ void Communicator::Impl::fire(std::uint64_t id, const OpRecord& record) {
       headline << "; ranks waiting in it: " << detail::join_ranks(as_world(joined));
     }
   }
-  if (!unreachable.empty())
-    headline << "; ranks that did not answer (exited or unreachable): "
-             << detail::join_ranks(as_world(unreachable));
+  std::vector<int> silent = as_world(unreachable);
+  for (const int world_rank : outside.get()) silent.push_back(world_rank);
+  std::sort(silent.begin(), silent.end());
+  if (!silent.empty())
+    headline << "; ranks that did not answer (exited, stopped or unreachable): "
+             << detail::join_ranks(silent);
   headline << details.str();
 
   // Peers dump first (they acknowledge after writing), then this rank, then exit.
   const std::string notice = "rank " + std::to_string(world_ranks[rank]) + " (" + hosts[rank] +
                              ") reported: " + record.describe() + " #" +
                              std::to_string(record.sequence) + " timed out";
+  // A rank that did not answer STATUS may still be there (its port was busy, its host
+  // slow): it is told too, with less patience.
+  std::vector<detail::ControlPeer> answered, silent_peers;
   for (int peer = 0; peer < size; ++peer) {
     if (peer == rank) continue;
-    // A rank that did not answer STATUS may still be there (its port was busy, its host
-    // slow): it is told too, with less patience.
-    const bool answered =
+    const bool answered_status =
         std::find(unreachable.begin(), unreachable.end(), peer) == unreachable.end();
-    detail::control_request(
-        control_address_of(peer), control_ports[peer], control_secret, "ABORT " + notice,
-        answered ? std::chrono::milliseconds(5000) : std::chrono::milliseconds(1000));
+    (answered_status ? answered : silent_peers)
+        .push_back({control_address_of(peer), control_ports[peer]});
   }
+  std::thread tell_silent([&] {
+    detail::control_request_all(silent_peers, control_secret, "ABORT " + notice,
+                                std::chrono::milliseconds(1000));
+  });
+  detail::control_request_all(answered, control_secret, "ABORT " + notice,
+                              std::chrono::milliseconds(5000));
+  tell_silent.join();
   dump(headline.str());
   exit_after_abort();
+}
+
+std::vector<int> Communicator::Impl::silent_outside() const {
+  std::vector<int> silent;
+  if (!roll || roll->peers.size() <= static_cast<std::size_t>(size)) return silent;
+  std::vector<int> outside;
+  std::vector<detail::ControlPeer> peers;
+  for (std::size_t r = 0; r < roll->peers.size(); ++r) {
+    if (std::find(world_ranks.begin(), world_ranks.end(), roll->world_ranks[r]) !=
+        world_ranks.end())
+      continue;
+    outside.push_back(roll->world_ranks[r]);
+    peers.push_back(roll->peers[r]);
+  }
+  const auto replies =
+      detail::control_request_all(peers, roll->secret, "ALIVE", std::chrono::milliseconds(1500));
+  for (std::size_t i = 0; i < outside.size(); ++i)
+    if (replies[i] != "ALIVE") silent.push_back(outside[i]);
+  return silent;
 }
 
 std::string Communicator::Impl::write_dump_file(const std::string& headline) {

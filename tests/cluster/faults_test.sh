@@ -4,7 +4,10 @@
 #   - Open MPI's daemon on h2 killed: the root cause is "host h2 lost", not a victim rank;
 #   - h2's link taken down mid-training (HAEIN_TIMEOUT=5): the ranks' watchdogs fail, and
 #     haein run stops mpirun, which waits for h2's daemon as long as its TCP connection
-#     seems alive, past a deadline instead of waiting with it.
+#     seems alive, past a deadline instead of waiting with it; the root cause is "host h2
+#     unreachable";
+#   - a rank on h2 stopped (SIGSTOP) while the hierarchical bucketer's ranks on other hosts
+#     wait for it through its host's other rank: the root cause is that rank.
 #   faults_test.sh BUILD_DIR
 set -euo pipefail
 
@@ -85,5 +88,25 @@ code=$(wait_end link 25)
 [ "$code" != 0 ] || fail "link: haein run succeeded with h2 cut off"
 grep -q "timed out after 5 s (HAEIN_TIMEOUT)" "$tmp/link.out" ||
   fail "link: no watchdog timeout reported: $(tail -n 30 "$tmp/link.out")"
+grep -q "root cause: host h2 unreachable" "$tmp/link.out" ||
+  fail "link: root cause not host h2: $(tail -n 30 "$tmp/link.out")"
 nothing_left link
-echo "ok: h2's link down: exit $code after $(ended_after link "$fault") s; $(grep -m1 -o 'mpirun did not end within [0-9.]* s' "$tmp/link.out" || echo 'mpirun ended by itself')"
+echo "ok: h2's link down: exit $code after $(ended_after link "$fault") s; $(grep -m1 -o 'mpirun did not end within [0-9.]* s' "$tmp/link.out" || echo 'mpirun ended by itself'); $(grep -m1 -o 'root cause: .*' "$tmp/link.out")"
+
+# 3. A rank on h2 stopped (SIGSTOP) in the middle of training: its host still answers, so
+# the root cause is that rank, not its host and not rank 0.
+"$BED_RSH" h2 'ip link set bed0 up'
+start_job stopped HAEIN_TIMEOUT=5 -- -- "$train" --hidden 64,64 --global-batch 96 \
+  --train-samples 8192 --test-samples 2048 --log-every 20 --eval-every 0 --no-plot --steps 100000 \
+  --out "$BED_SHARED/run-stopped"
+wait_for "$tmp/stopped.out" "step .* 40/" 60
+pid=$("$BED_RSH" h2 'pgrep -n -x train_mlp')
+rank=$("$BED_RSH" h2 "tr '\\0' '\\n' </proc/$pid/environ | sed -n 's/^RANK=//p'")
+fault=$(now)
+"$BED_RSH" h2 "kill -STOP $pid"
+code=$(wait_end stopped 25)
+[ "$code" != 0 ] || fail "stopped: haein run succeeded with rank $rank stopped"
+grep -q "root cause: rank $rank on h2" "$tmp/stopped.out" ||
+  fail "stopped: root cause not rank $rank on h2: $(tail -n 30 "$tmp/stopped.out")"
+nothing_left stopped
+echo "ok: rank $rank on h2 stopped: exit $code after $(ended_after stopped "$fault") s, $(grep -m1 -o 'root cause: .*' "$tmp/stopped.out")"

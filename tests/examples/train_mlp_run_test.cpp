@@ -18,6 +18,7 @@
 
 #include "checkpoint.hpp"
 #include "gpu.hpp"
+#include "haein/common/process.hpp"
 #include "mlp.hpp"
 #include "mlp_device.hpp"
 #include "run_command.hpp"
@@ -248,7 +249,8 @@ TEST_F(TrainMlpRun, AStoppedRankEndsTheJobWithinTheTimeout) {
   EXPECT_NE(r.exit_code, 0) << r.output;
   EXPECT_LT(seconds, 5 + 20) << r.output;
   EXPECT_NE(r.output.find("rank 1 stops itself (SIGSTOP)"), std::string::npos) << r.output;
-  EXPECT_NE(r.output.find("rank 1 did not reach"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("rank 1 (" + haein::host_name() + ") did not reach"), std::string::npos)
+      << r.output;
   // Every process of this job (its --out folder is unique) is gone, not only the running.
   const std::string marker = (dir_ / "stop").string();
   int left = 0;
@@ -277,6 +279,11 @@ TEST_F(TrainMlpRun, FlightRecorderDumpsLandInTheJobsFolder) {
   const fs::path dumps = job / "attempt-0" / "dumps";
   EXPECT_TRUE(fs::exists(dumps / "haein-flight-recorder-rank-0.txt")) << r.output;
   EXPECT_NE(r.output.find("flight-recorder dumps of 1 rank in " + dumps.string()),
+            std::string::npos)
+      << r.output;
+  // Rank 0's watchdog gave up first, but the stopped rank is the root cause.
+  EXPECT_NE(r.output.find("root cause: rank 1 on " + haein::host_name() +
+                          ": did not answer the watchdog of rank 0"),
             std::string::npos)
       << r.output;
 }

@@ -494,7 +494,9 @@ TEST_P(Bucketer, ARankThatNeverArrivesIsNamedOnEveryRank) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   MPI_Barrier(MPI_COMM_WORLD);
   if (comm().rank() != 1) {
-    EXPECT_NE(message.find("rank 1 did not reach shared-memory reduction"), std::string::npos)
+    EXPECT_NE(message.find("rank " + std::to_string(comm().world_rank(1)) + " (" +
+                           comm().hosts()[1] + ") did not reach shared-memory reduction"),
+              std::string::npos)
         << message;
     EXPECT_LT(seconds, 3.5) << "the timeout is 1.5 s";
   } else {

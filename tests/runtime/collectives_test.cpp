@@ -267,6 +267,11 @@ TEST(Collectives, SplitByParityAndByHost) {
   std::int64_t top = 0;
   half.broadcast(&value, &top, 1, DataType::kI64, 0);
   EXPECT_EQ(top, me % 2 + 2 * (members - 1));
+  // Messages name the job's ranks: rank r of the half is the world's me % 2 + 2 * (members - 1 -
+  // r).
+  for (int r = 0; r < members; ++r)
+    EXPECT_EQ(half.world_rank(r), comm().world_rank(me % 2 + 2 * (members - 1 - r))) << r;
+  EXPECT_THROW((void)half.world_rank(members), haein::InvalidArgument);
 
   Communicator none = comm().split(me == 0 ? -1 : 1, 0);
   EXPECT_EQ(none.valid(), me != 0);

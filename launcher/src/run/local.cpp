@@ -5,6 +5,7 @@
 #include "haein/common/settings.hpp"
 #include "job.hpp"
 #include "supervisor.hpp"
+#include "verdicts.hpp"
 
 namespace haein::launcher::detail {
 
@@ -57,7 +58,34 @@ Outcome run_local(const Job& job, const Attempt& attempt, std::ostream& err) {
   report_killed(err, killed, job.grace);
   Outcome outcome;
   const int others = job.placement.world_size() - 1;
+  // A rank the watchdogs of the failed ranks found silent while the others answered was
+  // stopped (SIGSTOP, a debugger): it is the root cause, not the first rank that gave up.
+  Silence silence;
   if (result.first_failure >= 0) {
+    std::vector<RankStatus> statuses;
+    for (int rank = 0; rank < job.placement.world_size(); ++rank) {
+      const ChildResult& child = result.children[rank];
+      RankStatus status;
+      status.rank = rank;
+      status.host = job.placement.ranks[rank].host;
+      status.exit_code = child.exit_code;
+      status.signal = child.signal;
+      status.stopped = child.stopped;
+      status.ended_ns = child.ended_ns;
+      status.tail = child.tail;
+      statuses.push_back(std::move(status));
+    }
+    silence = silence_in_verdicts(job.placement, statuses);
+  }
+  if (!silence.host.empty() && !silence.whole_host) {
+    const int rank = silence.ranks.front();
+    const std::string how = describe_stopped(silence);
+    report_failure(err, rank, silence.host, how, result.children[rank].tail);
+    err << "haein run: stopped the other " << others << " rank" << (others == 1 ? "" : "s")
+        << " (SIGTERM, SIGKILL after " << supervision.grace_seconds << " s)\n";
+    outcome.exit_code = result.children[result.first_failure].shell_code();
+    outcome.summary = "rank " + std::to_string(rank) + " on " + silence.host + " " + how;
+  } else if (result.first_failure >= 0) {
     const int rank = result.first_failure;
     const ChildResult& failed = result.children[rank];
     const RankPlacement& r = job.placement.ranks[rank];

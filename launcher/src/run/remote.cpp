@@ -20,6 +20,7 @@
 #include "rank_status.hpp"
 #include "slurm.hpp"
 #include "supervisor.hpp"
+#include "verdicts.hpp"
 
 namespace haein::launcher::detail {
 
@@ -82,66 +83,6 @@ std::vector<std::pair<std::string, std::vector<int>>> lost_hosts(
   // Every host silent is a job that never started, not a lost host.
   if (lost.size() == hosts.size()) lost.clear();
   return lost;
-}
-
-/// The host cut off from the others, from the verdict each failed rank printed last
-/// ("ranks that did not answer (exited or unreachable): 2, 3"). A silent rank counts only
-/// when it outlived the verdict (it was alive when asked, so it was unreachable): either
-/// every other host's ranks found the host's ranks so, or the host's own ranks found ranks
-/// on two or more other hosts so while no other host's ranks did. Empty when the verdicts
-/// name no single host (two hosts that lost each other, say).
-std::string unreachable_host(const Placement& placement, const std::vector<RankStatus>& statuses,
-                             std::vector<int>& its_ranks, std::string& reporters) {
-  static const std::string kVerdict = "ranks that did not answer (exited or unreachable): ";
-  std::map<int, const RankStatus*> by_rank;
-  for (const RankStatus& status : statuses) by_rank[status.rank] = &status;
-  std::map<std::string, std::set<std::string>> named_by;   // host -> hosts that found it silent
-  std::map<std::string, std::set<std::string>> found_off;  // host -> hosts it found silent
-  std::set<std::string> reporting;
-  for (const RankStatus& status : statuses) {
-    if (!status.failed()) continue;
-    for (const std::string& line : status.tail) {
-      const std::size_t at = line.find(kVerdict);
-      if (at == std::string::npos) continue;
-      reporting.insert(status.host);
-      std::string list = line.substr(at + kVerdict.size());
-      list = list.substr(0, list.find(';'));
-      std::replace(list.begin(), list.end(), ',', ' ');
-      std::istringstream ranks(list);
-      for (int rank; ranks >> rank;) {
-        if (rank < 0 || rank >= placement.world_size()) continue;
-        const std::string& host = placement.ranks[rank].host;
-        if (host == status.host) continue;
-        const auto silent = by_rank.find(rank);
-        if (silent != by_rank.end() && silent->second->ended_ns <= status.ended_ns) continue;
-        named_by[host].insert(status.host);
-        found_off[status.host].insert(host);
-      }
-    }
-  }
-  std::set<std::string> candidates;
-  for (const auto& entry : named_by) {
-    // (not a structured binding: clang before 16 cannot capture one in the lambda)
-    const std::string& host = entry.first;
-    const auto& by = entry.second;
-    const bool everyone =
-        std::all_of(reporting.begin(), reporting.end(),
-                    [&](const std::string& h) { return h == host || by.count(h) != 0; });
-    if (everyone && by.size() >= 2) candidates.insert(host);
-  }
-  std::vector<std::string> isolated;
-  for (const auto& [host, off] : found_off)
-    if (off.size() >= 2) isolated.push_back(host);
-  if (isolated.size() == 1) candidates.insert(isolated.front());
-  if (candidates.size() != 1) return {};
-  const std::string found = *candidates.begin();
-  its_ranks.clear();
-  for (const RankPlacement& r : placement.ranks)
-    if (r.host == found) its_ranks.push_back(r.rank);
-  reporters.clear();
-  const auto& seen = named_by[found].empty() ? found_off[found] : named_by[found];
-  for (const std::string& host : seen) reporters += (reporters.empty() ? "" : ", ") + host;
-  return found;
 }
 
 std::string rank_range(const std::vector<int>& ranks) {
@@ -351,20 +292,28 @@ Outcome run_remote(const Job& job, const Attempt& attempt, const LaunchCommand& 
     for (const auto& entry : lost) outcome.lost_hosts.push_back(entry.first);
     return outcome;
   }
-  std::vector<int> silent_ranks;
-  std::string reporters;
-  if (const std::string host = unreachable_host(job.placement, statuses, silent_ranks, reporters);
-      !host.empty()) {
-    const std::string how = "host " + host + " unreachable: its " + rank_range(silent_ranks) +
-                            " and the ranks on " + reporters +
-                            " could not reach each other's watchdogs while both ran";
-    err << "haein run: root cause: " << how << "\n";
+  if (const Silence silence = silence_in_verdicts(job.placement, statuses); !silence.host.empty()) {
     const RankStatus* failed = first_failure(statuses);
     outcome.exit_code = failed != nullptr
                             ? (failed->signal != 0 ? 128 + failed->signal : failed->exit_code)
                             : ended.shell_code();
-    outcome.summary = how;
-    outcome.lost_hosts = {host};
+    if (silence.whole_host) {
+      const std::string how = "host " + silence.host + " unreachable: its " +
+                              rank_range(silence.ranks) + " and the ranks on " + silence.reporters +
+                              " could not reach each other's watchdogs while both ran";
+      err << "haein run: root cause: " << how << "\n";
+      outcome.summary = how;
+      outcome.lost_hosts = {silence.host};
+      return outcome;
+    }
+    // Its host answered for its other ranks: the process itself stood still.
+    const int rank = silence.ranks.front();
+    const std::string how = describe_stopped(silence);
+    std::vector<std::string> tail;
+    for (const RankStatus& status : statuses)
+      if (status.rank == rank) tail = status.tail;
+    report_failure(err, rank, silence.host, how, tail);
+    outcome.summary = "rank " + std::to_string(rank) + " on " + silence.host + " " + how;
     return outcome;
   }
   if (const RankStatus* failed = first_failure(statuses)) {

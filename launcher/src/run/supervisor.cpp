@@ -404,7 +404,12 @@ class Supervisor {
   void signal_child(Running& child, int signal, bool group) {
     if (!child.alive) return;
     if (child.spec->deliver && child.spec->deliver(signal) && signal != SIGKILL) return;
-    ::kill(group ? -child.pid : child.pid, signal);
+    const pid_t target = group ? -child.pid : child.pid;
+    ::kill(target, signal);
+    // A stopped process (SIGSTOP, a debugger) acts on a signal that ends it only once
+    // continued: without this it waits for the SIGKILL after the grace, and records nothing.
+    if (signal == SIGTERM || signal == SIGINT || signal == SIGHUP || signal == SIGQUIT)
+      ::kill(target, SIGCONT);
   }
 
   // Stops every running child: `signal` now (SIGTERM, or one we forward), SIGKILL when the
@@ -445,6 +450,9 @@ class Supervisor {
       child.alive = false;
       --alive_;
       child.result.seconds = seconds_since(child.started);
+      child.result.ended_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                  std::chrono::system_clock::now().time_since_epoch())
+                                  .count();
       if (WIFSIGNALED(status)) {
         child.result.signal = WTERMSIG(status);
       } else {

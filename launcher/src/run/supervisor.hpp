@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <csignal>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <utility>
@@ -77,6 +78,7 @@ struct ChildResult {
   int signal = 0;                 ///< when a signal ended it
   bool stopped = false;           ///< it was still running when the job was being stopped
   double seconds = 0;             ///< start to end
+  std::int64_t ended_ns = 0;      ///< wall clock when it was reaped
   std::vector<std::string> tail;  ///< its last output lines, oldest first
 
   bool failed() const { return signal != 0 || exit_code != 0; }

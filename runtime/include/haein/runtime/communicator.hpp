@@ -176,6 +176,9 @@ class Communicator {
   std::string flight_recorder_text() const;
   /// The host name of every rank (gathered at creation).
   const std::vector<std::string>& hosts() const;
+  /// Rank `rank` of this communicator as the job numbers it (its rank in MPI_COMM_WORLD;
+  /// its own rank without MPI): what messages about a split's ranks should name.
+  int world_rank(int rank) const;
 
  private:
   Communicator() = default;
