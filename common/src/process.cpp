@@ -7,18 +7,20 @@
 #include <cstdlib>
 #include <string_view>
 
+#include "haein/common/error.hpp"
+#include "haein/common/rank_environment.hpp"
+
 namespace haein {
 
 namespace {
 std::atomic<int> g_explicit_rank{-1};
 
 std::optional<int> rank_from_environment() {
-  for (const char* name : {"RANK", "OMPI_COMM_WORLD_RANK", "PMI_RANK", "SLURM_PROCID"}) {
-    const char* value = std::getenv(name);
-    if (value == nullptr || *value == '\0') continue;
-    char* end = nullptr;
-    const long rank = std::strtol(value, &end, 10);
-    if (*end == '\0' && rank >= 0) return static_cast<int>(rank);
+  try {
+    const RankEnvironment env = read_rank_environment();
+    if (env.source != "default") return env.rank;
+  } catch (const Error&) {
+    // Malformed variables: the runtime names them; a log prefix goes without a rank.
   }
   return std::nullopt;
 }

@@ -19,9 +19,11 @@
 
 #include "haein/common/error.hpp"
 #include "haein/common/process.hpp"
+#include "haein/common/rank_environment.hpp"
 #include "haein/common/settings.hpp"
 #include "haein/launcher/plan.hpp"
 #include "haein/topology/hostlist.hpp"
+#include "run/cpu_binding.hpp"
 #include "run/memory_binding.hpp"
 #include "run/rank_status.hpp"
 #include "run/slurm.hpp"
@@ -96,59 +98,6 @@ int env_int(const char* name, int fallback) {
   return static_cast<int>(parsed);
 }
 
-// The placement's cores that this process may run on: those in its affinity mask, which
-// is what Slurm (or taskset, or a cgroup) granted it. Binding narrows that set, never
-// replaces it. `note` says why nothing is left to bind to.
-std::vector<int> granted_cores(const std::vector<int>& cores, std::string& note) {
-  if (cores.empty()) {
-    note = "no cores in the placement; not bound";
-    return {};
-  }
-  cpu_set_t granted;
-  CPU_ZERO(&granted);
-  if (sched_getaffinity(0, sizeof granted, &granted) != 0) {
-    note = std::string("sched_getaffinity failed: ") + std::strerror(errno) + "; not bound";
-    return {};
-  }
-  std::vector<int> usable;
-  for (int cpu : cores)
-    if (cpu >= 0 && cpu < CPU_SETSIZE && CPU_ISSET(cpu, &granted)) usable.push_back(cpu);
-  if (usable.empty()) {
-    std::vector<int> allowed;
-    for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu)
-      if (CPU_ISSET(cpu, &granted)) allowed.push_back(cpu);
-    note = "the placement's cores " + topology::format_cpu_list(cores) +
-           " are not among the CPUs granted here (" + topology::format_cpu_list(allowed) +
-           "); left bound to those";
-  }
-  return usable;
-}
-
-// Binds to `cores` (already within what was granted); returns what went wrong, for messages.
-std::string bind_cores(const std::vector<int>& cores) {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  for (int cpu : cores) CPU_SET(cpu, &set);
-  if (sched_setaffinity(0, sizeof set, &set) != 0) {
-    return std::string("sched_setaffinity failed: ") + std::strerror(errno) + "; not bound";
-  }
-  return {};
-}
-
-// The rank from the process manager that started this task: its own variable first, so
-// that a RANK inherited from the submitting shell cannot make every task the same rank.
-std::optional<int> manager_rank() {
-  for (const char* name :
-       {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID", "RANK"}) {
-    const char* value = std::getenv(name);
-    if (value == nullptr || *value == '\0') continue;
-    char* end = nullptr;
-    const long rank = std::strtol(value, &end, 10);
-    if (*end == '\0' && rank >= 0 && rank < (1L << 30)) return static_cast<int>(rank);
-  }
-  return std::nullopt;
-}
-
 // Under srun: records the step ("JOBID.STEPID") in the status directory, once, so that
 // haein run can signal the step through Slurm (scancel) rather than kill srun.
 void record_slurm_step(const std::string& status_dir) {
@@ -206,10 +155,11 @@ int watch_rank(const ExecRankOptions& options, const RankPlacement& rank,
   child.argv = options.command;
   child.env = variables;
   if (options.bind) {
-    std::string note;
-    child.cores = granted_cores(rank.cores, note);
-    if (!note.empty() && !rank.cores.empty()) {
-      err << "haein exec-rank: rank " << rank.rank << ": " << note << "\n";
+    // (the supervisor binds the child, narrowed again to what this process was granted)
+    const detail::CpuBinding binding(rank.cores);
+    child.cores = binding.cores();
+    if (!binding.note().empty() && !rank.cores.empty()) {
+      err << "haein exec-rank: rank " << rank.rank << ": " << binding.note() << "\n";
     }
     child.numa = rank.numa;
   }
@@ -294,12 +244,14 @@ int exec_rank(const ExecRankOptions& options, std::ostream& err) {
 
   int rank = options.rank;
   if (rank < 0) {
-    const std::optional<int> from_manager = manager_rank();
-    if (!from_manager) {
+    // The manager's own variables first, so that a RANK inherited from the submitting shell
+    // cannot make every task the same rank.
+    const RankEnvironment from_manager = read_rank_environment(RankVariables::kManagerFirst);
+    if (from_manager.source == "default") {
       throw InvalidArgument(
           "exec-rank cannot tell its rank: give --rank, or start it under mpirun or srun");
     }
-    rank = *from_manager;
+    rank = from_manager.rank;
   }
   RankContext context;
   context.placement_path = std::filesystem::absolute(options.placement_path).string();
@@ -333,9 +285,10 @@ int exec_rank(const ExecRankOptions& options, std::ostream& err) {
   }
   for (const auto& [name, value] : variables) setenv(name.c_str(), value.c_str(), 1);
   if (options.bind) {
-    std::string note;
-    const std::vector<int> cores = granted_cores(placement.ranks[rank].cores, note);
-    if (!cores.empty()) note = bind_cores(cores);
+    const detail::CpuBinding binding(placement.ranks[rank].cores);
+    std::string note = binding.note();
+    if (const int error = binding.apply(); error != 0)
+      note = std::string("sched_setaffinity failed: ") + std::strerror(error) + "; not bound";
     if (!note.empty()) err << "haein exec-rank: rank " << rank << ": " << note << "\n";
     if (placement.ranks[rank].numa >= 0) {
       const detail::MemoryBinder binder;

@@ -160,3 +160,41 @@ TEST(RankEnvironment, AMalformedStepTaskListIsNamed) {
 }
 
 }  // namespace
+
+// haein exec-rank asks for the process manager's variables first: under mpirun it inherits
+// haein run's environment, where TORCHELASTIC_RUN_ID (forwarded to every host) and a RANK
+// of the user's shell would otherwise make every task that rank.
+TEST(RankEnvironment, ATaskOfTheManagerTakesTheManagersRankFirst) {
+  const Environment env({{"RANK", "3"},
+                         {"WORLD_SIZE", "4"},
+                         {"TORCHELASTIC_RUN_ID", "job"},
+                         {"OMPI_COMM_WORLD_RANK", "1"},
+                         {"OMPI_COMM_WORLD_SIZE", "4"}});
+  EXPECT_EQ(read_rank_environment().rank, 3);  // a rank: what its launcher set
+  const auto task = read_rank_environment(haein::RankVariables::kManagerFirst);
+  EXPECT_EQ(task.source, "openmpi");
+  EXPECT_EQ(task.rank, 1);
+}
+
+TEST(RankEnvironment, AnSrunTaskOfTheManagerIgnoresEveryInheritedRank) {
+  const Environment env({{"RANK", "5"},
+                         {"WORLD_SIZE", "8"},  // another size: a rank would keep it
+                         {"SLURM_STEP_ID", "0"},
+                         {"SLURM_PROCID", "2"},
+                         {"SLURM_NTASKS", "4"},
+                         {"SLURM_LOCALID", "0"},
+                         {"SLURM_STEP_TASKS_PER_NODE", "1(x4)"},
+                         {"SLURM_NODEID", "2"}});
+  EXPECT_EQ(read_rank_environment().rank, 5);
+  const auto task = read_rank_environment(haein::RankVariables::kManagerFirst);
+  EXPECT_EQ(task.source, "slurm");
+  EXPECT_EQ(task.rank, 2);
+  EXPECT_EQ(task.world_size, 4);
+}
+
+TEST(RankEnvironment, WithoutAManagerATaskFallsBackToRank) {
+  const Environment env({{"RANK", "1"}, {"WORLD_SIZE", "2"}});
+  const auto task = read_rank_environment(haein::RankVariables::kManagerFirst);
+  EXPECT_EQ(task.source, "torchrun");
+  EXPECT_EQ(task.rank, 1);
+}

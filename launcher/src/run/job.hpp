@@ -3,6 +3,7 @@
 // attempt ended.
 
 #include <filesystem>
+#include <memory>
 #include <ostream>
 #include <string>
 #include <utility>
@@ -53,6 +54,10 @@ struct Attempt {
   std::filesystem::path dir;  ///< <job dir>/attempt-<index>: heartbeats, rank statuses
 
   std::filesystem::path heartbeat_dir() const { return dir / "heartbeat"; }
+  /// Rank `rank`'s heartbeat file (HAEIN_HEARTBEAT_FILE), made when the attempt starts.
+  std::filesystem::path heartbeat_file(int rank) const {
+    return heartbeat_dir() / ("rank-" + std::to_string(rank));
+  }
   std::filesystem::path status_dir() const { return dir / "status"; }
   /// HAEIN_DUMP_DIR of the ranks, unless the user chose one.
   std::filesystem::path dump_dir() const { return dir / "dumps"; }
@@ -77,15 +82,25 @@ struct LaunchCommand {
   std::vector<std::string> unset = {};  ///< variables of ours it must not inherit
 };
 
-/// The local ranks, one command per rank.
-std::vector<LaunchCommand> local_commands(const Job& job, const Attempt& attempt);
-Outcome run_local(const Job& job, const Attempt& attempt, std::ostream& err);
+/// How the ranks are started and supervised: on this node, through mpirun or through srun.
+/// A backend reads its Job at every call (a restart may have placed it again).
+class JobBackend {
+ public:
+  virtual ~JobBackend() = default;
+  /// What an attempt would run, as --dry-run prints it.
+  virtual void describe(const Attempt& attempt, std::ostream& out) const = 0;
+  /// Runs the attempt to its end; prints its root cause to `err` when it failed.
+  virtual Outcome run(const Attempt& attempt, std::ostream& err) const = 0;
+};
+
+/// The backend job.backend names (local, mpirun or srun), reading `job`.
+std::unique_ptr<JobBackend> make_backend(const Job& job);
+/// The local backend (local.cpp); make_backend's for Backend::kLocal.
+std::unique_ptr<JobBackend> local_backend(const Job& job);
 
 /// The mpirun or srun command line (with `haein exec-rank` per rank) of an attempt.
 LaunchCommand mpirun_command(const Job& job, const Attempt& attempt);
 LaunchCommand srun_command(const Job& job, const Attempt& attempt);
-Outcome run_remote(const Job& job, const Attempt& attempt, const LaunchCommand& command,
-                   std::ostream& err);
 
 /// Prints the root cause: who, how, and the last lines of its output.
 void report_failure(std::ostream& err, int rank, const std::string& host, const std::string& how,

@@ -1,13 +1,16 @@
 // The local backend: every rank forked on this node and supervised here.
-#include <fstream>
+#include <memory>
 
 #include "haein/common/error.hpp"
 #include "haein/common/settings.hpp"
+#include "haein/topology/hostlist.hpp"
 #include "job.hpp"
 #include "supervisor.hpp"
 #include "verdicts.hpp"
 
 namespace haein::launcher::detail {
+
+namespace {
 
 std::vector<LaunchCommand> local_commands(const Job& job, const Attempt& attempt) {
   const RankContext context = rank_context(job, attempt);
@@ -40,12 +43,8 @@ Outcome run_local(const Job& job, const Attempt& attempt, std::ostream& err) {
     child.echo = shows_local_rank(job.options.local_ranks_filter, r.local_rank);
     if (!log_dir.empty()) child.log_file = log_dir + "/rank-" + std::to_string(rank) + ".log";
     children.push_back(std::move(child));
-    if (job.options.heartbeat_timeout > 0) {
-      const std::string file =
-          (attempt.heartbeat_dir() / ("rank-" + std::to_string(rank))).string();
-      std::ofstream touch(file);  // the clock starts now: a rank that never beats is hung
-      supervision.heartbeats.push_back({file, rank});
-    }
+    if (job.options.heartbeat_timeout > 0)
+      supervision.heartbeats.push_back({attempt.heartbeat_file(rank).string(), rank});
   }
   supervision.grace_seconds = job.grace;
 
@@ -115,6 +114,35 @@ Outcome run_local(const Job& job, const Attempt& attempt, std::ostream& err) {
     outcome.summary = "stopped by " + signal_name(result.stop_signal) + ", forwarded to every rank";
   }
   return outcome;
+}
+
+class LocalBackend : public JobBackend {
+ public:
+  explicit LocalBackend(const Job& job) : job_(job) {}
+
+  void describe(const Attempt& attempt, std::ostream& out) const override {
+    const std::vector<LaunchCommand> commands = local_commands(job_, attempt);
+    for (int rank = 0; rank < job_.placement.world_size(); ++rank) {
+      const RankPlacement& r = job_.placement.ranks[rank];
+      LaunchCommand line = commands[rank];
+      if (!r.cores.empty())
+        line.argv.insert(line.argv.begin(), {"taskset", "-c", topology::format_cpu_list(r.cores)});
+      out << shell_line(line) << "\n";
+    }
+  }
+
+  Outcome run(const Attempt& attempt, std::ostream& err) const override {
+    return run_local(job_, attempt, err);
+  }
+
+ private:
+  const Job& job_;
+};
+
+}  // namespace
+
+std::unique_ptr<JobBackend> local_backend(const Job& job) {
+  return std::make_unique<LocalBackend>(job);
 }
 
 }  // namespace haein::launcher::detail

@@ -10,10 +10,12 @@
 #include <csignal>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <set>
 #include <sstream>
 #include <thread>
 
+#include "haein/common/error.hpp"
 #include "haein/common/settings.hpp"
 #include "haein/topology/hostlist.hpp"
 #include "job.hpp"
@@ -176,6 +178,8 @@ LaunchCommand srun_command(const Job& job, const Attempt& attempt) {
   return command;
 }
 
+namespace {
+
 Outcome run_remote(const Job& job, const Attempt& attempt, const LaunchCommand& command,
                    std::ostream& err) {
   const std::string manager = command.argv.front();
@@ -214,12 +218,8 @@ Outcome run_remote(const Job& job, const Attempt& attempt, const LaunchCommand& 
   if (job.backend == Backend::kMpirun && job.grace_chosen)
     supervision.failure_deadline += mpirun_kill_seconds(job.grace);
   if (job.options.heartbeat_timeout > 0) {
-    for (int rank = 0; rank < job.placement.world_size(); ++rank) {
-      const std::string file =
-          (attempt.heartbeat_dir() / ("rank-" + std::to_string(rank))).string();
-      std::ofstream touch(file);
-      supervision.heartbeats.push_back({file, 0});
-    }
+    for (int rank = 0; rank < job.placement.world_size(); ++rank)
+      supervision.heartbeats.push_back({attempt.heartbeat_file(rank).string(), 0});
   }
   const SupervisorResult result = supervise({child}, supervision);
   if (result.manager_overdue) {
@@ -377,6 +377,54 @@ Outcome run_remote(const Job& job, const Attempt& attempt, const LaunchCommand& 
     outcome.summary += " (not started, or killed with the node; see " + manager + "'s message)";
   }
   return outcome;
+}
+
+// A process manager starts the ranks on their hosts (mpirun's daemons, Slurm's steps).
+class ManagerBackend : public JobBackend {
+ public:
+  explicit ManagerBackend(const Job& job) : job_(job) {}
+
+  void describe(const Attempt& attempt, std::ostream& out) const override {
+    const LaunchCommand command = this->command(attempt);
+    out << shell_line(command) << "\n";
+    if (job_.backend == Backend::kMpirun) {
+      const bool rankfile =
+          std::find(command.argv.begin(), command.argv.end(), "--rankfile") != command.argv.end();
+      print_file(out, job_.dir / (rankfile ? "rankfile" : "hostfile"), "");
+      return;
+    }
+    std::string unset;
+    for (const std::string& name : command.unset) unset += (unset.empty() ? "" : ", ") + name;
+    out << "# srun does not inherit " << unset << " (the hostfile lays out the ranks)\n";
+    print_file(out, job_.dir / "hostfile", " (SLURM_HOSTFILE, one line per rank)");
+  }
+
+  Outcome run(const Attempt& attempt, std::ostream& err) const override {
+    return run_remote(job_, attempt, command(attempt), err);
+  }
+
+ private:
+  LaunchCommand command(const Attempt& attempt) const {
+    return job_.backend == Backend::kMpirun ? mpirun_command(job_, attempt)
+                                            : srun_command(job_, attempt);
+  }
+  static void print_file(std::ostream& out, const std::filesystem::path& file,
+                         const std::string& what) {
+    out << "# " << file.string() << what << ":\n";
+    std::ifstream in(file);
+    for (std::string line; std::getline(in, line);) out << line << "\n";
+  }
+
+  const Job& job_;
+};
+
+}  // namespace
+
+std::unique_ptr<JobBackend> make_backend(const Job& job) {
+  if (job.backend == Backend::kLocal) return local_backend(job);
+  if (job.backend == Backend::kMpirun || job.backend == Backend::kSrun)
+    return std::make_unique<ManagerBackend>(job);
+  throw InvalidArgument("no backend chosen");
 }
 
 }  // namespace haein::launcher::detail

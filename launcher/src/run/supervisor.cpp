@@ -28,6 +28,7 @@
 #include <string_view>
 #include <thread>
 
+#include "cpu_binding.hpp"
 #include "haein/common/error.hpp"
 #include "memory_binding.hpp"
 #include "rank_status.hpp"
@@ -334,10 +335,12 @@ class Supervisor {
     std::vector<char*> argv;
     for (const std::string& arg : spec.argv) argv.push_back(const_cast<char*>(arg.c_str()));
     argv.push_back(nullptr);
+    // Worked out before the fork: between fork and exec the child only makes system calls.
+    const CpuBinding binding(spec.cores);
     const pid_t parent = getpid();
     const pid_t pid = fork();
     if (pid < 0) throw Error(std::string("fork failed: ") + std::strerror(errno));
-    if (pid == 0) exec_child(spec, argv, out[1], err[1], parent);
+    if (pid == 0) exec_child(spec, binding, argv, out[1], err[1], parent);
     // Set in both processes so that signals to the group cannot race the child's setpgid.
     setpgid(pid, pid);
     if (spec.signal_group) watcher_.add(pid);
@@ -357,8 +360,8 @@ class Supervisor {
 
   // In the child: its own process group, killed with us, our signals back to default,
   // its output into the pipes, its environment and cores, then the program.
-  [[noreturn]] void exec_child(const ChildSpec& spec, std::vector<char*>& argv, int out, int err,
-                               pid_t parent) {
+  [[noreturn]] void exec_child(const ChildSpec& spec, const CpuBinding& binding,
+                               std::vector<char*>& argv, int out, int err, pid_t parent) {
     setpgid(0, 0);
     prctl(PR_SET_PDEATHSIG, spec.parent_death_signal);
     if (getppid() != parent) _exit(128 + SIGKILL);
@@ -375,19 +378,7 @@ class Supervisor {
     if (err >= 0) dup2(err, 2);
     for (const std::string& name : spec.unset) unsetenv(name.c_str());
     for (const auto& [name, value] : spec.env) setenv(name.c_str(), value.c_str(), 1);
-    if (!spec.cores.empty()) {
-      cpu_set_t set;
-      CPU_ZERO(&set);
-      const long online = sysconf(_SC_NPROCESSORS_CONF);
-      int usable = 0;
-      for (int cpu : spec.cores) {
-        if (cpu >= 0 && cpu < online && cpu < CPU_SETSIZE) {
-          CPU_SET(cpu, &set);
-          ++usable;
-        }
-      }
-      if (usable > 0) sched_setaffinity(0, sizeof set, &set);
-    }
+    binding.apply();
     if (spec.numa >= 0 && memory_ && memory_->supported()) {
       const std::string why = memory_->bind(spec.numa);
       if (!why.empty()) write_all(2, "haein: memory not bound: " + why + "\n");

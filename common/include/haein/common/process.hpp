@@ -10,8 +10,8 @@ namespace haein {
 /// This machine's short host name.
 const std::string& host_name();
 
-/// This process's rank: the one set by set_process_rank, else the first of RANK,
-/// OMPI_COMM_WORLD_RANK, PMI_RANK, SLURM_PROCID found in the environment.
+/// This process's rank: the one set by set_process_rank, else the one the environment
+/// contract gives (read_rank_environment); none where it gives none.
 std::optional<int> process_rank();
 /// Called by the runtime once it knows the rank for certain.
 void set_process_rank(int rank);

@@ -1,7 +1,8 @@
-#include "haein/runtime/rank_environment.hpp"
+#include "haein/common/rank_environment.hpp"
 
 #include <algorithm>
 #include <cstdlib>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -9,7 +10,7 @@
 #include "haein/common/settings.hpp"
 #include "haein/common/slurm.hpp"
 
-namespace haein::runtime {
+namespace haein {
 
 namespace {
 
@@ -59,44 +60,65 @@ int slurm_local_size(int local_rank) {
   return even ? counts.front() : *std::max_element(counts.begin(), counts.end());
 }
 
-}  // namespace
+/// Rank and world from `names`, when both are set.
+bool read_names(const Names& names, RankEnvironment& env) {
+  const auto rank = integer_variable(names.rank);
+  const auto size = integer_variable(names.size);
+  if (!rank || !size) return false;
+  env.source = names.source;
+  env.rank = *rank;
+  env.world_size = *size;
+  env.local_rank = integer_variable(names.local_rank).value_or(0);
+  env.local_world_size = integer_variable(names.local_size).value_or(1);
+  return true;
+}
 
-RankEnvironment read_rank_environment() {
-  RankEnvironment env;
-  env.source = "default";
+/// Rank and world of this srun step's task, inside one.
+bool read_slurm(RankEnvironment& env) {
+  if (!srun_step_id().has_value()) return false;
+  const auto rank = integer_variable("SLURM_PROCID");
+  const auto size = integer_variable("SLURM_NTASKS");
+  if (!rank || !size) return false;
+  env.source = "slurm";
+  env.rank = *rank;
+  env.world_size = *size;
+  env.local_rank = integer_variable("SLURM_LOCALID").value_or(0);
+  env.local_world_size = slurm_local_size(env.local_rank);
+  return true;
+}
+
+void read_launcher_first(RankEnvironment& env) {
   // Variables a launcher set for this very process come first: haein run and torchrun set
   // RANK per rank (and HAEIN_PLACEMENT or TORCHELASTIC_RUN_ID); under mpirun or srun a
   // RANK may only be left over from the shell that submitted the job.
   const bool launcher_set = set("HAEIN_PLACEMENT") || set("TORCHELASTIC_RUN_ID");
-  std::vector<const Names*> schemes;
-  if (launcher_set) schemes.push_back(&kTorchrun);
-  schemes.push_back(&kOpenMpi);
-  if (!launcher_set) schemes.push_back(&kTorchrun);
-  for (const Names* names : schemes) {
-    const auto rank = integer_variable(names->rank);
-    const auto size = integer_variable(names->size);
-    if (!rank || !size) continue;
-    env.source = names->source;
-    env.rank = *rank;
-    env.world_size = *size;
-    env.local_rank = integer_variable(names->local_rank).value_or(0);
-    env.local_world_size = integer_variable(names->local_size).value_or(1);
-    break;
+  if (launcher_set) {
+    if (!read_names(kTorchrun, env) && !read_names(kOpenMpi, env)) read_slurm(env);
+    return;
   }
-  if (env.source == "default" ||
-      (!launcher_set && env.source == "torchrun" && srun_step_id().has_value())) {
-    const auto rank = integer_variable("SLURM_PROCID");
-    const auto size = integer_variable("SLURM_NTASKS");
-    // A RANK with a world of another size was set on purpose (one task per node that
-    // starts its node's ranks itself); one with the step's size is the submitting shell's.
-    const bool leftover = env.source == "default" || (size && env.world_size == *size);
-    if (srun_step_id().has_value() && rank && size && leftover) {
-      env.source = "slurm";
-      env.rank = *rank;
-      env.world_size = *size;
-      env.local_rank = integer_variable("SLURM_LOCALID").value_or(0);
-      env.local_world_size = slurm_local_size(env.local_rank);
-    }
+  if (read_names(kOpenMpi, env)) return;
+  if (!read_names(kTorchrun, env)) {
+    read_slurm(env);
+    return;
+  }
+  // A RANK with a world of another size was set on purpose (one task per node that
+  // starts its node's ranks itself); one with the step's size is the submitting shell's.
+  const auto size = integer_variable("SLURM_NTASKS");
+  if (size && env.world_size == *size) {
+    RankEnvironment slurm = env;
+    if (read_slurm(slurm)) env = slurm;
+  }
+}
+
+}  // namespace
+
+RankEnvironment read_rank_environment(RankVariables order) {
+  RankEnvironment env;
+  env.source = "default";
+  if (order == RankVariables::kLauncherFirst) {
+    read_launcher_first(env);
+  } else if (!read_names(kOpenMpi, env) && !read_slurm(env)) {
+    read_names(kTorchrun, env);
   }
   if (env.world_size < 1 || env.rank >= env.world_size) {
     throw InvalidArgument("rank " + std::to_string(env.rank) + " is outside a world of " +
@@ -115,4 +137,4 @@ RankEnvironment read_rank_environment() {
   return env;
 }
 
-}  // namespace haein::runtime
+}  // namespace haein
