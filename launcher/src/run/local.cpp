@@ -5,8 +5,8 @@
 #include "haein/common/settings.hpp"
 #include "haein/topology/hostlist.hpp"
 #include "job.hpp"
+#include "outcome.hpp"
 #include "supervisor.hpp"
-#include "verdicts.hpp"
 
 namespace haein::launcher::detail {
 
@@ -48,72 +48,25 @@ Outcome run_local(const Job& job, const Attempt& attempt, std::ostream& err) {
   }
   supervision.grace_seconds = job.grace;
 
-  const SupervisorResult result = supervise(children, supervision);
-  std::vector<int> killed;
+  AttemptEnd end;
+  end.supervision = supervise(children, supervision);
+  const SupervisorResult& result = end.supervision;
   for (int rank = 0; rank < job.placement.world_size(); ++rank) {
     const ChildResult& child = result.children[rank];
-    if (child.stopped && child.signal == SIGKILL) killed.push_back(rank);
+    RankStatus status;
+    status.rank = rank;
+    status.host = job.placement.ranks[rank].host;
+    status.exit_code = child.exit_code;
+    status.signal = child.signal;
+    status.stopped = child.stopped;
+    status.ended_ns = child.ended_ns;
+    status.seconds = child.seconds;
+    status.tail = child.tail;
+    end.ranks.push_back(std::move(status));
   }
-  report_killed(err, killed, job.grace);
-  Outcome outcome;
-  const int others = job.placement.world_size() - 1;
-  // A rank the watchdogs of the failed ranks found silent while the others answered was
-  // stopped (SIGSTOP, a debugger): it is the root cause, not the first rank that gave up.
-  Silence silence;
-  if (result.first_failure >= 0) {
-    std::vector<RankStatus> statuses;
-    for (int rank = 0; rank < job.placement.world_size(); ++rank) {
-      const ChildResult& child = result.children[rank];
-      RankStatus status;
-      status.rank = rank;
-      status.host = job.placement.ranks[rank].host;
-      status.exit_code = child.exit_code;
-      status.signal = child.signal;
-      status.stopped = child.stopped;
-      status.ended_ns = child.ended_ns;
-      status.tail = child.tail;
-      statuses.push_back(std::move(status));
-    }
-    silence = silence_in_verdicts(job.placement, statuses);
-  }
-  if (!silence.host.empty() && !silence.whole_host) {
-    const int rank = silence.ranks.front();
-    const std::string how = describe_stopped(silence);
-    report_failure(err, rank, silence.host, how, result.children[rank].tail);
-    err << "haein run: stopped the other " << others << " rank" << (others == 1 ? "" : "s")
-        << " (SIGTERM, SIGKILL after " << supervision.grace_seconds << " s)\n";
-    outcome.exit_code = result.children[result.first_failure].shell_code();
-    outcome.summary = "rank " + std::to_string(rank) + " on " + silence.host + " " + how;
-  } else if (result.first_failure >= 0) {
-    const int rank = result.first_failure;
-    const ChildResult& failed = result.children[rank];
-    const RankPlacement& r = job.placement.ranks[rank];
-    report_failure(err, rank, r.host, failed.describe(), failed.tail);
-    if (others > 0) {
-      err << "haein run: stopped the other " << others << " rank" << (others == 1 ? "" : "s")
-          << " (SIGTERM, SIGKILL after " << supervision.grace_seconds << " s)\n";
-    }
-    outcome.exit_code = failed.shell_code();
-    outcome.summary = "rank " + std::to_string(rank) + " on " + r.host + " failed first with " +
-                      failed.describe();
-  } else if (result.hung >= 0) {
-    const int rank = supervision.heartbeats[result.hung].child;
-    const RankPlacement& r = job.placement.ranks[rank];
-    const std::string how = hung_description(job, result.hung_age);
-    report_failure(err, rank, r.host, how, result.children[rank].tail);
-    if (result.stale.size() > 1) {
-      std::vector<int> ranks;
-      for (int index : result.stale) ranks.push_back(supervision.heartbeats[index].child);
-      err << stale_ranks_line(ranks);
-    }
-    outcome.exit_code = kHungExitCode;
-    outcome.summary = "rank " + std::to_string(rank) + " on " + r.host + " " + how;
-  } else if (result.stop_signal != 0) {
-    outcome.exit_code = 128 + result.stop_signal;
-    outcome.interrupted = true;
-    outcome.summary = "stopped by " + signal_name(result.stop_signal) + ", forwarded to every rank";
-  }
-  return outcome;
+  if (result.hung >= 0) end.hung = supervision.heartbeats[result.hung].child;
+  for (const int index : result.stale) end.stale.push_back(supervision.heartbeats[index].child);
+  return attempt_outcome(job, attempt, end, err);
 }
 
 class LocalBackend : public JobBackend {
