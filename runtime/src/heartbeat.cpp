@@ -28,4 +28,13 @@ void Heartbeat::beat() {
   if (fd >= 0) ::close(fd);
 }
 
+void Heartbeat::alive() {
+  if (file_.empty()) return;
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last_alive_ < min_interval_) return;
+  last_alive_ = now;
+  const timespec times[2] = {{0, UTIME_NOW}, {0, UTIME_OMIT}};  // access time only
+  utimensat(AT_FDCWD, file_.c_str(), times, 0);
+}
+
 }  // namespace haein::runtime

@@ -54,6 +54,7 @@ void Communicator::Impl::watch() {
   const double timeout_s = std::chrono::duration<double>(options.timeout).count();
   std::unique_lock lock(watchdog_mutex);
   while (!watchdog_wake.wait_for(lock, interval, [this] { return stopping; })) {
+    heartbeat.alive();  // this process runs, whatever its progress
     // Device work that has finished counts as finished even if nobody waited for it yet.
     {
       std::lock_guard work_lock(device_work_mutex);

@@ -7,7 +7,9 @@
 #     seems alive, past a deadline instead of waiting with it; the root cause is "host h2
 #     unreachable";
 #   - a rank on h2 stopped (SIGSTOP) while the hierarchical bucketer's ranks on other hosts
-#     wait for it through its host's other rank: the root cause is that rank.
+#     wait for it through its host's other rank: the root cause is that rank;
+#   - the same stop found by --heartbeat-timeout: that rank, not the stalest file;
+#   - a rank on h2 killed: that rank and its signal.
 #   faults_test.sh BUILD_DIR
 set -euo pipefail
 
@@ -110,3 +112,38 @@ grep -q "root cause: rank $rank on h2" "$tmp/stopped.out" ||
   fail "stopped: root cause not rank $rank on h2: $(tail -n 30 "$tmp/stopped.out")"
 nothing_left stopped
 echo "ok: rank $rank on h2 stopped: exit $code after $(ended_after stopped "$fault") s, $(grep -m1 -o 'root cause: .*' "$tmp/stopped.out")"
+
+# 4. The same stop found by the heartbeat (--heartbeat-timeout 4, the watchdog far off):
+# every rank stops making progress, but only the stopped one stops running (its heartbeat
+# file's access time, which the others' watchdog threads keep setting, stands still).
+start_job heartbeat HAEIN_TIMEOUT=120 -- --heartbeat-timeout 4 -- "$train" --hidden 64,64 \
+  --global-batch 96 --train-samples 8192 --test-samples 2048 --log-every 20 --eval-every 0 \
+  --no-plot --steps 100000 --out "$BED_SHARED/run-heartbeat"
+wait_for "$tmp/heartbeat.out" "step .* 40/" 60
+pid=$("$BED_RSH" h3 'pgrep -n -x train_mlp')
+rank=$("$BED_RSH" h3 "tr '\\0' '\\n' </proc/$pid/environ | sed -n 's/^RANK=//p'")
+fault=$(now)
+"$BED_RSH" h3 "kill -STOP $pid"
+code=$(wait_end heartbeat 25)
+[ "$code" = 124 ] || fail "heartbeat: exit $code, not 124: $(tail -n 30 "$tmp/heartbeat.out")"
+grep -q "root cause: rank $rank on h3: hung: no heartbeat .* stopped running too" "$tmp/heartbeat.out" ||
+  fail "heartbeat: root cause not rank $rank on h3 stopped: $(tail -n 30 "$tmp/heartbeat.out")"
+nothing_left heartbeat
+echo "ok: rank $rank on h3 stopped, found by the heartbeat: exit $code after $(ended_after heartbeat "$fault") s, $(grep -m1 -o 'root cause: .*' "$tmp/heartbeat.out")"
+
+# 5. A rank on h2 killed (SIGKILL): the root cause is that rank and its signal, not one of
+# the ranks elsewhere that lost it.
+start_job killed -- -- "$train" --hidden 64,64 --global-batch 96 --train-samples 8192 \
+  --test-samples 2048 --log-every 20 --eval-every 0 --no-plot --steps 100000 \
+  --out "$BED_SHARED/run-killed"
+wait_for "$tmp/killed.out" "step .* 40/" 60
+pid=$("$BED_RSH" h2 'pgrep -n -x train_mlp')
+rank=$("$BED_RSH" h2 "tr '\\0' '\\n' </proc/$pid/environ | sed -n 's/^RANK=//p'")
+fault=$(now)
+"$BED_RSH" h2 "kill -KILL $pid"
+code=$(wait_end killed 25)
+[ "$code" = 137 ] || fail "killed: exit $code, not 137: $(tail -n 30 "$tmp/killed.out")"
+grep -q "root cause: rank $rank on h2: signal SIGKILL (9)" "$tmp/killed.out" ||
+  fail "killed: root cause not rank $rank on h2: $(tail -n 30 "$tmp/killed.out")"
+nothing_left killed
+echo "ok: rank $rank on h2 killed: exit $code after $(ended_after killed "$fault") s, $(grep -m1 -o 'root cause: .*' "$tmp/killed.out")"

@@ -267,6 +267,20 @@ TEST_F(TrainMlpRun, AStoppedRankEndsTheJobWithinTheTimeout) {
   EXPECT_EQ(left, 0) << "processes of the stopped job are left";
 }
 
+// The same stop found by the heartbeat (the watchdog far off): both ranks stop making
+// progress, but rank 0's watchdog thread keeps its heartbeat file's access time moving, so
+// the stopped rank is named, not whichever file happened to be older.
+TEST_F(TrainMlpRun, AStoppedRanksHeartbeatNamesItNotItsWaitingPeer) {
+  const Result r = run("HAEIN_TIMEOUT=120 " + haein_run(2, "--heartbeat-timeout 3") + kSmall +
+                       " --steps 400" + out("stop") +
+                       " --kill-rank 1 --kill-at-step 20 --kill-signal STOP");
+  EXPECT_EQ(r.exit_code, 124) << r.output;
+  EXPECT_NE(r.output.find("root cause: rank 1 on " + haein::host_name() + ": hung: no heartbeat"),
+            std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("its process stopped running too"), std::string::npos) << r.output;
+}
+
 // The same stop with bf16 on the wire (all-to-all through MPI, so the watchdog finds the
 // stopped rank): rank 0's flight-recorder dump lands in the job's folder, which every host
 // shares, not in a host's own /tmp, and haein run says where.

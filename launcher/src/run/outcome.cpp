@@ -71,7 +71,9 @@ Outcome attempt_outcome(const Job& job, const Attempt& attempt, const AttemptEnd
   if (end.hung >= 0) {
     const int rank = end.hung;
     const RankPlacement& r = job.placement.ranks[rank];
-    const std::string how = hung_description(job, result.hung_age);
+    std::string how = hung_description(job, result.hung_age);
+    if (result.hung_frozen)
+      how += "; its process stopped running too (SIGSTOP, a debugger?) while the others waited";
     std::vector<std::string> tail;
     for (const RankStatus& status : statuses) {
       if (status.rank == rank) tail = status.tail;

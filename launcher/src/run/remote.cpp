@@ -194,11 +194,15 @@ Outcome run_remote(const Job& job, const Attempt& attempt, const LaunchCommand& 
   const ChildResult& ended = result.children.front();
   std::vector<RankStatus> statuses = read_rank_statuses(attempt.status_dir().string());
   // A manager that failed may end before the wrappers it stopped have written how their
-  // ranks ended (mpirun after losing a daemon does): give them a moment.
+  // ranks ended (mpirun after losing a daemon does): give them a moment, up to 3 s, and
+  // no more once a second passed without a new one (those left died with their host).
   const int world = job.placement.world_size();
-  for (int i = 0; ended.failed() && static_cast<int>(statuses.size()) < world && i < 30; ++i) {
+  for (int i = 0, idle = 0;
+       ended.failed() && static_cast<int>(statuses.size()) < world && i < 30 && idle < 10; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    const std::size_t had = statuses.size();
     statuses = read_rank_statuses(attempt.status_dir().string());
+    idle = statuses.size() > had ? 0 : idle + 1;
   }
 
   AttemptEnd end;

@@ -82,6 +82,16 @@ using Clock = std::chrono::steady_clock;
 
 constexpr int kWatchedSignals[] = {SIGCHLD, SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2};
 constexpr std::size_t kLongestLine = 64 * 1024;
+// A heartbeat file's access time still for this long: its process stopped running; one
+// set within kRunningSeconds: its process runs (the runtime's watchdog sets it every
+// 0.5 s or more often).
+constexpr double kFrozenSeconds = 2.0;
+constexpr double kRunningSeconds = 1.0;
+
+double seconds_between(const timespec& then, const timespec& now) {
+  return static_cast<double>(now.tv_sec - then.tv_sec) +
+         static_cast<double>(now.tv_nsec - then.tv_nsec) * 1e-9;
+}
 
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
@@ -286,6 +296,7 @@ class Supervisor {
     result.first_failure = first_failure_;
     result.hung = hung_;
     result.hung_age = hung_age_;
+    result.hung_frozen = hung_frozen_;
     result.stale = stale_;
     result.stop_signal = stop_signal_;
     result.manager_overdue = manager_overdue_;
@@ -597,6 +608,11 @@ class Supervisor {
     // Once one is past its allowance, those silent for half of theirs are listed with it.
     std::vector<std::pair<double, int>> stale;
     std::optional<std::pair<double, int>> stalest_past;  // the root cause: past its allowance
+    // The access time says the process runs (the runtime's watchdog threads set it while
+    // the rank waits): one whose access time stopped too, while others' still moves, is
+    // the one that stopped running; the others wait for it.
+    std::optional<std::pair<double, int>> frozen;  // the longest still among the stale
+    bool others_run = false;
     for (std::size_t i = 0; i < options_.heartbeats.size(); ++i) {
       const HeartbeatFile& heartbeat = options_.heartbeats[i];
       if (!children_.at(heartbeat.child).alive) continue;
@@ -609,9 +625,14 @@ class Supervisor {
       const double allowed = beat
                                  ? options_.heartbeat_timeout
                                  : std::max(options_.heartbeat_timeout, options_.heartbeat_startup);
-      const double age = static_cast<double>(now.tv_sec - info.st_mtim.tv_sec) +
-                         static_cast<double>(now.tv_nsec - info.st_mtim.tv_nsec) * 1e-9;
-      if (age > allowed / 2) stale.emplace_back(age, static_cast<int>(i));
+      const double age = seconds_between(info.st_mtim, now);
+      const double still = seconds_between(info.st_atim, now);
+      if (age > allowed / 2) {
+        stale.emplace_back(age, static_cast<int>(i));
+        if (still > kFrozenSeconds && (!frozen || still > frozen->first))
+          frozen = std::pair<double, int>{still, static_cast<int>(i)};
+      }
+      if (still < kRunningSeconds) others_run = true;
       if (age > allowed && (!stalest_past || age > stalest_past->first))
         stalest_past = std::pair<double, int>{age, static_cast<int>(i)};
     }
@@ -621,6 +642,12 @@ class Supervisor {
     });
     hung_ = stalest_past->second;
     hung_age_ = stalest_past->first;
+    if (frozen && others_run) {
+      hung_ = frozen->second;
+      hung_frozen_ = true;
+      for (const auto& [age, index] : stale)
+        if (index == hung_) hung_age_ = age;
+    }
     stale_.push_back(hung_);
     for (const auto& [age, index] : stale)
       if (index != hung_) stale_.push_back(index);
@@ -831,6 +858,7 @@ class Supervisor {
   int first_failure_ = -1;
   int hung_ = -1;
   double hung_age_ = 0;
+  bool hung_frozen_ = false;
   std::vector<int> stale_;
   std::vector<std::pair<long, long>> first_mtimes_;  ///< each heartbeat's mtime when first seen
   int stop_signal_ = 0;

@@ -93,6 +93,9 @@ struct SupervisorResult {
   int first_failure = -1;  ///< the child that failed first on its own, -1 when none did
   int hung = -1;           ///< the stalest heartbeat when some went stale, -1 when none
   double hung_age = 0;     ///< seconds since that heartbeat was touched
+  /// Its process stopped running too (the file's access time, which the runtime's
+  /// watchdog sets while a rank waits, stood still) while other ranks' still moved.
+  bool hung_frozen = false;
   /// The heartbeats silent for over half their allowance when `hung` was found (indices),
   /// `hung` first, then the others stalest first: in a collective hang, every rank.
   std::vector<int> stale;

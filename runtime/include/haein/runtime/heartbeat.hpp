@@ -2,7 +2,10 @@
 /// @file
 /// The rank's side of `haein run --heartbeat-timeout`: the launcher names a file per rank
 /// (HAEIN_HEARTBEAT_FILE) and watches its modification time; the rank touches it while it
-/// makes progress. A rank whose file is older than the timeout is reported as hung.
+/// makes progress. A rank whose file is older than the timeout is reported as hung. The
+/// access time says the process still runs (the communicators' watchdog threads set it
+/// while the rank waits), so that when every rank stops making progress, the one that
+/// stopped running altogether (SIGSTOP, a debugger) is told from those waiting for it.
 
 #include <chrono>
 #include <string>
@@ -23,6 +26,10 @@ class Heartbeat {
   /// unless the interval has passed; then one utimensat (the file is created when
   /// missing). Never throws: a heartbeat that cannot be written shows as a hang.
   void beat();
+  /// Call while the process runs, whatever its progress (a watchdog thread does): sets the
+  /// file's access time alone, at most once per interval. Never throws. Another thread may
+  /// call beat() meanwhile.
+  void alive();
 
   bool enabled() const { return !file_.empty(); }
   const std::string& file() const { return file_; }
@@ -32,6 +39,7 @@ class Heartbeat {
   std::chrono::steady_clock::duration min_interval_;
   std::chrono::steady_clock::time_point last_{};
   bool beaten_ = false;
+  std::chrono::steady_clock::time_point last_alive_{};  ///< alive()'s own: another thread
 };
 
 }  // namespace haein::runtime
