@@ -122,7 +122,7 @@ Options parse(int argc, char** argv, int ranks) {
   }
 #if !HAEIN_BENCH_CUDA
   if (baseline == "nccl") {
-    throw InvalidArgument("--baseline nccl: this haein-bench was built without CUDA and NCCL");
+    throw NotInThisBuild("--baseline nccl");
   }
 #endif
   if (baseline == "mpi" && o.device) {

@@ -73,7 +73,7 @@ Options parse(int argc, char** argv) {
     throw haein::InvalidArgument("--device '" + device + "': expected cpu or gpu");
   o.gpu = device == "gpu";
 #if !HAEIN_BENCH_CUDA
-  if (o.gpu) throw haein::InvalidArgument("--device gpu: this haein-bench was built without CUDA");
+  if (o.gpu) throw haein::NotInThisBuild("--device gpu");
 #endif
   o.bucket_mb = haein::bench::parse_positive_list("--bucket-mb", sizes);
   return o;

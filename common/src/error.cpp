@@ -1,6 +1,7 @@
 #include "haein/common/error.hpp"
 
 #include <cstdio>
+#include <cstring>
 
 namespace haein {
 
@@ -29,6 +30,14 @@ std::string located(const std::string& file, int line, const std::string& what) 
 
 ParseError::ParseError(std::string file, int line, const std::string& what)
     : Error(located(file, line, what)), file_(std::move(file)), line_(line), detail_(what) {}
+
+SysError::SysError(const std::string& what, int error)
+    : Error(what + ": " + std::strerror(error)), error_(error) {}
+
+NotInThisBuild::NotInThisBuild(const std::string& what)
+    : InvalidArgument(what +
+                      ": this haein was built without CUDA and NCCL (a host-only build; "
+                      "configure with HAEIN_WITH_CUDA=ON where they are installed)") {}
 
 ExitCode exit_code_for(const std::exception& error) noexcept {
   if (dynamic_cast<const ParseError*>(&error) != nullptr ||

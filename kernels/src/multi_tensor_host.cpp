@@ -285,7 +285,7 @@ bool has_avx2() {
 }
 
 template <class Dst>
-bool pack_f32_fast(const float* src, typename Dst::Storage* dst, std::size_t count, float scale,
+bool pack_f32_simd(const float* src, typename Dst::Storage* dst, std::size_t count, float scale,
                    PackStats* stats) {
   if constexpr (!std::is_same_v<Dst, detail::F32Element> &&
                 !std::is_same_v<Dst, detail::BF16Element>) {
@@ -339,7 +339,7 @@ void unpack_f32_sse(float* dst, const float* src, std::size_t count, float scale
   if constexpr (kStream) _mm_sfence();
 }
 
-void unpack_f32_fast(float* dst, const float* src, std::size_t count, float scale,
+void unpack_f32_simd(float* dst, const float* src, std::size_t count, float scale,
                      bool accumulate) {
   // Accumulating reads every destination line anyway; streaming it back measured slower.
   if (accumulate) return unpack_f32_sse<true, false>(dst, src, count, scale);
@@ -361,7 +361,7 @@ void pack_tensor(const TensorSlice& slice, void* bucket, float scale, PackStats*
   if constexpr (std::is_same_v<Src, detail::F32Element>) {
     const bool plain_copy = std::is_same_v<Dst, detail::F32Element> && scale == 1.0f;
     if (!(plain_copy && stats == nullptr) &&
-        pack_f32_fast<Dst>(src, dst, slice.count, scale, stats))
+        pack_f32_simd<Dst>(src, dst, slice.count, scale, stats))
       return;
   }
 #endif
@@ -386,7 +386,7 @@ void unpack_tensor(const TensorSlice& slice, const void* bucket, float scale, bo
     // fine, but a partial overlap is not, so only exact aliasing or none takes this path.
     const bool disjoint = dst + slice.count <= src || src + slice.count <= dst || dst == src;
     if ((accumulate || scale != 1.0f) && disjoint)
-      return unpack_f32_fast(dst, src, slice.count, scale, accumulate);
+      return unpack_f32_simd(dst, src, slice.count, scale, accumulate);
   }
 #endif
   if (accumulate) {

@@ -6,9 +6,7 @@
 namespace haein::kernels {
 
 namespace {
-[[noreturn]] void no_cuda(const char* what) {
-  throw Error(std::string(what) + ": this haein was built without CUDA (host-only build)");
-}
+[[noreturn]] void no_cuda(const char* what) { throw NotInThisBuild(what); }
 }  // namespace
 
 void pack_device(const PackArgs&, void*) { no_cuda("pack_device"); }

@@ -77,7 +77,7 @@ std::string control_secret() {
   while (got < sizeof bytes) {
     const ssize_t n = ::getrandom(bytes + got, sizeof bytes - got, 0);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) throw Error(std::string("control channel: getrandom: ") + std::strerror(errno));
+    if (n <= 0) throw SysError("control channel: getrandom", errno);
     got += static_cast<std::size_t>(n);
   }
   static const char* const kHex = "0123456789abcdef";
@@ -168,7 +168,7 @@ const std::string& ControlServer::Registration::address() const { return server_
 
 ControlServer::ControlServer() : address_(control_address()) {
   listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (listen_fd_ < 0) throw Error(std::string("control channel: socket: ") + std::strerror(errno));
+  if (listen_fd_ < 0) throw SysError("control channel: socket", errno);
   sockaddr_in address{};
   address.sin_family = AF_INET;
   address.sin_port = 0;
@@ -187,7 +187,7 @@ ControlServer::ControlServer() : address_(control_address()) {
   port_ = ntohs(address.sin_port);
   if (::pipe2(stop_pipe_, O_CLOEXEC) != 0) {
     ::close(listen_fd_);
-    throw Error(std::string("control channel: pipe: ") + std::strerror(errno));
+    throw SysError("control channel: pipe", errno);
   }
   thread_ = std::thread([this] { run(); });
 }

@@ -13,9 +13,7 @@ int device_of(const void*) { return -1; }
 MemoryPlace place_of(const void*) { return {}; }
 
 std::unique_ptr<DeviceBackend> make_device_backend(Bootstrap&, int, std::chrono::milliseconds) {
-  throw InvalidArgument(
-      "the NCCL backend is not in this build of haein (configured without CUDA and NCCL; "
-      "rebuild with HAEIN_WITH_CUDA=ON on a machine that has them)");
+  throw NotInThisBuild("the NCCL backend");
 }
 
 }  // namespace haein::runtime::detail
@@ -26,10 +24,7 @@ std::unique_ptr<DeviceBackend> make_device_backend(Bootstrap&, int, std::chrono:
 namespace haein::runtime::detail {
 
 namespace {
-[[noreturn]] void no_device(const char* what) {
-  throw InvalidArgument(std::string(what) +
-                        ": this haein was built without CUDA (host-only build)");
-}
+[[noreturn]] void no_device(const char* what) { throw NotInThisBuild(what); }
 }  // namespace
 
 void DeviceFree::operator()(void*) const noexcept {}

@@ -271,9 +271,9 @@ TEST_F(TrainMlpRun, AStoppedRankEndsTheJobWithinTheTimeout) {
 // progress, but rank 0's watchdog thread keeps its heartbeat file's access time moving, so
 // the stopped rank is named, not whichever file happened to be older.
 TEST_F(TrainMlpRun, AStoppedRanksHeartbeatNamesItNotItsWaitingPeer) {
-  const Result r = run("HAEIN_TIMEOUT=120 " + haein_run(2, "--heartbeat-timeout 3") + kSmall +
-                       " --steps 400" + out("stop") +
-                       " --kill-rank 1 --kill-at-step 20 --kill-signal STOP");
+  const Result r =
+      run("HAEIN_TIMEOUT=120 " + haein_run(2, "--heartbeat-timeout 3") + kSmall + " --steps 400" +
+          out("stop") + " --kill-rank 1 --kill-at-step 20 --kill-signal STOP");
   EXPECT_EQ(r.exit_code, 124) << r.output;
   EXPECT_NE(r.output.find("root cause: rank 1 on " + haein::host_name() + ": hung: no heartbeat"),
             std::string::npos)

@@ -203,8 +203,11 @@ TEST(Placement, ALostNodeIsReplacedByTheNearestEquivalentSpare) {
     const int spare = result->swaps[0].spare;
     EXPECT_EQ(result->swaps[0].lost, lost);
     EXPECT_TRUE(equivalent(spare));
-    for (int n = 0; n < fabric.node_count(); ++n)
-      if (equivalent(n)) EXPECT_GE(nearness(n), nearness(spare)) << "node " << n << " is nearer";
+    for (int n = 0; n < fabric.node_count(); ++n) {
+      if (equivalent(n)) {
+        EXPECT_GE(nearness(n), nearness(spare)) << "node " << n << " is nearer";
+      }
+    }
     ASSERT_EQ(result->placement.world_size(), placement.world_size());
     for (int i = 0; i < placement.world_size(); ++i) {
       const RankPlacement& before = placement.ranks[i];

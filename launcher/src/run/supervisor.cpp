@@ -314,16 +314,16 @@ class Supervisor {
     sigemptyset(&mask);
     for (int s : kWatchedSignals) sigaddset(&mask, s);
     if (sigprocmask(SIG_BLOCK, &mask, &old_mask_) != 0) {
-      throw Error(std::string("cannot block signals: ") + std::strerror(errno));
+      throw SysError("cannot block signals", errno);
     }
     masked_ = true;
     signals_ = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-    if (signals_ < 0) throw Error(std::string("signalfd failed: ") + std::strerror(errno));
+    if (signals_ < 0) throw SysError("signalfd failed", errno);
   }
 
   void open_pipe(int fds[2]) {
     if (pipe2(fds, O_CLOEXEC) != 0) {
-      throw Error(std::string("cannot create a pipe: ") + std::strerror(errno));
+      throw SysError("cannot create a pipe", errno);
     }
   }
 
@@ -332,7 +332,7 @@ class Supervisor {
     if (path.empty()) return;
     child.log = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (child.log < 0) {
-      throw InvalidArgument("cannot write log file '" + path + "': " + std::strerror(errno));
+      throw SysError("cannot write log file '" + path + "'", errno);
     }
   }
 
@@ -350,7 +350,7 @@ class Supervisor {
     const CpuBinding binding(spec.cores);
     const pid_t parent = getpid();
     const pid_t pid = fork();
-    if (pid < 0) throw Error(std::string("fork failed: ") + std::strerror(errno));
+    if (pid < 0) throw SysError("fork failed", errno);
     if (pid == 0) exec_child(spec, binding, argv, out[1], err[1], parent);
     // Set in both processes so that signals to the group cannot race the child's setpgid.
     setpgid(pid, pid);
@@ -778,7 +778,7 @@ class Supervisor {
       if (drain_deadline) shorten(*drain_deadline);
       if (alive_ > 0) shorten(next_reap);
       const int ready = ::poll(fds.data(), fds.size(), timeout);
-      if (ready < 0 && errno != EINTR) throw Error(std::string("poll: ") + std::strerror(errno));
+      if (ready < 0 && errno != EINTR) throw SysError("poll", errno);
       for (std::size_t i = 1; ready > 0 && i < fds.size(); ++i) {
         if (fds[i].revents == 0) continue;
         if (owners[i].first == nullptr)

@@ -76,6 +76,26 @@ class InvalidArgument : public Error {
   explicit InvalidArgument(const std::string& message) : Error(message) {}
 };
 
+/// A system call failed (errno): a file that cannot be opened or written, a socket, a
+/// fork. Not bad input: exit 1.
+class SysError : public Error {
+ public:
+  /// "WHAT: the errno's text".
+  SysError(const std::string& what, int error);
+  int error() const noexcept { return error_; }
+
+ private:
+  int error_;
+};
+
+/// Something this build of haein does not have (CUDA, NCCL, a GPU kernel): the same
+/// error from every module; an impossible request here, exit 2.
+class NotInThisBuild : public InvalidArgument {
+ public:
+  /// "WHAT: this haein was built without CUDA (...)".
+  explicit NotInThisBuild(const std::string& what);
+};
+
 /// Exit codes of haein's command-line tools.
 enum class ExitCode : int {
   kSuccess = 0,

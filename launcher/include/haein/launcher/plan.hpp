@@ -38,7 +38,7 @@ void print_rank_table(std::ostream& out, const Placement& placement);
 /// The metrics of haein's placement side by side with the others, and the ratios.
 void print_comparison(std::ostream& out, const std::vector<PlanMetrics>& metrics);
 
-/// The placement JSON of the environment contract (docs/placement-format.md).
+/// The placement JSON of the environment contract (docs/placement.md).
 std::string placement_json(const Placement& placement);
 /// Reads it back; throws ParseError naming the source and what is wrong.
 Placement parse_placement_json(const std::string& text, const std::string& source);

@@ -34,10 +34,6 @@ struct CommunicatorOptions {
   std::string timeline_file;
   /// HAEIN_DUMP_DIR: where flight-recorder dumps go.
   std::string dump_dir;
-  /// What a watchdog timeout does after dumping: exit the process with this code
-  /// (124, as timeout(1)). Tests of the communicator in threads set it to 0 and get an
-  /// Error from the hung call instead.
-  int exit_code_on_timeout = 124;
 
   static CommunicatorOptions from_environment();
 };

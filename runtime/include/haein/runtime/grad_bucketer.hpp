@@ -112,7 +112,8 @@ class GradBucketer {
   /// Starts a step. `sync` false (DDP's no_sync) only lets gradients accumulate: no
   /// communication until a synchronised step. The first call is collective: it compares
   /// the registered models across ranks (a mismatch is an Error on every rank naming the
-  /// ranks), builds the buckets and, when enabled, tunes the cap.
+  /// ranks), builds the buckets and, when Options::host_chunk_mb is 0, times the host
+  /// reduction's piece sizes and keeps the fastest (host_chunk_mb() then says which).
   void begin_step(bool sync = true);
   /// The gradient of `parameter` is final for this step. Launches every bucket that is
   /// now complete, strictly in bucket order.

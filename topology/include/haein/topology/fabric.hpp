@@ -13,7 +13,10 @@ namespace haein::topology {
 
 class FabricIndex {
  public:
+  /// Keeps a reference to `cluster`, which must outlive the index.
   explicit FabricIndex(const Cluster& cluster);
+  /// A temporary cluster would be gone before the index is used.
+  explicit FabricIndex(Cluster&&) = delete;
 
   const Cluster& cluster() const { return *cluster_; }
   int node_count() const { return static_cast<int>(leaf_of_node_.size()); }
