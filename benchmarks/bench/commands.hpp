@@ -5,9 +5,6 @@
 
 namespace haein::bench {
 
-/// Thrown after --help was printed: exit 0.
-struct HelpShown {};
-
 int collective_command(int argc, char** argv);
 int bucket_command(int argc, char** argv);
 int kernel_command(int argc, char** argv);

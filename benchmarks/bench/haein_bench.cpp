@@ -4,6 +4,7 @@
 #include <string>
 
 #include "commands.hpp"
+#include "haein/common/cli.hpp"
 #include "haein/common/error.hpp"
 #include "haein/runtime/bootstrap.hpp"
 
@@ -38,7 +39,7 @@ int main(int argc, char** argv) {
     if (command == "place") return haein::bench::place_command(argc - 1, argv + 1);
     std::cerr << "haein-bench: unknown command '" << command << "'\n" << kUsage;
     return 2;
-  } catch (const haein::bench::HelpShown&) {
+  } catch (const haein::HelpShown&) {
     return 0;
   } catch (const std::exception& error) {
     std::cerr << "haein-bench " << command << ": error: " << error.what() << std::endl;

@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "commands.hpp"
+#include "haein/common/cli.hpp"
 #include "haein/common/error.hpp"
 
 namespace haein::bench {

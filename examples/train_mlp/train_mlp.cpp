@@ -29,6 +29,7 @@
 
 #include "checkpoint.hpp"
 #include "dataset.hpp"
+#include "haein/common/cli.hpp"
 #include "haein/common/error.hpp"
 #include "haein/common/settings.hpp"
 #include "haein/runtime/bootstrap.hpp"
@@ -158,7 +159,7 @@ Options parse_options(int argc, char** argv) {
   }
   if (vm.count("help")) {
     std::cout << d << "\n";
-    std::exit(0);
+    throw haein::HelpShown{};
   }
   o.plot = vm.count("no-plot") == 0;
   if (o.checkpoint_dir.empty()) o.checkpoint_dir = (fs::path(o.out) / "checkpoints").string();
@@ -522,6 +523,8 @@ int train(const Options& o) {
 int main(int argc, char** argv) {
   try {
     return train(parse_options(argc, argv));
+  } catch (const haein::HelpShown&) {
+    return 0;
   } catch (const std::exception& error) {
     std::cerr << "train_mlp: error: " << error.what() << std::endl;
     const int code = static_cast<int>(haein::exit_code_for(error));

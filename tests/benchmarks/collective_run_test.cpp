@@ -136,4 +136,12 @@ TEST(BenchRun, BadInputExitsTwoWithTheReason) {
   EXPECT_EQ(one.exit_code, 0) << one.output;
 }
 
+TEST(BenchRun, EachCommandsHelpExitsZero) {
+  for (const char* command : {"collective", "bucket", "kernel", "place"}) {
+    const Result r = run(std::string(HAEIN_BENCH) + " " + command + " --help");
+    EXPECT_EQ(r.exit_code, 0) << command << "\n" << r.output;
+    EXPECT_NE(r.output.find("--help"), std::string::npos) << command << "\n" << r.output;
+  }
+}
+
 }  // namespace

@@ -91,6 +91,13 @@ class TrainMlpRun : public testing::Test {
 // Each rank gets a private folder at the same path (its own tmpfs, as a host's /tmp is its
 // own): every rank must hear that --out is not shared, naming the ranks that cannot see
 // rank 0's files, instead of writing split checkpoints or hanging in collective I/O.
+TEST_F(TrainMlpRun, HelpExitsZeroWithoutTraining) {
+  const Result r = run(kTrainMlp + " --help");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("--steps"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("parameter checksum"), std::string::npos) << r.output;
+}
+
 TEST_F(TrainMlpRun, AnOutputFolderNotSharedByEveryRankIsAnError) {
   if (run("unshare -m true").exit_code != 0) GTEST_SKIP() << "no mount namespaces here (root?)";
   const fs::path mount = dir_ / "private";

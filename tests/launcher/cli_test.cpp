@@ -65,6 +65,12 @@ TEST_F(Cli, VersionAndHelp) {
     EXPECT_EQ(r.exit_code, 0) << sub;
     EXPECT_NE(r.out.find(std::string("usage: haein topo ") + sub), std::string::npos) << r.out;
   }
+  for (const char* command : {"run", "plan", "exec-rank"}) {
+    r = haein(std::string(command) + " --help");
+    EXPECT_EQ(r.exit_code, 0) << command << r.err;
+    EXPECT_NE(r.out.find(std::string("usage: haein ") + command), std::string::npos) << r.out;
+    EXPECT_TRUE(r.err.empty()) << command << ": " << r.err;
+  }
 }
 
 TEST_F(Cli, ShowsTheEmbeddedHaeinCluster) {

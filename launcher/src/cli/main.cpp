@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "haein/common/cli.hpp"
 #include "haein/common/env.hpp"
 #include "haein/common/error.hpp"
 #include "haein/common/settings.hpp"
@@ -51,8 +52,9 @@ struct Usage {
   std::string text;
 };
 
-// Parses args into vm with one optional positional CLUSTER; prints help when asked.
-bool parse(const std::vector<std::string>& args, po::options_description& options,
+// Parses args into vm with one optional positional CLUSTER; with --help, prints the help
+// and throws HelpShown.
+void parse(const std::vector<std::string>& args, po::options_description& options,
            const char* synopsis, po::variables_map& vm, bool cluster_positional) {
   options.add_options()("help,h", "show this help");
   po::positional_options_description positional;
@@ -69,14 +71,13 @@ bool parse(const std::vector<std::string>& args, po::options_description& option
         std::cout << " preset:" << name;
       std::cout << "\n";
     }
-    return false;
+    throw haein::HelpShown{};
   }
   po::notify(vm);
   if (cluster_positional && !vm.count("cluster")) {
     throw haein::InvalidArgument(std::string("missing CLUSTER (a file or preset:NAME); usage: ") +
                                  synopsis);
   }
-  return true;
 }
 
 int topo_main(const std::vector<std::string>& args) {
@@ -93,7 +94,7 @@ int topo_main(const std::vector<std::string>& args) {
   po::variables_map vm;
   if (sub == "show") {
     po::options_description options("haein topo show options");
-    if (!parse(rest, options, "haein topo show CLUSTER", vm, true)) return 0;
+    parse(rest, options, "haein topo show CLUSTER", vm, true);
     return haein::launcher::topo_show(vm["cluster"].as<std::string>(), std::cout);
   }
   if (sub == "convert") {
@@ -104,10 +105,8 @@ int topo_main(const std::vector<std::string>& args) {
         "node", po::value<std::string>(&convert.node),
         "host whose NCCL topology XML to write (nccl-xml)")(
         "output,o", po::value<std::string>(&convert.output), "output file (default: stdout)");
-    if (!parse(rest, options, "haein topo convert CLUSTER --to FORMAT [--node HOST] [-o FILE]", vm,
-               true)) {
-      return 0;
-    }
+    parse(rest, options, "haein topo convert CLUSTER --to FORMAT [--node HOST] [-o FILE]", vm,
+          true);
     convert.cluster = vm["cluster"].as<std::string>();
     return haein::launcher::topo_convert(convert, std::cout);
   }
@@ -116,12 +115,12 @@ int topo_main(const std::vector<std::string>& args) {
     po::options_description options("haein topo discover options");
     options.add_options()("output,o", po::value<std::string>(&output),
                           "output file (default: stdout)");
-    if (!parse(rest, options, "haein topo discover [-o FILE]", vm, false)) return 0;
+    parse(rest, options, "haein topo discover [-o FILE]", vm, false);
     return haein::launcher::topo_discover(output, std::cout, std::cerr);
   }
   if (sub == "validate") {
     po::options_description options("haein topo validate options");
-    if (!parse(rest, options, "haein topo validate CLUSTER", vm, true)) return 0;
+    parse(rest, options, "haein topo validate CLUSTER", vm, true);
     return haein::launcher::topo_validate(vm["cluster"].as<std::string>(), std::cout, std::cerr);
   }
   throw haein::InvalidArgument("unknown subcommand 'topo " + sub +
@@ -156,10 +155,7 @@ int plan_main(const std::vector<std::string>& args) {
       "write one NCCL topology XML per node into this directory")(
       "svg", po::value<std::string>(&plan.svg), "draw the switch tree, the job and its ring");
   po::variables_map vm;
-  if (!parse(args, options, "haein plan --cluster CLUSTER (--gpus N | --nodes N) [options]", vm,
-             false)) {
-    return 0;
-  }
+  parse(args, options, "haein plan --cluster CLUSTER (--gpus N | --nodes N) [options]", vm, false);
   return haein::launcher::plan_command(plan, std::cout, std::cerr);
 }
 
@@ -213,10 +209,8 @@ int exec_rank_main(const std::vector<std::string>& args) {
       "local-ranks-filter", po::value<std::string>(&local_ranks),
       "watch the rank: its output on the console only if its local rank is listed");
   po::variables_map vm;
-  if (!parse(own, options, "haein exec-rank [--placement FILE] [--rank R] -- PROGRAM [ARGS...]", vm,
-             false)) {
-    return 0;
-  }
+  parse(own, options, "haein exec-rank [--placement FILE] [--rank R] -- PROGRAM [ARGS...]", vm,
+        false);
   exec.bind = !no_bind;
   if (!local_ranks.empty()) exec.local_ranks_filter = parse_local_ranks(local_ranks);
   if (exec.placement_path.empty()) exec.placement_path = haein::settings::kPlacement.get();
@@ -309,11 +303,9 @@ int run_main(const std::vector<std::string>& args) {
   options.add(torchrun);
   const std::vector<std::string> own = split_at_program(args, options, run.command);
   po::variables_map vm;
-  if (!parse(own, options,
-             "haein run [options] (-n N | --nnodes M --nproc-per-node K) -- PROGRAM [ARGS...]", vm,
-             false)) {
-    return 0;
-  }
+  parse(own, options,
+        "haein run [options] (-n N | --nnodes M --nproc-per-node K) -- PROGRAM [ARGS...]", vm,
+        false);
   if (np > 0 && run.request.gpus > 0 && np != run.request.gpus) {
     throw haein::InvalidArgument("-n " + std::to_string(np) + " and --gpus " +
                                  std::to_string(run.request.gpus) + " disagree; give one");
@@ -376,6 +368,8 @@ int run(int argc, char** argv) {
 int main(int argc, char** argv) {
   try {
     return run(argc, argv);
+  } catch (const haein::HelpShown&) {
+    return 0;
   } catch (const po::error& error) {
     std::cerr << "haein: " << error.what() << " (see --help)\n";
     return static_cast<int>(haein::ExitCode::kBadInput);
