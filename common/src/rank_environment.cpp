@@ -36,6 +36,8 @@ struct Names {
 constexpr Names kTorchrun{"torchrun", "RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE"};
 constexpr Names kOpenMpi{"openmpi", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE",
                          "OMPI_COMM_WORLD_LOCAL_RANK", "OMPI_COMM_WORLD_LOCAL_SIZE"};
+// MPICH's Hydra and other PMI-1 process managers.
+constexpr Names kPmi{"pmi", "PMI_RANK", "PMI_SIZE", "MPI_LOCALRANKID", "MPI_LOCALNRANKS"};
 
 bool set(const char* name) {
   const char* value = std::getenv(name);
@@ -103,6 +105,7 @@ void read_launcher_first(RankEnvironment& env) {
   }
   // A RANK with a world of another size was set on purpose (one task per node that
   // starts its node's ranks itself); one with the step's size is the submitting shell's.
+  if (!srun_step_id().has_value()) return;
   const auto size = integer_variable("SLURM_NTASKS");
   if (size && env.world_size == *size) {
     RankEnvironment slurm = env;
@@ -117,7 +120,7 @@ RankEnvironment read_rank_environment(RankVariables order) {
   env.source = "default";
   if (order == RankVariables::kLauncherFirst) {
     read_launcher_first(env);
-  } else if (!read_names(kOpenMpi, env) && !read_slurm(env)) {
+  } else if (!read_names(kOpenMpi, env) && !read_slurm(env) && !read_names(kPmi, env)) {
     read_names(kTorchrun, env);
   }
   if (env.world_size < 1 || env.rank >= env.world_size) {

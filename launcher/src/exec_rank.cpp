@@ -246,7 +246,12 @@ int exec_rank(const ExecRankOptions& options, std::ostream& err) {
   if (rank < 0) {
     // The manager's own variables first, so that a RANK inherited from the submitting shell
     // cannot make every task the same rank.
-    const RankEnvironment from_manager = read_rank_environment(RankVariables::kManagerFirst);
+    RankEnvironment from_manager;
+    try {
+      from_manager = read_rank_environment(RankVariables::kManagerFirst);
+    } catch (const InvalidArgument& error) {
+      throw InvalidArgument(std::string("exec-rank cannot tell its rank: ") + error.what());
+    }
     if (from_manager.source == "default") {
       throw InvalidArgument(
           "exec-rank cannot tell its rank: give --rank, or start it under mpirun or srun");

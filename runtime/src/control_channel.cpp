@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <system_error>
 #include <vector>
 
 #include "haein/common/error.hpp"
@@ -344,9 +345,14 @@ std::vector<std::optional<std::string>> control_request_all(const std::vector<Co
     std::vector<std::thread> askers;
     const std::size_t last = std::min(peers.size(), first + kAtOnce);
     for (std::size_t i = first; i < last; ++i) {
-      askers.emplace_back([&, i] {
+      const auto ask = [&, i] {
         replies[i] = control_request(peers[i].address, peers[i].port, secret, request, timeout);
-      });
+      };
+      try {
+        askers.emplace_back(ask);
+      } catch (const std::system_error&) {
+        ask();  // no thread to be had (a process at its limit): ask from this one
+      }
     }
     for (std::thread& asker : askers) asker.join();
   }

@@ -33,6 +33,20 @@ void Heartbeat::alive() {
   const auto now = std::chrono::steady_clock::now();
   if (now - last_alive_ < min_interval_) return;
   last_alive_ = now;
+  if (!marked_) {
+    // One line that tells haein run a watchdog keeps this file's access time moving (a
+    // trainer that only touches the file leaves it empty).
+    marked_ = true;
+    const int fd = ::open(file_.c_str(), O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+    struct stat info {};
+    if (fd >= 0 && ::fstat(fd, &info) == 0 && info.st_size == 0) {
+      static constexpr char kMark[] = "watched\n";
+      if (::write(fd, kMark, sizeof kMark - 1) < 0) {
+        // Not marked: haein run then names the stalest file, as for any trainer.
+      }
+    }
+    if (fd >= 0) ::close(fd);
+  }
   const timespec times[2] = {{0, UTIME_NOW}, {0, UTIME_OMIT}};  // access time only
   utimensat(AT_FDCWD, file_.c_str(), times, 0);
 }

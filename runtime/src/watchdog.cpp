@@ -7,9 +7,10 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
-#include <future>
 #include <map>
 #include <sstream>
+#include <system_error>
+#include <thread>
 
 #include "communicator_impl.hpp"
 #include "creation_watch.hpp"
@@ -52,9 +53,14 @@ void Communicator::Impl::watch() {
   const auto interval = std::clamp(options.timeout / 20, std::chrono::milliseconds(10),
                                    std::chrono::milliseconds(500));
   const double timeout_s = std::chrono::duration<double>(options.timeout).count();
+  heartbeat.alive();  // at once: marks the heartbeat file as kept moving
   std::unique_lock lock(watchdog_mutex);
   while (!watchdog_wake.wait_for(lock, interval, [this] { return stopping; })) {
-    heartbeat.alive();  // this process runs, whatever its progress
+    // This process runs, whatever its progress; a file on a stalled shared file system
+    // must not hold the lock that stop_watchdog() takes.
+    lock.unlock();
+    heartbeat.alive();
+    lock.lock();
     // Device work that has finished counts as finished even if nobody waited for it yet.
     {
       std::lock_guard work_lock(device_work_mutex);
@@ -130,11 +136,6 @@ void Communicator::Impl::fire(std::uint64_t id, const OpRecord& record) {
            << " timed out after " << std::chrono::duration<double>(options.timeout).count()
            << " s (HAEIN_TIMEOUT)";
 
-  // In a split, the peers that never joined may be waiting for a rank outside it (the
-  // hierarchical bucketer's ranks across hosts wait for their host's ranks): every process
-  // of the job is asked whether it still answers, while the peers are asked below.
-  auto outside = std::async(std::launch::async, [this] { return silent_outside(); });
-
   // Who never got there? Ask every peer how far it went, all at once.
   std::vector<int> missing, joined, unreachable;
   std::map<std::string, std::vector<int>> entered_as;  // other operations at this sequence
@@ -192,8 +193,11 @@ void Communicator::Impl::fire(std::uint64_t id, const OpRecord& record) {
       headline << "; ranks waiting in it: " << detail::join_ranks(as_world(joined));
     }
   }
+  // In a split, the peers that never joined may be waiting for a rank outside it on their
+  // host (the hierarchical bucketer's ranks across hosts wait for their host's ranks): the
+  // job's other processes on those hosts are asked whether they still answer at all.
   std::vector<int> silent = as_world(unreachable);
-  for (const int world_rank : outside.get()) silent.push_back(world_rank);
+  for (const int world_rank : silent_beside(missing)) silent.push_back(world_rank);
   std::sort(silent.begin(), silent.end());
   if (!silent.empty())
     headline << "; ranks that did not answer (exited, stopped or unreachable): "
@@ -214,33 +218,45 @@ void Communicator::Impl::fire(std::uint64_t id, const OpRecord& record) {
     (answered_status ? answered : silent_peers)
         .push_back({control_address_of(peer), control_ports[peer]});
   }
-  std::thread tell_silent([&] {
+  // The silent ones with less patience, at the same time as the others.
+  const auto tell_silent = [&] {
     detail::control_request_all(silent_peers, control_secret, "ABORT " + notice,
                                 std::chrono::milliseconds(1000));
-  });
+  };
+  std::thread teller;
+  try {
+    teller = std::thread(tell_silent);
+  } catch (const std::system_error&) {
+    tell_silent();
+  }
   detail::control_request_all(answered, control_secret, "ABORT " + notice,
                               std::chrono::milliseconds(5000));
-  tell_silent.join();
+  if (teller.joinable()) teller.join();
   dump(headline.str());
   exit_after_abort();
 }
 
-std::vector<int> Communicator::Impl::silent_outside() const {
+std::vector<int> Communicator::Impl::silent_beside(const std::vector<int>& missing) const {
   std::vector<int> silent;
-  if (!roll || roll->peers.size() <= static_cast<std::size_t>(size)) return silent;
-  std::vector<int> outside;
+  if (!roll || missing.empty() || roll->peers.size() <= static_cast<std::size_t>(size))
+    return silent;
+  std::vector<std::string> their_hosts;
+  for (const int peer : missing) their_hosts.push_back(hosts[peer]);
+  std::vector<int> beside;
   std::vector<detail::ControlPeer> peers;
   for (std::size_t r = 0; r < roll->peers.size(); ++r) {
-    if (std::find(world_ranks.begin(), world_ranks.end(), roll->world_ranks[r]) !=
-        world_ranks.end())
-      continue;
-    outside.push_back(roll->world_ranks[r]);
+    const bool in_this = std::find(world_ranks.begin(), world_ranks.end(), roll->world_ranks[r]) !=
+                         world_ranks.end();
+    const bool on_their_host =
+        std::find(their_hosts.begin(), their_hosts.end(), roll->hosts[r]) != their_hosts.end();
+    if (in_this || !on_their_host) continue;
+    beside.push_back(roll->world_ranks[r]);
     peers.push_back(roll->peers[r]);
   }
   const auto replies =
       detail::control_request_all(peers, roll->secret, "ALIVE", std::chrono::milliseconds(1500));
-  for (std::size_t i = 0; i < outside.size(); ++i)
-    if (replies[i] != "ALIVE") silent.push_back(outside[i]);
+  for (std::size_t i = 0; i < beside.size(); ++i)
+    if (replies[i] != "ALIVE") silent.push_back(beside[i]);
   return silent;
 }
 

@@ -126,7 +126,7 @@ fault=$(now)
 "$BED_RSH" h3 "kill -STOP $pid"
 code=$(wait_end heartbeat 25)
 [ "$code" = 124 ] || fail "heartbeat: exit $code, not 124: $(tail -n 30 "$tmp/heartbeat.out")"
-grep -q "root cause: rank $rank on h3: hung: no heartbeat .* stopped running too" "$tmp/heartbeat.out" ||
+grep -q "root cause: rank $rank on h3: stopped running (SIGSTOP, a debugger?): no heartbeat" "$tmp/heartbeat.out" ||
   fail "heartbeat: root cause not rank $rank on h3 stopped: $(tail -n 30 "$tmp/heartbeat.out")"
 nothing_left heartbeat
 echo "ok: rank $rank on h3 stopped, found by the heartbeat: exit $code after $(ended_after heartbeat "$fault") s, $(grep -m1 -o 'root cause: .*' "$tmp/heartbeat.out")"

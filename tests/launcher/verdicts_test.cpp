@@ -122,6 +122,21 @@ TEST(Verdicts, SilentRanksOnTwoHostsNameNoRank) {
   EXPECT_TRUE(silence_in_verdicts(p, statuses).host.empty());
 }
 
+TEST(Verdicts, AnOlderRuntimesVerdictIsReadToo) {
+  const Placement p = placement(3, 2);
+  auto statuses = ends(p);
+  statuses[2].ended_ns = statuses[3].ended_ns = 200;
+  for (int r : {0, 5})
+    statuses[r].tail.push_back(
+        "haein: rank " + std::to_string(r) +
+        ": ...; ranks that did not answer (exited or unreachable): 2, 3; rank 2 (h2) ...");
+  statuses[2].tail.push_back(
+      "haein: rank 2: ...; ranks that did not answer (exited or unreachable): 0, 1, 4, 5");
+  const Silence silence = silence_in_verdicts(p, statuses);
+  EXPECT_EQ(silence.host, "h2");
+  EXPECT_TRUE(silence.whole_host);
+}
+
 TEST(Verdicts, NumbersOutsideTheJobAndARanksOwnNumberAreIgnored) {
   const Placement p = placement(1, 3);
   auto statuses = ends(p);

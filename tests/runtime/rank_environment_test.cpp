@@ -33,6 +33,8 @@ class Environment {
                              "SLURM_NODEID",
                              "SLURM_STEP_NUM_NODES",
                              "SLURM_JOB_NUM_NODES",
+                             "PMI_RANK",
+                             "PMI_SIZE",
                              "MASTER_ADDR",
                              "MASTER_PORT"}) {
       const char* value = std::getenv(name);
@@ -197,4 +199,11 @@ TEST(RankEnvironment, WithoutAManagerATaskFallsBackToRank) {
   const auto task = read_rank_environment(haein::RankVariables::kManagerFirst);
   EXPECT_EQ(task.source, "torchrun");
   EXPECT_EQ(task.rank, 1);
+}
+
+TEST(RankEnvironment, ATaskOfAPmiManagerTakesItsRank) {
+  const Environment env({{"PMI_RANK", "2"}, {"PMI_SIZE", "3"}, {"RANK", "0"}, {"WORLD_SIZE", "3"}});
+  const auto task = read_rank_environment(haein::RankVariables::kManagerFirst);
+  EXPECT_EQ(task.source, "pmi");
+  EXPECT_EQ(task.rank, 2);
 }

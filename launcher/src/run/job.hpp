@@ -113,8 +113,8 @@ void report_killed(std::ostream& err, const std::vector<int>& ranks, double grac
 /// "hung: no heartbeat for 1.2 s (--heartbeat-timeout 1.0)".
 std::string hung_description(const Job& job, double age_seconds);
 /// "haein run: 4 ranks were silent for over half the heartbeat timeout: 0-3 (...)";
-/// `ranks` stalest first.
-std::string stale_ranks_line(const std::vector<int>& ranks);
+/// `ranks` the one named first (the stalest, or the one that stopped running).
+std::string stale_ranks_line(const std::vector<int>& ranks, bool first_stopped = false);
 
 /// Seconds with one decimal: "2.5".
 std::string format_seconds(double seconds);

@@ -71,21 +71,27 @@ Outcome attempt_outcome(const Job& job, const Attempt& attempt, const AttemptEnd
   if (end.hung >= 0) {
     const int rank = end.hung;
     const RankPlacement& r = job.placement.ranks[rank];
-    std::string how = hung_description(job, result.hung_age);
-    if (result.hung_frozen)
-      how += "; its process stopped running too (SIGSTOP, a debugger?) while the others waited";
+    const std::string how =
+        result.hung_frozen ? "stopped running (SIGSTOP, a debugger?): no heartbeat for " +
+                                 format_seconds(result.hung_age) + " s and no sign of life for " +
+                                 format_seconds(result.hung_still) +
+                                 " s while the other ranks waited (--heartbeat-timeout " +
+                                 format_seconds(job.options.heartbeat_timeout) + ")"
+                           : hung_description(job, result.hung_age);
     std::vector<std::string> tail;
     for (const RankStatus& status : statuses) {
       if (status.rank == rank) tail = status.tail;
     }
     report_failure(err, rank, r.host, how, tail);
-    if (end.stale.size() > 1) err << stale_ranks_line(end.stale);
+    if (end.stale.size() > 1) err << stale_ranks_line(end.stale, result.hung_frozen);
     if (managed) err << "haein run: stopped " << manager << " and with it every rank\n";
     outcome.exit_code = kHungExitCode;
     outcome.summary = "rank " + std::to_string(rank) + " on " + r.host + " " + how;
     return outcome;
   }
-  if (result.stop_signal != 0) {
+  // A stop signal after a rank of haein run's own failed (Ctrl-C during the grace) does
+  // not hide that failure: it came first.
+  if (result.stop_signal != 0 && (managed || first_failure(statuses) == nullptr)) {
     outcome.exit_code = 128 + result.stop_signal;
     outcome.interrupted = true;
     outcome.summary = "stopped by " + signal_name(result.stop_signal) + ", forwarded to " +

@@ -82,7 +82,7 @@ std::string format_seconds(double seconds) {
   return text;
 }
 
-std::string stale_ranks_line(const std::vector<int>& ranks) {
+std::string stale_ranks_line(const std::vector<int>& ranks, bool first_stopped) {
   std::vector<int> sorted = ranks;
   std::sort(sorted.begin(), sorted.end());
   std::string list;
@@ -95,8 +95,10 @@ std::string stale_ranks_line(const std::vector<int>& ranks) {
   }
   return "haein run: " + std::to_string(ranks.size()) +
          " ranks were silent for over half the heartbeat timeout: " + list +
-         " (a hang they share; the stalest, rank " + std::to_string(ranks.front()) +
-         ", is named above)\n";
+         (first_stopped ? " (they waited for rank " + std::to_string(ranks.front()) +
+                              ", named above, which stopped running)\n"
+                        : " (a hang they share; the stalest, rank " +
+                              std::to_string(ranks.front()) + ", is named above)\n");
 }
 
 void report_killed(std::ostream& err, const std::vector<int>& ranks, double grace) {

@@ -82,11 +82,11 @@ using Clock = std::chrono::steady_clock;
 
 constexpr int kWatchedSignals[] = {SIGCHLD, SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2};
 constexpr std::size_t kLongestLine = 64 * 1024;
-// A heartbeat file's access time still for this long: its process stopped running; one
-// set within kRunningSeconds: its process runs (the runtime's watchdog sets it every
-// 0.5 s or more often).
+// A heartbeat file's access time unchanged across this process's scans for this long: its
+// process stopped running; one changed within kRunningSeconds: its process runs (the
+// runtime's watchdog sets it every 0.5 s or more often).
 constexpr double kFrozenSeconds = 2.0;
-constexpr double kRunningSeconds = 1.0;
+constexpr double kRunningSeconds = 1.5;
 
 double seconds_between(const timespec& then, const timespec& now) {
   return static_cast<double>(now.tv_sec - then.tv_sec) +
@@ -297,6 +297,7 @@ class Supervisor {
     result.hung = hung_;
     result.hung_age = hung_age_;
     result.hung_frozen = hung_frozen_;
+    result.hung_still = hung_still_;
     result.stale = stale_;
     result.stop_signal = stop_signal_;
     result.manager_overdue = manager_overdue_;
@@ -608,16 +609,26 @@ class Supervisor {
     // Once one is past its allowance, those silent for half of theirs are listed with it.
     std::vector<std::pair<double, int>> stale;
     std::optional<std::pair<double, int>> stalest_past;  // the root cause: past its allowance
-    // The access time says the process runs (the runtime's watchdog threads set it while
-    // the rank waits): one whose access time stopped too, while others' still moves, is
-    // the one that stopped running; the others wait for it.
+    // The access time says the process runs (the runtime's watchdog threads set it, and
+    // only it, while the rank waits): a rank whose access time stood still, while another's
+    // moved, stopped running; the others wait for it. Judged by this process's own clock
+    // between scans (the files' times may come from other hosts' clocks), and only for
+    // files the runtime's watchdog marked with a line (a trainer that only touches its
+    // file leaves it empty).
+    if (atimes_.empty()) atimes_.assign(options_.heartbeats.size(), {});
+    const auto scanned = Clock::now();
     std::optional<std::pair<double, int>> frozen;  // the longest still among the stale
     bool others_run = false;
     for (std::size_t i = 0; i < options_.heartbeats.size(); ++i) {
       const HeartbeatFile& heartbeat = options_.heartbeats[i];
       if (!children_.at(heartbeat.child).alive) continue;
       struct stat info {};
-      if (::stat(heartbeat.file.c_str(), &info) != 0) continue;
+      // Opened, not only stat'ed: on NFS an open revalidates the cached attributes.
+      const int fd = ::open(heartbeat.file.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+      if (fd < 0) continue;
+      const bool seen = ::fstat(fd, &info) == 0;
+      ::close(fd);
+      if (!seen) continue;
       if (first_mtimes_[i].first < 0)
         first_mtimes_[i] = {info.st_mtim.tv_sec, info.st_mtim.tv_nsec};
       const bool beat =
@@ -626,13 +637,20 @@ class Supervisor {
                                  ? options_.heartbeat_timeout
                                  : std::max(options_.heartbeat_timeout, options_.heartbeat_startup);
       const double age = seconds_between(info.st_mtim, now);
-      const double still = seconds_between(info.st_atim, now);
+      AccessTime& access = atimes_[i];
+      const std::pair<long, long> atime{info.st_atim.tv_sec, info.st_atim.tv_nsec};
+      if (atime != access.value) {
+        access.value = atime;
+        access.changed = scanned;
+      }
+      const bool watched = info.st_size > 0;  // the runtime's watchdog marked it
+      const double still = std::chrono::duration<double>(scanned - access.changed).count();
       if (age > allowed / 2) {
         stale.emplace_back(age, static_cast<int>(i));
-        if (still > kFrozenSeconds && (!frozen || still > frozen->first))
+        if (watched && still > kFrozenSeconds && (!frozen || still > frozen->first))
           frozen = std::pair<double, int>{still, static_cast<int>(i)};
       }
-      if (still < kRunningSeconds) others_run = true;
+      if (watched && still < kRunningSeconds) others_run = true;
       if (age > allowed && (!stalest_past || age > stalest_past->first))
         stalest_past = std::pair<double, int>{age, static_cast<int>(i)};
     }
@@ -645,6 +663,7 @@ class Supervisor {
     if (frozen && others_run) {
       hung_ = frozen->second;
       hung_frozen_ = true;
+      hung_still_ = frozen->first;
       for (const auto& [age, index] : stale)
         if (index == hung_) hung_age_ = age;
     }
@@ -859,8 +878,15 @@ class Supervisor {
   int hung_ = -1;
   double hung_age_ = 0;
   bool hung_frozen_ = false;
+  double hung_still_ = 0;
   std::vector<int> stale_;
   std::vector<std::pair<long, long>> first_mtimes_;  ///< each heartbeat's mtime when first seen
+  struct AccessTime {
+    std::pair<long, long> value{-1, 0};  ///< the file's access time when last seen
+    Clock::time_point changed{};         ///< when a scan first saw that value
+    bool watched = false;                ///< once seen past the mtime: a watchdog keeps it moving
+  };
+  std::vector<AccessTime> atimes_;
   int stop_signal_ = 0;
   std::string pending_[3];  ///< output for our stdout (1) and stderr (2) not yet written
   std::map<std::string, std::string> untagged_;  ///< per Open MPI tag: its partial line

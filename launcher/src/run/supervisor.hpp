@@ -96,6 +96,7 @@ struct SupervisorResult {
   /// Its process stopped running too (the file's access time, which the runtime's
   /// watchdog sets while a rank waits, stood still) while other ranks' still moved.
   bool hung_frozen = false;
+  double hung_still = 0;  ///< then: seconds its access time was seen standing still
   /// The heartbeats silent for over half their allowance when `hung` was found (indices),
   /// `hung` first, then the others stalest first: in a collective hang, every rank.
   std::vector<int> stale;

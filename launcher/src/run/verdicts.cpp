@@ -9,7 +9,9 @@ namespace haein::launcher::detail {
 
 namespace {
 
-const std::string kVerdict = "ranks that did not answer (exited, stopped or unreachable): ";
+// "(exited, stopped or unreachable): " now, "(exited or unreachable): " from runtimes built
+// before stopped ranks were told apart: the list follows the first "): " after the prefix.
+const std::string kVerdict = "ranks that did not answer (";
 
 std::string join_hosts(const std::set<std::string>& hosts) {
   std::string text;
@@ -35,7 +37,9 @@ Silence silence_in_verdicts(const Placement& placement, const std::vector<RankSt
       const std::size_t at = line.find(kVerdict);
       if (at == std::string::npos) continue;
       reporting.insert(status.host);
-      std::string list = line.substr(at + kVerdict.size());
+      const std::size_t close = line.find("): ", at);
+      if (close == std::string::npos) continue;
+      std::string list = line.substr(close + 3);
       list = list.substr(0, list.find(';'));
       std::replace(list.begin(), list.end(), ',', ' ');
       std::istringstream ranks(list);

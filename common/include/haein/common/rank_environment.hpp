@@ -16,7 +16,7 @@ struct RankEnvironment {
   std::string master_addr;     ///< empty when not given
   int master_port = 0;         ///< 0 when not given
   std::string placement_path;  ///< HAEIN_PLACEMENT, empty when not given
-  std::string source;          ///< "torchrun", "openmpi", "slurm" or "default"
+  std::string source;          ///< "torchrun", "openmpi", "slurm", "pmi" or "default"
 };
 
 /// Whose variables a process reads first.
@@ -25,8 +25,8 @@ enum class RankVariables {
   /// HAEIN_PLACEMENT or TORCHELASTIC_RUN_ID) before the process manager's.
   kLauncherFirst,
   /// A task the process manager started itself (haein exec-rank under mpirun or srun):
-  /// Open MPI's, then Slurm's, then RANK; a RANK there is inherited from the submitting
-  /// shell or haein run's own environment.
+  /// Open MPI's, then Slurm's, then PMI's (PMI_RANK/PMI_SIZE: MPICH's Hydra), then RANK;
+  /// a RANK there is inherited from the submitting shell or haein run's own environment.
   kManagerFirst,
 };
 

@@ -27,8 +27,9 @@ class Heartbeat {
   /// missing). Never throws: a heartbeat that cannot be written shows as a hang.
   void beat();
   /// Call while the process runs, whatever its progress (a watchdog thread does): sets the
-  /// file's access time alone, at most once per interval. Never throws. Another thread may
-  /// call beat() meanwhile.
+  /// file's access time alone, at most once per interval; the first call writes one line
+  /// into the empty file, which tells haein run that the access time is kept moving. Never
+  /// throws. Another thread may call beat() meanwhile.
   void alive();
 
   bool enabled() const { return !file_.empty(); }
@@ -40,6 +41,7 @@ class Heartbeat {
   std::chrono::steady_clock::time_point last_{};
   bool beaten_ = false;
   std::chrono::steady_clock::time_point last_alive_{};  ///< alive()'s own: another thread
+  bool marked_ = false;  ///< alive() wrote its line into the file (once)
 };
 
 }  // namespace haein::runtime
