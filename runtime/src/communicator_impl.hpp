@@ -38,9 +38,9 @@ inline std::string join_ranks(const std::vector<int>& ranks) {
 /// Every process of the communicator a split descends from (the world, mostly): where its
 /// control server is reached and a secret under which each process answers "ALIVE" for as
 /// long as any communicator of that family lives in it. A watchdog that fires in a split
-/// asks the processes beside the peers that never joined too (on their hosts, outside the
-/// split), so that a rank stopped there (holding up this split through a peer that waits
-/// for it) is named and not its waiting peer.
+/// whose peers did not all join or answer asks the processes outside the split too, so
+/// that a rank stopped elsewhere (holding up this split through a peer that waits for it)
+/// is named and not its waiting peer, and a host cut off is seen as a whole.
 struct ControlRoll {
   std::string secret;
   std::vector<ControlPeer> peers;
@@ -130,9 +130,8 @@ struct Communicator::Impl {
   /// Reports the timed-out `record`, makes the peers dump and stop, dumps, exits.
   [[noreturn]] void fire(std::uint64_t id, const OpRecord& record);
   std::string handle_control(const std::string& request, std::function<void()>& after_reply);
-  /// World ranks outside this communicator on the hosts of its ranks `missing` (of its
-  /// roll) that do not answer "ALIVE".
-  std::vector<int> silent_beside(const std::vector<int>& missing) const;
+  /// World ranks outside this communicator (of its roll) that do not answer "ALIVE".
+  std::vector<int> silent_outside() const;
   /// Writes `headline` and the flight recorder to stderr and the dump file.
   void dump(const std::string& headline);
   /// Writes the dump file (headline first, then the flight recorder); returns the flight

@@ -193,11 +193,13 @@ void Communicator::Impl::fire(std::uint64_t id, const OpRecord& record) {
       headline << "; ranks waiting in it: " << detail::join_ranks(as_world(joined));
     }
   }
-  // In a split, the peers that never joined may be waiting for a rank outside it on their
-  // host (the hierarchical bucketer's ranks across hosts wait for their host's ranks): the
-  // job's other processes on those hosts are asked whether they still answer at all.
+  // In a split, peers that never joined may be waiting for a rank outside it (the
+  // hierarchical bucketer's ranks across hosts wait for their host's ranks), and peers that
+  // did not answer may be on a host cut off: then the job's other processes are asked
+  // whether they still answer at all, so that the verdict covers the whole job.
   std::vector<int> silent = as_world(unreachable);
-  for (const int world_rank : silent_beside(missing)) silent.push_back(world_rank);
+  if (!missing.empty() || !unreachable.empty())
+    for (const int world_rank : silent_outside()) silent.push_back(world_rank);
   std::sort(silent.begin(), silent.end());
   if (!silent.empty())
     headline << "; ranks that did not answer (exited, stopped or unreachable): "
@@ -236,27 +238,22 @@ void Communicator::Impl::fire(std::uint64_t id, const OpRecord& record) {
   exit_after_abort();
 }
 
-std::vector<int> Communicator::Impl::silent_beside(const std::vector<int>& missing) const {
+std::vector<int> Communicator::Impl::silent_outside() const {
   std::vector<int> silent;
-  if (!roll || missing.empty() || roll->peers.size() <= static_cast<std::size_t>(size))
-    return silent;
-  std::vector<std::string> their_hosts;
-  for (const int peer : missing) their_hosts.push_back(hosts[peer]);
-  std::vector<int> beside;
+  if (!roll || roll->peers.size() <= static_cast<std::size_t>(size)) return silent;
+  std::vector<int> outside;
   std::vector<detail::ControlPeer> peers;
   for (std::size_t r = 0; r < roll->peers.size(); ++r) {
-    const bool in_this = std::find(world_ranks.begin(), world_ranks.end(), roll->world_ranks[r]) !=
-                         world_ranks.end();
-    const bool on_their_host =
-        std::find(their_hosts.begin(), their_hosts.end(), roll->hosts[r]) != their_hosts.end();
-    if (in_this || !on_their_host) continue;
-    beside.push_back(roll->world_ranks[r]);
+    if (std::find(world_ranks.begin(), world_ranks.end(), roll->world_ranks[r]) !=
+        world_ranks.end())
+      continue;
+    outside.push_back(roll->world_ranks[r]);
     peers.push_back(roll->peers[r]);
   }
   const auto replies =
       detail::control_request_all(peers, roll->secret, "ALIVE", std::chrono::milliseconds(1500));
-  for (std::size_t i = 0; i < beside.size(); ++i)
-    if (replies[i] != "ALIVE") silent.push_back(beside[i]);
+  for (std::size_t i = 0; i < outside.size(); ++i)
+    if (replies[i] != "ALIVE") silent.push_back(outside[i]);
   return silent;
 }
 
