@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "haein/common/error.hpp"
+#include "haein/common/files.hpp"
 #include "haein/common/process.hpp"
 #include "haein/common/rank_environment.hpp"
 #include "haein/common/settings.hpp"
@@ -170,7 +171,7 @@ int watch_rank(const ExecRankOptions& options, const RankPlacement& rank,
   if (!options.log_dir.empty()) child.log_file = options.log_dir + "/" + name + ".log";
   for (const auto& [variable, value] : variables) {
     if (variable == "HAEIN_HEARTBEAT_FILE" && !std::filesystem::exists(value)) {
-      std::ofstream touch(value);
+      replace_file(value, "");  // a fresh file, never one planted in a shared folder
     }
   }
   // When the daemon that started us dies (SIGKILL, a lost host), we and the rank must not

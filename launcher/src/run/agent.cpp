@@ -16,6 +16,7 @@
 #include <fstream>
 
 #include "haein/common/error.hpp"
+#include "haein/common/files.hpp"
 #include "haein/common/settings.hpp"
 #include "haein/common/slurm.hpp"
 #include "haein/launcher/plan.hpp"
@@ -102,8 +103,9 @@ Attempt prepare_attempt(Job& job, int index, bool dump_dir_chosen) {
   fs::create_directories(attempt.heartbeat_dir());
   fs::create_directories(attempt.status_dir());
   if (job.options.heartbeat_timeout > 0) {
+    // The clock starts now; a fresh file, never one planted in a shared folder.
     for (int rank = 0; rank < job.placement.world_size(); ++rank)
-      std::ofstream touch(attempt.heartbeat_file(rank));  // the clock starts now
+      replace_file(attempt.heartbeat_file(rank).string(), "");
   }
   if (!dump_dir_chosen) {
     fs::create_directories(attempt.dump_dir());
