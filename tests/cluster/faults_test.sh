@@ -59,6 +59,28 @@ wait_for() {  # wait_for FILE PATTERN SECONDS
   fail "no '$2' in $1 after $3 s: $(tail -n 20 "$1")"
 }
 
+# train_job NAME VAR=VALUE... -- HAEIN_RUN_ARGS...: start_job with train_mlp training
+# until stopped, its output folder $BED_SHARED/run-NAME.
+train_job() {
+  local name=$1 args=()
+  shift
+  while [ "$1" != -- ]; do args+=("$1"); shift; done
+  shift
+  start_job "$name" "${args[@]}" -- "$@" -- "$train" --hidden 64,64 --global-batch 96 \
+    --train-samples 8192 --test-samples 2048 --log-every 20 --eval-every 0 --no-plot \
+    --steps 100000 --out "$BED_SHARED/run-$name"
+}
+# signal_rank NAME HOST SIGNAL: once job NAME reached step 40, sends SIGNAL to the newest
+# train_mlp on HOST; sets rank (its RANK) and fault (the time).
+signal_rank() {
+  local pid
+  wait_for "$tmp/$1.out" "step .* 40/" 60
+  pid=$("$BED_RSH" "$2" 'pgrep -n -x train_mlp')
+  rank=$("$BED_RSH" "$2" "tr '\\0' '\\n' </proc/$pid/environ | sed -n 's/^RANK=//p'")
+  fault=$(now)
+  "$BED_RSH" "$2" "kill -$3 $pid"
+}
+
 # 1. The Open MPI daemon on h2 killed.
 start_job orted -- -- sleep 300
 wait_for "$tmp/orted.out" "6 ranks on" 30
@@ -80,9 +102,7 @@ nothing_left orted
 echo "ok: h2's daemon killed: exit $code after $(ended_after orted "$fault") s, root cause host h2 lost"
 
 # 2. h2's link down in the middle of training.
-start_job link HAEIN_TIMEOUT=5 -- -- "$train" --hidden 64,64 --global-batch 96 \
-  --train-samples 8192 --test-samples 2048 --log-every 20 --eval-every 0 --no-plot --steps 100000 \
-  --out "$BED_SHARED/run"
+train_job link HAEIN_TIMEOUT=5 --
 wait_for "$tmp/link.out" "step .* 40/" 60
 fault=$(now)
 "$BED_RSH" h2 'ip link set bed0 down'
@@ -98,14 +118,8 @@ echo "ok: h2's link down: exit $code after $(ended_after link "$fault") s; $(gre
 # 3. A rank on h2 stopped (SIGSTOP) in the middle of training: its host still answers, so
 # the root cause is that rank, not its host and not rank 0.
 "$BED_RSH" h2 'ip link set bed0 up'
-start_job stopped HAEIN_TIMEOUT=5 -- -- "$train" --hidden 64,64 --global-batch 96 \
-  --train-samples 8192 --test-samples 2048 --log-every 20 --eval-every 0 --no-plot --steps 100000 \
-  --out "$BED_SHARED/run-stopped"
-wait_for "$tmp/stopped.out" "step .* 40/" 60
-pid=$("$BED_RSH" h2 'pgrep -n -x train_mlp')
-rank=$("$BED_RSH" h2 "tr '\\0' '\\n' </proc/$pid/environ | sed -n 's/^RANK=//p'")
-fault=$(now)
-"$BED_RSH" h2 "kill -STOP $pid"
+train_job stopped HAEIN_TIMEOUT=5 --
+signal_rank stopped h2 STOP
 code=$(wait_end stopped 25)
 [ "$code" != 0 ] || fail "stopped: haein run succeeded with rank $rank stopped"
 grep -q "root cause: rank $rank on h2" "$tmp/stopped.out" ||
@@ -116,14 +130,8 @@ echo "ok: rank $rank on h2 stopped: exit $code after $(ended_after stopped "$fau
 # 4. The same stop found by the heartbeat (--heartbeat-timeout 4, the watchdog far off):
 # every rank stops making progress, but only the stopped one stops running (its heartbeat
 # file's access time, which the others' watchdog threads keep setting, stands still).
-start_job heartbeat HAEIN_TIMEOUT=120 -- --heartbeat-timeout 4 -- "$train" --hidden 64,64 \
-  --global-batch 96 --train-samples 8192 --test-samples 2048 --log-every 20 --eval-every 0 \
-  --no-plot --steps 100000 --out "$BED_SHARED/run-heartbeat"
-wait_for "$tmp/heartbeat.out" "step .* 40/" 60
-pid=$("$BED_RSH" h3 'pgrep -n -x train_mlp')
-rank=$("$BED_RSH" h3 "tr '\\0' '\\n' </proc/$pid/environ | sed -n 's/^RANK=//p'")
-fault=$(now)
-"$BED_RSH" h3 "kill -STOP $pid"
+train_job heartbeat HAEIN_TIMEOUT=120 -- --heartbeat-timeout 4
+signal_rank heartbeat h3 STOP
 code=$(wait_end heartbeat 25)
 [ "$code" = 124 ] || fail "heartbeat: exit $code, not 124: $(tail -n 30 "$tmp/heartbeat.out")"
 grep -q "root cause: rank $rank on h3: stopped running (SIGSTOP, a debugger?): no heartbeat" "$tmp/heartbeat.out" ||
@@ -133,14 +141,8 @@ echo "ok: rank $rank on h3 stopped, found by the heartbeat: exit $code after $(e
 
 # 5. A rank on h2 killed (SIGKILL): the root cause is that rank and its signal, not one of
 # the ranks elsewhere that lost it.
-start_job killed -- -- "$train" --hidden 64,64 --global-batch 96 --train-samples 8192 \
-  --test-samples 2048 --log-every 20 --eval-every 0 --no-plot --steps 100000 \
-  --out "$BED_SHARED/run-killed"
-wait_for "$tmp/killed.out" "step .* 40/" 60
-pid=$("$BED_RSH" h2 'pgrep -n -x train_mlp')
-rank=$("$BED_RSH" h2 "tr '\\0' '\\n' </proc/$pid/environ | sed -n 's/^RANK=//p'")
-fault=$(now)
-"$BED_RSH" h2 "kill -KILL $pid"
+train_job killed --
+signal_rank killed h2 KILL
 code=$(wait_end killed 25)
 [ "$code" = 137 ] || fail "killed: exit $code, not 137: $(tail -n 30 "$tmp/killed.out")"
 grep -q "root cause: rank $rank on h2: signal SIGKILL (9)" "$tmp/killed.out" ||
