@@ -72,14 +72,22 @@ TEST(CostModel, InterNodeLimitedByEightRails) {
   const Cluster cluster = two_leaf_cluster("dgx-h100", 2);
   const CostModel model(cluster);
   const auto sites = fill(cluster, {0, 1});
+  // 8 x 400 Gb/s = 400 GB/s per node and direction: a ring cannot beat it (nccl-tests#309
+  // measured 392.7 with NCCL_ALGO=Ring).
+  const Prediction ring_prediction =
+      model.predict(Collective::kAllReduce, Algorithm::kRing, sites, kGiB);
+  EXPECT_LE(ring_prediction.busbw_gbs, 400);
+  EXPECT_NEAR(ring_prediction.busbw_gbs, 392.7, 392.7 * 0.15);
+  // At two nodes the NVLS tree sends each node's buffer once, not twice, and goes past the
+  // NIC rate in nccl-tests' bus bandwidth (469 measured there), never past twice it.
   const Prediction best = model.best(Collective::kAllReduce, sites, kGiB);
-  // 8 x 400 Gb/s = 400 GB/s per node and direction.
-  EXPECT_LE(best.busbw_gbs, 400);
-  EXPECT_NEAR(best.busbw_gbs, 400 * 0.92, 400 * 0.15);
+  EXPECT_EQ(best.algorithm, Algorithm::kNvlsTree);
+  EXPECT_GT(best.busbw_gbs, 400);
+  EXPECT_LT(best.busbw_gbs, 800);
   const RingAnalysis ring = model.analyze_ring(sites);
   EXPECT_EQ(ring.node_crossings, 2);
+  EXPECT_EQ(ring.domain_crossings, 2);
   EXPECT_EQ(ring.leaf_crossings, 0);
-  EXPECT_EQ(ring.bottleneck, LinkClass::kIbLeaf);
 }
 
 TEST(CostModel, RoundRobinOverNodesIsSlowerThanBlocks) {
@@ -122,6 +130,12 @@ TEST(CostModel, HierarchicalAndTreeApplyAcrossNodes) {
   const CostModel model(cluster);
   const auto sites = fill(cluster, {0, 1, 2, 3, 4, 5, 6, 7});
   for (const Prediction& p : model.all(Collective::kAllReduce, sites, kMiB)) {
+    if (p.algorithm == Algorithm::kNvls) {
+      // Across NVLink domains NVLS runs as the NVLS tree.
+      EXPECT_FALSE(p.applicable);
+      EXPECT_NE(p.why_not.find("one NVLink domain"), std::string::npos) << p.why_not;
+      continue;
+    }
     EXPECT_TRUE(p.applicable) << to_string(p.algorithm) << ": " << p.why_not;
     EXPECT_GT(p.seconds, 0);
   }

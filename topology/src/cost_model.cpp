@@ -3,21 +3,33 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <map>
 #include <unordered_map>
 
 namespace haein::topology {
 
 namespace {
 
+using P = CostParam;
+
 constexpr double kUs = 1e-6;
+constexpr double kMiB = 1024.0 * 1024;
 constexpr double kGB = 1e9;
+constexpr double kInfinity = std::numeric_limits<double>::infinity();
 /// Inter-node bandwidth assumed for nodes whose NICs the cluster file does not describe
 /// (100 Gb/s Ethernet).
 constexpr double kUnknownNicGbps = 100;
+constexpr Algorithm kNcclAlgorithms[] = {Algorithm::kRing, Algorithm::kTree, Algorithm::kNvls,
+                                         Algorithm::kNvlsTree};
 
 bool supports_nvls(const NodeHardware& hardware) {
   return hardware.nvlink != NvlinkScope::kNone && hardware.compute_capability >= 90;
+}
+
+int protocol_index(Protocol protocol) { return static_cast<int>(protocol); }
+
+// The parameter of a protocol from three consecutive ones (LL, LL128, Simple).
+CostParam by_protocol(CostParam ll, Protocol protocol) {
+  return static_cast<CostParam>(static_cast<int>(ll) + protocol_index(protocol));
 }
 
 Prediction not_applicable(Collective collective, Algorithm algorithm, double bytes,
@@ -30,11 +42,12 @@ Prediction not_applicable(Collective collective, Algorithm algorithm, double byt
   return p;
 }
 
-Prediction finish(Collective collective, Algorithm algorithm, double bytes, double seconds,
-                  int ranks) {
+Prediction finish(Collective collective, Algorithm algorithm, Protocol protocol, double bytes,
+                  double seconds, int ranks) {
   Prediction p;
   p.collective = collective;
   p.algorithm = algorithm;
+  p.protocol = protocol;
   p.applicable = true;
   p.bytes = bytes;
   p.seconds = seconds;
@@ -43,7 +56,44 @@ Prediction finish(Collective collective, Algorithm algorithm, double bytes, doub
   return p;
 }
 
+int ceil_log2(int n) {
+  int levels = 0;
+  while ((1 << levels) < n) ++levels;
+  return levels;
+}
+
+// Key of a rank's NVLink domain: its domain, or its own node when it has none.
+int domain_key(const FabricIndex& fabric, int node) {
+  const int domain = fabric.domain_of(node);
+  return domain >= 0 ? domain : -1 - node;
+}
+
 }  // namespace
+
+/// The ranks of one prediction grouped by NVLink domain, with the rates the algorithms
+/// need.
+struct CostModel::Shape {
+  struct Domain {
+    int key = 0;
+    int ranks = 0;
+    bool spans_nodes = false;
+    double net_gbs = 0;  ///< what its NICs carry at once, per direction
+    int leaf = -1;
+  };
+  int ranks = 0;
+  std::vector<Domain> domains;  ///< in the order their first rank appears
+  int per_domain_max = 0;
+  bool uniform = true;       ///< every domain holds the same number of ranks
+  bool nvls_capable = true;  ///< every node has NVLink SHARP and no GPU runs two ranks
+  bool pcie = false;         ///< some node has no NVLink
+  bool multi_node_domain = false;
+  double intra_gbs = kInfinity;   ///< slowest domain's ring bandwidth inside it
+  double nvlink_gbs = kInfinity;  ///< slowest nominal NVLink rate
+  double nvls_efficiency = 1;     ///< of the oldest GPU generation present
+  double net_gbs = kInfinity;     ///< slowest domain's network bandwidth
+  double oversubscription = 1;    ///< paid by traffic between domains on different leaves
+  int leaves = 0;
+};
 
 std::string_view to_string(LinkClass link) {
   switch (link) {
@@ -83,8 +133,44 @@ std::string_view to_string(Algorithm algorithm) {
       return "hierarchical";
     case Algorithm::kNvls:
       return "nvls";
+    case Algorithm::kNvlsTree:
+      return "nvls_tree";
   }
   return "ring";
+}
+
+std::string_view to_string(Protocol protocol) {
+  switch (protocol) {
+    case Protocol::kLL:
+      return "LL";
+    case Protocol::kLL128:
+      return "LL128";
+    case Protocol::kSimple:
+      return "Simple";
+  }
+  return "Simple";
+}
+
+std::optional<Algorithm> algorithm_from_string(std::string_view name) {
+  std::string lower;
+  for (char c : name) {
+    if (c != '_' && c != '-')
+      lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  if (lower == "ring") return Algorithm::kRing;
+  if (lower == "tree") return Algorithm::kTree;
+  if (lower == "nvls") return Algorithm::kNvls;
+  if (lower == "nvlstree") return Algorithm::kNvlsTree;
+  if (lower == "hierarchical") return Algorithm::kHierarchical;
+  return std::nullopt;
+}
+
+std::optional<Collective> collective_from_string(std::string_view name) {
+  if (name.ends_with("_perf")) name.remove_suffix(5);
+  if (name == "all_reduce") return Collective::kAllReduce;
+  if (name == "all_gather") return Collective::kAllGather;
+  if (name == "reduce_scatter") return Collective::kReduceScatter;
+  return std::nullopt;
 }
 
 double bus_factor(Collective collective, int ranks) {
@@ -93,18 +179,29 @@ double bus_factor(Collective collective, int ranks) {
   return collective == Collective::kAllReduce ? 2 * (n - 1) / n : (n - 1) / n;
 }
 
+CostModel::CostModel(const Cluster& cluster)
+    : CostModel(cluster, CostParameters::from(cluster.cost_model)) {}
+
 CostModel::CostModel(const Cluster& cluster, CostParameters parameters)
     : fabric_(cluster), parameters_(parameters) {}
 
-CostModel::Link CostModel::nvlink(int node) const {
+double CostModel::nvlink_rate(int node) const {
   const NodeHardware& hardware = fabric_.cluster().nodes[node].hardware;
   if (hardware.nvlink == NvlinkScope::kNone || hardware.nvlink_gbps <= 0) {
-    return {parameters_.pcie_latency_us, parameters_.pcie_gbs};
+    return parameters_[P::kPcieGbs];
   }
-  return {parameters_.nvlink_latency_us, hardware.nvlink_gbps * parameters_.nvlink_efficiency};
+  return hardware.nvlink_gbps;
 }
 
-double CostModel::nic_gbs(int node) const {
+double CostModel::ring_efficiency(int node) const {
+  const NodeHardware& hardware = fabric_.cluster().nodes[node].hardware;
+  if (hardware.nvlink == NvlinkScope::kNone || hardware.nvlink_gbps <= 0) return 1.0;
+  if (hardware.compute_capability >= 100) return parameters_[P::kBlackwellRingEfficiency];
+  if (hardware.compute_capability >= 90) return parameters_[P::kHopperRingEfficiency];
+  return parameters_[P::kOtherRingEfficiency];
+}
+
+double CostModel::nic_rate(int node) const {
   const NodeHardware& hardware = fabric_.cluster().nodes[node].hardware;
   double slowest = 0;
   for (const Nic& nic : hardware.nics) {
@@ -112,13 +209,76 @@ double CostModel::nic_gbs(int node) const {
     slowest = slowest == 0 ? nic.speed_gbps : std::min(slowest, nic.speed_gbps);
   }
   if (slowest == 0) slowest = kUnknownNicGbps;
-  return slowest / 8 * parameters_.ib_efficiency;
+  return slowest / 8 * parameters_[P::kNetEfficiency];
 }
 
 int CostModel::rails_of(int node) const {
   int rails = 0;
   for (const Nic& nic : fabric_.cluster().nodes[node].hardware.nics) rails += nic.rail >= 0;
   return std::max(rails, 1);
+}
+
+double CostModel::leaf_oversubscription(int /*leaf*/) const {
+  return std::max(parameters_.spine_oversubscription, 1.0);
+}
+
+CostModel::Shape CostModel::shape_of(std::span<const RankSite> ranks) const {
+  Shape shape;
+  shape.ranks = static_cast<int>(ranks.size());
+  std::unordered_map<int, int> index_of;          // domain key -> index in shape.domains
+  std::unordered_map<int, int> ranks_on_node;     // node -> ranks
+  std::unordered_map<long long, int> gpu_ranks;   // (node, gpu) -> ranks
+  std::vector<std::vector<int>> nodes_of_domain;  // distinct nodes, per domain
+  for (const RankSite& site : ranks) {
+    const int key = domain_key(fabric_, site.node);
+    auto [it, added] = index_of.try_emplace(key, static_cast<int>(shape.domains.size()));
+    if (added) {
+      shape.domains.push_back({key, 0, false, 0, fabric_.leaf_of(site.node)});
+      nodes_of_domain.emplace_back();
+    }
+    Shape::Domain& domain = shape.domains[it->second];
+    ++domain.ranks;
+    if (ranks_on_node[site.node]++ == 0) nodes_of_domain[it->second].push_back(site.node);
+    const NodeHardware& hardware = fabric_.cluster().nodes[site.node].hardware;
+    if (!supports_nvls(hardware)) shape.nvls_capable = false;
+    if (++gpu_ranks[(static_cast<long long>(site.node) << 32) | (site.gpu & 0xffffffffLL)] > 1 ||
+        site.gpu < 0) {
+      shape.nvls_capable = false;
+    }
+    if (hardware.nvlink == NvlinkScope::kNone) shape.pcie = true;
+  }
+  std::unordered_map<int, bool> leaves;
+  const double channels = parameters_[P::kNetChannelsPerDomain];
+  for (std::size_t d = 0; d < shape.domains.size(); ++d) {
+    Shape::Domain& domain = shape.domains[d];
+    domain.spans_nodes = nodes_of_domain[d].size() > 1;
+    shape.multi_node_domain = shape.multi_node_domain || domain.spans_nodes;
+    int nics = 0;
+    double rate = kInfinity;
+    for (int node : nodes_of_domain[d]) {
+      // A node drives as many of its NICs as it runs ranks (NCCL's channels follow GPUs).
+      nics += std::min(rails_of(node), ranks_on_node[node]);
+      rate = std::min(rate, nic_rate(node));
+      shape.intra_gbs = std::min(shape.intra_gbs, nvlink_rate(node) * ring_efficiency(node));
+      shape.nvlink_gbs = std::min(shape.nvlink_gbs, nvlink_rate(node));
+      const int cc = fabric_.cluster().nodes[node].hardware.compute_capability;
+      shape.nvls_efficiency =
+          std::min(shape.nvls_efficiency, cc >= 100 ? parameters_[P::kBlackwellNvlsEfficiency]
+                                                    : parameters_[P::kHopperNvlsEfficiency]);
+    }
+    domain.net_gbs = std::min<double>(nics, channels) * rate;
+    shape.net_gbs = std::min(shape.net_gbs, domain.net_gbs);
+    shape.per_domain_max = std::max(shape.per_domain_max, domain.ranks);
+    shape.uniform = shape.uniform && domain.ranks == shape.domains.front().ranks;
+    leaves[domain.leaf] = true;
+  }
+  shape.leaves = static_cast<int>(leaves.size());
+  if (shape.leaves > 1) {
+    for (const auto& [leaf, unused] : leaves) {
+      shape.oversubscription = std::max(shape.oversubscription, leaf_oversubscription(leaf));
+    }
+  }
+  return shape;
 }
 
 LinkClass CostModel::link_class(const RankSite& from, const RankSite& to) const {
@@ -129,29 +289,39 @@ LinkClass CostModel::link_class(const RankSite& from, const RankSite& to) const 
   }
   const int domain = fabric_.domain_of(from.node);
   if (domain >= 0 && domain == fabric_.domain_of(to.node)) return LinkClass::kNvlinkRack;
-  const int leaf = fabric_.leaf_of(from.node);
   // Nodes on no leaf share one unnamed switch.
-  if (leaf == fabric_.leaf_of(to.node) && from.rail == to.rail) return LinkClass::kIbLeaf;
+  if (fabric_.leaf_of(from.node) == fabric_.leaf_of(to.node)) return LinkClass::kIbLeaf;
   return LinkClass::kIbSpine;
 }
 
 RingAnalysis CostModel::analyze_ring(std::span<const RankSite> ranks) const {
+  if (ranks.size() < 2) return {};
+  return analyze_ring(ranks, shape_of(ranks));
+}
+
+RingAnalysis CostModel::analyze_ring(std::span<const RankSite> ranks, const Shape& shape) const {
   RingAnalysis ring;
   const int n = static_cast<int>(ranks.size());
   if (n < 2) return ring;
   ring.edges = n;
-  // NCCL splits a ring's data over channels, one per rail, and with PXN each channel
-  // leaves a node on its own rail's NIC; so an edge between nodes uses all of the node's
-  // rails, and the edges leaving one node share them.
-  std::unordered_map<int, int> egress;  // node -> network edges leaving it
-  std::unordered_map<int, int> uplink;  // leaf -> edges leaving it
+  std::unordered_map<int, double> domain_net;  // domain key -> network bandwidth
+  for (const Shape::Domain& domain : shape.domains) domain_net[domain.key] = domain.net_gbs;
+  // NCCL splits a ring's data over channels and, with PXN, each channel leaves its NVLink
+  // domain on its own NIC: an edge between domains uses all of the domain's NICs (up to the
+  // channel count), and the edges leaving one domain share them.
+  std::unordered_map<int, int> node_egress;    // node -> network edges leaving it
+  std::unordered_map<int, int> domain_egress;  // domain key -> edges leaving it
+  std::unordered_map<int, int> uplink;         // leaf -> edges leaving it
   for (int i = 0; i < n; ++i) {
     const RankSite& a = ranks[i];
     const RankSite& b = ranks[(i + 1) % n];
     if (a.node == b.node) continue;
     ++ring.node_crossings;
-    const int domain = fabric_.domain_of(a.node);
-    if (domain < 0 || domain != fabric_.domain_of(b.node)) ++ring.domain_crossings;
+    const int key_a = domain_key(fabric_, a.node);
+    if (key_a == domain_key(fabric_, b.node)) continue;
+    ++ring.domain_crossings;
+    ++node_egress[a.node];
+    ++domain_egress[key_a];
     const int leaf_a = fabric_.leaf_of(a.node);
     const int leaf_b = fabric_.leaf_of(b.node);
     if (leaf_a != leaf_b) {
@@ -159,53 +329,47 @@ RingAnalysis CostModel::analyze_ring(std::span<const RankSite> ranks) const {
       ++uplink[leaf_a];
       if (fabric_.spine_of_leaf(leaf_a) != fabric_.spine_of_leaf(leaf_b)) ++ring.spine_crossings;
     }
-    if (domain < 0 || domain != fabric_.domain_of(b.node)) ++egress[a.node];
   }
-  for (const auto& [node, count] : egress)
+  for (const auto& [node, count] : node_egress) {
     ring.max_node_egress = std::max(ring.max_node_egress, count);
+  }
   for (const auto& [leaf, count] : uplink) {
     ring.max_uplink_congestion = std::max(ring.max_uplink_congestion, count);
   }
 
-  ring.bottleneck_gbs = std::numeric_limits<double>::infinity();
-  const double oversubscription = std::max(parameters_.spine_oversubscription, 1.0);
+  ring.bottleneck_gbs = kInfinity;
   for (int i = 0; i < n; ++i) {
     const RankSite& a = ranks[i];
     const RankSite& b = ranks[(i + 1) % n];
-    LinkClass link;
+    LinkClass link = link_class(a, b);
     double gbs = 0;
-    double latency_us = 0;
-    if (a.node == b.node) {
-      const Link intra = nvlink(a.node);
-      link = fabric_.cluster().nodes[a.node].hardware.nvlink == NvlinkScope::kNone
-                 ? LinkClass::kPcie
-                 : LinkClass::kNvlink;
-      gbs = intra.gbs;
-      latency_us = intra.latency_us;
-    } else if (fabric_.domain_of(a.node) >= 0 &&
-               fabric_.domain_of(a.node) == fabric_.domain_of(b.node)) {
-      link = LinkClass::kNvlinkRack;
-      gbs = nvlink(a.node).gbs;
-      latency_us = parameters_.nvlink_rack_latency_us;
+    double latency_us = parameters_[P::kNvlinkStepSimpleUs];
+    if (link == LinkClass::kNvlink || link == LinkClass::kNvlinkRack || link == LinkClass::kPcie) {
+      gbs = std::min(nvlink_rate(a.node) * ring_efficiency(a.node),
+                     nvlink_rate(b.node) * ring_efficiency(b.node));
+      if (link == LinkClass::kPcie) latency_us = parameters_[P::kPcieStepSimpleUs];
     } else {
-      const double rails = std::min(rails_of(a.node), rails_of(b.node));
-      const double node_share = rails * std::min(nic_gbs(a.node), nic_gbs(b.node)) /
-                                std::max(egress[a.node], egress[b.node]);
-      const int leaf_a = fabric_.leaf_of(a.node);
-      if (leaf_a == fabric_.leaf_of(b.node)) {
-        link = LinkClass::kIbLeaf;
-        gbs = node_share;
-        latency_us = parameters_.ib_leaf_latency_us;
-      } else {
-        link = LinkClass::kIbSpine;
+      const int key_a = domain_key(fabric_, a.node);
+      const int key_b = domain_key(fabric_, b.node);
+      const double share = std::min(domain_net[key_a] / domain_egress[key_a],
+                                    domain_net[key_b] / std::max(domain_egress[key_b], 1));
+      latency_us = parameters_[P::kNetStepSimpleUs];
+      gbs = share;
+      if (link == LinkClass::kIbSpine) {
         // Under load the up-links give each node 1/oversubscription of its rate, and the
         // ring's edges leaving one leaf share that leaf's up-links.
-        const double leaf_nodes =
-            leaf_a < 0 ? 1.0 : static_cast<double>(fabric_.nodes_of_leaf(leaf_a).size());
-        const double uplink_share =
-            rails * nic_gbs(a.node) * leaf_nodes / oversubscription / uplink[leaf_a];
-        gbs = std::min(node_share / oversubscription, uplink_share);
-        latency_us = parameters_.ib_spine_latency_us;
+        const int leaf_a = fabric_.leaf_of(a.node);
+        const double oversubscription = leaf_oversubscription(leaf_a);
+        double leaf_capacity = 0;
+        if (leaf_a < 0) {
+          leaf_capacity = rails_of(a.node) * nic_rate(a.node);
+        } else {
+          for (int node : fabric_.nodes_of_leaf(leaf_a)) {
+            leaf_capacity += rails_of(node) * nic_rate(node);
+          }
+        }
+        const double uplink_share = leaf_capacity / oversubscription / uplink[leaf_a];
+        gbs = std::min(share / oversubscription, uplink_share);
       }
     }
     if (gbs < ring.bottleneck_gbs) {
@@ -217,185 +381,250 @@ RingAnalysis CostModel::analyze_ring(std::span<const RankSite> ranks) const {
   return ring;
 }
 
-Prediction CostModel::ring(Collective collective, std::span<const RankSite> ranks,
-                           double bytes) const {
-  const int n = static_cast<int>(ranks.size());
-  const RingAnalysis analysis = analyze_ring(ranks);
-  const double steps = collective == Collective::kAllReduce ? 2.0 * (n - 1) : n - 1.0;
-  const double seconds =
-      steps * analysis.step_latency_us * kUs + steps / n * bytes / (analysis.bottleneck_gbs * kGB);
-  return finish(collective, Algorithm::kRing, bytes, seconds, n);
+Prediction CostModel::ring(Collective collective, Protocol protocol, const Shape& shape,
+                           const RingAnalysis& analysis, double bytes) const {
+  const int n = shape.ranks;
+  const bool all_reduce = collective == Collective::kAllReduce;
+  const double steps = all_reduce ? 2.0 * (n - 1) : n - 1.0;
+  const double inter_steps = std::min(steps, (all_reduce ? 2.0 : 1.0) * analysis.domain_crossings);
+  const CostParam intra_step = shape.pcie ? P::kPcieStepLlUs : P::kNvlinkStepLlUs;
+  const double latency_us = parameters_[P::kLaunchUs] +
+                            parameters_[by_protocol(P::kRingBaseLlUs, protocol)] +
+                            (steps - inter_steps) * parameters_[by_protocol(intra_step, protocol)] +
+                            inter_steps * parameters_[by_protocol(P::kNetStepLlUs, protocol)];
+  double gbs = analysis.bottleneck_gbs;
+  if (protocol == Protocol::kLL) {
+    const double cap = shape.domains.size() > 1 ? parameters_[P::kLlMaxNetGbs]
+                                                : parameters_[P::kLlMaxOneDomainGbs];
+    gbs = std::min(gbs * parameters_[P::kLlShare], cap);
+  } else if (protocol == Protocol::kLL128) {
+    gbs *= parameters_[P::kLl128Share];
+  }
+  const double ramp_us = protocol == Protocol::kSimple
+                             ? parameters_[P::kRampUsPerSqrtMib] * std::sqrt(bytes / kMiB)
+                             : 0.0;
+  const double seconds = (latency_us + ramp_us) * kUs + steps / n * bytes / (gbs * kGB);
+  return finish(collective, Algorithm::kRing, protocol, bytes, seconds, n);
 }
 
-Prediction CostModel::tree(std::span<const RankSite> ranks, double bytes) const {
-  // NCCL's tree: a chain inside each node, a double binary tree between nodes; every node
-  // sends and receives about 2x the buffer over the network, pipelined with the chain.
-  std::map<int, int> per_node;
-  for (const RankSite& site : ranks) ++per_node[site.node];
-  const int nodes = static_cast<int>(per_node.size());
-  int per_node_max = 0;
-  double intra_gbs = std::numeric_limits<double>::infinity();
-  double intra_latency_us = 0;
-  double inter_gbs = std::numeric_limits<double>::infinity();
-  std::map<int, int> leaves;
-  bool one_domain = true;
-  const int first_domain = fabric_.domain_of(ranks.front().node);
-  for (const auto& [node, count] : per_node) {
-    per_node_max = std::max(per_node_max, count);
-    const Link intra = nvlink(node);
-    intra_gbs = std::min(intra_gbs, intra.gbs);
-    intra_latency_us = std::max(intra_latency_us, intra.latency_us);
-    inter_gbs = std::min(inter_gbs, rails_of(node) * nic_gbs(node));
-    ++leaves[fabric_.leaf_of(node)];
-    one_domain = one_domain && first_domain >= 0 && fabric_.domain_of(node) == first_domain;
-  }
-  double seconds = 2.0 * (per_node_max - 1) * intra_latency_us * kUs;
-  double bandwidth_time = per_node_max > 1 ? bytes / (intra_gbs * kGB) : 0;
-  if (nodes > 1 && one_domain) {
-    // Trays of one NVLink rack: the chain and the tree run over NVLink only, carrying the
-    // buffer up and back down over the same links, as inside one node.
-    seconds += 2.0 * std::ceil(std::log2(nodes)) * parameters_.nvlink_rack_latency_us * kUs;
-    bandwidth_time = 2 * bytes / (intra_gbs * kGB);
-  } else if (nodes > 1) {
-    double inter_latency_us = parameters_.ib_leaf_latency_us;
-    if (leaves.size() > 1) {
-      inter_latency_us = parameters_.ib_spine_latency_us;
-      inter_gbs /= std::max(parameters_.spine_oversubscription, 1.0);
-    }
-    seconds += 2.0 * std::ceil(std::log2(nodes)) * inter_latency_us * kUs;
-    bandwidth_time = std::max(bandwidth_time, 2 * bytes / (inter_gbs * kGB));
+Prediction CostModel::tree(Protocol protocol, const Shape& shape, double bytes) const {
+  // NCCL's tree: a chain inside each NVLink domain, a double binary tree between domains.
+  // Every domain sends and receives about 2x the buffer over the network (measured H100
+  // pairs show no gain at two domains for the tree itself; the NVLS tree has one).
+  const int domains = static_cast<int>(shape.domains.size());
+  const int per_domain = shape.per_domain_max;
+  double latency_us =
+      parameters_[P::kLaunchUs] + parameters_[by_protocol(P::kTreeBaseLlUs, protocol)] +
+      2.0 * (per_domain - 1) * parameters_[by_protocol(P::kTreeNvlinkStepLlUs, protocol)];
+  double algbw = 0;
+  if (domains == 1) {
+    // One domain: the chain carries the buffer up and back down over the same links.
+    algbw = shape.intra_gbs / 2;
   } else {
-    // One node: the chain carries the buffer up and back down over the same links.
-    bandwidth_time = 2 * bytes / (intra_gbs * kGB);
+    latency_us +=
+        2.0 * ceil_log2(domains) * parameters_[by_protocol(P::kTreeNetStepLlUs, protocol)];
+    const double net = shape.net_gbs / 2.0 / shape.oversubscription;
+    algbw = std::min(shape.intra_gbs, net);
   }
-  return finish(Collective::kAllReduce, Algorithm::kTree, bytes, seconds + bandwidth_time,
-                static_cast<int>(ranks.size()));
+  if (protocol == Protocol::kLL) {
+    const double cap =
+        domains > 1 ? parameters_[P::kLlMaxNetGbs] : parameters_[P::kLlMaxOneDomainGbs];
+    algbw = std::min(algbw * parameters_[P::kLlShare], cap / 2);
+  } else if (protocol == Protocol::kLL128) {
+    // NCCL caps LL128 per channel lower for deeper trees.
+    const double levels = std::max(ceil_log2(domains) - 1, 0);
+    algbw = std::min(
+        algbw * parameters_[P::kLl128Share] / (1 + parameters_[P::kTreeLl128DepthLoss] * levels),
+        parameters_[P::kTreeLl128MaxGbs]);
+  }
+  if (protocol == Protocol::kSimple) {
+    latency_us += parameters_[P::kRampUsPerSqrtMib] * std::sqrt(bytes / kMiB);
+  }
+  const double seconds = latency_us * kUs + bytes / (algbw * kGB);
+  return finish(Collective::kAllReduce, Algorithm::kTree, protocol, bytes, seconds, shape.ranks);
 }
 
-Prediction CostModel::hierarchical(std::span<const RankSite> ranks, double bytes, bool nvls) const {
-  const Algorithm algorithm = nvls ? Algorithm::kNvls : Algorithm::kHierarchical;
-  // Group ranks by NVLink domain (a node without NVLink is its own group), keeping order.
-  std::map<int, std::vector<int>> groups;  // key: domain, or -1 - node
-  std::vector<int> group_order;
-  for (int i = 0; i < static_cast<int>(ranks.size()); ++i) {
-    const int domain = fabric_.domain_of(ranks[i].node);
-    const int key = domain >= 0 ? domain : -1 - ranks[i].node;
-    auto [it, added] = groups.try_emplace(key);
-    if (added) group_order.push_back(key);
-    it->second.push_back(i);
+Prediction CostModel::nvls(Collective collective, const Shape& shape, double bytes) const {
+  if (shape.domains.size() != 1 || !shape.nvls_capable || shape.pcie) {
+    return not_applicable(collective, Algorithm::kNvls, bytes,
+                          shape.domains.size() != 1
+                              ? "NVLS works inside one NVLink domain (NVLS tree joins domains)"
+                              : "needs NVSwitch with NVLink SHARP (Hopper or later) and one "
+                                "rank per GPU");
   }
-  const int domains = static_cast<int>(groups.size());
+  const int n = shape.ranks;
+  // The switch reduces: the bus bandwidth stays near twice the link rate, whatever n.
+  const double busbw =
+      shape.nvls_efficiency * shape.nvlink_gbs * (collective == Collective::kAllReduce ? 2.0 : 1.0);
+  const double algbw = busbw / bus_factor(collective, n);
+  const double latency_us = parameters_[P::kLaunchUs] + parameters_[P::kNvlsBaseUs] +
+                            parameters_[P::kNvlsPerGpuUs] * n +
+                            (shape.multi_node_domain ? parameters_[P::kNvlsMultiNodeUs] : 0.0) +
+                            parameters_[P::kNvlsRampUsPerSqrtMib] * std::sqrt(bytes / kMiB);
+  const double seconds = latency_us * kUs + bytes / (algbw * kGB);
+  return finish(collective, Algorithm::kNvls, Protocol::kSimple, bytes, seconds, n);
+}
+
+Prediction CostModel::nvls_tree(const Shape& shape, double bytes) const {
+  const int domains = static_cast<int>(shape.domains.size());
+  if (domains < 2) {
+    return not_applicable(Collective::kAllReduce, Algorithm::kNvlsTree, bytes,
+                          "one NVLink domain: nothing between domains (NVLS applies)");
+  }
+  if (!shape.nvls_capable || shape.pcie) {
+    return not_applicable(Collective::kAllReduce, Algorithm::kNvlsTree, bytes,
+                          "needs NVSwitch with NVLink SHARP (Hopper or later) and one rank "
+                          "per GPU");
+  }
+  if (shape.multi_node_domain) {
+    return not_applicable(Collective::kAllReduce, Algorithm::kNvlsTree, bytes,
+                          "NCCL does not run NVLS tree over multi-node NVLink domains");
+  }
+  const int g = shape.per_domain_max;
+  if (g < 2) {
+    return not_applicable(Collective::kAllReduce, Algorithm::kNvlsTree, bytes,
+                          "one rank per domain: no NVLS inside it");
+  }
+  const double nvls_algbw = shape.nvls_efficiency * shape.nvlink_gbs * 2.0 /
+                            bus_factor(Collective::kAllReduce, g) *
+                            parameters_[P::kNvlsTreeEfficiency];
+  const double net = shape.net_gbs / (domains > 2 ? 2.0 : 1.0) / shape.oversubscription;
+  const double algbw = std::min(nvls_algbw, net);
+  const double latency_us = parameters_[P::kLaunchUs] + parameters_[P::kNvlsBaseUs] +
+                            parameters_[P::kNvlsPerGpuUs] * g +
+                            2.0 * ceil_log2(domains) * parameters_[P::kNvlsTreeNetStepUs] +
+                            parameters_[P::kNvlsRampUsPerSqrtMib] * std::sqrt(bytes / kMiB);
+  const double seconds = latency_us * kUs + bytes / (algbw * kGB);
+  return finish(Collective::kAllReduce, Algorithm::kNvlsTree, Protocol::kSimple, bytes, seconds,
+                shape.ranks);
+}
+
+Prediction CostModel::hierarchical(std::span<const RankSite> ranks, const Shape& shape,
+                                   double bytes) const {
+  const Algorithm algorithm = Algorithm::kHierarchical;
+  const int domains = static_cast<int>(shape.domains.size());
   if (domains < 2) {
     return not_applicable(Collective::kAllReduce, algorithm, bytes,
                           "one NVLink domain: nothing between domains");
   }
-  const int per_domain = static_cast<int>(groups.begin()->second.size());
-  for (const auto& [key, members] : groups) {
-    if (static_cast<int>(members.size()) != per_domain) {
-      return not_applicable(Collective::kAllReduce, algorithm, bytes,
-                            "NVLink domains hold different numbers of ranks");
-    }
-    if (nvls) {
-      for (int member : members) {
-        if (!supports_nvls(fabric_.cluster().nodes[ranks[member].node].hardware)) {
-          return not_applicable(Collective::kAllReduce, algorithm, bytes,
-                                "a GPU without NVLink SHARP (NVLS needs Hopper or later on "
-                                "NVSwitch)");
-        }
-      }
-    }
+  if (!shape.uniform) {
+    return not_applicable(Collective::kAllReduce, algorithm, bytes,
+                          "NVLink domains hold different numbers of ranks");
   }
+  // Members of each domain in rank order, domains in the order they first appear.
+  std::unordered_map<int, int> index_of;
+  for (int d = 0; d < domains; ++d) index_of[shape.domains[d].key] = d;
+  std::vector<std::vector<int>> members(domains);
+  for (int i = 0; i < static_cast<int>(ranks.size()); ++i) {
+    members[index_of[domain_key(fabric_, ranks[i].node)]].push_back(i);
+  }
+  const int per_domain = shape.per_domain_max;
+  const double g = per_domain;
 
-  // Phases 1 and 3: reduce-scatter and all-gather inside each domain.
+  // Phases 1 and 3: a ring reduce-scatter and all-gather inside each domain.
   double intra_seconds = 0;
   if (per_domain > 1) {
-    for (const auto& [key, members] : groups) {
-      const int node = ranks[members.front()].node;
-      const Link link = nvlink(node);
-      const NodeHardware& hardware = fabric_.cluster().nodes[node].hardware;
-      double seconds = 0;
-      if (nvls) {
-        seconds = parameters_.nvls_latency_us * kUs +
-                  bytes / (hardware.nvlink_gbps * parameters_.nvls_efficiency * kGB);
-      } else {
-        const double latency_us = key >= 0 && hardware.nvlink == NvlinkScope::kRack
-                                      ? parameters_.nvlink_rack_latency_us
-                                      : link.latency_us;
-        const double g = per_domain;
-        seconds = 2 * ((g - 1) * latency_us * kUs + (g - 1) / g * bytes / (link.gbs * kGB));
-      }
-      intra_seconds = std::max(intra_seconds, seconds);
-    }
+    const double step_us = parameters_[P::kNvlinkStepSimpleUs];
+    intra_seconds = 2 * ((g - 1) * step_us * kUs + (g - 1) / g * bytes / (shape.intra_gbs * kGB));
   }
 
-  // Phase 2: for each local index, a ring across domains over that GPU's rail.
-  const double oversubscription = std::max(parameters_.spine_oversubscription, 1.0);
-  std::map<std::pair<int, int>, int> nic_users;  // (node, rail) -> local indices using it
-  for (const auto& [key, members] : groups) {
-    for (int member : members) ++nic_users[{ranks[member].node, ranks[member].rail}];
+  // Phase 2: for each local index, a ring across domains over that GPU's NIC.
+  const double oversubscription = shape.oversubscription;
+  std::unordered_map<long long, int> nic_users;  // (node, rail) -> local indices using it
+  auto nic_key = [](const RankSite& s) {
+    return (static_cast<long long>(s.node) << 32) | (s.rail & 0xffffffffLL);
+  };
+  for (const auto& list : members) {
+    for (int member : list) ++nic_users[nic_key(ranks[member])];
   }
   double inter_seconds = 0;
   const double shard = bytes / per_domain;
   for (int local = 0; local < per_domain; ++local) {
-    std::map<std::pair<int, int>, int> uplink;  // (leaf, rail) -> edges leaving it
-    std::vector<const RankSite*> ring;
-    ring.reserve(domains);
-    for (int key : group_order) ring.push_back(&ranks[groups[key][local]]);
+    double gbs = kInfinity;
+    bool crosses_leaves = false;
     for (int d = 0; d < domains; ++d) {
-      const RankSite& a = *ring[d];
-      const RankSite& b = *ring[(d + 1) % domains];
-      if (link_class(a, b) == LinkClass::kIbSpine) ++uplink[{fabric_.leaf_of(a.node), a.rail}];
-    }
-    double gbs = std::numeric_limits<double>::infinity();
-    double latency_us = 0;
-    for (int d = 0; d < domains; ++d) {
-      const RankSite& a = *ring[d];
-      const RankSite& b = *ring[(d + 1) % domains];
-      const double nic = std::min(nic_gbs(a.node), nic_gbs(b.node)) /
-                         std::max(nic_users[{a.node, a.rail}], nic_users[{b.node, b.rail}]);
-      if (link_class(a, b) == LinkClass::kIbLeaf) {
-        gbs = std::min(gbs, nic);
-        latency_us = std::max(latency_us, parameters_.ib_leaf_latency_us);
-      } else {
-        const int leaf = fabric_.leaf_of(a.node);
-        const double leaf_nodes =
-            leaf < 0 ? 1.0 : static_cast<double>(fabric_.nodes_of_leaf(leaf).size());
-        const double uplink_share =
-            nic_gbs(a.node) * leaf_nodes / oversubscription / uplink[{leaf, a.rail}];
-        gbs = std::min({gbs, nic / oversubscription, uplink_share});
-        latency_us = std::max(latency_us, parameters_.ib_spine_latency_us);
-      }
+      const RankSite& a = ranks[members[d][local]];
+      const RankSite& b = ranks[members[(d + 1) % domains][local]];
+      const double nic = std::min(nic_rate(a.node), nic_rate(b.node)) /
+                         std::max(nic_users[nic_key(a)], nic_users[nic_key(b)]);
+      // Different rails meet only above the leaf.
+      const bool spine = link_class(a, b) == LinkClass::kIbSpine || a.rail != b.rail;
+      crosses_leaves = crosses_leaves || spine;
+      gbs = std::min(gbs, spine ? nic / oversubscription : nic);
     }
     const double d = domains;
-    const double seconds = 2 * (d - 1) * latency_us * kUs + 2 * (d - 1) / d * shard / (gbs * kGB);
+    const double step_us = parameters_[P::kNetStepSimpleUs];
+    const double seconds = 2 * (d - 1) * step_us * kUs + 2 * (d - 1) / d * shard / (gbs * kGB);
     inter_seconds = std::max(inter_seconds, seconds);
   }
-  return finish(Collective::kAllReduce, algorithm, bytes, intra_seconds + inter_seconds,
+  return finish(Collective::kAllReduce, algorithm, Protocol::kSimple, bytes,
+                parameters_[P::kLaunchUs] * kUs + intra_seconds + inter_seconds,
                 static_cast<int>(ranks.size()));
 }
 
-Prediction CostModel::single_domain_nvls(Collective collective, std::span<const RankSite> ranks,
-                                         double bytes) const {
-  const int domain = fabric_.domain_of(ranks.front().node);
-  double nvlink_gbs = std::numeric_limits<double>::infinity();
-  std::map<std::pair<int, int>, int> gpus;
-  for (const RankSite& site : ranks) {
-    const NodeHardware& hardware = fabric_.cluster().nodes[site.node].hardware;
-    if (domain < 0 || fabric_.domain_of(site.node) != domain || !supports_nvls(hardware)) {
-      return not_applicable(collective, Algorithm::kNvls, bytes,
-                            "needs NVSwitch with NVLink SHARP (Hopper or later)");
-    }
-    if (++gpus[{site.node, site.gpu}] > 1) {
-      return not_applicable(collective, Algorithm::kNvls, bytes, "two ranks share a GPU");
-    }
-    nvlink_gbs = std::min(nvlink_gbs, hardware.nvlink_gbps * parameters_.nvls_efficiency);
+Prediction CostModel::predict_one(Collective collective, Algorithm algorithm, Protocol protocol,
+                                  std::span<const RankSite> ranks, const Shape& shape,
+                                  const RingAnalysis& ring_analysis, double bytes) const {
+  const bool all_reduce = collective == Collective::kAllReduce;
+  const bool simple_only = algorithm == Algorithm::kNvls || algorithm == Algorithm::kNvlsTree ||
+                           algorithm == Algorithm::kHierarchical;
+  if (simple_only && protocol != Protocol::kSimple) {
+    return not_applicable(collective, algorithm, bytes,
+                          std::string(to_string(algorithm)) + " runs the Simple protocol only");
   }
-  const int n = static_cast<int>(ranks.size());
-  // All-reduce: each GPU pushes its buffer into the switch once and reads the reduced
-  // result once. All-gather and reduce-scatter move (n-1)/n of it.
-  const double moved = collective == Collective::kAllReduce ? bytes : bytes * (n - 1) / n;
-  const double seconds = parameters_.nvls_latency_us * kUs + moved / (nvlink_gbs * kGB);
-  return finish(collective, Algorithm::kNvls, bytes, seconds, n);
+  if (protocol == Protocol::kLL128 && shape.pcie) {
+    return not_applicable(collective, algorithm, bytes, "LL128 needs NVLink");
+  }
+  switch (algorithm) {
+    case Algorithm::kRing:
+      return ring(collective, protocol, shape, ring_analysis, bytes);
+    case Algorithm::kTree:
+      if (!all_reduce) {
+        return not_applicable(collective, algorithm, bytes, "tree is all-reduce only");
+      }
+      return tree(protocol, shape, bytes);
+    case Algorithm::kHierarchical:
+      if (!all_reduce) {
+        return not_applicable(collective, algorithm, bytes, "hierarchical is all-reduce only");
+      }
+      return hierarchical(ranks, shape, bytes);
+    case Algorithm::kNvls:
+      return nvls(collective, shape, bytes);
+    case Algorithm::kNvlsTree:
+      if (!all_reduce) {
+        return not_applicable(collective, algorithm, bytes, "NVLS tree is all-reduce only");
+      }
+      return nvls_tree(shape, bytes);
+  }
+  return not_applicable(collective, algorithm, bytes, "unknown algorithm");
+}
+
+Prediction CostModel::fastest_protocol(Collective collective, Algorithm algorithm,
+                                       std::span<const RankSite> ranks, const Shape& shape,
+                                       const RingAnalysis& ring_analysis, double bytes) const {
+  const bool simple_only = algorithm == Algorithm::kNvls || algorithm == Algorithm::kNvlsTree ||
+                           algorithm == Algorithm::kHierarchical;
+  // Simple first: when nothing applies, its reason is the algorithm's own.
+  Prediction fastest =
+      predict_one(collective, algorithm, Protocol::kSimple, ranks, shape, ring_analysis, bytes);
+  if (simple_only) return fastest;
+  for (Protocol protocol : {Protocol::kLL, Protocol::kLL128}) {
+    Prediction p = predict_one(collective, algorithm, protocol, ranks, shape, ring_analysis, bytes);
+    if (p.applicable && (!fastest.applicable || p.seconds < fastest.seconds))
+      fastest = std::move(p);
+  }
+  return fastest;
+}
+
+Prediction CostModel::predict(Collective collective, Algorithm algorithm, Protocol protocol,
+                              std::span<const RankSite> ranks, double bytes) const {
+  if (ranks.size() < 2) {
+    return not_applicable(collective, algorithm, bytes, "one rank: nothing to exchange");
+  }
+  const Shape shape = shape_of(ranks);
+  const RingAnalysis ring_analysis =
+      algorithm == Algorithm::kRing ? analyze_ring(ranks, shape) : RingAnalysis{};
+  return predict_one(collective, algorithm, protocol, ranks, shape, ring_analysis, bytes);
 }
 
 Prediction CostModel::predict(Collective collective, Algorithm algorithm,
@@ -403,42 +632,29 @@ Prediction CostModel::predict(Collective collective, Algorithm algorithm,
   if (ranks.size() < 2) {
     return not_applicable(collective, algorithm, bytes, "one rank: nothing to exchange");
   }
-  switch (algorithm) {
-    case Algorithm::kRing:
-      return ring(collective, ranks, bytes);
-    case Algorithm::kTree:
-      if (collective != Collective::kAllReduce) {
-        return not_applicable(collective, algorithm, bytes, "tree is all-reduce only");
-      }
-      return tree(ranks, bytes);
-    case Algorithm::kHierarchical:
-      if (collective != Collective::kAllReduce) {
-        return not_applicable(collective, algorithm, bytes, "hierarchical is all-reduce only");
-      }
-      return hierarchical(ranks, bytes, false);
-    case Algorithm::kNvls: {
-      const int domain = fabric_.domain_of(ranks.front().node);
-      const bool one_domain =
-          domain >= 0 && std::all_of(ranks.begin(), ranks.end(), [&](const RankSite& site) {
-            return fabric_.domain_of(site.node) == domain;
-          });
-      if (one_domain) return single_domain_nvls(collective, ranks, bytes);
-      if (collective != Collective::kAllReduce) {
-        return not_applicable(collective, algorithm, bytes,
-                              "NVLS across domains is modelled for all-reduce only");
-      }
-      return hierarchical(ranks, bytes, true);
-    }
-  }
-  return not_applicable(collective, algorithm, bytes, "unknown algorithm");
+  const Shape shape = shape_of(ranks);
+  const RingAnalysis ring_analysis =
+      algorithm == Algorithm::kRing ? analyze_ring(ranks, shape) : RingAnalysis{};
+  return fastest_protocol(collective, algorithm, ranks, shape, ring_analysis, bytes);
 }
 
 std::vector<Prediction> CostModel::all(Collective collective, std::span<const RankSite> ranks,
                                        double bytes) const {
+  constexpr Algorithm kAll[] = {Algorithm::kRing, Algorithm::kTree, Algorithm::kHierarchical,
+                                Algorithm::kNvls, Algorithm::kNvlsTree};
   std::vector<Prediction> predictions;
-  for (Algorithm algorithm :
-       {Algorithm::kRing, Algorithm::kTree, Algorithm::kHierarchical, Algorithm::kNvls}) {
-    predictions.push_back(predict(collective, algorithm, ranks, bytes));
+  if (ranks.size() < 2) {
+    for (Algorithm algorithm : kAll) {
+      predictions.push_back(
+          not_applicable(collective, algorithm, bytes, "one rank: nothing to exchange"));
+    }
+    return predictions;
+  }
+  const Shape shape = shape_of(ranks);
+  const RingAnalysis ring_analysis = analyze_ring(ranks, shape);
+  for (Algorithm algorithm : kAll) {
+    predictions.push_back(
+        fastest_protocol(collective, algorithm, ranks, shape, ring_analysis, bytes));
   }
   return predictions;
 }
@@ -446,10 +662,16 @@ std::vector<Prediction> CostModel::all(Collective collective, std::span<const Ra
 Prediction CostModel::best(Collective collective, std::span<const RankSite> ranks,
                            double bytes) const {
   Prediction best = not_applicable(collective, Algorithm::kRing, bytes, "no algorithm applies");
-  for (const Prediction& p : all(collective, ranks, bytes)) {
-    if (p.applicable && (!best.applicable || p.seconds < best.seconds)) best = p;
+  if (ranks.size() < 2) {
+    best.why_not = "one rank: nothing to exchange";
+    return best;
   }
-  if (!best.applicable && ranks.size() < 2) best.why_not = "one rank: nothing to exchange";
+  const Shape shape = shape_of(ranks);
+  const RingAnalysis ring_analysis = analyze_ring(ranks, shape);
+  for (Algorithm algorithm : kNcclAlgorithms) {
+    Prediction p = fastest_protocol(collective, algorithm, ranks, shape, ring_analysis, bytes);
+    if (p.applicable && (!best.applicable || p.seconds < best.seconds)) best = std::move(p);
+  }
   return best;
 }
 

@@ -1,10 +1,15 @@
 #pragma once
 /// @file
-/// Alpha-beta cost model of collectives over a placement: each link class has a latency
-/// per step (alpha) and an achievable bandwidth (1/beta). Predicts time, algorithm
-/// bandwidth and bus bandwidth (nccl-tests' definition) of ring, tree, hierarchical and
-/// NVLS algorithms. Calibration and sources: docs/cost-model.md.
+/// Cost model of NCCL's collectives over a placement. It follows NCCL's own tuning model:
+/// each algorithm (ring, tree, NVLS, NVLS tree) and protocol (LL, LL128, Simple) costs a
+/// latency (a base plus one term per step, by the link the step crosses) and moves its
+/// bytes at the bandwidth of its slowest link. The constants are calibrated against
+/// published nccl-tests results (topology/calibration/published.csv) and can be fitted to a
+/// cluster's own measurements (`haein topo calibrate`). Sources: docs/cost-model.md.
 
+#include <array>
+#include <map>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -19,34 +24,102 @@ enum class LinkClass {
   kNvlink,      ///< GPUs of one node on an NVSwitch
   kNvlinkRack,  ///< GPUs of different trays in one multi-node NVLink domain (NVL72)
   kPcie,        ///< GPUs of one node without NVLink
-  kIbLeaf,      ///< different nodes, same leaf switch, same rail
-  kIbSpine,     ///< different nodes whose path climbs to a spine (other leaf or rail)
+  kIbLeaf,      ///< different NVLink domains under one leaf switch
+  kIbSpine,     ///< different NVLink domains whose path climbs to a spine
 };
 std::string_view to_string(LinkClass link);
 
 enum class Collective { kAllReduce, kAllGather, kReduceScatter };
-enum class Algorithm { kRing, kTree, kHierarchical, kNvls };
+/// NCCL's algorithms, and haein's own hierarchical all-reduce (reduce-scatter inside each
+/// NVLink domain, one ring per local index across domains, all-gather).
+enum class Algorithm { kRing, kTree, kHierarchical, kNvls, kNvlsTree };
+enum class Protocol { kLL, kLL128, kSimple };
 std::string_view to_string(Collective collective);
 std::string_view to_string(Algorithm algorithm);
+std::string_view to_string(Protocol protocol);
+/// "ring", "tree", "nvls", "nvls_tree" (also "nvlstree"), "hierarchical".
+std::optional<Algorithm> algorithm_from_string(std::string_view name);
+/// "all_reduce", "all_gather", "reduce_scatter" (nccl-tests' names, with or without _perf).
+std::optional<Collective> collective_from_string(std::string_view name);
 
-/// Calibration constants. Bandwidths of NVLink and NICs come from the cluster (per node
-/// type); these scale them to what NCCL achieves and add per-step latencies.
+/// The calibration constants, by name. Latencies are in microseconds, bandwidths in GB/s,
+/// efficiencies are shares of a nominal link rate. docs/cost-model.md gives the source or
+/// the fit behind each default.
+enum class CostParam : int {
+  kLaunchUs,  ///< per call: kernel launch and completion, as nccl-tests times it
+  kRingBaseLlUs,
+  kRingBaseLl128Us,
+  kRingBaseSimpleUs,
+  kTreeBaseLlUs,
+  kTreeBaseLl128Us,
+  kTreeBaseSimpleUs,
+  kNvlinkStepLlUs,  ///< one ring step over NVLink (a node's NVSwitch or an NVL72 rack)
+  kNvlinkStepLl128Us,
+  kNvlinkStepSimpleUs,
+  kPcieStepLlUs,  ///< one ring step over PCIe
+  kPcieStepLl128Us,
+  kPcieStepSimpleUs,
+  kNetStepLlUs,  ///< one ring step over the network
+  kNetStepLl128Us,
+  kNetStepSimpleUs,
+  kTreeNvlinkStepLlUs,  ///< one tree (chain) step inside a domain
+  kTreeNvlinkStepLl128Us,
+  kTreeNvlinkStepSimpleUs,
+  kTreeNetStepLlUs,  ///< one tree level over the network
+  kTreeNetStepLl128Us,
+  kTreeNetStepSimpleUs,
+  kNvlsBaseUs,    ///< NVLS all-reduce: fixed part
+  kNvlsPerGpuUs,  ///< NVLS all-reduce: per GPU of the domain
+  kNvlsTreeNetStepUs,
+  kHopperRingEfficiency,     ///< ring bus bandwidth / per-direction NVLink rate, Hopper
+  kBlackwellRingEfficiency,  ///< same, Blackwell
+  kOtherRingEfficiency,      ///< same, older GPUs
+  kHopperNvlsEfficiency,     ///< NVLS all-reduce bus bandwidth / (2 x NVLink rate), Hopper
+  kBlackwellNvlsEfficiency,  ///< same, Blackwell
+  kNvlsTreeEfficiency,       ///< share of NVLS left to a domain while its tree runs
+  kNetEfficiency,            ///< share of the NIC line rate reached
+  kNetChannelsPerDomain,     ///< most NICs of one NVLink domain a collective drives at once
+  kLlShare,                  ///< LL's share of the link bandwidth (flags in every line)
+  kLlMaxOneDomainGbs,        ///< LL's bus bandwidth cap inside one domain
+  kLlMaxNetGbs,              ///< LL's bus bandwidth cap across domains
+  kLl128Share,               ///< LL128's share of the link bandwidth
+  kPcieGbs,                  ///< GPU-to-GPU PCIe bandwidth
+  kNvlsRampUsPerSqrtMib,     ///< NVLS and NVLS tree: pipeline ramp, us per sqrt(MiB)
+  kRampUsPerSqrtMib,         ///< ring and tree, Simple: pipeline ramp, us per sqrt(MiB)
+  kTreeLl128DepthLoss,       ///< tree, LL128: bandwidth lost per tree level beyond the first
+  kNvlsMultiNodeUs,          ///< NVLS over a multi-node NVLink domain (NVL72): added latency
+  kTreeLl128MaxGbs,          ///< tree, LL128: algorithm bandwidth cap (NCCL's per-channel cap)
+  kCount,
+};
+inline constexpr int kCostParamCount = static_cast<int>(CostParam::kCount);
+
+struct CostParamInfo {
+  CostParam id;
+  std::string_view name;  ///< as in cluster files and `haein topo calibrate`
+  double value;           ///< default
+  double min, max;        ///< range a fit may use
+  std::string_view meaning;
+};
+/// Every parameter, in enum order.
+std::span<const CostParamInfo> cost_param_table();
+/// The parameter of this name, or nullopt.
+std::optional<CostParam> cost_param_from_string(std::string_view name);
+
 struct CostParameters {
-  double nvlink_latency_us = 1.0;       ///< one ring step over NVSwitch
-  double nvlink_rack_latency_us = 1.5;  ///< one step between trays of an NVL72 rack
-  double pcie_latency_us = 2.0;
-  double ib_leaf_latency_us = 3.0;   ///< one step through a leaf switch
-  double ib_spine_latency_us = 4.0;  ///< one step through leaf, spine, leaf
-  double nvls_latency_us = 6.0;      ///< one NVLS all-reduce (multimem) launch and sync
-  /// Share of the nominal per-direction NVLink bandwidth a ring reaches (8 x H100:
-  /// 370 GB/s of 450).
-  double nvlink_efficiency = 0.822;
-  /// NVLS all-reduce: in-switch reduction reaches this share of the NVLink bandwidth
-  /// (8 x H100: 480 GB/s bus bandwidth = 274 GB/s algorithm bandwidth of 450).
-  double nvls_efficiency = 0.61;
-  double pcie_gbs = 24.0;               ///< achievable GPU-to-GPU PCIe Gen4/5 bandwidth, GB/s
-  double ib_efficiency = 0.92;          ///< share of the NIC line rate NCCL reaches
-  double spine_oversubscription = 1.0;  ///< leaf down-links per up-link (1 = non-blocking)
+  CostParameters();
+  std::array<double, kCostParamCount> values;
+  double operator[](CostParam p) const { return values[static_cast<int>(p)]; }
+  double& operator[](CostParam p) { return values[static_cast<int>(p)]; }
+  /// Leaf down-links per up-link left to this job when the cluster file says nothing (1 =
+  /// non-blocking). Not calibrated: `haein plan --oversubscription` sets it.
+  double spine_oversubscription = 1.0;
+
+  /// Defaults overridden by a cluster file's `cost_model:` section (names of
+  /// cost_param_table()). Throws InvalidArgument for an unknown name or a value outside
+  /// the parameter's range.
+  static CostParameters from(const std::map<std::string, double>& overrides);
+  /// The values that differ from the defaults, by name.
+  std::map<std::string, double> overrides() const;
 };
 
 /// Where one rank runs, as the cost model needs it.
@@ -69,14 +142,15 @@ struct RingAnalysis {
   int max_uplink_congestion = 0;
   /// Most edges leaving one node over the network (they share the node's NICs).
   int max_node_egress = 0;
-  double bottleneck_gbs = 0;  ///< bandwidth of the slowest edge, GB/s
+  double bottleneck_gbs = 0;  ///< bandwidth of the slowest edge (Simple protocol), GB/s
   LinkClass bottleneck = LinkClass::kNvlink;
-  double step_latency_us = 0;  ///< latency of the slowest edge
+  double step_latency_us = 0;  ///< latency of the slowest edge (Simple protocol)
 };
 
 struct Prediction {
   Collective collective = Collective::kAllReduce;
   Algorithm algorithm = Algorithm::kRing;
+  Protocol protocol = Protocol::kSimple;
   bool applicable = false;
   std::string why_not;  ///< when not applicable
   double bytes = 0;
@@ -87,7 +161,12 @@ struct Prediction {
 
 class CostModel {
  public:
-  explicit CostModel(const Cluster& cluster, CostParameters parameters = {});
+  /// Parameters: the defaults, overridden by the cluster file's `cost_model:` section.
+  explicit CostModel(const Cluster& cluster);
+  CostModel(const Cluster& cluster, CostParameters parameters);
+  /// A temporary cluster would be gone before the model is used.
+  explicit CostModel(Cluster&&) = delete;
+  CostModel(Cluster&&, CostParameters) = delete;
 
   const FabricIndex& fabric() const { return fabric_; }
   const CostParameters& parameters() const { return parameters_; }
@@ -96,28 +175,40 @@ class CostModel {
   RingAnalysis analyze_ring(std::span<const RankSite> ranks) const;
 
   /// Time of one collective of `bytes` (all-reduce: the buffer; all-gather and
-  /// reduce-scatter: the whole output or input, as nccl-tests counts).
+  /// reduce-scatter: the whole output or input, as nccl-tests counts) with the fastest
+  /// protocol for this algorithm.
   Prediction predict(Collective collective, Algorithm algorithm, std::span<const RankSite> ranks,
                      double bytes) const;
-  /// The applicable algorithm with the shortest predicted time.
+  Prediction predict(Collective collective, Algorithm algorithm, Protocol protocol,
+                     std::span<const RankSite> ranks, double bytes) const;
+  /// The applicable NCCL algorithm and protocol with the shortest predicted time: what
+  /// NCCL's tuner picks. haein's hierarchical all-reduce is not NCCL's and is left out.
   Prediction best(Collective collective, std::span<const RankSite> ranks, double bytes) const;
-  /// Every algorithm, applicable or not, in enum order.
+  /// Every algorithm, applicable or not, in enum order, each with its fastest protocol.
   std::vector<Prediction> all(Collective collective, std::span<const RankSite> ranks,
                               double bytes) const;
 
  private:
-  struct Link {
-    double latency_us;
-    double gbs;
-  };
-  Link nvlink(int node) const;
-  double nic_gbs(int node) const;
+  struct Shape;  // the ranks grouped by NVLink domain, computed once per prediction
+  Shape shape_of(std::span<const RankSite> ranks) const;
+  double nvlink_rate(int node) const;
+  double ring_efficiency(int node) const;
+  double nic_rate(int node) const;
   int rails_of(int node) const;
-  Prediction ring(Collective collective, std::span<const RankSite> ranks, double bytes) const;
-  Prediction tree(std::span<const RankSite> ranks, double bytes) const;
-  Prediction hierarchical(std::span<const RankSite> ranks, double bytes, bool nvls) const;
-  Prediction single_domain_nvls(Collective collective, std::span<const RankSite> ranks,
-                                double bytes) const;
+  double leaf_oversubscription(int leaf) const;
+  RingAnalysis analyze_ring(std::span<const RankSite> ranks, const Shape& shape) const;
+  Prediction predict_one(Collective collective, Algorithm algorithm, Protocol protocol,
+                         std::span<const RankSite> ranks, const Shape& shape,
+                         const RingAnalysis& ring_analysis, double bytes) const;
+  Prediction fastest_protocol(Collective collective, Algorithm algorithm,
+                              std::span<const RankSite> ranks, const Shape& shape,
+                              const RingAnalysis& ring_analysis, double bytes) const;
+  Prediction ring(Collective collective, Protocol protocol, const Shape& shape,
+                  const RingAnalysis& analysis, double bytes) const;
+  Prediction tree(Protocol protocol, const Shape& shape, double bytes) const;
+  Prediction nvls(Collective collective, const Shape& shape, double bytes) const;
+  Prediction nvls_tree(const Shape& shape, double bytes) const;
+  Prediction hierarchical(std::span<const RankSite> ranks, const Shape& shape, double bytes) const;
 
   FabricIndex fabric_;
   CostParameters parameters_;

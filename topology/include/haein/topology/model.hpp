@@ -125,6 +125,9 @@ struct Cluster {
   std::vector<NvlinkDomain> nvlink_domains;  ///< explicit multi-node domains only
   std::vector<Switch> switches;
   std::vector<int> block_sizes;  ///< from Slurm's block syntax, empty otherwise
+  /// Cost-model parameters fitted to this cluster (`haein topo calibrate`), by name; the
+  /// defaults (topology/cost_model.hpp) hold for the others.
+  std::map<std::string, double> cost_model;
   SourceLocation where;
   bool operator==(const Cluster&) const = default;
 
