@@ -8,6 +8,9 @@
 #include <fstream>
 #include <sstream>
 
+#include "../topology/nccl_tests_log.hpp"
+#include "haein/topology/formats.hpp"
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -387,3 +390,63 @@ TEST_F(Cli, ExecRankBadInput) {
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("version 9 is not supported"), std::string::npos) << r.err;
 }
+
+namespace {
+
+// `haein topo calibrate` on logs generated with a known NIC efficiency: it finds it, says
+// how far off the defaults were, and writes it into the cluster file.
+TEST_F(Cli, CalibrateFitsTheClusterFileToNcclTestsOutput) {
+  const std::string yaml =
+      "version: 1\nname: pair\nrails: 8\nnodes:\n  - {hostname: \"gpu[1-4]\", node_type: "
+      "dgx-h100}\nswitches:\n  - {name: leaf, level: leaf, nodes: \"gpu[1-4]\"}\n";
+  const std::string cluster_path = file("pair.yaml", yaml);
+  const haein::topology::Cluster cluster =
+      haein::topology::parse_cluster(yaml, haein::topology::Format::kYaml, "pair.yaml");
+  haein::topology::CostParameters truth;
+  truth[haein::topology::CostParam::kNetEfficiency] = 0.7;
+  const haein::topology::CostModel generator(cluster, truth);
+  std::vector<haein::topology::RankSite> sites;
+  for (int node = 0; node < 4; ++node) {
+    for (int gpu = 0; gpu < 8; ++gpu) sites.push_back({node, gpu, gpu});
+  }
+  std::vector<double> sizes;
+  for (double s = 256 << 20; s <= 8.0 * (1 << 30); s *= 2) sizes.push_back(s);
+  const std::string log =
+      file("all_reduce_perf.log",
+           haein::topology::testing::nccl_tests_log(
+               generator, sites, haein::topology::Collective::kAllReduce, sizes, "Ring"));
+
+  Result r = haein("topo calibrate " + cluster_path + " " + log + " --dry-run");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("rms error"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("net_efficiency"), std::string::npos) << r.out;
+  EXPECT_EQ(slurp(cluster_path), yaml) << "--dry-run wrote the file";
+
+  r = haein("topo calibrate " + cluster_path + " " + log);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  const haein::topology::Cluster calibrated = haein::topology::load_cluster(cluster_path);
+  ASSERT_EQ(calibrated.cost_model.count("net_efficiency"), 1u) << slurp(cluster_path);
+  EXPECT_NEAR(calibrated.cost_model.at("net_efficiency"), 0.7, 0.7 * 0.05);
+  EXPECT_EQ(calibrated.nodes.size(), 4u);
+
+  // Bad input: a preset cannot be written back, a malformed row names its line, an unknown
+  // parameter is refused; nothing is written.
+  r = haein("topo calibrate preset:dgx-h100 " + log);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--output"), std::string::npos) << r.err;
+  const std::string bad =
+      file("bad_all_reduce.log", "  1048576  262144  float  sum  -1  x  1  2  0\n");
+  r = haein("topo calibrate " + cluster_path + " " + bad);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("bad_all_reduce.log:1"), std::string::npos) << r.err;
+  r = haein("topo calibrate " + cluster_path + " " + log + " --fit net_eficiency");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("net_eficiency"), std::string::npos) << r.err;
+  r = haein("topo calibrate " + cluster_path);
+  EXPECT_EQ(r.exit_code, 2);
+  r = haein("topo calibrate --help");
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.out.find("--fit"), std::string::npos) << r.out;
+}
+
+}  // namespace

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -15,6 +16,7 @@
 #include "haein/common/error.hpp"
 #include "haein/topology/formats.hpp"
 #include "haein/topology/presets.hpp"
+#include "nccl_tests_log.hpp"
 #include "published_points.hpp"
 
 namespace haein::topology {
@@ -95,6 +97,167 @@ TEST(PublishedPoints, HeldPointsMeetTheGoal) {
   std::printf("published points: %d of %d within +-15%% (64 MiB and up: %d of %d), worst %.1f%%\n",
               within, total, large_within, large, 100 * worst);
   EXPECT_GE(within, 0.9 * total);
+}
+
+Cluster dgx_h100_nodes(int nodes) {
+  const std::string last = std::to_string(nodes);
+  return parse_cluster(
+      "version: 1\nname: four\nrails: 8\nnodes:\n"
+      "  - {hostname: \"node[01-0" +
+          last +
+          "]\", node_type: dgx-h100}\n"
+          "switches:\n  - {name: leaf, level: leaf, nodes: \"node[01-0" +
+          last + "]\"}\n",
+      Format::kYaml, "four.yaml");
+}
+
+std::vector<RankSite> whole_nodes(const Cluster& cluster, int nodes) {
+  std::vector<RankSite> sites;
+  for (int n = 0; n < nodes; ++n) {
+    for (const Gpu& gpu : cluster.nodes[n].hardware.gpus)
+      sites.push_back({n, gpu.index, gpu.index});
+  }
+  return sites;
+}
+
+std::vector<double> sizes(double from, double to) {
+  std::vector<double> list;
+  for (double s = from; s <= to; s *= 4) list.push_back(s);
+  return list;
+}
+
+TEST(NcclTestsOutput, ReadsRowsRanksAndTheCollective) {
+  const std::string text =
+      "# Collective test starting: all_gather_perf\n"
+      "#  Rank  0 Group  0 Pid  14840 on gpu-a device  0 [0x1b] NVIDIA H100\n"
+      "#  Rank  1 Group  0 Pid  14841 on gpu-a device  1 [0x43] NVIDIA H100\n"
+      "#  Rank  2 Group  0 Pid  14842 on gpu-b device  0 [0x1b] NVIDIA H100\n"
+      "#       size         count      type   redop    root     time   algbw   busbw #wrong     "
+      "time\n"
+      "gpu-a:1:1 [0] NCCL INFO NCCL_ALGO set by environment to Ring\n"
+      "[1,0]<stdout>:     1048576        262144     float    none      -1    27.37   38.31   25.54 "
+      "     0\n"
+      "  1073741824     268435456     float    none      -1   4029.4  266.48  177.65      0\n"
+      "# Avg bus bandwidth    : 101.6\n";
+  const NcclTestsRun run = parse_nccl_tests(text, "ag.log");
+  EXPECT_EQ(run.collective, Collective::kAllGather);
+  ASSERT_EQ(run.ranks.size(), 3u);
+  EXPECT_EQ(run.ranks[2].host, "gpu-b");
+  EXPECT_EQ(run.ranks[1].device, 1);
+  EXPECT_EQ(run.algorithm, "Ring");
+  ASSERT_EQ(run.rows.size(), 2u);
+  EXPECT_DOUBLE_EQ(run.rows[0].bytes, 1048576);
+  EXPECT_DOUBLE_EQ(run.rows[0].time_us, 27.37);
+  EXPECT_DOUBLE_EQ(run.rows[1].busbw_gbs, 177.65);
+  EXPECT_EQ(run.rows[1].line, 8);
+}
+
+TEST(NcclTestsOutput, MalformedRowsAreNamedByLine) {
+  try {
+    parse_nccl_tests(
+        "#  Rank  0 Group  0 Pid  1 on a device  0 [0] X\n  1048576  262144  float  sum  -1  abc  "
+        "1  2  0\n",
+        "all_reduce_perf.log");
+    FAIL() << "a row with a bad time was read";
+  } catch (const ParseError& e) {
+    EXPECT_NE(std::string(e.what()).find("all_reduce_perf.log:2"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(parse_nccl_tests("# nothing here\n", "all_reduce_perf.log"), ParseError);
+  // No collective anywhere: neither a header line nor the file name says.
+  EXPECT_THROW(
+      parse_nccl_tests("  1048576  262144  float  sum  -1  27.4  38.3  67.0  0\n", "out.txt"),
+      ParseError);
+}
+
+TEST(NcclTestsOutput, ForeignHostsTakeTheClustersNodesInTreeOrder) {
+  const Cluster cluster = dgx_h100_nodes(4);
+  const NcclTestsRun run = parse_nccl_tests(
+      "#  Rank  0 Group  0 Pid  1 on elsewhere-7 device  3 [0] X\n"
+      "#  Rank  1 Group  0 Pid  2 on elsewhere-9 device  3 [0] X\n"
+      "  1048576  262144  float  sum  -1  27.4  38.3  67.0  0\n",
+      "all_reduce_perf.log");
+  const std::vector<Measurement> points = measurements_of(run, cluster);
+  ASSERT_EQ(points.size(), 1u);
+  EXPECT_EQ(points[0].ranks[0].node, 0);
+  EXPECT_EQ(points[0].ranks[1].node, 1);
+  EXPECT_EQ(points[0].ranks[1].gpu, 3);
+  EXPECT_NEAR(points[0].seconds, 27.4e-6, 1e-12);
+  // A device the node does not have is refused.
+  const NcclTestsRun bad = parse_nccl_tests(
+      "#  Rank  0 Group  0 Pid  1 on node01 device  9 [0] X\n  1048576  262144  float  sum  -1  "
+      "27.4  38.3  67.0  0\n",
+      "all_reduce_perf.log");
+  EXPECT_THROW(measurements_of(bad, cluster), InvalidArgument);
+}
+
+// `haein topo calibrate`'s promise: logs made with known parameters give them back.
+TEST(Calibration, RecoversPerturbedParametersFromGeneratedLogs) {
+  const Cluster cluster = dgx_h100_nodes(4);
+  CostParameters truth;
+  // Far enough apart that each decides some points: a ring over four nodes is NIC-bound
+  // (0.70 x 400 < 0.75 x 450), an NVLS tree over two is NVLS-bound.
+  truth[CostParam::kHopperRingEfficiency] = 0.75;
+  truth[CostParam::kHopperNvlsEfficiency] = 0.47;
+  truth[CostParam::kNvlsTreeEfficiency] = 0.80;
+  truth[CostParam::kNetEfficiency] = 0.70;
+  truth[CostParam::kNvlinkStepLlUs] = 0.9;
+  truth[CostParam::kNvlsBaseUs] = 35;
+  const CostModel generator(cluster, truth);
+  std::vector<Measurement> points;
+  auto add = [&](int nodes, const char* algorithm, double from, double to) {
+    const auto sites = whole_nodes(cluster, nodes);
+    const std::string log = testing::nccl_tests_log(generator, sites, Collective::kAllReduce,
+                                                    sizes(from, to), algorithm);
+    const auto run = parse_nccl_tests(log, "all_reduce_perf." + std::to_string(nodes) + ".log");
+    const auto more = measurements_of(run, cluster);
+    points.insert(points.end(), more.begin(), more.end());
+  };
+  add(1, "Ring", 1 << 10, 8.0 * (1 << 30));     // NCCL_ALGO=Ring: NVLink ring, LL at small sizes
+  add(1, nullptr, 1 << 20, 8.0 * (1 << 30));    // default: NVLS from a few MiB
+  add(1, "NVLS", 2 << 20, 64 << 20);            // NVLS forced where its latency shows
+  add(2, nullptr, 256 << 20, 8.0 * (1 << 30));  // NVLS tree, NVLS-bound at two nodes
+  add(4, "Ring", 64 << 20, 8.0 * (1 << 30));    // ring over the NICs
+  const std::vector<CostParam> free = informed_parameters(cluster, points);
+  for (CostParam p : {CostParam::kHopperRingEfficiency, CostParam::kHopperNvlsEfficiency,
+                      CostParam::kNvlsTreeEfficiency, CostParam::kNetEfficiency,
+                      CostParam::kNvlinkStepLlUs, CostParam::kNvlsBaseUs}) {
+    EXPECT_NE(std::find(free.begin(), free.end(), p), free.end())
+        << cost_param_table()[static_cast<int>(p)].name << " is not among the informed ones";
+  }
+  const FitReport report = fit_parameters(cluster, CostParameters{}, points, free);
+  std::printf("fit: rms %.4f -> %.4f over %zu points\n", report.rms_before, report.rms_after,
+              points.size());
+  EXPECT_GT(report.rms_before, 0.05);
+  EXPECT_LT(report.rms_after, 0.01);
+  for (CostParam p : {CostParam::kHopperRingEfficiency, CostParam::kHopperNvlsEfficiency,
+                      CostParam::kNvlsTreeEfficiency, CostParam::kNetEfficiency,
+                      CostParam::kNvlinkStepLlUs, CostParam::kNvlsBaseUs}) {
+    EXPECT_NEAR(report.parameters[p] / truth[p], 1.0, 0.05)
+        << cost_param_table()[static_cast<int>(p)].name << ": fitted " << report.parameters[p]
+        << ", generated with " << truth[p];
+  }
+}
+
+TEST(Calibration, ParametersRoundTripThroughTheClusterFile) {
+  Cluster cluster = dgx_h100_nodes(2);
+  cluster.cost_model["net_efficiency"] = 0.81;
+  cluster.cost_model["nvls_base_us"] = 31.5;
+  for (Format format : {Format::kYaml, Format::kJson}) {
+    const Cluster back = parse_cluster(format_cluster(cluster, format), format, "back");
+    EXPECT_EQ(back.cost_model, cluster.cost_model);
+    EXPECT_DOUBLE_EQ(CostModel(back).parameters()[CostParam::kNetEfficiency], 0.81);
+  }
+  const std::string yaml = format_cluster(cluster, Format::kYaml);
+  try {
+    parse_cluster(yaml + "  net_eficiency: 0.8\n", Format::kYaml, "typo.yaml");
+    FAIL() << "an unknown cost_model name was read";
+  } catch (const ParseError& e) {
+    EXPECT_NE(std::string(e.what()).find("net_eficiency"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("typo.yaml:"), std::string::npos) << e.what();
+  }
+  std::string out_of_range = yaml;
+  out_of_range.replace(out_of_range.find("0.81"), 4, "7.5");
+  EXPECT_THROW(parse_cluster(out_of_range, Format::kYaml, "range.yaml"), ParseError);
 }
 
 // Not a test: fits every parameter to the held points and prints the values, to choose

@@ -81,6 +81,7 @@ std::string write_cluster_json(const Cluster& cluster) {
     }
   }
   if (!cluster.block_sizes.empty()) root["block_sizes"] = cluster.block_sizes;
+  if (!cluster.cost_model.empty()) root["cost_model"] = cluster.cost_model;
   return root.dump(1) + "\n";
 }
 

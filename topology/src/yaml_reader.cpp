@@ -7,6 +7,7 @@
 #include <span>
 
 #include "haein/common/error.hpp"
+#include "haein/topology/cost_model.hpp"
 #include "haein/topology/formats.hpp"
 #include "haein/topology/hostlist.hpp"
 #include "haein/topology/presets.hpp"
@@ -265,7 +266,7 @@ Cluster read_cluster_yaml(std::string_view text, const std::string& source) {
   reader.expect_map(root, "a cluster description");
   reader.check_keys(root,
                     {"version", "name", "rails", "node_types", "nodes", "nvlink_domains",
-                     "switches", "block_sizes"},
+                     "switches", "block_sizes", "cost_model"},
                     "the cluster description");
   Cluster cluster;
   cluster.where = reader.where(root);
@@ -363,6 +364,20 @@ Cluster read_cluster_yaml(std::string_view text, const std::string& source) {
     reader.expect_sequence(sizes, "'block_sizes'");
     for (const auto& item : sizes) {
       cluster.block_sizes.push_back(static_cast<int>(reader.integer(item, "a block size")));
+    }
+  }
+  if (const YAML::Node parameters = root["cost_model"]) {
+    // Written by `haein topo calibrate`; each name and range checked against the model's.
+    reader.expect_map(parameters, "'cost_model'");
+    for (const auto& entry : parameters) {
+      const std::string name = entry.first.Scalar();
+      const double value = reader.number(entry.second, "cost_model '" + printable(name, 80) + "'");
+      try {
+        CostParameters::from({{name, value}});
+      } catch (const InvalidArgument& e) {
+        reader.fail(entry.first, e.what());
+      }
+      cluster.cost_model[name] = value;
     }
   }
   return cluster;

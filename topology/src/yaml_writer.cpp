@@ -135,6 +135,13 @@ std::string write_cluster_yaml(const Cluster& cluster) {
   if (!cluster.block_sizes.empty()) {
     out << YAML::Key << "block_sizes" << YAML::Value << YAML::Flow << cluster.block_sizes;
   }
+  if (!cluster.cost_model.empty()) {
+    out << YAML::Key << "cost_model" << YAML::Value << YAML::BeginMap;
+    for (const auto& [name, value] : cluster.cost_model) {
+      out << YAML::Key << name << YAML::Value << number_text(value);
+    }
+    out << YAML::EndMap;
+  }
   out << YAML::EndMap;
   return std::string("# haein cluster description (docs/cluster-format.md)\n") + out.c_str() + "\n";
 }

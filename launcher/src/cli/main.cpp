@@ -14,6 +14,7 @@
 #include "haein/common/error.hpp"
 #include "haein/common/settings.hpp"
 #include "haein/common/version.hpp"
+#include "haein/launcher/calibrate.hpp"
 #include "haein/launcher/exec_rank.hpp"
 #include "haein/launcher/plan.hpp"
 #include "haein/launcher/run.hpp"
@@ -31,6 +32,8 @@ commands:
   topo convert CLUSTER --to FORMAT  write as yaml, json, slurm, nccl-xml (--node HOST), hostfile
   topo discover [-o FILE]           this node as cluster YAML
   topo validate CLUSTER             check a cluster file; every problem with file:line
+  topo calibrate CLUSTER LOG...     fit the cost model to nccl-tests output (all_reduce_perf
+                                    and friends) and write it into the cluster file
   plan --cluster CLUSTER --gpus N   pick nodes, order ranks, pin GPU/NIC/cores; compare
                                     with mpirun's orders (--explain); write --json,
                                     --rankfile, --slurm-hostfile, --nccl-topo-dir, --svg
@@ -123,8 +126,47 @@ int topo_main(const std::vector<std::string>& args) {
     parse(rest, options, "haein topo validate CLUSTER", vm, true);
     return haein::launcher::topo_validate(vm["cluster"].as<std::string>(), std::cout, std::cerr);
   }
+  if (sub == "calibrate") {
+    haein::launcher::CalibrateOptions calibrate;
+    std::string fit;
+    po::options_description options("haein topo calibrate options");
+    options.add_options()("help,h", "show this help")(
+        "output,o", po::value<std::string>(&calibrate.output),
+        "write the calibrated cluster here (default: back into CLUSTER)")(
+        "fit", po::value<std::string>(&fit),
+        "parameters to fit, comma-separated (default: those the logs inform)")(
+        "min-bytes", po::value<double>(&calibrate.min_bytes)->default_value(0),
+        "leave out rows smaller than this")("dry-run", po::bool_switch(&calibrate.dry_run),
+                                            "print the comparison, write nothing");
+    po::options_description hidden;
+    hidden.add_options()("cluster", po::value<std::string>(&calibrate.cluster))(
+        "log", po::value<std::vector<std::string>>(&calibrate.logs));
+    po::options_description all;
+    all.add(options).add(hidden);
+    po::positional_options_description positional;
+    positional.add("cluster", 1).add("log", -1);
+    po::store(po::command_line_parser(rest).options(all).positional(positional).run(), vm);
+    const char* synopsis = "haein topo calibrate CLUSTER LOG... [--fit a,b] [-o FILE] [--dry-run]";
+    if (vm.count("help")) {
+      std::cout << "usage: " << synopsis << "\n\n"
+                << "LOG: nccl-tests output (all_reduce_perf, all_gather_perf, "
+                   "reduce_scatter_perf), with its '# Rank N ... on HOST device D' lines\n\n"
+                << options;
+      throw haein::HelpShown{};
+    }
+    po::notify(vm);
+    if (calibrate.cluster.empty()) {
+      throw haein::InvalidArgument(std::string("missing CLUSTER; usage: ") + synopsis);
+    }
+    for (std::size_t start = 0; !fit.empty() && start <= fit.size();) {
+      const std::size_t comma = std::min(fit.find(',', start), fit.size());
+      if (comma > start) calibrate.fit.push_back(fit.substr(start, comma - start));
+      start = comma + 1;
+    }
+    return haein::launcher::topo_calibrate(calibrate, std::cout);
+  }
   throw haein::InvalidArgument("unknown subcommand 'topo " + sub +
-                               "'; expected show, convert, discover or validate");
+                               "'; expected show, convert, discover, validate or calibrate");
 }
 
 int plan_main(const std::vector<std::string>& args) {
