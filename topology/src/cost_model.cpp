@@ -75,6 +75,7 @@ int domain_key(const FabricIndex& fabric, int node) {
 struct CostModel::Shape {
   struct Domain {
     int key = 0;
+    int first_node = 0;
     int ranks = 0;
     bool spans_nodes = false;
     double net_gbs = 0;  ///< what its NICs carry at once, per direction
@@ -93,6 +94,11 @@ struct CostModel::Shape {
   double net_gbs = kInfinity;     ///< slowest domain's network bandwidth
   double oversubscription = 1;    ///< paid by traffic between domains on different leaves
   int leaves = 0;
+  /// Network bandwidth of the slowest edge of NCCL's tree between domains: a domain's NICs,
+  /// divided by the oversubscription where the edge climbs above its leaf, and the leaf's
+  /// up-links shared by the tree edges that leave it.
+  double tree_net_gbs = kInfinity;
+  int tree_leaf_crossings = 0;
 };
 
 std::string_view to_string(LinkClass link) {
@@ -183,7 +189,13 @@ CostModel::CostModel(const Cluster& cluster)
     : CostModel(cluster, CostParameters::from(cluster.cost_model)) {}
 
 CostModel::CostModel(const Cluster& cluster, CostParameters parameters)
-    : fabric_(cluster), parameters_(parameters) {}
+    : fabric_(cluster), parameters_(parameters), leaf_capacity_(fabric_.leaf_count(), 0.0) {
+  for (int leaf = 0; leaf < fabric_.leaf_count(); ++leaf) {
+    for (int node : fabric_.nodes_of_leaf(leaf)) {
+      leaf_capacity_[leaf] += rails_of(node) * nic_rate(node);
+    }
+  }
+}
 
 double CostModel::nvlink_rate(int node) const {
   const NodeHardware& hardware = fabric_.cluster().nodes[node].hardware;
@@ -233,7 +245,7 @@ CostModel::Shape CostModel::shape_of(std::span<const RankSite> ranks) const {
     const int key = domain_key(fabric_, site.node);
     auto [it, added] = index_of.try_emplace(key, static_cast<int>(shape.domains.size()));
     if (added) {
-      shape.domains.push_back({key, 0, false, 0, fabric_.leaf_of(site.node)});
+      shape.domains.push_back({key, site.node, 0, false, 0, fabric_.leaf_of(site.node)});
       nodes_of_domain.emplace_back();
     }
     Shape::Domain& domain = shape.domains[it->second];
@@ -278,7 +290,44 @@ CostModel::Shape CostModel::shape_of(std::span<const RankSite> ranks) const {
       shape.oversubscription = std::max(shape.oversubscription, leaf_oversubscription(leaf));
     }
   }
+  tree_network(shape);
   return shape;
+}
+
+double CostModel::leaf_capacity(int leaf, int node) const {
+  if (leaf < 0) return rails_of(node) * nic_rate(node);
+  return leaf_capacity_[leaf];
+}
+
+void CostModel::tree_network(Shape& shape) const {
+  // NCCL's trees connect domains in rank order; the edges of a binary tree over that order
+  // (domain i under domain (i-1)/2) stand for both of its double binary trees. An edge
+  // carries the buffer each way; the edges leaving one leaf share its up-links.
+  const int domains = static_cast<int>(shape.domains.size());
+  shape.tree_net_gbs = shape.net_gbs;
+  if (domains < 2) return;
+  std::unordered_map<int, int> leaving;  // leaf -> tree edges leaving it
+  for (int i = 1; i < domains; ++i) {
+    const int a = shape.domains[i].leaf;
+    const int b = shape.domains[(i - 1) / 2].leaf;
+    if (a == b) continue;
+    ++shape.tree_leaf_crossings;
+    ++leaving[a];
+    ++leaving[b];
+  }
+  for (int i = 1; i < domains; ++i) {
+    const Shape::Domain& child = shape.domains[i];
+    const Shape::Domain& parent = shape.domains[(i - 1) / 2];
+    double gbs = std::min(child.net_gbs, parent.net_gbs);
+    if (child.leaf != parent.leaf) {
+      for (const Shape::Domain* end : {&child, &parent}) {
+        const double oversubscription = leaf_oversubscription(end->leaf);
+        const double uplinks = leaf_capacity(end->leaf, end->first_node) / oversubscription;
+        gbs = std::min({gbs, end->net_gbs / oversubscription, uplinks / leaving[end->leaf]});
+      }
+    }
+    shape.tree_net_gbs = std::min(shape.tree_net_gbs, gbs);
+  }
 }
 
 LinkClass CostModel::link_class(const RankSite& from, const RankSite& to) const {
@@ -360,15 +409,8 @@ RingAnalysis CostModel::analyze_ring(std::span<const RankSite> ranks, const Shap
         // ring's edges leaving one leaf share that leaf's up-links.
         const int leaf_a = fabric_.leaf_of(a.node);
         const double oversubscription = leaf_oversubscription(leaf_a);
-        double leaf_capacity = 0;
-        if (leaf_a < 0) {
-          leaf_capacity = rails_of(a.node) * nic_rate(a.node);
-        } else {
-          for (int node : fabric_.nodes_of_leaf(leaf_a)) {
-            leaf_capacity += rails_of(node) * nic_rate(node);
-          }
-        }
-        const double uplink_share = leaf_capacity / oversubscription / uplink[leaf_a];
+        const double uplink_share =
+            leaf_capacity(leaf_a, a.node) / oversubscription / uplink[leaf_a];
         gbs = std::min(share / oversubscription, uplink_share);
       }
     }
@@ -423,8 +465,7 @@ Prediction CostModel::tree(Protocol protocol, const Shape& shape, double bytes) 
   } else {
     latency_us +=
         2.0 * ceil_log2(domains) * parameters_[by_protocol(P::kTreeNetStepLlUs, protocol)];
-    const double net = shape.net_gbs / 2.0 / shape.oversubscription;
-    algbw = std::min(shape.intra_gbs, net);
+    algbw = std::min(shape.intra_gbs, shape.tree_net_gbs / 2.0);
   }
   if (protocol == Protocol::kLL) {
     const double cap =
@@ -488,7 +529,7 @@ Prediction CostModel::nvls_tree(const Shape& shape, double bytes) const {
   const double nvls_algbw = shape.nvls_efficiency * shape.nvlink_gbs * 2.0 /
                             bus_factor(Collective::kAllReduce, g) *
                             parameters_[P::kNvlsTreeEfficiency];
-  const double net = shape.net_gbs / (domains > 2 ? 2.0 : 1.0) / shape.oversubscription;
+  const double net = shape.tree_net_gbs / (domains > 2 ? 2.0 : 1.0);
   const double algbw = std::min(nvls_algbw, net);
   const double latency_us = parameters_[P::kLaunchUs] + parameters_[P::kNvlsBaseUs] +
                             parameters_[P::kNvlsPerGpuUs] * g +

@@ -196,6 +196,10 @@ class CostModel {
   double nic_rate(int node) const;
   int rails_of(int node) const;
   double leaf_oversubscription(int leaf) const;
+  /// What a leaf's NICs carry at once (its up-links at oversubscription 1); `node` stands in
+  /// for a node on no leaf.
+  double leaf_capacity(int leaf, int node) const;
+  void tree_network(Shape& shape) const;
   RingAnalysis analyze_ring(std::span<const RankSite> ranks, const Shape& shape) const;
   Prediction predict_one(Collective collective, Algorithm algorithm, Protocol protocol,
                          std::span<const RankSite> ranks, const Shape& shape,
@@ -212,6 +216,7 @@ class CostModel {
 
   FabricIndex fabric_;
   CostParameters parameters_;
+  std::vector<double> leaf_capacity_;  ///< per leaf: what its nodes' NICs carry, GB/s
 };
 
 /// nccl-tests' bus bandwidth factor for n ranks: 2(n-1)/n for all-reduce, (n-1)/n for
