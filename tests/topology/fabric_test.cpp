@@ -7,10 +7,12 @@
 #include <chrono>
 #include <map>
 #include <set>
+#include <sstream>
 
 #include "haein/common/error.hpp"
 #include "haein/topology/formats.hpp"
 #include "haein/topology/presets.hpp"
+#include "haein/topology/summary.hpp"
 #include "haein/topology/validate.hpp"
 
 namespace haein::topology {
@@ -111,6 +113,11 @@ TEST(FabricPresets, SuperpodUnitsAreOneLeafEachWithRailSpinesAndACore) {
     EXPECT_EQ(fabric.core_name(fabric.core_of(a, rail)), "core");
   }
   EXPECT_EQ(fabric.spine_of(a), fabric.spine_of(a, 0));  // the lowest rail's, without a rail
+  std::ostringstream summary;
+  print_summary(cluster, summary);
+  EXPECT_NE(summary.str().find("spine 8 (128 switches) [spine-r[0-7]] core 1 (64 switches)"),
+            std::string::npos)
+      << summary.str();
   EXPECT_EQ(fabric.spine_count(), 8);
   EXPECT_EQ(fabric.core_count(), 1);
   EXPECT_EQ(fabric.core_switch(0).count, 64);

@@ -56,8 +56,8 @@ class FabricIndex {
   const std::vector<int>& nodes_of_leaf(int leaf) const { return nodes_of_leaf_[leaf]; }
 
   /// The switch entries behind the indices, for their link speed, oversubscription, radix
-  /// and count. leaf_switch gives the member of a leaf that serves `rail` (the leaf
-  /// itself when it serves all rails, or for a rail it has no member for).
+  /// and count. leaf_switch gives the member of leaf `leaf` (>= 0) that serves `rail` (the
+  /// leaf itself when it serves all rails, or for a rail it has no member for).
   const Switch& leaf_switch(int leaf, int rail) const;
   const Switch& spine_switch(int spine) const { return cluster_->switches[spine_switch_[spine]]; }
   const Switch& core_switch(int core) const { return cluster_->switches[core_switch_[core]]; }
