@@ -144,6 +144,14 @@ TEST_F(Cli, BadInputsExitTwoWithFileAndLine) {
       {"topology.conf", "SwitchName=s0 Nodes=n[1-4]\nSwitchName=s1 Nodes=n[9-7]\n",
        ":2: host list"},
       {"hosts", "a slots=4\nb slots=-1\n", ":2: slots='-1'"},
+      {"radix.yaml",
+       "rails: 8\nnodes:\n  - {hostname: \"n[1-8]\"}\nswitches:\n"
+       "  - {name: l, level: leaf, rail: 0, nodes: \"n[1-8]\", radix: 4}\n",
+       ":5: leaf switch l needs 8 ports but has 4 (radix 4 x 1 switch)"},
+      {"oversubscription.yaml",
+       "nodes:\n  - {hostname: a}\nswitches:\n"
+       "  - {name: l, level: leaf, nodes: a, oversubscription: 0}\n",
+       ":4: switch 'oversubscription' must be positive"},
   };
   for (const Case& c : cases) {
     const std::string path = file(c.name, c.text);
@@ -181,6 +189,21 @@ TEST_F(Cli, ValidateListsEveryProblem) {
       << r.err;
   EXPECT_NE(r.err.find(path + ":7: node b: NIC x port 1 is on rail 4"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find(": 3 problems"), std::string::npos) << r.err;
+}
+
+TEST_F(Cli, FabricPresetsAreListedAndValid) {
+  Result r = haein("topo validate --help");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  for (const char* name : {"preset:dgx-b200-superpod-1su", "preset:dgx-b200-superpod-4su",
+                           "preset:dgx-b200-superpod-16su", "preset:nvl72-factory-50k"}) {
+    EXPECT_NE(r.out.find(name), std::string::npos) << name << "\n" << r.out;
+  }
+  r = haein("topo validate preset:nvl72-factory-50k");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("valid (12492 nodes, 49968 GPUs)"), std::string::npos) << r.out;
+  r = haein("topo show preset:dgx-b200-superpod-4su");
+  EXPECT_NE(r.out.find("switches: leaf 32 [su01-leaf-r[0-7],"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("spine 1 (16 switches) [spine]"), std::string::npos) << r.out;
 }
 
 TEST_F(Cli, WrongCommandsAndFlagsExitTwo) {
