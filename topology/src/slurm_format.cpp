@@ -231,7 +231,7 @@ std::string write_slurm_topology(const Cluster& cluster) {
     std::vector<std::string> all;
     for (const Node& node : cluster.nodes) all.push_back(node.hostname);
     out << "SwitchName=" << (cluster.name.empty() ? "switch" : cluster.name)
-        << " Nodes=" << compress_hostlist(all) << "\n";
+        << " Nodes=" << compress_hostlist(all, HostlistRanges::kOne) << "\n";
     return out.str();
   }
   // Slurm's tree holds each node under one leaf: a fabric drawn per rail is written as
@@ -251,12 +251,14 @@ std::string write_slurm_topology(const Cluster& cluster) {
       if (static_cast<int>(s.level) != level) continue;
       if (s.rail >= 0 && s.rail != written_rail) continue;
       out << "SwitchName=" << s.name;
-      if (!s.nodes.empty()) out << " Nodes=" << compress_hostlist(s.nodes);
+      // Slurm documents one bracketed range per name.
+      if (!s.nodes.empty()) out << " Nodes=" << compress_hostlist(s.nodes, HostlistRanges::kOne);
       std::vector<std::string> children;
       for (const std::string& child : s.children) {
         if (!left_out.contains(child)) children.push_back(child);
       }
-      if (!children.empty()) out << " Switches=" << compress_hostlist(children);
+      if (!children.empty())
+        out << " Switches=" << compress_hostlist(children, HostlistRanges::kOne);
       if (s.link_gbps > 0) out << " LinkSpeed=" << s.link_gbps;
       out << "\n";
     }
