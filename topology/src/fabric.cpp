@@ -83,7 +83,6 @@ FabricIndex::FabricIndex(const Cluster& cluster)
 
   // Leaves in file order: every all-rails leaf, and every rail leaf that is some node's
   // primary (or lists no known node); the other rail leaves join their nodes' leaf.
-  std::vector<int> leaf_of_switch(switches.size(), -1);
   for (std::size_t i = 0; i < switches.size(); ++i) {
     const Switch& s = switches[i];
     if (s.level != SwitchLevel::kLeaf) continue;
@@ -97,7 +96,6 @@ FabricIndex::FabricIndex(const Cluster& cluster)
     }
     if (!own && first_known >= 0) continue;  // a member of another leaf, done below
     const int leaf = static_cast<int>(leaf_names_.size());
-    leaf_of_switch[i] = leaf;
     leaf_names_.push_back(s.name);
     leaf_primary_.push_back(static_cast<int>(i));
     nodes_of_leaf_.emplace_back();
