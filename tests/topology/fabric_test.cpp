@@ -198,6 +198,28 @@ TEST(FabricIndex, TwoTierFilesKeepTheirLeavesAndSpines) {
   EXPECT_EQ(fabric.plane_of_rail(0), -1);
 }
 
+// A leaf hanging directly off a core counts the core as its spine, as before cores were
+// indexed; the core above a real spine is that spine's core.
+TEST(FabricIndex, ALeafUnderACoreKeepsTheCoreAsItsSpine) {
+  const Cluster cluster = read_cluster_yaml(R"(nodes:
+  - {hostname: "n[1-2]"}
+switches:
+  - {name: l1, level: leaf, nodes: n1}
+  - {name: l2, level: leaf, nodes: n2}
+  - {name: s, level: spine, switches: l1}
+  - {name: c, level: core, switches: "s,l2"}
+)",
+                                            "legacy.yaml");
+  ASSERT_TRUE(validate(cluster).empty());
+  const FabricIndex fabric(cluster);
+  EXPECT_EQ(fabric.spine_name(fabric.spine_of(0)), "s");
+  EXPECT_EQ(fabric.spine_name(fabric.spine_of(1)), "c");
+  EXPECT_EQ(fabric.core_name(fabric.core_of(0)), "c");
+  EXPECT_EQ(fabric.core_of(1), -1);
+  EXPECT_EQ(fabric.spine_count(), 2);
+  EXPECT_EQ(fabric.core_count(), 1);
+}
+
 constexpr const char* kThreeTiers = R"(rails: 2
 nodes:
   - {hostname: "n[1-8]", numa: [{id: 0}], nics: [{name: a, rail: 0}, {name: b, rail: 1}]}
