@@ -99,7 +99,14 @@ TEST_F(Cli, ConvertsBetweenFormats) {
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("valid (128 nodes, 1024 GPUs)"), std::string::npos);
 
+  // The built-in DGX B200 layout is a placeholder: no NCCL file from it (docs/presets.md).
   r = haein("topo convert preset:haein --to nccl-xml --node b200-007");
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("node b200-007 (node type dgx-b200) carries placeholder PCI bus ids"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("haein topo discover"), std::string::npos) << r.err;
+  r = haein("topo convert preset:dgx-h100 --to nccl-xml --node dgx-h100-01");
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("<system version=\"1\">"), std::string::npos);
   const std::string xml = file("node.xml", r.out);
@@ -140,6 +147,14 @@ TEST_F(Cli, BadInputsExitTwoWithFileAndLine) {
       {"topology.conf", "SwitchName=s0 Nodes=n[1-4]\nSwitchName=s1 Nodes=n[9-7]\n",
        ":2: host list"},
       {"hosts", "a slots=4\nb slots=-1\n", ":2: slots='-1'"},
+      {"radix.yaml",
+       "rails: 8\nnodes:\n  - {hostname: \"n[1-8]\"}\nswitches:\n"
+       "  - {name: l, level: leaf, rail: 0, nodes: \"n[1-8]\", radix: 4}\n",
+       ":5: leaf switch l needs 8 ports but has 4 (radix 4 x 1 switch)"},
+      {"oversubscription.yaml",
+       "nodes:\n  - {hostname: a}\nswitches:\n"
+       "  - {name: l, level: leaf, nodes: a, oversubscription: 0}\n",
+       ":4: switch 'oversubscription' must be positive"},
   };
   for (const Case& c : cases) {
     const std::string path = file(c.name, c.text);
@@ -179,6 +194,21 @@ TEST_F(Cli, ValidateListsEveryProblem) {
   EXPECT_NE(r.err.find(": 3 problems"), std::string::npos) << r.err;
 }
 
+TEST_F(Cli, FabricPresetsAreListedAndValid) {
+  Result r = haein("topo validate --help");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  for (const char* name : {"preset:dgx-b200-superpod-1su", "preset:dgx-b200-superpod-4su",
+                           "preset:dgx-b200-superpod-16su", "preset:nvl72-factory-50k"}) {
+    EXPECT_NE(r.out.find(name), std::string::npos) << name << "\n" << r.out;
+  }
+  r = haein("topo validate preset:nvl72-factory-50k");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("valid (12492 nodes, 49968 GPUs)"), std::string::npos) << r.out;
+  r = haein("topo show preset:dgx-b200-superpod-4su");
+  EXPECT_NE(r.out.find("switches: leaf 32 [su[01-04]-leaf-r[0-7]]"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("spine 1 (16 switches) [spine]"), std::string::npos) << r.out;
+}
+
 TEST_F(Cli, WrongCommandsAndFlagsExitTwo) {
   for (const char* args : {"launch", "topo", "topo explode", "topo show", "topo show preset:nope",
                            "topo convert preset:haein --to toml", "topo convert preset:haein",
@@ -196,8 +226,28 @@ TEST_F(Cli, WrongCommandsAndFlagsExitTwo) {
 TEST_F(Cli, PlanExplainsAndWritesEveryFile) {
   const std::string busy = file("busy.txt", "# down\nb200-[001-008]\nb200-040\n");
   const fs::path topo = dir_ / "topo";
+  // NCCL files need real PCI ids: the cluster's B200s vouch for theirs (placeholder_pci:
+  // false), as a file built from `haein topo discover` would; preset:haein is refused.
+  const std::string cluster = file("checked.yaml",
+                                   "version: 1\nname: haein\nrails: 8\nnodes:\n"
+                                   "  - {hostname: \"b200-[001-128]\", node_type: dgx-b200, "
+                                   "placeholder_pci: false}\nswitches:\n"
+                                   "  - {name: su1, level: leaf, nodes: \"b200-[001-032]\", "
+                                   "link_gbps: 400}\n"
+                                   "  - {name: su2, level: leaf, nodes: \"b200-[033-064]\", "
+                                   "link_gbps: 400}\n"
+                                   "  - {name: su3, level: leaf, nodes: \"b200-[065-096]\", "
+                                   "link_gbps: 400}\n"
+                                   "  - {name: su4, level: leaf, nodes: \"b200-[097-128]\", "
+                                   "link_gbps: 400}\n"
+                                   "  - {name: spine, level: spine, switches: \"su[1-4]\", "
+                                   "link_gbps: 400}\n");
+  const Result refused =
+      haein("plan --cluster preset:haein --gpus 8 --nccl-topo-dir " + (dir_ / "refused").string());
+  EXPECT_EQ(refused.exit_code, 2) << refused.err;
+  EXPECT_NE(refused.err.find("placeholder PCI bus ids"), std::string::npos) << refused.err;
   const Result r =
-      haein("plan --cluster preset:haein --gpus 64 --busy " + busy +
+      haein("plan --cluster " + cluster + " --gpus 64 --busy " + busy +
             " --layout tp=8,pp=2 --explain --json " + (dir_ / "p.json").string() + " --rankfile " +
             (dir_ / "rankfile").string() + " --slurm-hostfile " + (dir_ / "hosts").string() +
             " --nccl-topo-dir " + topo.string() + " --svg " + (dir_ / "plan.svg").string());

@@ -65,6 +65,32 @@ TEST(Hostlist, CompressRoundTripsInOrder) {
   EXPECT_EQ(compress_hostlist({"dev0", "dev1", "dev2", "dev9"}), "dev[0-2,9]");
 }
 
+// Names of two numbers (rack, tray) fold on both when every rack has the same trays.
+TEST(Hostlist, CompressFoldsAnEarlierNumber) {
+  const std::vector<Names> cases = {
+      expand_hostlist("r[001-003,005]t[01-18]"),
+      expand_hostlist("r[1-2]t[1-3],r3t[1-2],r[4-5]t[1-3]"),
+      expand_hostlist("su[01-16]-leaf-r[0-7]"),
+      {"r1t1", "r1t2", "r2t1", "r2t2", "x", "r3t1"},
+  };
+  for (const Names& names : cases) {
+    EXPECT_EQ(expand_hostlist(compress_hostlist(names)), names) << compress_hostlist(names);
+  }
+  EXPECT_EQ(compress_hostlist(expand_hostlist("r[001-003,005]t[01-18]")), "r[001-003,005]t[01-18]");
+  EXPECT_EQ(compress_hostlist(expand_hostlist("r[1-2]t[1-3],r3t[1-2],r[4-5]t[1-3]")),
+            "r[1-2]t[1-3],r3t[1-2],r[4-5]t[1-3]");
+  EXPECT_EQ(compress_hostlist({"r1t1", "r1t2", "r2t1", "r2t2", "x", "r3t1"}),
+            "r[1-2]t[1-2],x,r3t1");
+  EXPECT_EQ(compress_hostlist({"su01-leaf-r0", "su02-leaf-r0", "su03-leaf-r0"}),
+            "su[01-03]-leaf-r0");
+  EXPECT_EQ(compress_hostlist({"r1-n01", "r1-n02", "r2-n01"}), "r1-n[01-02],r2-n01");
+  // One range per name, as Slurm reads them.
+  const Names racks = expand_hostlist("r[1-2]t[1-3]");
+  EXPECT_EQ(compress_hostlist(racks, HostlistRanges::kOne), "r1t[1-3],r2t[1-3]");
+  EXPECT_EQ(compress_hostlist({"su01-leaf-r0", "su02-leaf-r0"}, HostlistRanges::kOne),
+            "su[01-02]-leaf-r0");
+}
+
 TEST(CpuList, ParsesAndFormats) {
   const std::vector<int> cpus = parse_cpu_list("0-3,8,10-11");
   EXPECT_EQ(cpus, (std::vector<int>{0, 1, 2, 3, 8, 10, 11}));

@@ -193,47 +193,51 @@ std::string hostname_problem(std::string_view name) {
   return {};
 }
 
-std::string compress_hostlist(const std::vector<std::string>& hostnames) {
+namespace {
+
+// Merges runs of consecutive items whose split (by `split`) shares prefix, suffix and
+// padding into one "prefix[ranges]suffix" item; items without a split stay as they are.
+template <class Split>
+std::vector<std::string> merge_runs(const std::vector<std::string>& items, Split split) {
   struct Group {
     std::string prefix, suffix;
     std::size_t width = 0;  // 0: numbers without leading zeros
     std::vector<Range> ranges;
   };
-  std::string result;
+  std::vector<std::string> merged;
   std::optional<Group> group;
   auto flush = [&] {
     if (!group) return;
-    if (!result.empty()) result += ',';
     const bool single = group->ranges.size() == 1 && group->ranges[0].low == group->ranges[0].high;
-    result += group->prefix;
-    if (!single) result += '[';
+    std::string item = group->prefix;
+    if (!single) item += '[';
     for (std::size_t i = 0; i < group->ranges.size(); ++i) {
       const Range& r = group->ranges[i];
-      if (i > 0) result += ',';
-      result += pad(r.low, group->width);
-      if (r.high != r.low) result += '-' + pad(r.high, group->width);
+      if (i > 0) item += ',';
+      item += pad(r.low, group->width);
+      if (r.high != r.low) item += '-' + pad(r.high, group->width);
     }
-    if (!single) result += ']';
-    result += group->suffix;
+    if (!single) item += ']';
+    item += group->suffix;
+    merged.push_back(std::move(item));
     group.reset();
   };
-  for (const std::string& name : hostnames) {
-    const auto split = split_at_last_number(name);
-    if (!split) {
+  for (const std::string& item : items) {
+    const std::optional<SplitName> parts = split(item);
+    if (!parts) {
       flush();
-      if (!result.empty()) result += ',';
-      result += name;
+      merged.push_back(item);
       continue;
     }
-    const bool padded = split->digits.size() > 1 && split->digits.front() == '0';
-    const long long value = to_number(split->digits, name);
-    const bool fits = group && group->prefix == split->prefix && group->suffix == split->suffix &&
-                      (group->width == 0 ? !padded : split->digits.size() == group->width);
+    const bool padded = parts->digits.size() > 1 && parts->digits.front() == '0';
+    const long long value = to_number(parts->digits, item);
+    const bool fits = group && group->prefix == parts->prefix && group->suffix == parts->suffix &&
+                      (group->width == 0 ? !padded : parts->digits.size() == group->width);
     if (!fits) {
       flush();
-      group = Group{std::string(split->prefix),
-                    std::string(split->suffix),
-                    padded ? split->digits.size() : 0,
+      group = Group{std::string(parts->prefix),
+                    std::string(parts->suffix),
+                    padded ? parts->digits.size() : 0,
                     {}};
     }
     Range& last = group->ranges.empty() ? group->ranges.emplace_back(Range{value, value - 1, 0})
@@ -245,6 +249,41 @@ std::string compress_hostlist(const std::vector<std::string>& hostnames) {
     }
   }
   flush();
+  return merged;
+}
+
+// Splits a merged item at the number before its first range, or before its last number
+// when it has no range: "r001t[01-18]" -> ("r", "001", "t[01-18]"), "su01-leaf-r0" ->
+// ("su", "01", "-leaf-r0").
+std::optional<SplitName> split_before_range(std::string_view item) {
+  std::size_t end = item.find('[');
+  if (end == std::string_view::npos) {
+    const std::optional<SplitName> last = split_at_last_number(item);
+    if (!last) return std::nullopt;
+    end = last->prefix.size();
+  }
+  std::optional<SplitName> parts = split_at_last_number(item.substr(0, end));
+  if (parts) parts->suffix = item.substr(parts->prefix.size() + parts->digits.size());
+  return parts;
+}
+
+}  // namespace
+
+std::string compress_hostlist(const std::vector<std::string>& hostnames, HostlistRanges ranges) {
+  // Runs of the last number first ("r001t01".."r001t18" -> "r001t[01-18]"), then runs of
+  // the number before it among items with equal rest ("r[001-002]t[01-18]").
+  // Each item expands in place, outer range first, so the order of the names is kept.
+  const auto split_again = [ranges](std::string_view item) -> std::optional<SplitName> {
+    if (ranges == HostlistRanges::kOne && item.find('[') != std::string_view::npos) return {};
+    return split_before_range(item);
+  };
+  const std::vector<std::string> merged =
+      merge_runs(merge_runs(hostnames, split_at_last_number), split_again);
+  std::string result;
+  for (const std::string& item : merged) {
+    if (!result.empty()) result += ',';
+    result += item;
+  }
   return result;
 }
 

@@ -18,6 +18,7 @@ nlohmann::ordered_json hardware_json(const NodeHardware& hw) {
   out["compute_capability"] = hw.compute_capability;
   out["nvlink"] = std::string(to_string(hw.nvlink));
   out["nvlink_gbps"] = hw.nvlink_gbps;
+  if (hw.placeholder_pci) out["placeholder_pci"] = true;
   out["numa"] = nlohmann::ordered_json::array();
   for (const NumaDomain& numa : hw.numa) {
     out["numa"].push_back({{"id", numa.id}, {"cpus", format_cpu_list(numa.cpus)}});
@@ -77,6 +78,11 @@ std::string write_cluster_json(const Cluster& cluster) {
       if (!s.nodes.empty()) entry["nodes"] = s.nodes;
       if (!s.children.empty()) entry["switches"] = s.children;
       if (s.link_gbps > 0) entry["link_gbps"] = s.link_gbps;
+      if (s.oversubscription != 1.0) entry["oversubscription"] = s.oversubscription;
+      if (s.rail != -1) entry["rail"] = s.rail;
+      if (s.radix != 0) entry["radix"] = s.radix;
+      if (s.count != 1) entry["count"] = s.count;
+      if (s.plane != -1) entry["plane"] = s.plane;
       root["switches"].push_back(std::move(entry));
     }
   }

@@ -198,6 +198,16 @@ NodeHardware read_nccl_topology(std::string_view text, const std::string& source
 
 std::string write_nccl_topology(const Node& node) {
   const NodeHardware& hw = node.hardware;
+  if (hw.placeholder_pci) {
+    // NCCL finds GPUs and NICs in the file by the bus ids CUDA and the NIC driver report;
+    // stand-in ids would give it a machine that does not exist.
+    throw InvalidArgument(
+        "node " + node.hostname +
+        (node.type.empty() ? std::string() : " (node type " + node.type + ")") +
+        " carries placeholder PCI bus ids, not a real machine's; refusing to write an NCCL "
+        "topology file from them. Run 'haein topo discover' on a real node and use its "
+        "output as the node type (or set placeholder_pci: false once the ids are checked)");
+  }
   pugi::xml_document document;
   pugi::xml_node system = document.append_child("system");
   system.append_attribute("version") = "1";

@@ -231,15 +231,34 @@ std::string write_slurm_topology(const Cluster& cluster) {
     std::vector<std::string> all;
     for (const Node& node : cluster.nodes) all.push_back(node.hostname);
     out << "SwitchName=" << (cluster.name.empty() ? "switch" : cluster.name)
-        << " Nodes=" << compress_hostlist(all) << "\n";
+        << " Nodes=" << compress_hostlist(all, HostlistRanges::kOne) << "\n";
     return out.str();
+  }
+  // Slurm's tree holds each node under one leaf: a fabric drawn per rail is written as
+  // the tree of its lowest rail (the rail's leaves and the switches above them), which
+  // groups nodes as every rail does.
+  int written_rail = -1;
+  for (const Switch& s : cluster.switches) {
+    if (s.level == SwitchLevel::kLeaf && s.rail >= 0)
+      written_rail = written_rail < 0 ? s.rail : std::min(written_rail, s.rail);
+  }
+  std::set<std::string> left_out;
+  for (const Switch& s : cluster.switches) {
+    if (s.rail >= 0 && s.rail != written_rail) left_out.insert(s.name);
   }
   for (int level = 0; level <= static_cast<int>(SwitchLevel::kCore); ++level) {
     for (const Switch& s : cluster.switches) {
       if (static_cast<int>(s.level) != level) continue;
+      if (s.rail >= 0 && s.rail != written_rail) continue;
       out << "SwitchName=" << s.name;
-      if (!s.nodes.empty()) out << " Nodes=" << compress_hostlist(s.nodes);
-      if (!s.children.empty()) out << " Switches=" << compress_hostlist(s.children);
+      // Slurm documents one bracketed range per name.
+      if (!s.nodes.empty()) out << " Nodes=" << compress_hostlist(s.nodes, HostlistRanges::kOne);
+      std::vector<std::string> children;
+      for (const std::string& child : s.children) {
+        if (!left_out.contains(child)) children.push_back(child);
+      }
+      if (!children.empty())
+        out << " Switches=" << compress_hostlist(children, HostlistRanges::kOne);
       if (s.link_gbps > 0) out << " LinkSpeed=" << s.link_gbps;
       out << "\n";
     }

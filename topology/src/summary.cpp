@@ -60,12 +60,18 @@ void print_summary(const Cluster& cluster, std::ostream& out) {
   }
   out << "\n";
   std::map<SwitchLevel, std::vector<std::string>> levels;
-  for (const Switch& s : cluster.switches) levels[s.level].push_back(s.name);
+  std::map<SwitchLevel, long long> physical;  // entries standing for groups count them all
+  for (const Switch& s : cluster.switches) {
+    levels[s.level].push_back(s.name);
+    physical[s.level] += s.count;
+  }
   out << "switches:";
   if (levels.empty()) out << " none";
   for (const auto& [level, names] : levels) {
-    out << " " << to_string(level) << " " << names.size() << " [" << compress_hostlist(names)
-        << "]";
+    out << " " << to_string(level) << " " << names.size();
+    if (physical[level] != static_cast<long long>(names.size()))
+      out << " (" << physical[level] << " switches)";
+    out << " [" << compress_hostlist(names) << "]";
   }
   out << "\n";
   if (!cluster.block_sizes.empty()) {

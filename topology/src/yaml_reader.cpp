@@ -21,6 +21,10 @@ namespace {
 /// takes about 2 million).
 constexpr std::size_t kMaxClusterElements = std::size_t{1} << 24;
 
+/// The largest rail, plane, radix or switch count a file may give: far past any fabric,
+/// small enough that port sums stay exact.
+constexpr long long kMaxFabricNumber = 1'000'000;
+
 class Reader {
  public:
   explicit Reader(std::string source) : source_(std::move(source)) {}
@@ -79,6 +83,17 @@ class Reader {
     } catch (const std::exception&) {
     }
     fail(node, what + " must be an integer, got '" + printable(value, 80) + "'");
+  }
+
+  // An integer in [low, high]: values past an int's range must not wrap into valid ones.
+  int bounded(const YAML::Node& node, const std::string& what, long long low,
+              long long high) const {
+    const long long value = integer(node, what);
+    if (value < low || value > high) {
+      fail(node, what + " must be between " + std::to_string(low) + " and " + std::to_string(high) +
+                     ", got " + std::to_string(value));
+    }
+    return static_cast<int>(value);
   }
 
   double number(const YAML::Node& node, const std::string& what) const {
@@ -190,6 +205,10 @@ class Reader {
                                             "'nvlink'");
     }
     if (map["nvlink_gbps"]) hardware.nvlink_gbps = number(map["nvlink_gbps"], "'nvlink_gbps'");
+    if (map["placeholder_pci"]) {
+      hardware.placeholder_pci = choice<bool>(
+          map["placeholder_pci"], {{"true", true}, {"false", false}}, "'placeholder_pci'");
+    }
     if (const YAML::Node list = map["numa"]) {
       expect_sequence(list, "'numa'");
       hardware.numa.clear();
@@ -209,7 +228,10 @@ class Reader {
 
   Switch read_switch(const YAML::Node& node) const {
     expect_map(node, "a switch entry");
-    check_keys(node, {"name", "level", "nodes", "switches", "link_gbps"}, "a switch entry");
+    check_keys(node,
+               {"name", "level", "nodes", "switches", "link_gbps", "oversubscription", "rail",
+                "radix", "count", "plane"},
+               "a switch entry");
     Switch s;
     s.where = where(node);
     s.name = required_text(node, "name", "a switch entry");
@@ -222,6 +244,19 @@ class Reader {
     if (node["nodes"]) s.nodes = hostlist(node["nodes"], "switch 'nodes'");
     if (node["switches"]) s.children = hostlist(node["switches"], "switch 'switches'");
     if (node["link_gbps"]) s.link_gbps = number(node["link_gbps"], "switch 'link_gbps'");
+    if (const YAML::Node value = node["oversubscription"]) {
+      s.oversubscription = number(value, "switch 'oversubscription'");
+      if (s.oversubscription <= 0) {
+        fail(value,
+             "switch 'oversubscription' must be positive (down-link bandwidth per "
+             "up-link bandwidth; 1 = non-blocking), got " +
+                 value.Scalar());
+      }
+    }
+    if (node["rail"]) s.rail = bounded(node["rail"], "switch 'rail'", -1, kMaxFabricNumber);
+    if (node["radix"]) s.radix = bounded(node["radix"], "switch 'radix'", 0, kMaxFabricNumber);
+    if (node["count"]) s.count = bounded(node["count"], "switch 'count'", 1, kMaxFabricNumber);
+    if (node["plane"]) s.plane = bounded(node["plane"], "switch 'plane'", -1, kMaxFabricNumber);
     return s;
   }
 
@@ -297,7 +332,7 @@ Cluster read_cluster_yaml(std::string_view text, const std::string& source) {
     reader.expect_map(entry, "a node entry");
     reader.check_keys(entry,
                       {"hostname", "node_type", "slots", "gpu_model", "compute_capability",
-                       "nvlink", "nvlink_gbps", "numa", "gpus", "nics"},
+                       "nvlink", "nvlink_gbps", "numa", "gpus", "nics", "placeholder_pci"},
                       "a node entry");
     if (!entry["hostname"])
       reader.fail(entry, "a node entry needs 'hostname' (a name or a range like n[01-16])");

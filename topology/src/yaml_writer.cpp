@@ -1,7 +1,7 @@
 // Writes the haein cluster YAML: node types once, nodes grouped into host list ranges.
 #include <yaml-cpp/yaml.h>
 
-#include <sstream>
+#include <charconv>
 
 #include "haein/topology/formats.hpp"
 #include "haein/topology/hostlist.hpp"
@@ -12,11 +12,12 @@ namespace haein::topology {
 
 namespace {
 
-// Short numbers print without a trailing ".0" (400, not 400.000000).
+// The shortest text that reads back as the same double: 400, not 400.000000; 1.2857142857142858
+// for 9/7, not 1.28571.
 std::string number_text(double value) {
-  std::ostringstream out;
-  out << value;
-  return out.str();
+  char buffer[32];
+  const auto result = std::to_chars(buffer, buffer + sizeof buffer, value);
+  return std::string(buffer, result.ptr);
 }
 
 void emit_hardware(YAML::Emitter& out, const NodeHardware& hw) {
@@ -27,6 +28,7 @@ void emit_hardware(YAML::Emitter& out, const NodeHardware& hw) {
   out << YAML::Key << "nvlink" << YAML::Value << std::string(to_string(hw.nvlink));
   if (hw.nvlink_gbps > 0)
     out << YAML::Key << "nvlink_gbps" << YAML::Value << number_text(hw.nvlink_gbps);
+  if (hw.placeholder_pci) out << YAML::Key << "placeholder_pci" << YAML::Value << "true";
   out << YAML::Key << "numa" << YAML::Value << YAML::BeginSeq;
   for (const NumaDomain& numa : hw.numa) {
     out << YAML::Flow << YAML::BeginMap << YAML::Key << "id" << YAML::Value << numa.id;
@@ -128,6 +130,13 @@ std::string write_cluster_yaml(const Cluster& cluster) {
       }
       if (s.link_gbps > 0)
         out << YAML::Key << "link_gbps" << YAML::Value << number_text(s.link_gbps);
+      if (s.oversubscription != 1.0) {
+        out << YAML::Key << "oversubscription" << YAML::Value << number_text(s.oversubscription);
+      }
+      if (s.rail != -1) out << YAML::Key << "rail" << YAML::Value << s.rail;
+      if (s.radix != 0) out << YAML::Key << "radix" << YAML::Value << s.radix;
+      if (s.count != 1) out << YAML::Key << "count" << YAML::Value << s.count;
+      if (s.plane != -1) out << YAML::Key << "plane" << YAML::Value << s.plane;
       out << YAML::EndMap;
     }
     out << YAML::EndSeq;

@@ -14,9 +14,17 @@ namespace haein::topology {
 /// empty bracket, a non-numeric bound, or more than kMaxHostlistSize names.
 std::vector<std::string> expand_hostlist(std::string_view text);
 
+/// How many bracketed ranges one item of a written host list may hold: kOne for readers
+/// that take one ("tux[1-4]", "su[01-16]-leaf-r0"), as Slurm documents its syntax; kMany
+/// for haein's own files and messages ("r[001-694]t[01-18]").
+enum class HostlistRanges { kOne, kMany };
+
 /// The shortest host list this writer knows that expands back to the same names in the
-/// same order: runs of consecutive numbers sharing prefix, suffix and padding are merged.
-std::string compress_hostlist(const std::vector<std::string>& hostnames);
+/// same order: runs of consecutive numbers sharing prefix, suffix and padding are merged,
+/// then runs of an earlier number among merged items with the same rest
+/// ("su[01-16]-leaf-r0"; with kMany also "r[001-694]t[01-18]").
+std::string compress_hostlist(const std::vector<std::string>& hostnames,
+                              HostlistRanges ranges = HostlistRanges::kMany);
 
 inline constexpr std::size_t kMaxHostlistSize = 1'000'000;
 

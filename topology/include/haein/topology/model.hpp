@@ -76,6 +76,10 @@ struct NodeHardware {
   std::vector<NumaDomain> numa;
   std::vector<Gpu> gpus;
   std::vector<Nic> nics;
+  /// True when the PCI bus ids are stand-ins rather than a real machine's (a built-in type
+  /// whose vendor publishes no PCI layout). NCCL topology files are refused for such nodes:
+  /// NCCL would match GPUs and NICs by bus ids that do not exist.
+  bool placeholder_pci = false;
   bool operator==(const NodeHardware&) const = default;
 };
 
@@ -105,14 +109,34 @@ struct NvlinkDomain {
 enum class SwitchLevel { kLeaf = 0, kSpine = 1, kCore = 2 };
 
 /// A switch of the fabric tree. A leaf lists nodes; spines and cores list switches.
-/// In a rail-optimized fabric a leaf stands for the group of per-rail switches of one
-/// scalable unit: rail r of each of its nodes meets rail r of the others one hop away.
+///
+/// Rail-optimized fabrics come in two forms (docs/cluster-format.md):
+/// - a leaf without `rail` stands for all the rails of its nodes: one switch that every
+///   rail NIC plugs into, or a scalable unit's per-rail leaves drawn as one;
+/// - per-rail leaves (`rail: r`), one per rail of a unit, each listing the unit's nodes,
+///   with per-rail spine groups above them (`rail: r` on the spine). A unit's rail leaves
+///   list the same nodes; FabricIndex treats them as one leaf (the unit).
+/// An entry may stand for several identical switches (`count`), such as a spine group.
 struct Switch {
   std::string name;
   SwitchLevel level = SwitchLevel::kLeaf;
   std::vector<std::string> nodes;     ///< hostnames (leaves)
   std::vector<std::string> children;  ///< switch names (spines, cores)
   double link_gbps = 0;               ///< per-link speed, 0 when unknown
+  /// Down-link bandwidth per up-link bandwidth at this switch (1 = non-blocking, 2 = half
+  /// as much up as down). With equal link speeds, up-links = ceil(down-links / this).
+  double oversubscription = 1.0;
+  /// The rail this switch serves in a rail-optimized fabric, -1 = all rails.
+  int rail = -1;
+  /// Ports of one switch, 0 when unknown. Validation checks that down-links plus up-links
+  /// fit in radix x count (FabricPorts in fabric.hpp counts them).
+  int radix = 0;
+  /// Identical switches this entry stands for (a spine group of 16, say); radix is per
+  /// switch, links are counted over the group.
+  int count = 1;
+  /// Independent network plane of a multi-plane fabric, -1 when the fabric is one plane.
+  /// Switches of different planes never connect: traffic between planes crosses a node.
+  int plane = -1;
   SourceLocation where;
   bool operator==(const Switch&) const = default;
 };

@@ -20,7 +20,8 @@ const NodeHardware* find_node_type(const Cluster& cluster, const std::string& na
 /// True when the node names a node type and its hardware is exactly that type's.
 bool matches_node_type(const Cluster& cluster, const Node& node);
 
-/// Names usable as "preset:NAME": dgx-h100, dgx-b200, gb200-nvl72, haein.
+/// Names usable as "preset:NAME": dgx-h100, dgx-b200, gb200-nvl72, haein,
+/// dgx-b200-superpod-1su/-4su/-16su, nvl72-factory-50k (docs/presets.md).
 std::vector<std::string> preset_names();
 
 /// The preset as a validated cluster; throws InvalidArgument listing the known names.
