@@ -119,9 +119,9 @@ std::vector<DomainBin> bins_that_hold(const FabricIndex& fabric, const BusySet& 
     return sum;
   };
   if (total(bins) >= units.need) return bins;
+  const std::string free = describe_free(fabric, bins, units);
   const std::string what = "cannot place " + std::to_string(units.need) +
-                           (units.nodes_mode ? " nodes" : " GPUs") + ": only " +
-                           describe_free(fabric, bins, units);
+                           (units.nodes_mode ? " nodes" : " GPUs") + ": only " + free;
   if (units.tp <= 1) throw InvalidArgument(what);
   Units crossing = units;
   crossing.tp = 1;
@@ -133,7 +133,9 @@ std::vector<DomainBin> bins_that_hold(const FabricIndex& fabric, const BusySet& 
                           ", but TP groups placed there would cross NVLink domains. Use a "
                           "smaller tp, or --allow-cross-domain-tp to place them anyway");
   }
-  warnings.push_back(what + ": TP groups cross NVLink domains (--allow-cross-domain-tp)");
+  warnings.push_back("no placement keeps every tensor-parallel group of " +
+                     std::to_string(units.tp) + " inside an NVLink domain (only " + free +
+                     "): placed across domains (--allow-cross-domain-tp)");
   units = crossing;
   return any;
 }

@@ -326,7 +326,7 @@ int crossing_tp_groups(const Placement& placement, int tp) {
   for (int start = 0; start < placement.world_size(); start += tp) {
     const std::string& domain = placement.ranks[start].nvlink_domain;
     const int end = std::min(start + tp, placement.world_size());
-    for (int r = start; r < end; ++r) {
+    for (int r = start + 1; r < end; ++r) {
       if (placement.ranks[r].nvlink_domain.empty() || placement.ranks[r].nvlink_domain != domain) {
         ++crossing;
         break;

@@ -95,7 +95,8 @@ std::vector<NodeRanks> order_gpus_by_rail(const topology::Cluster& cluster,
                                           const PlacementRequest& request, bool nodes_mode);
 
 /// Stage 5: the tensor-parallel groups (consecutive blocks of `tp` ranks) whose ranks are
-/// not all in one NVLink domain (a rank in no domain is in none).
+/// not all in one NVLink domain (a rank in no domain is in none; a group of one never
+/// crosses).
 int crossing_tp_groups(const Placement& placement, int tp);
 
 /// plan_placement with the spine rule given (the benchmarks compare the rules).
