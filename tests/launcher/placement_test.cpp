@@ -296,7 +296,11 @@ Cluster nvl72_racks(int racks, int racks_per_leaf, int leaves_per_spine) {
   cluster.rails = rack.rails;
   cluster.node_types = rack.node_types;
   const int leaves = (racks + racks_per_leaf - 1) / racks_per_leaf;
-  for (int l = 0; l < leaves; ++l) cluster.switches.push_back({"leaf" + std::to_string(l)});
+  for (int l = 0; l < leaves; ++l) {
+    topology::Switch leaf;
+    leaf.name = "leaf" + std::to_string(l);
+    cluster.switches.push_back(leaf);
+  }
   for (int r = 0; r < racks; ++r) {
     topology::NvlinkDomain domain{"rack" + std::to_string(r), {}, {}};
     for (const topology::Node& tray : rack.nodes) {
@@ -309,7 +313,9 @@ Cluster nvl72_racks(int racks, int racks_per_leaf, int leaves_per_spine) {
     cluster.nvlink_domains.push_back(domain);
   }
   for (int s = 0; s * leaves_per_spine < leaves; ++s) {
-    topology::Switch spine{"spine" + std::to_string(s), topology::SwitchLevel::kSpine};
+    topology::Switch spine;
+    spine.name = "spine" + std::to_string(s);
+    spine.level = topology::SwitchLevel::kSpine;
     for (int l = s * leaves_per_spine; l < std::min(leaves, (s + 1) * leaves_per_spine); ++l)
       spine.children.push_back("leaf" + std::to_string(l));
     cluster.switches.push_back(spine);
