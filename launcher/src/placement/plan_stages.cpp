@@ -254,13 +254,12 @@ std::vector<Bin> choose_spines(const FabricIndex& fabric, const std::vector<Bin>
 
 std::vector<ChosenNode> choose_nodes(const FabricIndex& fabric, const std::vector<DomainBin>& bins,
                                      const std::vector<Take>& leaf_takes) {
+  std::vector<std::vector<Bin>> domains_of_leaf(fabric.leaf_count() + 1);
+  for (std::size_t i = 0; i < bins.size(); ++i)
+    domains_of_leaf[bins[i].leaf].push_back({static_cast<int>(i), bins[i].capacity});
   std::vector<ChosenNode> chosen;
   for (const Take& leaf_take : leaf_takes) {
-    std::vector<Bin> domains;
-    for (std::size_t i = 0; i < bins.size(); ++i) {
-      if (bins[i].leaf == leaf_take.id) domains.push_back({static_cast<int>(i), bins[i].capacity});
-    }
-    for (const Take& domain_take : best_fit(domains, leaf_take.amount)) {
+    for (const Take& domain_take : best_fit(domains_of_leaf[leaf_take.id], leaf_take.amount)) {
       const DomainBin& bin = bins[domain_take.id];
       long left = domain_take.amount;
       for (std::size_t i = 0; i < bin.nodes.size() && left > 0; ++i) {

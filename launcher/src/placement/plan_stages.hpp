@@ -68,7 +68,7 @@ enum class SpineRule {
 std::string_view to_string(SpineRule rule);
 
 /// The rule haein uses: see docs/placement.md for the fragmentation measured with both.
-constexpr SpineRule kDefaultSpineRule = SpineRule::kSpineFirst;
+constexpr SpineRule kDefaultSpineRule = SpineRule::kLeafFirst;
 
 /// Stage 2: the leaves the job may take, all under the fewest spines that hold the
 /// fewest leaves covering `need`. Nodes on no leaf, and leaves without a spine, count as
