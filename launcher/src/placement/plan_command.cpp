@@ -12,6 +12,51 @@
 
 namespace haein::launcher {
 
+namespace {
+
+// The cost model runs only for --explain: at 100,000 ranks it took a quarter of a --json
+// run that prints none of its numbers.
+std::vector<PlanMetrics> compare_with_naive(const topology::Cluster& cluster,
+                                            const topology::FabricIndex& fabric,
+                                            const BusySet& busy, const PlacementRequest& request,
+                                            const PlanOptions& options, const Placement& placement,
+                                            std::ostream& err) {
+  topology::CostParameters parameters;
+  parameters.spine_oversubscription = options.oversubscription;
+  const topology::CostModel model(cluster, parameters);
+  std::vector<PlanMetrics> metrics{measure(model, placement, "haein")};
+  for (NaiveOrder order : {NaiveOrder::kMapBySlot, NaiveOrder::kMapByNode}) {
+    try {
+      metrics.push_back(measure(model, naive_placement(fabric, busy, request, order),
+                                "mpirun " + std::string(to_string(order))));
+    } catch (const InvalidArgument& error) {
+      err << "haein: note: no " << to_string(order) << " comparison: " << error.what() << "\n";
+    }
+  }
+  return metrics;
+}
+
+// "placed N ranks on M nodes (hosts) across L leaf switches of cluster 'C'"
+void print_summary(std::ostream& out, const topology::FabricIndex& fabric,
+                   const Placement& placement) {
+  const topology::Cluster& cluster = fabric.cluster();
+  const std::vector<int> nodes = placement.nodes();
+  std::vector<std::string> hosts;
+  std::set<int> leaves;
+  for (int node : nodes) {
+    hosts.push_back(cluster.nodes[node].hostname);
+    leaves.insert(fabric.leaf_of(node));
+  }
+  out << "placed " << placement.world_size() << " ranks on " << nodes.size()
+      << (nodes.size() == 1 ? " node (" : " nodes (") << topology::compress_hostlist(hosts) << ")";
+  if (fabric.leaf_count() > 0) {
+    out << " across " << leaves.size() << " leaf switch" << (leaves.size() == 1 ? "" : "es");
+  }
+  out << " of cluster '" << cluster.name << "'\n";
+}
+
+}  // namespace
+
 int plan_command(const PlanOptions& options, std::ostream& out, std::ostream& err) {
   // --cluster slurm:[PARTITION]: Slurm's nodes, tree and who holds what, now.
   BusySet busy;
@@ -47,37 +92,10 @@ int plan_command(const PlanOptions& options, std::ostream& out, std::ostream& er
   for (const std::string& warning : placement.warnings)
     err << "haein: warning: " << warning << "\n";
 
-  // The cost model runs only for --explain: at 100,000 ranks it took a quarter of a
-  // --json run that prints none of its numbers.
-  std::vector<PlanMetrics> metrics;
-  if (options.explain) {
-    topology::CostParameters parameters;
-    parameters.spine_oversubscription = options.oversubscription;
-    const topology::CostModel model(cluster, parameters);
-    metrics.push_back(measure(model, placement, "haein"));
-    for (NaiveOrder order : {NaiveOrder::kMapBySlot, NaiveOrder::kMapByNode}) {
-      try {
-        metrics.push_back(measure(model, naive_placement(fabric, busy, request, order),
-                                  "mpirun " + std::string(to_string(order))));
-      } catch (const InvalidArgument& error) {
-        err << "haein: note: no " << to_string(order) << " comparison: " << error.what() << "\n";
-      }
-    }
-  }
-
-  const std::vector<int> nodes = placement.nodes();
-  std::vector<std::string> hosts;
-  std::set<int> leaves;
-  for (int node : nodes) {
-    hosts.push_back(cluster.nodes[node].hostname);
-    leaves.insert(fabric.leaf_of(node));
-  }
-  out << "placed " << placement.world_size() << " ranks on " << nodes.size()
-      << (nodes.size() == 1 ? " node (" : " nodes (") << topology::compress_hostlist(hosts) << ")";
-  if (fabric.leaf_count() > 0) {
-    out << " across " << leaves.size() << " leaf switch" << (leaves.size() == 1 ? "" : "es");
-  }
-  out << " of cluster '" << cluster.name << "'\n";
+  const std::vector<PlanMetrics> metrics =
+      options.explain ? compare_with_naive(cluster, fabric, busy, request, options, placement, err)
+                      : std::vector<PlanMetrics>{};
+  print_summary(out, fabric, placement);
   if (options.explain) {
     out << "\n";
     print_rank_table(out, placement);
