@@ -574,6 +574,32 @@ TEST(PlacementStages, SpineRulesDifferOnlyInWhichSpineFitsBest) {
   }
 }
 
+// Through the whole planner: four racks, one per leaf, two leaves per spine; spine 0 has 5
+// and 5 free trays, spine 1 has 3 and 8. Three trays: spine-first takes the tighter spine
+// 0 and a rack of 5; leaf-first, haein's rule, the rack with exactly 3.
+TEST(Placement, LeafFirstTakesTheBestFittingLeafOfTheCluster) {
+  const Cluster cluster = nvl72_racks(4, 1, 2);
+  const FabricIndex fabric(cluster);
+  BusySet busy(cluster.nodes.size(), true);
+  const int free_per_rack[] = {5, 5, 3, 8};
+  for (int rack = 0; rack < 4; ++rack) {
+    for (int tray = 0; tray < free_per_rack[rack]; ++tray) busy[rack * 18 + tray] = false;
+  }
+  PlacementRequest request;
+  request.nodes = 3;
+  auto racks_of = [](const Placement& placement) {
+    std::set<std::string> racks;
+    for (const RankPlacement& r : placement.ranks) racks.insert(r.nvlink_domain);
+    return racks;
+  };
+  using detail::SpineRule;
+  EXPECT_EQ(racks_of(detail::plan_placement(fabric, busy, request, SpineRule::kSpineFirst)),
+            std::set<std::string>{"rack0"});
+  EXPECT_EQ(racks_of(detail::plan_placement(fabric, busy, request, SpineRule::kLeafFirst)),
+            std::set<std::string>{"rack2"});
+  EXPECT_EQ(racks_of(plan_placement(fabric, busy, request)), std::set<std::string>{"rack2"});
+}
+
 // Stage 4: local rank i on rail i, whatever the GPU numbering (DGX H100: GPU 1 is on
 // mlx5_3's rail 1), and only the GPUs asked for.
 TEST(PlacementStages, GpusInRailOrder) {
