@@ -294,6 +294,45 @@ TEST_F(Cli, OverflowingRequestsAreRefused) {
   EXPECT_NE(r.err.find("the free nodes have 3000000 slots"), std::string::npos) << r.err;
 }
 
+// Issue 23 §5: `--nodes K --gpus-per-node G --layout tp=T` placed TP groups across NVL72
+// racks and exited 0 with a warning. Three free trays in each of two racks hold no group
+// of 16 inside a rack: a refusal (exit 2) that names the free capacity, unless
+// --allow-cross-domain-tp.
+TEST_F(Cli, PlanRefusesTensorParallelGroupsAcrossRacks) {
+  const std::string cluster =
+      file("racks.yaml",
+           "version: 1\nname: two-racks\nrails: 4\nnodes:\n"
+           "  - {hostname: \"a[01-18]\", node_type: gb200-nvl72}\n"
+           "  - {hostname: \"b[01-18]\", node_type: gb200-nvl72}\n"
+           "nvlink_domains:\n"
+           "  - {name: rackA, nodes: \"a[01-18]\"}\n"
+           "  - {name: rackB, nodes: \"b[01-18]\"}\n"
+           "switches:\n"
+           "  - {name: leaf1, level: leaf, nodes: \"a[01-18],b[01-18]\"}\n");
+  const std::string busy = file("busy.txt", "a[04-18]\nb[04-18]\n");
+  const std::string request = "plan --cluster " + cluster + " --busy " + busy +
+                              " --nodes 4 --gpus-per-node 4 --layout tp=16";
+  Result r = haein(request);
+  EXPECT_EQ(r.exit_code, 2) << r.out;
+  EXPECT_NE(r.err.find("cannot place 4 nodes: only 0 qualifying nodes are free in whole TP groups "
+                       "of 16 inside NVLink domains; 6 qualifying nodes are free (leaf1: 6 on 6 "
+                       "nodes)"),
+            std::string::npos)
+      << r.err;
+  r = haein(request + " --allow-cross-domain-tp");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("1 of 1 tensor-parallel groups span more than one NVLink domain"),
+            std::string::npos)
+      << r.err;
+  // With four free trays in rack B, the group stays there.
+  const std::string fewer = file("fewer.txt", "a[04-18]\nb[05-18]\n");
+  r = haein("plan --cluster " + cluster + " --busy " + fewer +
+            " --nodes 4 --gpus-per-node 4 --layout tp=16");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("(b[01-04])"), std::string::npos) << r.out;
+  EXPECT_EQ(r.err.find("warning"), std::string::npos) << r.err;
+}
+
 TEST_F(Cli, PlanBadRequestsExitTwo) {
   Result r = haein("plan --cluster preset:haein --gpus 2000");
   EXPECT_EQ(r.exit_code, 2);

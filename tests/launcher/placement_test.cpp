@@ -5,6 +5,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
+#include <map>
+#include <numeric>
 #include <random>
 #include <set>
 
@@ -13,6 +16,7 @@
 #include "haein/topology/formats.hpp"
 #include "haein/topology/presets.hpp"
 #include "placement/placement_internal.hpp"
+#include "placement/plan_stages.hpp"
 
 namespace haein::launcher {
 namespace {
@@ -283,6 +287,370 @@ TEST(Placement, RackScaleTensorParallelSpansTraysOfOneRack) {
   EXPECT_TRUE(placement.warnings.empty());
 }
 
+// GB200 NVL72 racks (18 trays of 4 GPUs, one NVLink domain each), `racks_per_leaf` racks
+// under a leaf, `leaves_per_spine` leaves under a spine; tray hostnames in rack order.
+Cluster nvl72_racks(int racks, int racks_per_leaf, int leaves_per_spine) {
+  const Cluster rack = topology::load_preset("gb200-nvl72");
+  Cluster cluster;
+  cluster.name = "nvl72-racks";
+  cluster.rails = rack.rails;
+  cluster.node_types = rack.node_types;
+  const int leaves = (racks + racks_per_leaf - 1) / racks_per_leaf;
+  for (int l = 0; l < leaves; ++l) {
+    topology::Switch leaf;
+    leaf.name = "leaf" + std::to_string(l);
+    cluster.switches.push_back(leaf);
+  }
+  for (int r = 0; r < racks; ++r) {
+    topology::NvlinkDomain domain{"rack" + std::to_string(r), {}, {}};
+    for (const topology::Node& tray : rack.nodes) {
+      topology::Node node = tray;
+      node.hostname = "r" + std::to_string(r) + "-" + tray.hostname;
+      domain.nodes.push_back(node.hostname);
+      cluster.switches[r / racks_per_leaf].nodes.push_back(node.hostname);
+      cluster.nodes.push_back(node);
+    }
+    cluster.nvlink_domains.push_back(domain);
+  }
+  for (int s = 0; s * leaves_per_spine < leaves; ++s) {
+    topology::Switch spine;
+    spine.name = "spine" + std::to_string(s);
+    spine.level = topology::SwitchLevel::kSpine;
+    for (int l = s * leaves_per_spine; l < std::min(leaves, (s + 1) * leaves_per_spine); ++l)
+      spine.children.push_back("leaf" + std::to_string(l));
+    cluster.switches.push_back(spine);
+  }
+  return cluster;
+}
+
+// Free trays of each rack.
+std::map<std::string, int> free_trays(const FabricIndex& fabric, const BusySet& busy) {
+  std::map<std::string, int> trays;
+  for (int n = 0; n < fabric.node_count(); ++n) {
+    if (!busy[n]) ++trays[fabric.domain_name(fabric.domain_of(n))];
+  }
+  return trays;
+}
+
+// The case: `--nodes K --gpus-per-node G --layout tp=T` on NVL72 racks. Whenever
+// plan succeeds without --allow-cross-domain-tp no TP group crosses a rack; it succeeds
+// exactly when a non-crossing placement exists (an oracle written apart: each rack holds
+// floor(free trays / q) * q trays of whole groups, q = T / gcd(G, T)), and then also when
+// --gpus finds one for the same GPUs; with --allow-cross-domain-tp a request that only
+// crossing placements hold is placed, with a warning, and its groups do cross.
+TEST(Placement, TensorParallelGroupsNeverCrossRacksWithNodes) {
+  std::mt19937 rng(20261128);
+  int placed = 0, refused = 0, crossed_when_allowed = 0, gpus_mode_compared = 0;
+  for (int instance = 0; instance < 400; ++instance) {
+    const Cluster cluster = nvl72_racks(std::uniform_int_distribution(2, 6)(rng),
+                                        std::uniform_int_distribution(1, 2)(rng),
+                                        std::uniform_int_distribution(1, 2)(rng));
+    const FabricIndex fabric(cluster);
+    const BusySet busy = random_busy(cluster, std::uniform_real_distribution(0.2, 0.9)(rng), rng);
+    const int gpus_per_node = std::array{1, 2, 4}[std::uniform_int_distribution(0, 2)(rng)];
+    const int tp = 2 << std::uniform_int_distribution(0, 5)(rng);  // 2 .. 64
+    if (tp > 18 * gpus_per_node) continue;  // larger than a rack: another error
+    const int q = tp / std::gcd(gpus_per_node, tp);
+    int free_nodes = 0, oracle = 0;
+    for (const auto& [rack, trays] : free_trays(fabric, busy)) {
+      free_nodes += trays;
+      oracle += trays / q * q;
+    }
+    PlacementRequest request;
+    request.nodes = q * std::uniform_int_distribution(1, free_nodes / q + 1)(rng);
+    request.gpus_per_node = gpus_per_node;
+    const int world = request.nodes * gpus_per_node;
+    request.layout = Layout{tp, 1, world / tp, 1};
+    SCOPED_TRACE("instance " + std::to_string(instance) + ": --nodes " +
+                 std::to_string(request.nodes) + " --gpus-per-node " +
+                 std::to_string(gpus_per_node) + " tp=" + std::to_string(tp));
+    bool nodes_mode_placed = false;
+    try {
+      const Placement placement = plan_placement(fabric, busy, request);
+      nodes_mode_placed = true;
+      ++placed;
+      EXPECT_GE(oracle, request.nodes) << "placed although the oracle finds no placement";
+      ASSERT_EQ(placement.world_size(), world);
+      EXPECT_TRUE(placement.warnings.empty());
+      EXPECT_EQ(detail::crossing_tp_groups(placement, tp), 0);
+      for (int start = 0; start < world; start += tp) {
+        for (int r = start; r < start + tp; ++r) {
+          EXPECT_FALSE(busy[placement.ranks[r].node]);
+          ASSERT_EQ(placement.ranks[r].nvlink_domain, placement.ranks[start].nvlink_domain)
+              << "TP group at rank " << start << " leaves its rack";
+        }
+      }
+    } catch (const InvalidArgument& error) {
+      ++refused;
+      EXPECT_LT(oracle, request.nodes)
+          << "refused although a non-crossing placement exists: " << error.what();
+      const std::string what = error.what();
+      EXPECT_NE(what.find("are free in whole TP groups of " + std::to_string(tp)),
+                std::string::npos)
+          << what;
+    }
+    // --gpus for the same GPUs in whole trays (T a multiple of a tray, or a divisor of it).
+    if (gpus_per_node == 4) {
+      PlacementRequest gpus = request;
+      gpus.nodes = gpus.gpus_per_node = 0;
+      gpus.gpus = world;
+      try {
+        const Placement placement = plan_placement(fabric, busy, gpus);
+        ++gpus_mode_compared;
+        EXPECT_EQ(detail::crossing_tp_groups(placement, tp), 0);
+        EXPECT_TRUE(nodes_mode_placed) << "--gpus found a placement, --nodes did not";
+      } catch (const InvalidArgument&) {
+      }
+    }
+    request.allow_cross_domain_tp = true;
+    if (free_nodes < request.nodes) {
+      EXPECT_THROW(plan_placement(fabric, busy, request), InvalidArgument);
+      continue;
+    }
+    const Placement allowed = plan_placement(fabric, busy, request);
+    ASSERT_EQ(allowed.world_size(), world);
+    if (oracle < request.nodes) {
+      ++crossed_when_allowed;
+      EXPECT_GT(detail::crossing_tp_groups(allowed, tp), 0);
+      EXPECT_FALSE(allowed.warnings.empty());
+    } else {
+      EXPECT_EQ(detail::crossing_tp_groups(allowed, tp), 0);
+      EXPECT_TRUE(allowed.warnings.empty());
+    }
+  }
+  EXPECT_GT(placed, 100);
+  EXPECT_GT(refused, 30);
+  EXPECT_GT(crossed_when_allowed, 10);
+  EXPECT_GT(gpus_mode_compared, 30);
+}
+
+// Two racks under one leaf: the first has 3 free trays, the second 18. Four trays of
+// tp=16 fit only in the second; with 3 free trays in each rack none fits, and the refusal
+// names the free capacity in whole groups and in all.
+TEST(Placement, NodesWithRackTensorParallelTakeOneRackOrRefuse) {
+  const Cluster cluster = nvl72_racks(2, 2, 1);
+  const FabricIndex fabric(cluster);
+  BusySet busy(cluster.nodes.size(), false);
+  for (int n = 3; n < 18; ++n) busy[n] = true;
+  PlacementRequest request;
+  request.nodes = 4;
+  request.gpus_per_node = 4;
+  request.layout = Layout{16, 1, 1, 1};
+  const Placement placement = plan_placement(fabric, busy, request);
+  for (const RankPlacement& r : placement.ranks) EXPECT_EQ(r.nvlink_domain, "rack1");
+  for (int n = 21; n < 36; ++n) busy[n] = true;
+  try {
+    plan_placement(fabric, busy, request);
+    FAIL() << "expected a refusal";
+  } catch (const InvalidArgument& error) {
+    const std::string what = error.what();
+    EXPECT_NE(what.find("cannot place 4 nodes: only 0 qualifying nodes are free in whole TP "
+                        "groups of 16"),
+              std::string::npos)
+        << what;
+    EXPECT_NE(what.find("6 qualifying nodes are free (leaf0: 6 on 6 nodes)"), std::string::npos)
+        << what;
+    EXPECT_NE(what.find("--allow-cross-domain-tp"), std::string::npos) << what;
+  }
+  request.allow_cross_domain_tp = true;
+  const Placement crossing = plan_placement(fabric, busy, request);
+  EXPECT_EQ(crossing.world_size(), 16);
+  EXPECT_EQ(detail::crossing_tp_groups(crossing, 16), 1);
+  ASSERT_EQ(crossing.warnings.size(), 2u);
+  EXPECT_NE(crossing.warnings[1].find("1 of 1 tensor-parallel groups span"), std::string::npos);
+}
+
+// Stage 1: a rack offers whole TP groups (tp=8 of 2-GPU trays: 4 trays at a time), a node
+// in no NVLink domain offers none.
+TEST(PlacementStages, CollectBinsOffersWholeTensorParallelGroups) {
+  Cluster cluster = nvl72_racks(1, 1, 1);
+  topology::Node pcie;
+  pcie.hostname = "pcie-1";
+  pcie.hardware = topology::builtin_node_types().at("dgx-h100");
+  pcie.hardware.nvlink = topology::NvlinkScope::kNone;
+  cluster.nodes.push_back(pcie);
+  cluster.switches[0].nodes.push_back(pcie.hostname);
+  const FabricIndex fabric(cluster);
+  BusySet busy(cluster.nodes.size(), false);
+  for (int n = 0; n < 7; ++n) busy[n] = true;  // 11 free trays
+  PlacementRequest request;
+  request.nodes = 4;
+  request.gpus_per_node = 2;
+  detail::Units units{true, 4, 8};
+  auto bins = detail::collect_bins(fabric, busy, request, units);
+  ASSERT_EQ(bins.size(), 2u);
+  EXPECT_EQ(bins[0].nodes.size(), 11u);
+  EXPECT_EQ(bins[0].capacity, 8);  // 11 trays hold two groups of four trays
+  EXPECT_EQ(bins[1].domain, -1);
+  EXPECT_EQ(bins[1].capacity, 0);
+  units.tp = 1;
+  bins = detail::collect_bins(fabric, busy, request, units);
+  EXPECT_EQ(bins[0].capacity, 11);
+  EXPECT_EQ(bins[1].capacity, 1);
+  // --gpus: 44 free GPUs of the rack hold five groups of 8; the PCIe node none.
+  request = PlacementRequest{};
+  request.gpus = 8;
+  bins = detail::collect_bins(fabric, busy, request, detail::Units{false, 8, 8});
+  EXPECT_EQ(bins[0].capacity, 40);
+  EXPECT_EQ(bins[1].capacity, 0);
+}
+
+// Brute force over subsets: the fewest bins whose capacities cover `need`.
+int fewest_bins(const std::vector<detail::Bin>& bins, long need) {
+  int best = 1 << 20;
+  for (unsigned mask = 1; mask < (1u << bins.size()); ++mask) {
+    long sum = 0;
+    for (std::size_t i = 0; i < bins.size(); ++i) sum += (mask >> i & 1) ? bins[i].capacity : 0;
+    if (sum >= need) best = std::min(best, __builtin_popcount(mask));
+  }
+  return best;
+}
+
+TEST(PlacementStages, BestFitTakesTheFewestBinsWholeButOne) {
+  std::mt19937 rng(11);
+  for (int trial = 0; trial < 500; ++trial) {
+    const long granule = std::uniform_int_distribution(1, 4)(rng);
+    std::vector<detail::Bin> bins;
+    long total = 0;
+    const int count = std::uniform_int_distribution(1, 9)(rng);
+    for (int i = 0; i < count; ++i) {
+      bins.push_back({100 + i, granule * std::uniform_int_distribution(0, 12)(rng)});
+      total += bins.back().capacity;
+    }
+    const long need = granule * std::uniform_int_distribution(1, 60)(rng);
+    const auto takes = detail::best_fit(bins, need);
+    if (total < need) {
+      EXPECT_TRUE(takes.empty());
+      continue;
+    }
+    ASSERT_FALSE(takes.empty());
+    EXPECT_EQ(static_cast<int>(takes.size()), fewest_bins(bins, need)) << "trial " << trial;
+    long sum = 0;
+    int partial = 0;
+    std::set<int> ids;
+    for (const detail::Take& take : takes) {
+      const auto bin = std::find_if(bins.begin(), bins.end(),
+                                    [&](const detail::Bin& b) { return b.id == take.id; });
+      ASSERT_NE(bin, bins.end());
+      EXPECT_TRUE(ids.insert(take.id).second);
+      EXPECT_GT(take.amount, 0);
+      EXPECT_LE(take.amount, bin->capacity);
+      EXPECT_EQ(take.amount % granule, 0);
+      partial += take.amount < bin->capacity;
+      sum += take.amount;
+    }
+    EXPECT_EQ(sum, need);
+    EXPECT_LE(partial, 1);
+  }
+  // One bin suffices: the smallest that fits; equal capacities go to the lowest id.
+  const std::vector<detail::Bin> bins{{3, 10}, {1, 7}, {2, 7}, {0, 5}};
+  EXPECT_EQ(detail::best_fit(bins, 6).front().id, 1);
+  EXPECT_EQ(detail::best_fit(bins, 6).front().amount, 6);
+}
+
+// Stage 2 on two spines: A holds leaves of 50 and 50 free, B of 30 and 170. A job of 30
+// fits one leaf anywhere: spine-first takes A (less free in all) and strands 20 of a
+// leaf; leaf-first takes B, whose 30-leaf fits exactly. A job of 200 needs two leaves: only
+// B's two hold it.
+TEST(PlacementStages, SpineRulesDifferOnlyInWhichSpineFitsBest) {
+  const Cluster cluster = nvl72_racks(4, 1, 2);  // leaf0, leaf1 on spine0; leaf2, leaf3 on spine1
+  const FabricIndex fabric(cluster);
+  const std::vector<detail::Bin> leaves{{0, 50}, {1, 50}, {2, 30}, {3, 170}};
+  auto ids = [](const std::vector<detail::Bin>& bins) {
+    std::vector<int> out;
+    for (const detail::Bin& b : bins) out.push_back(b.id);
+    return out;
+  };
+  using detail::SpineRule;
+  EXPECT_EQ(ids(detail::choose_spines(fabric, leaves, 30, SpineRule::kSpineFirst)),
+            (std::vector<int>{0, 1}));
+  EXPECT_EQ(ids(detail::choose_spines(fabric, leaves, 30, SpineRule::kLeafFirst)),
+            (std::vector<int>{2, 3}));
+  for (SpineRule rule : {SpineRule::kSpineFirst, SpineRule::kLeafFirst}) {
+    EXPECT_EQ(ids(detail::choose_spines(fabric, leaves, 200, rule)), (std::vector<int>{2, 3}));
+    // 260 fits no spine: both, B first (its two leaves hold more).
+    EXPECT_EQ(ids(detail::choose_spines(fabric, leaves, 260, rule)),
+              (std::vector<int>{0, 1, 2, 3}));
+  }
+}
+
+// Through the whole planner: four racks, one per leaf, two leaves per spine; spine 0 has 5
+// and 5 free trays, spine 1 has 3 and 8. Three trays: spine-first takes the tighter spine
+// 0 and a rack of 5; leaf-first, haein's rule, the rack with exactly 3.
+TEST(Placement, LeafFirstTakesTheBestFittingLeafOfTheCluster) {
+  const Cluster cluster = nvl72_racks(4, 1, 2);
+  const FabricIndex fabric(cluster);
+  BusySet busy(cluster.nodes.size(), true);
+  const int free_per_rack[] = {5, 5, 3, 8};
+  for (int rack = 0; rack < 4; ++rack) {
+    for (int tray = 0; tray < free_per_rack[rack]; ++tray) busy[rack * 18 + tray] = false;
+  }
+  PlacementRequest request;
+  request.nodes = 3;
+  auto racks_of = [](const Placement& placement) {
+    std::set<std::string> racks;
+    for (const RankPlacement& r : placement.ranks) racks.insert(r.nvlink_domain);
+    return racks;
+  };
+  using detail::SpineRule;
+  EXPECT_EQ(racks_of(detail::plan_placement(fabric, busy, request, SpineRule::kSpineFirst)),
+            std::set<std::string>{"rack0"});
+  EXPECT_EQ(racks_of(detail::plan_placement(fabric, busy, request, SpineRule::kLeafFirst)),
+            std::set<std::string>{"rack2"});
+  EXPECT_EQ(racks_of(plan_placement(fabric, busy, request)), std::set<std::string>{"rack2"});
+}
+
+// Stage 4: local rank i on rail i, whatever the GPU numbering (DGX H100: GPU 1 is on
+// mlx5_3's rail 1), and only the GPUs asked for.
+TEST(PlacementStages, GpusInRailOrder) {
+  const Cluster cluster = topology::load_preset("haein");
+  PlacementRequest request;
+  request.gpus = 5;
+  const auto nodes = detail::order_gpus_by_rail(cluster, {{3, 5}}, request, false);
+  ASSERT_EQ(nodes.size(), 1u);
+  ASSERT_EQ(nodes[0].gpus.size(), 5u);
+  const auto& hardware = cluster.nodes[3].hardware;
+  const std::vector<int> nics = detail::closest_nics(hardware);
+  for (std::size_t local = 0; local < nodes[0].gpus.size(); ++local) {
+    EXPECT_EQ(hardware.nics[nics[nodes[0].gpus[local]]].rail, static_cast<int>(local));
+  }
+  request = PlacementRequest{};
+  request.nodes = 1;
+  EXPECT_EQ(detail::order_gpus_by_rail(cluster, {{3, 1}}, request, true)[0].gpus.size(), 8u);
+}
+
+TEST(PlacementStages, CrossingTensorParallelGroupsAreCounted) {
+  Placement placement;
+  for (const char* domain : {"a", "a", "a", "b", "b", "b", "", ""}) {
+    RankPlacement r;
+    r.rank = placement.world_size();
+    r.nvlink_domain = domain;
+    placement.ranks.push_back(r);
+  }
+  EXPECT_EQ(detail::crossing_tp_groups(placement, 2), 2);  // {a, b} and {"", ""}
+  EXPECT_EQ(detail::crossing_tp_groups(placement, 4), 2);
+  EXPECT_EQ(detail::crossing_tp_groups(placement, 1), 0);
+}
+
+// With tp smaller than a node, a node holds several TP groups: local rank i is still on
+// rail i, but the DP peers of one TP index sit on local indices tp, tp + T, ..., so they
+// share a rail only with the peers at the same position of their node (docs/placement.md).
+TEST(Placement, DataParallelPeersShareARailOnlyAtTheSamePositionBelowANodeOfTp) {
+  const Cluster cluster = topology::load_preset("haein");
+  const FabricIndex fabric(cluster);
+  PlacementRequest request;
+  request.gpus = 64;
+  request.layout = Layout{4, 1, 16, 1};
+  const Placement placement = plan_placement(fabric, BusySet(cluster.nodes.size()), request);
+  std::map<int, std::set<int>> rails_of_tp;
+  for (const RankPlacement& r : placement.ranks) {
+    EXPECT_EQ(r.rail, r.local_rank) << "rank " << r.rank;
+    EXPECT_EQ(r.local_rank % 4, *r.tp) << "rank " << r.rank;
+    rails_of_tp[*r.tp].insert(r.rail);
+  }
+  for (const auto& [tp, rails] : rails_of_tp) EXPECT_EQ(rails, (std::set<int>{tp, tp + 4}));
+}
+
 TEST(Placement, DataParallelPeersShareARail) {
   const Cluster cluster = topology::load_preset("haein");
   const FabricIndex fabric(cluster);
@@ -490,6 +858,27 @@ TEST(PlacementFiles, JsonRoundTripsAndOtherFormats) {
   EXPECT_NE(svg.find("<svg"), std::string::npos);
   EXPECT_NE(svg.find("<polyline"), std::string::npos);
   EXPECT_NE(svg.find("b200-001: ranks 0-7"), std::string::npos);
+}
+
+// The placement JSON is written by hand: names with quotes, backslashes, control
+// characters and UTF-8 must come back as they were.
+TEST(PlacementFiles, JsonEscapesNames) {
+  const Cluster cluster = topology::load_preset("haein");
+  const FabricIndex fabric(cluster);
+  PlacementRequest request;
+  request.gpus = 2;
+  Placement placement = plan_placement(fabric, BusySet(cluster.nodes.size()), request);
+  placement.cluster = "a \"quoted\" back\\slash\ttab\x01 and \xc3\xbc";
+  placement.ranks[1].leaf = "leaf\n2";
+  const Placement back = parse_placement_json(placement_json(placement), "p.json");
+  EXPECT_EQ(back.cluster, placement.cluster);
+  EXPECT_EQ(back.ranks[1].leaf, "leaf\n2");
+  EXPECT_EQ(back.ranks[0].cores, placement.ranks[0].cores);
+  EXPECT_EQ(back.ranks[1].spine, placement.ranks[1].spine);
+  EXPECT_FALSE(back.layout.has_value());
+  EXPECT_FALSE(back.ranks[0].tp.has_value());
+  placement.ranks.clear();
+  EXPECT_EQ(parse_placement_json(placement_json(placement), "p.json").world_size(), 0);
 }
 
 }  // namespace

@@ -155,6 +155,9 @@ Placement assemble(const FabricIndex& fabric, const std::vector<NodeRanks>& node
   placement.layout = request.layout;
   // Node types share hardware, so their GPU-NIC pairing is computed once per type.
   std::unordered_map<std::string, std::vector<int>> nics_by_type;
+  std::size_t world = 0;
+  for (const NodeRanks& entry : nodes) world += entry.gpus.size();
+  placement.ranks.reserve(world);
   int rank = 0;
   for (const NodeRanks& entry : nodes) {
     const Node& node = cluster.nodes[entry.node];

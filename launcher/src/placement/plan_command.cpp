@@ -1,6 +1,7 @@
 // `haein plan`: load, place, compare, write.
 #include <cmath>
 #include <iostream>
+#include <set>
 
 #include "../run/slurm.hpp"
 #include "haein/common/error.hpp"
@@ -10,6 +11,51 @@
 #include "haein/topology/hostlist.hpp"
 
 namespace haein::launcher {
+
+namespace {
+
+// The cost model runs only for --explain: at 100,000 ranks it took a quarter of a --json
+// run that prints none of its numbers.
+std::vector<PlanMetrics> compare_with_naive(const topology::Cluster& cluster,
+                                            const topology::FabricIndex& fabric,
+                                            const BusySet& busy, const PlacementRequest& request,
+                                            const PlanOptions& options, const Placement& placement,
+                                            std::ostream& err) {
+  topology::CostParameters parameters;
+  parameters.spine_oversubscription = options.oversubscription;
+  const topology::CostModel model(cluster, parameters);
+  std::vector<PlanMetrics> metrics{measure(model, placement, "haein")};
+  for (NaiveOrder order : {NaiveOrder::kMapBySlot, NaiveOrder::kMapByNode}) {
+    try {
+      metrics.push_back(measure(model, naive_placement(fabric, busy, request, order),
+                                "mpirun " + std::string(to_string(order))));
+    } catch (const InvalidArgument& error) {
+      err << "haein: note: no " << to_string(order) << " comparison: " << error.what() << "\n";
+    }
+  }
+  return metrics;
+}
+
+// "placed N ranks on M nodes (hosts) across L leaf switches of cluster 'C'"
+void print_summary(std::ostream& out, const topology::FabricIndex& fabric,
+                   const Placement& placement) {
+  const topology::Cluster& cluster = fabric.cluster();
+  const std::vector<int> nodes = placement.nodes();
+  std::vector<std::string> hosts;
+  std::set<int> leaves;
+  for (int node : nodes) {
+    hosts.push_back(cluster.nodes[node].hostname);
+    leaves.insert(fabric.leaf_of(node));
+  }
+  out << "placed " << placement.world_size() << " ranks on " << nodes.size()
+      << (nodes.size() == 1 ? " node (" : " nodes (") << topology::compress_hostlist(hosts) << ")";
+  if (fabric.leaf_count() > 0) {
+    out << " across " << leaves.size() << " leaf switch" << (leaves.size() == 1 ? "" : "es");
+  }
+  out << " of cluster '" << cluster.name << "'\n";
+}
+
+}  // namespace
 
 int plan_command(const PlanOptions& options, std::ostream& out, std::ostream& err) {
   // --cluster slurm:[PARTITION]: Slurm's nodes, tree and who holds what, now.
@@ -42,35 +88,14 @@ int plan_command(const PlanOptions& options, std::ostream& out, std::ostream& er
   if (!(options.oversubscription >= 1.0) || !std::isfinite(options.oversubscription)) {
     throw InvalidArgument("--oversubscription must be at least 1 (down-links per up-link)");
   }
-  topology::CostParameters parameters;
-  parameters.spine_oversubscription = options.oversubscription;
-  const topology::CostModel model(cluster, parameters);
-
   const Placement placement = plan_placement(fabric, busy, request);
   for (const std::string& warning : placement.warnings)
     err << "haein: warning: " << warning << "\n";
 
-  std::vector<PlanMetrics> metrics{measure(model, placement, "haein")};
-  if (options.explain) {
-    for (NaiveOrder order : {NaiveOrder::kMapBySlot, NaiveOrder::kMapByNode}) {
-      try {
-        metrics.push_back(measure(model, naive_placement(fabric, busy, request, order),
-                                  "mpirun " + std::string(to_string(order))));
-      } catch (const InvalidArgument& error) {
-        err << "haein: note: no " << to_string(order) << " comparison: " << error.what() << "\n";
-      }
-    }
-  }
-
-  std::vector<std::string> hosts;
-  for (int node : placement.nodes()) hosts.push_back(cluster.nodes[node].hostname);
-  const PlanMetrics& ours = metrics.front();
-  out << "placed " << placement.world_size() << " ranks on " << ours.nodes
-      << (ours.nodes == 1 ? " node (" : " nodes (") << topology::compress_hostlist(hosts) << ")";
-  if (fabric.leaf_count() > 0) {
-    out << " across " << ours.leaves << " leaf switch" << (ours.leaves == 1 ? "" : "es");
-  }
-  out << " of cluster '" << cluster.name << "'\n";
+  const std::vector<PlanMetrics> metrics =
+      options.explain ? compare_with_naive(cluster, fabric, busy, request, options, placement, err)
+                      : std::vector<PlanMetrics>{};
+  print_summary(out, fabric, placement);
   if (options.explain) {
     out << "\n";
     print_rank_table(out, placement);
