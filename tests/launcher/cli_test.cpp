@@ -539,3 +539,32 @@ TEST_F(Cli, CalibrateFitsTheClusterFileToNcclTestsOutput) {
 }
 
 }  // namespace
+
+namespace {
+
+// `--explain` shows what a placement changes and says "no difference" where the model
+// sees none: on the non-blocking haein preset NCCL's tree is as fast on two leaves as on
+// one; with the up-links shared 4:1 the leaves cost, and mpirun's order pays for them.
+TEST_F(Cli, ExplainShowsThePlacementDifferenceOnlyWhereThereIsOne) {
+  const std::string busy =
+      file("busy.txt",
+           "b200-[001-004],b200-[006-009],b200-[011-014],b200-[016-019],b200-[021-024],"
+           "b200-[026-029],b200-[031-032]\n");
+  Result r = haein("plan --cluster preset:haein --gpus 128 --busy " + busy + " --explain");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("map-by slot / haein: all-reduce best 1 MiB no difference, 1 GiB no "
+                       "difference, ring 1 GiB no difference"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("NCCL tree edges crossing leaf"), std::string::npos) << r.out;
+  r = haein("plan --cluster preset:haein --gpus 128 --busy " + busy +
+            " --explain --oversubscription 4");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto line = r.out.find("map-by slot / haein:");
+  ASSERT_NE(line, std::string::npos) << r.out;
+  const std::string ratios = r.out.substr(line, r.out.find('\n', line) - line);
+  EXPECT_EQ(ratios.find("1 GiB no difference"), std::string::npos) << ratios;
+  EXPECT_NE(ratios.find("1 GiB 3."), std::string::npos) << ratios;
+}
+
+}  // namespace

@@ -47,9 +47,7 @@ TEST(PublishedPoints, HeldPointsMeetTheGoal) {
   std::map<std::tuple<std::string, int, int, double>, Held> held;  // spread runs merge
   const bool verbose = std::getenv("HAEIN_SHOW_POINTS") != nullptr;
   for (const PublishedPoint& point : points) {
-    CostParameters parameters = CostParameters::from(point.cluster->cost_model);
-    parameters.spine_oversubscription = point.oversubscription;
-    const CostModel model(*point.cluster, parameters);
+    const CostModel model(*point.cluster);
     const Prediction p = predict_measurement(model, point.measurement);
     ASSERT_TRUE(p.applicable) << point.measurement.label << ": " << p.why_not;
     const double e = log_error(model, point.measurement);
@@ -269,7 +267,6 @@ TEST(PublishedPoints, DISABLED_FitDefaults) {
     if (!point.check && !point.spread) continue;
     CalibrationSet& set = by_cluster[{point.cluster.get(), point.oversubscription}];
     set.cluster = point.cluster.get();
-    set.spine_oversubscription = point.oversubscription;
     set.points.push_back(point.measurement);
   }
   std::vector<CalibrationSet> sets;

@@ -216,3 +216,45 @@ TEST(CostModel, NoPredictionExceedsTheLinks) {
 
 }  // namespace
 }  // namespace haein::topology
+
+namespace haein::topology {
+namespace {
+
+// NCCL's tree between nodes follows rank order: four nodes of one leaf keep it there,
+// four nodes over two leaves make its edges climb to the spine. On a non-blocking fabric
+// that costs nothing; when the up-links are shared 4:1 it does.
+TEST(CostModel, TreeFollowsThePlacementWhereTheFabricIsShared) {
+  const Cluster cluster = two_leaf_cluster("dgx-b200", 4);
+  const auto blocks = fill(cluster, {0, 1, 2, 3});
+  const auto interleaved = fill(cluster, {0, 4, 1, 5});
+  const CostModel open(cluster);
+  EXPECT_LT(open.analyze_tree(blocks).leaf_crossings,
+            open.analyze_tree(interleaved).leaf_crossings);
+  for (Algorithm algorithm : {Algorithm::kTree, Algorithm::kNvlsTree}) {
+    EXPECT_DOUBLE_EQ(open.predict(Collective::kAllReduce, algorithm, blocks, kGiB).seconds,
+                     open.predict(Collective::kAllReduce, algorithm, interleaved, kGiB).seconds)
+        << to_string(algorithm);
+  }
+  CostParameters shared;
+  shared.spine_oversubscription = 4;
+  const CostModel busy(cluster, shared);
+  for (Algorithm algorithm : {Algorithm::kTree, Algorithm::kNvlsTree}) {
+    EXPECT_GT(busy.predict(Collective::kAllReduce, algorithm, interleaved, kGiB).seconds,
+              1.5 * busy.predict(Collective::kAllReduce, algorithm, blocks, kGiB).seconds)
+        << to_string(algorithm);
+  }
+  // The oversubscription a leaf switch declares in the cluster file counts the same.
+  std::string yaml =
+      "version: 1\nname: two-leaf\nrails: 8\nnodes:\n  - {hostname: \"n[1-8]\", node_type: "
+      "dgx-b200}\nswitches:\n  - {name: leaf1, level: leaf, nodes: \"n[1-4]\", "
+      "oversubscription: 4}\n  - {name: leaf2, level: leaf, nodes: \"n[5-8]\", "
+      "oversubscription: 4}\n  - {name: spine, level: spine, switches: \"leaf[1-2]\"}\n";
+  const Cluster declared = parse_cluster(yaml, Format::kYaml, "declared.yaml");
+  const CostModel by_file(declared);
+  EXPECT_NEAR(by_file.predict(Collective::kAllReduce, Algorithm::kTree, interleaved, kGiB).seconds,
+              busy.predict(Collective::kAllReduce, Algorithm::kTree, interleaved, kGiB).seconds,
+              1e-9);
+}
+
+}  // namespace
+}  // namespace haein::topology

@@ -38,12 +38,14 @@ std::vector<std::string> csv_fields(const std::string& line) {
 }
 
 // The cluster a system was measured on: DGX nodes under one leaf switch, or GB200 trays
-// split evenly over NVL72 racks, one leaf per 8 racks (a DGX GB200 SuperPOD scalable unit).
+// split evenly over NVL72 racks, one leaf per 8 racks (a DGX GB200 SuperPOD scalable unit)
+// whose up-links have the given oversubscription.
 std::shared_ptr<const Cluster> build_cluster(const std::string& system, int racks, int nodes,
                                              double oversubscription) {
   std::ostringstream yaml;
   yaml << "version: 1\nname: " << system << "\n";
   if (system == "dgx-h100" || system == "dgx-b200") {
+    if (oversubscription != 1) throw std::runtime_error("one leaf: nothing is oversubscribed");
     yaml << "rails: 8\nnodes:\n  - {hostname: \"n[1-" << nodes << "]\", node_type: " << system
          << "}\nswitches:\n  - {name: leaf, level: leaf, nodes: \"n[1-" << nodes << "]\"}\n";
   } else if (system == "gb200-nvl72") {
@@ -65,14 +67,13 @@ std::shared_ptr<const Cluster> build_cluster(const std::string& system, int rack
       const int first = l * 8 * per_rack + 1;
       const int last = std::min(nodes, (l + 1) * 8 * per_rack);
       yaml << "  - {name: su" << l + 1 << ", level: leaf, nodes: \"t[" << first << "-" << last
-           << "]\"}\n";
+           << "]\", oversubscription: " << oversubscription << "}\n";
     }
     if (leaves > 1)
       yaml << "  - {name: spine, level: spine, switches: \"su[1-" << leaves << "]\"}\n";
   } else {
     throw std::runtime_error("unknown system '" + system + "'");
   }
-  (void)oversubscription;  // the model takes it as a parameter (PublishedPoint)
   return std::make_shared<const Cluster>(parse_cluster(yaml.str(), Format::kYaml, system));
 }
 

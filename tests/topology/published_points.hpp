@@ -14,7 +14,7 @@ struct PublishedPoint {
   int racks = 0;
   int nodes = 0;
   int gpus_per_node = 0;
-  double oversubscription = 1;  ///< spine oversubscription the point's fabric had
+  double oversubscription = 1;  ///< of the leaves' up-links in the point's fabric
   bool check = false;           ///< held to the +-15% goal; else the note says why not
   /// One of several published runs of the same system and size that disagree by more
   /// than 15%: their geometric mean is held to the goal.

@@ -230,8 +230,25 @@ int CostModel::rails_of(int node) const {
   return std::max(rails, 1);
 }
 
-double CostModel::leaf_oversubscription(int /*leaf*/) const {
-  return std::max(parameters_.spine_oversubscription, 1.0);
+double CostModel::leaf_oversubscription(int leaf) const {
+  // What other tenants leave a job (--oversubscription), or what the leaf's up-links give
+  // by design (its switch entry's oversubscription), whichever is tighter.
+  const double given = std::max(parameters_.spine_oversubscription, 1.0);
+  if (leaf < 0) return given;
+  return std::max(given, fabric_.leaf_switch(leaf, 0).oversubscription);
+}
+
+double CostModel::path_oversubscription(int leaf_a, int leaf_b) const {
+  if (leaf_a == leaf_b) return 1.0;
+  double oversubscription = std::max(leaf_oversubscription(leaf_a), leaf_oversubscription(leaf_b));
+  const int spine_a = fabric_.spine_of_leaf(leaf_a);
+  const int spine_b = fabric_.spine_of_leaf(leaf_b);
+  if (spine_a >= 0 && spine_b >= 0 && spine_a != spine_b) {
+    // Up through the spines to a core: their up-links divide the rate again.
+    oversubscription *= std::max({1.0, fabric_.spine_switch(spine_a).oversubscription,
+                                  fabric_.spine_switch(spine_b).oversubscription});
+  }
+  return oversubscription;
 }
 
 CostModel::Shape CostModel::shape_of(std::span<const RankSite> ranks) const {
@@ -294,36 +311,66 @@ CostModel::Shape CostModel::shape_of(std::span<const RankSite> ranks) const {
   return shape;
 }
 
+TreeAnalysis CostModel::analyze_tree(std::span<const RankSite> ranks) const {
+  TreeAnalysis tree;
+  if (ranks.size() < 2) return tree;
+  const Shape shape = shape_of(ranks);
+  tree.domains = static_cast<int>(shape.domains.size());
+  tree.leaf_crossings = shape.tree_leaf_crossings;
+  tree.network_gbs = tree.domains > 1 ? shape.tree_net_gbs : 0;
+  return tree;
+}
+
 double CostModel::leaf_capacity(int leaf, int node) const {
   if (leaf < 0) return rails_of(node) * nic_rate(node);
   return leaf_capacity_[leaf];
 }
 
+namespace {
+
+// Parent of position p (0-based) in NCCL's in-order binary tree over n positions: with
+// r = p + 1, clear r's lowest set bit and set the next one up; past the end, just clear
+// it. -1 for the root. Neighbours in rank order stay close, so few edges leave a leaf.
+int tree_parent(int p, int n) {
+  const int r = p + 1;
+  const int bit = r & -r;
+  int parent = (r ^ bit) | (bit << 1);
+  if (parent > n) parent = r ^ bit;
+  return parent == 0 ? -1 : parent - 1;
+}
+
+}  // namespace
+
 void CostModel::tree_network(Shape& shape) const {
-  // NCCL's trees connect domains in rank order; the edges of a binary tree over that order
-  // (domain i under domain (i-1)/2) stand for both of its double binary trees. An edge
-  // carries the buffer each way; the edges leaving one leaf share its up-links.
+  // NCCL's trees connect domains in rank order (the second of its double binary trees is
+  // the first shifted by one, with the same locality). An edge carries the buffer each way;
+  // the edges that leave one leaf share its up-links.
   const int domains = static_cast<int>(shape.domains.size());
   shape.tree_net_gbs = shape.net_gbs;
   if (domains < 2) return;
   std::unordered_map<int, int> leaving;  // leaf -> tree edges leaving it
-  for (int i = 1; i < domains; ++i) {
+  for (int i = 0; i < domains; ++i) {
+    const int parent = tree_parent(i, domains);
+    if (parent < 0) continue;
     const int a = shape.domains[i].leaf;
-    const int b = shape.domains[(i - 1) / 2].leaf;
+    const int b = shape.domains[parent].leaf;
     if (a == b) continue;
     ++shape.tree_leaf_crossings;
     ++leaving[a];
     ++leaving[b];
   }
-  for (int i = 1; i < domains; ++i) {
+  for (int i = 0; i < domains; ++i) {
+    const int parent_index = tree_parent(i, domains);
+    if (parent_index < 0) continue;
     const Shape::Domain& child = shape.domains[i];
-    const Shape::Domain& parent = shape.domains[(i - 1) / 2];
+    const Shape::Domain& parent = shape.domains[parent_index];
     double gbs = std::min(child.net_gbs, parent.net_gbs);
     if (child.leaf != parent.leaf) {
+      gbs /= path_oversubscription(child.leaf, parent.leaf);
       for (const Shape::Domain* end : {&child, &parent}) {
-        const double oversubscription = leaf_oversubscription(end->leaf);
-        const double uplinks = leaf_capacity(end->leaf, end->first_node) / oversubscription;
-        gbs = std::min({gbs, end->net_gbs / oversubscription, uplinks / leaving[end->leaf]});
+        const double uplinks =
+            leaf_capacity(end->leaf, end->first_node) / leaf_oversubscription(end->leaf);
+        gbs = std::min(gbs, uplinks / leaving[end->leaf]);
       }
     }
     shape.tree_net_gbs = std::min(shape.tree_net_gbs, gbs);
@@ -408,9 +455,9 @@ RingAnalysis CostModel::analyze_ring(std::span<const RankSite> ranks, const Shap
         // Under load the up-links give each node 1/oversubscription of its rate, and the
         // ring's edges leaving one leaf share that leaf's up-links.
         const int leaf_a = fabric_.leaf_of(a.node);
-        const double oversubscription = leaf_oversubscription(leaf_a);
+        const double oversubscription = path_oversubscription(leaf_a, fabric_.leaf_of(b.node));
         const double uplink_share =
-            leaf_capacity(leaf_a, a.node) / oversubscription / uplink[leaf_a];
+            leaf_capacity(leaf_a, a.node) / leaf_oversubscription(leaf_a) / uplink[leaf_a];
         gbs = std::min(share / oversubscription, uplink_share);
       }
     }

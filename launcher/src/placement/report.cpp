@@ -1,4 +1,5 @@
 // `haein plan --explain`: the rank table and the comparison with the naive orders.
+#include <cmath>
 #include <cstdio>
 #include <iomanip>
 #include <map>
@@ -59,6 +60,7 @@ PlanMetrics measure(const topology::CostModel& model, const Placement& placement
   metrics.leaves = static_cast<int>(leaves.size());
   metrics.spines = static_cast<int>(spines.size());
   metrics.ring = model.analyze_ring(sites);
+  metrics.tree = model.analyze_tree(sites);
   metrics.all_reduce_1mib = model.best(Collective::kAllReduce, sites, kMiB);
   metrics.all_reduce_1gib = model.best(Collective::kAllReduce, sites, kGiB);
   metrics.ring_1gib =
@@ -132,6 +134,8 @@ void print_comparison(std::ostream& out, const std::vector<PlanMetrics>& metrics
       [](const PlanMetrics& m) { return std::to_string(m.ring.max_uplink_congestion); });
   row("max ring edges leaving a node",
       [](const PlanMetrics& m) { return std::to_string(m.ring.max_node_egress); });
+  row("NCCL tree edges crossing leaf",
+      [](const PlanMetrics& m) { return std::to_string(m.tree.leaf_crossings); });
   row("all-reduce 1 MiB, best algorithm",
       [](const PlanMetrics& m) { return format_prediction(m.all_reduce_1mib); });
   row("all-reduce 1 GiB, best algorithm",
@@ -153,7 +157,10 @@ void print_comparison(std::ostream& out, const std::vector<PlanMetrics>& metrics
   auto ratio = [](const topology::Prediction& theirs, const topology::Prediction& mine) {
     char text[32];
     if (!theirs.applicable || !mine.applicable || mine.seconds <= 0) return std::string("n/a");
-    std::snprintf(text, sizeof text, "%.2fx", theirs.seconds / mine.seconds);
+    const double r = theirs.seconds / mine.seconds;
+    // Within half a percent the model sees no difference, and says so.
+    if (std::abs(r - 1) < 0.005) return std::string("no difference");
+    std::snprintf(text, sizeof text, "%.2fx", r);
     return std::string(text);
   };
   for (std::size_t i = 1; i < metrics.size(); ++i) {

@@ -19,6 +19,7 @@ struct PlanMetrics {
   int leaves = 0;  ///< leaf switches spanned
   int spines = 0;
   topology::RingAnalysis ring;
+  topology::TreeAnalysis tree;
   topology::Prediction all_reduce_1mib;  ///< best algorithm at 1 MiB
   topology::Prediction all_reduce_1gib;  ///< best algorithm at 1 GiB
   /// Ring all-reduce of 1 GiB in rank order (MPI's and Gloo's ring; NCCL's order between

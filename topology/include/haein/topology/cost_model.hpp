@@ -147,6 +147,13 @@ struct RingAnalysis {
   double step_latency_us = 0;  ///< latency of the slowest edge (Simple protocol)
 };
 
+/// What NCCL's tree between NVLink domains crosses: its edges join domains in rank order.
+struct TreeAnalysis {
+  int domains = 0;
+  int leaf_crossings = 0;  ///< tree edges between domains on different leaves
+  double network_gbs = 0;  ///< slowest tree edge over the network, GB/s (0: one domain)
+};
+
 struct Prediction {
   Collective collective = Collective::kAllReduce;
   Algorithm algorithm = Algorithm::kRing;
@@ -173,6 +180,7 @@ class CostModel {
 
   LinkClass link_class(const RankSite& from, const RankSite& to) const;
   RingAnalysis analyze_ring(std::span<const RankSite> ranks) const;
+  TreeAnalysis analyze_tree(std::span<const RankSite> ranks) const;
 
   /// Time of one collective of `bytes` (all-reduce: the buffer; all-gather and
   /// reduce-scatter: the whole output or input, as nccl-tests counts) with the fastest
@@ -196,6 +204,9 @@ class CostModel {
   double nic_rate(int node) const;
   int rails_of(int node) const;
   double leaf_oversubscription(int leaf) const;
+  /// Oversubscription paid between two leaves: theirs, times their spines' when the path
+  /// climbs to a core.
+  double path_oversubscription(int leaf_a, int leaf_b) const;
   /// What a leaf's NICs carry at once (its up-links at oversubscription 1); `node` stands in
   /// for a node on no leaf.
   double leaf_capacity(int leaf, int node) const;
