@@ -52,13 +52,16 @@ TEST(PublishedPoints, HeldPointsMeetTheGoal) {
     ASSERT_TRUE(p.applicable) << point.measurement.label << ": " << p.why_not;
     const double e = log_error(model, point.measurement);
     if (verbose) {
-      std::printf("%-22s %-12s r%-2d n%-3d %12.0f B meas %8.2f GB/s pred %8.2f %+6.1f%% %s/%s "
-                  "%.2f us %s\n",
-                  point.measurement.label.c_str(), point.system.c_str(), point.racks, point.nodes,
-                  point.measurement.bytes, point.measurement.busbw_gbs, p.busbw_gbs,
-                  100 * (std::exp(e) - 1), std::string(to_string(p.algorithm)).c_str(),
-                  std::string(to_string(p.protocol)).c_str(), p.seconds * 1e6,
-                  point.check ? "" : point.spread ? "(mean held)" : "(not held)");
+      std::printf(
+          "%-22s %-12s r%-2d n%-3d %12.0f B meas %8.2f GB/s pred %8.2f %+6.1f%% %s/%s "
+          "%.2f us %s\n",
+          point.measurement.label.c_str(), point.system.c_str(), point.racks, point.nodes,
+          point.measurement.bytes, point.measurement.busbw_gbs, p.busbw_gbs,
+          100 * (std::exp(e) - 1), std::string(to_string(p.algorithm)).c_str(),
+          std::string(to_string(p.protocol)).c_str(), p.seconds * 1e6,
+          point.check    ? ""
+          : point.spread ? "(mean held)"
+                         : "(not held)");
     }
     if (!point.check && !point.spread) {
       EXPECT_FALSE(point.note.empty()) << point.measurement.label << ": a point left out says why";
@@ -258,8 +261,9 @@ TEST(Calibration, ParametersRoundTripThroughTheClusterFile) {
 }
 
 // Not a test: fits every parameter to the held points and prints the values, to choose
-// the defaults (run with --gtest_also_run_disabled_tests).
-TEST(PublishedPoints, DISABLED_FitDefaults) {
+// the defaults (HAEIN_FIT_DEFAULTS=1; HAEIN_FIT="name name ..." limits the fit).
+TEST(PublishedPoints, FitDefaults) {
+  if (std::getenv("HAEIN_FIT_DEFAULTS") == nullptr) GTEST_SKIP() << "set HAEIN_FIT_DEFAULTS=1";
   const std::vector<PublishedPoint> points = load_published_points(published_path());
   std::map<std::pair<const Cluster*, double>, CalibrationSet> by_cluster;
   for (const PublishedPoint& point : points) {
