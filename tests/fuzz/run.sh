@@ -33,7 +33,7 @@ cmake --build "$build" -j "$(nproc 2>/dev/null || echo 2)" >"$build/build.log" 2
 # Seeds: what the parsers meet in practice.
 seeds=$build/seeds
 rm -rf "$seeds"
-mkdir -p "$seeds"/{yaml,json,slurm,hostfile,nccl_xml,hostlist,cpu_list,slurm_counts,placement_json,busy,layout}
+mkdir -p "$seeds"/{yaml,json,slurm,hostfile,nccl_xml,hostlist,cpu_list,slurm_counts,placement_json,busy,layout,nccl_tests}
 haein=$build/launcher/haein
 cp "$root"/topology/presets/*.yaml "$seeds/yaml/"
 for preset in dgx-h100 haein; do
@@ -50,12 +50,13 @@ printf '0-55,112-167' >"$seeds/cpu_list/a"
 printf '8(x2),4' >"$seeds/slurm_counts/a"
 printf 'b200-[001-004]\n# comment\nb200-017\n' >"$seeds/busy/a"
 printf '\x10\x00tp=8,pp=2' >"$seeds/layout/a"
+printf '# Collective test starting: all_reduce_perf\n#  Rank  0 Group  0 Pid 1 on dgx-h100-01 device  0 [0x1b] NVIDIA H100\n#  Rank  1 Group  0 Pid 2 on dgx-h100-01 device  1 [0x43] NVIDIA H100\n#       size         count      type   redop    root     time   algbw   busbw #wrong\n[1,0]<stdout>:     1048576        262144     float     sum      -1    27.37   38.31   67.04      0\n  1073741824     268435456     float     sum      -1   4029.4  266.48  466.33      0\n' >"$seeds/nccl_tests/a"
 
 findings=$build/findings
 mkdir -p "$findings"
 failed=()
 all_targets="cluster_yaml cluster_json cluster_slurm cluster_hostfile cluster_nccl_xml hostlist
-             cpu_list slurm_counts placement_json busy layout"
+             cpu_list slurm_counts placement_json busy layout nccl_tests"
 # shellcheck disable=SC2086  # a list of words
 for target in ${HAEIN_FUZZ_TARGETS:-$all_targets}; do
   seed=${target#cluster_}

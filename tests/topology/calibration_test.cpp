@@ -260,6 +260,36 @@ TEST(Calibration, ParametersRoundTripThroughTheClusterFile) {
   EXPECT_THROW(parse_cluster(out_of_range, Format::kYaml, "range.yaml"), ParseError);
 }
 
+// `haein topo calibrate` on published tables: each system's held points, fitted on their
+// own from the defaults, never end farther from what was measured, and closer wherever
+// the defaults were more than 5% off.
+TEST(Calibration, FitsEachPublishedTable) {
+  const std::vector<PublishedPoint> points = load_published_points(published_path());
+  std::map<std::tuple<std::string, std::string, int, double>, CalibrationSet> tables;
+  for (const PublishedPoint& point : points) {
+    if (!point.check) continue;
+    CalibrationSet& set = tables[{point.source, point.system, point.nodes, point.oversubscription}];
+    set.cluster = point.cluster.get();
+    set.points.push_back(point.measurement);
+  }
+  int fitted = 0;
+  for (const auto& [key, set] : tables) {
+    if (set.points.size() < 5) continue;
+    const auto free = informed_parameters(*set.cluster, set.points);
+    const FitReport report = fit_parameters(
+        *set.cluster, CostParameters::from(set.cluster->cost_model), set.points, free);
+    std::printf("  %-50s %-12s %3d nodes: %2zu points, rms %.3f -> %.3f, worst %.1f%% -> %.1f%%\n",
+                std::get<0>(key).c_str(), std::get<1>(key).c_str(), std::get<2>(key),
+                set.points.size(), report.rms_before, report.rms_after, 100 * report.worst_before,
+                100 * report.worst_after);
+    EXPECT_LE(report.rms_after, report.rms_before + 1e-12) << std::get<0>(key);
+    if (report.rms_before > 0.05)
+      EXPECT_LT(report.rms_after, report.rms_before) << std::get<0>(key);
+    ++fitted;
+  }
+  EXPECT_GE(fitted, 6);
+}
+
 // Not a test: fits every parameter to the held points and prints the values, to choose
 // the defaults (HAEIN_FIT_DEFAULTS=1; HAEIN_FIT="name name ..." limits the fit).
 TEST(PublishedPoints, FitDefaults) {
