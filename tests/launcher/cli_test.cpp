@@ -533,6 +533,27 @@ TEST_F(Cli, CalibrateFitsTheClusterFileToNcclTestsOutput) {
   EXPECT_NE(r.err.find("net_eficiency"), std::string::npos) << r.err;
   r = haein("topo calibrate " + cluster_path);
   EXPECT_EQ(r.exit_code, 2);
+  // An NCCL XML or Slurm file given as CLUSTER is never overwritten with YAML.
+  const std::string xml = dir_ / "gpu1.xml";
+  ASSERT_EQ(
+      haein("topo convert " + cluster_path + " --to nccl-xml --node gpu1 -o " + xml).exit_code, 0);
+  const std::string xml_text = slurp(xml);
+  r = haein("topo calibrate " + xml + " " + log);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--output FILE.yaml"), std::string::npos) << r.err;
+  EXPECT_EQ(slurp(xml), xml_text);
+  // A row the model cannot predict (one rank) is refused by name; the file stays.
+  const std::string cluster_text = slurp(cluster_path);
+  const std::string single = file(
+      "single_all_reduce.log",
+      "#  Rank  0 Group  0 Pid  1 on gpu1 device  0 [0] X\n  1048576  262144  float  sum  -1  5.0  "
+      "200  0  0\n");
+  r = haein("topo calibrate " + cluster_path + " " + single);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("single_all_reduce.log:2: the cost model cannot predict this row"),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(slurp(cluster_path), cluster_text);
   r = haein("topo calibrate --help");
   EXPECT_EQ(r.exit_code, 0);
   EXPECT_NE(r.out.find("--fit"), std::string::npos) << r.out;

@@ -169,6 +169,41 @@ TEST(NcclTestsOutput, MalformedRowsAreNamedByLine) {
       ParseError);
 }
 
+TEST(NcclTestsOutput, RefusesWhatItCannotModelByLine) {
+  const std::string ranks =
+      "#  Rank  0 Group  0 Pid  1 on a device  0 [0] X\n"
+      "#  Rank  1 Group  0 Pid  2 on a device  1 [0] X\n";
+  const std::string row = "  1048576  262144  float  sum  -1  27.4  38.3  67.0  0\n";
+  auto refused = [](const std::string& text, const std::string& expect) {
+    try {
+      parse_nccl_tests(text, "all_reduce_perf.log");
+      ADD_FAILURE() << "read: " << text;
+    } catch (const ParseError& e) {
+      EXPECT_NE(std::string(e.what()).find(expect), std::string::npos) << e.what();
+    }
+  };
+  // Two runs in one file: the second rank block is named.
+  refused(ranks + row + ranks + row, "all_reduce_perf.log:4: rank 0 where rank 2 was due");
+  // NCCL's exclusion syntax and algorithms the model does not know.
+  refused(ranks + "NCCL_ALGO=^NVLS\n" + row, "NCCL_ALGO=^NVLS");
+  refused(ranks + "x NCCL INFO NCCL_ALGO set by environment to CollNetDirect\n" + row,
+          "CollNetDirect");
+  refused("# Collective test starting: broadcast_perf\n" + ranks + row, "broadcast_perf");
+  // Devices and sizes past any machine.
+  refused("#  Rank  0 Group  0 Pid  1 on a device 1e10 [0] X\n" + row, "whole numbers");
+  refused(ranks + "  1e300  262144  float  sum  -1  27.4  38.3  67.0  0\n", "1 PiB");
+  refused(ranks + "  1048576  262144  float  sum  -1  1e300  38.3  67.0  0\n", "a day");
+  // srun's labels ("0: ") are read like mpirun's tags.
+  std::string labelled;
+  for (const std::string& line :
+       {ranks.substr(0, ranks.find('\n') + 1), ranks.substr(ranks.find('\n') + 1), row}) {
+    labelled += "0: " + line;
+  }
+  const NcclTestsRun run = parse_nccl_tests(labelled, "all_reduce_perf.log");
+  EXPECT_EQ(run.ranks.size(), 2u);
+  EXPECT_EQ(run.rows.size(), 1u);
+}
+
 TEST(NcclTestsOutput, ForeignHostsTakeTheClustersNodesInTreeOrder) {
   const Cluster cluster = dgx_h100_nodes(4);
   const NcclTestsRun run = parse_nccl_tests(
@@ -176,7 +211,12 @@ TEST(NcclTestsOutput, ForeignHostsTakeTheClustersNodesInTreeOrder) {
       "#  Rank  1 Group  0 Pid  2 on elsewhere-9 device  3 [0] X\n"
       "  1048576  262144  float  sum  -1  27.4  38.3  67.0  0\n",
       "all_reduce_perf.log");
-  const std::vector<Measurement> points = measurements_of(run, cluster);
+  std::vector<std::string> notes;
+  const std::vector<Measurement> points = measurements_of(run, cluster, 0, 0, &notes);
+  ASSERT_EQ(notes.size(), 1u);
+  EXPECT_NE(notes[0].find("2 of its 2 hosts are not in the cluster (elsewhere-7, elsewhere-9)"),
+            std::string::npos)
+      << notes[0];
   ASSERT_EQ(points.size(), 1u);
   EXPECT_EQ(points[0].ranks[0].node, 0);
   EXPECT_EQ(points[0].ranks[1].node, 1);
@@ -283,8 +323,9 @@ TEST(Calibration, FitsEachPublishedTable) {
                 set.points.size(), report.rms_before, report.rms_after, 100 * report.worst_before,
                 100 * report.worst_after);
     EXPECT_LE(report.rms_after, report.rms_before + 1e-12) << std::get<0>(key);
-    if (report.rms_before > 0.05)
+    if (report.rms_before > 0.05) {
       EXPECT_LT(report.rms_after, report.rms_before) << std::get<0>(key);
+    }
     ++fitted;
   }
   EXPECT_GE(fitted, 6);

@@ -243,6 +243,10 @@ TEST(CostModel, TreeFollowsThePlacementWhereTheFabricIsShared) {
               1.5 * busy.predict(Collective::kAllReduce, algorithm, blocks, kGiB).seconds)
         << to_string(algorithm);
   }
+  // NCCL's tree over three nodes is rooted at the first (ncclGetBtree: 1 under 2, 2 under
+  // 0): with the first two on one leaf, both of its edges cross to the other.
+  EXPECT_EQ(open.analyze_tree(fill(cluster, {0, 1, 4})).leaf_crossings, 2);
+  EXPECT_EQ(open.analyze_tree(fill(cluster, {0, 1, 2, 3})).leaf_crossings, 0);
   // The oversubscription a leaf switch declares in the cluster file counts the same.
   std::string yaml =
       "version: 1\nname: two-leaf\nrails: 8\nnodes:\n  - {hostname: \"n[1-8]\", node_type: "

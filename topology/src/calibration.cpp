@@ -3,9 +3,11 @@
 #include "haein/topology/calibration.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cmath>
 #include <map>
+#include <memory>
 #include <numeric>
 #include <set>
 
@@ -44,6 +46,11 @@ std::string_view untagged(std::string_view line) {
   if (const auto tag = line.find(">:"); tag != std::string_view::npos && line.starts_with("[")) {
     line.remove_prefix(tag + 2);
   }
+  std::size_t digits = 0;
+  while (digits < line.size() && std::isdigit(static_cast<unsigned char>(line[digits]))) ++digits;
+  if (digits > 0 && digits + 1 < line.size() && line[digits] == ':' && line[digits + 1] == ' ') {
+    line.remove_prefix(digits + 2);
+  }
   return line;
 }
 
@@ -56,28 +63,171 @@ std::optional<Collective> collective_of_file(const std::string& source) {
   return std::nullopt;
 }
 
-struct Errors {
-  double rms = 0;
-  double worst = 0;
-};
-
-Errors errors_of(std::span<const CalibrationSet> sets, const CostParameters& parameters) {
-  Errors errors;
-  std::size_t count = 0;
-  for (const CalibrationSet& set : sets) {
-    CostParameters with_fabric = parameters;
-    with_fabric.spine_oversubscription = set.spine_oversubscription;
-    const CostModel model(*set.cluster, with_fabric);
-    for (const Measurement& point : set.points) {
-      const double e = log_error(model, point);
-      errors.rms += e * e;
-      errors.worst = std::max(errors.worst, std::abs(std::exp(e) - 1));
-      ++count;
+// The sets of a fit with their fabric indexes, built once: a trial of the parameters only
+// builds the models over them.
+class Scorer {
+ public:
+  explicit Scorer(std::span<const CalibrationSet> sets) : sets_(sets) {
+    for (const CalibrationSet& set : sets) {
+      fabrics_.push_back(std::make_shared<const FabricIndex>(*set.cluster));
+      count_ += set.points.size();
     }
   }
-  errors.rms = count == 0 ? 0 : std::sqrt(errors.rms / count);
-  return errors;
-}
+  std::size_t count() const { return count_; }
+
+  struct Errors {
+    double sum = 0;  ///< of squared log errors
+    double rms = 0;
+    double worst = 0;  ///< largest |predicted / measured - 1|
+  };
+  Errors errors(const CostParameters& parameters) const {
+    Errors errors;
+    for (std::size_t s = 0; s < sets_.size(); ++s) {
+      CostParameters with_fabric = parameters;
+      with_fabric.spine_oversubscription = sets_[s].spine_oversubscription;
+      const CostModel model(fabrics_[s], with_fabric);
+      for (const Measurement& point : sets_[s].points) {
+        const double e = log_error(model, point);
+        errors.sum += e * e;
+        errors.worst = std::max(errors.worst, std::abs(std::exp(e) - 1));
+      }
+    }
+    errors.rms = count_ == 0 ? 0 : std::sqrt(errors.sum / count_);
+    return errors;
+  }
+
+ private:
+  std::span<const CalibrationSet> sets_;
+  std::vector<std::shared_ptr<const FabricIndex>> fabrics_;
+  std::size_t count_ = 0;
+};
+
+}  // namespace
+
+namespace {
+
+// The largest size and time a row may hold: 1 PiB, and a day.
+constexpr double kMaxRowBytes = 1125899906842624.0;
+constexpr double kMaxRowMicroseconds = 86400e6;
+
+// Reads one nccl-tests output file line by line.
+class NcclTestsReader {
+ public:
+  NcclTestsReader(const std::string& source, NcclTestsRun& run) : source_(source), run_(run) {}
+
+  void line(std::string_view text, int number) {
+    number_ = number;
+    text = untagged(text);
+    algorithm_setting(text);
+    const auto words = split_words(text);
+    if (words.empty()) return;
+    if (words.front().starts_with("#")) {
+      comment(text, words);
+      return;
+    }
+    row(words);
+  }
+
+  std::optional<Collective> collective() const { return collective_; }
+
+ private:
+  ParseError fail(const std::string& what) const { return ParseError(source_, number_, what); }
+
+  // "NCCL_ALGO=Ring" or NCCL's "NCCL_ALGO set by environment to Ring".
+  void algorithm_setting(std::string_view text) {
+    const auto at = text.find("NCCL_ALGO");
+    if (at == std::string_view::npos) return;
+    std::string_view rest = text.substr(at + 9);
+    if (rest.starts_with("=")) {
+      rest.remove_prefix(1);
+    } else if (const auto to = rest.find(" to "); to != std::string_view::npos) {
+      rest.remove_prefix(to + 4);
+    } else {
+      return;
+    }
+    const auto words = split_words(rest);
+    if (words.empty()) return;
+    const std::string value(words.front());
+    if (!algorithm_from_string(value) ||
+        *algorithm_from_string(value) == Algorithm::kHierarchical) {
+      throw fail("NCCL_ALGO=" + printable(value, 60) +
+                 ": the cost model knows ring, tree, nvls and nvlstree (no lists, exclusions "
+                 "or CollNet); leave such runs out");
+    }
+    run_.algorithm = value;
+  }
+
+  void comment(std::string_view text, const std::vector<std::string_view>& words) {
+    if (const auto at = text.find("Collective test starting:"); at != std::string_view::npos) {
+      const auto name = split_words(text.substr(at + 25));
+      if (name.empty()) return;
+      collective_ = collective_from_string(name.front());
+      if (!collective_) {
+        throw fail(printable(std::string(name.front()), 60) +
+                   ": the cost model knows all_reduce, all_gather and reduce_scatter");
+      }
+    }
+    // "#  Rank  0 Group  0 Pid  14840 on host device  3 [0x01] NVIDIA ..."
+    if (words.size() >= 9 && words[0] == "#" && words[1] == "Rank") rank_line(words);
+    // The column header names where "time" is (older versions have no redop/root).
+    if (words.size() >= 7 && words[0] == "#" && words[1] == "size") {
+      const auto time = std::find(words.begin(), words.end(), "time");
+      if (time != words.end()) time_column_ = static_cast<std::size_t>(time - words.begin()) - 1;
+    }
+  }
+
+  void rank_line(const std::vector<std::string_view>& words) {
+    const auto on = std::find(words.begin(), words.end(), "on");
+    const auto device = std::find(words.begin(), words.end(), "device");
+    if (on == words.end() || on + 1 == words.end() || device == words.end() ||
+        device + 1 == words.end()) {
+      return;
+    }
+    const std::optional<int> rank = small_integer(words[2]);
+    const std::optional<int> d = small_integer(*(device + 1));
+    if (!rank || !d) throw fail("a '# Rank N ... device D' line needs whole numbers N and D");
+    // Ranks come once each, in order: a second block means two runs in one file.
+    if (*rank != static_cast<int>(run_.ranks.size())) {
+      throw fail("rank " + std::to_string(*rank) + " where rank " +
+                 std::to_string(run_.ranks.size()) +
+                 " was due: one run per file, its ranks listed once in order");
+    }
+    run_.ranks.push_back({std::string(*(on + 1)), *d});
+  }
+
+  void row(const std::vector<std::string_view>& words) {
+    const std::optional<double> size = number(words.front());
+    if (!size) return;  // NCCL INFO lines, warnings, anything else
+    if (words.size() < time_column_ + 3) {
+      throw fail("a result row needs size, count, type, ..., time, algbw and busbw; this one has " +
+                 std::to_string(words.size()) + " columns");
+    }
+    const std::optional<double> time = number(words[time_column_]);
+    const std::optional<double> busbw = number(words[time_column_ + 2]);
+    if (!time || !busbw || !(*size >= 1 && *size <= kMaxRowBytes) || *size != std::floor(*size) ||
+        !(*time > 0 && *time <= kMaxRowMicroseconds) || !(*busbw >= 0 && *busbw < 1e9)) {
+      throw fail(
+          "a result row must hold a whole size of 1 B to 1 PiB, a time above 0 and up to a "
+          "day (us), and a bus bandwidth");
+    }
+    run_.rows.push_back({*size, *time, *busbw, number_});
+  }
+
+  static std::optional<int> small_integer(std::string_view word) {
+    int value = 0;
+    const auto [end, error] = std::from_chars(word.data(), word.data() + word.size(), value);
+    if (error != std::errc() || end != word.data() + word.size() || value < 0 || value > 1 << 24) {
+      return std::nullopt;
+    }
+    return value;
+  }
+
+  const std::string& source_;
+  NcclTestsRun& run_;
+  std::optional<Collective> collective_;
+  std::size_t time_column_ = 5;  // size count type redop root time algbw busbw ...
+  int number_ = 0;
+};
 
 }  // namespace
 
@@ -85,70 +235,15 @@ NcclTestsRun parse_nccl_tests(std::string_view text, const std::string& source,
                               std::optional<Collective> fallback) {
   NcclTestsRun run;
   run.source = source;
-  std::optional<Collective> collective;
-  std::size_t time_column = 5;  // size count type redop root time algbw busbw ...
+  NcclTestsReader reader(source, run);
   int line_number = 0;
-  std::size_t start = 0;
-  while (start <= text.size()) {
+  for (std::size_t start = 0; start <= text.size();) {
     std::size_t end = text.find('\n', start);
     if (end == std::string_view::npos) end = text.size();
-    const std::string_view line = untagged(text.substr(start, end - start));
+    reader.line(text.substr(start, end - start), ++line_number);
     start = end + 1;
-    ++line_number;
-    if (const auto at = line.find("NCCL_ALGO"); at != std::string_view::npos) {
-      // "NCCL_ALGO=Ring" or NCCL's "NCCL_ALGO set by environment to Ring".
-      std::string_view rest = line.substr(at + 9);
-      if (rest.starts_with("=")) {
-        rest.remove_prefix(1);
-      } else if (const auto to = rest.find(" to "); to != std::string_view::npos) {
-        rest.remove_prefix(to + 4);
-      } else {
-        rest = {};
-      }
-      const auto words = split_words(rest);
-      if (!words.empty()) run.algorithm = std::string(words.front());
-    }
-    const auto words = split_words(line);
-    if (words.empty()) continue;
-    if (words.front().starts_with("#")) {
-      if (const auto at = line.find("Collective test starting:"); at != std::string_view::npos) {
-        const auto name = split_words(line.substr(at + 25));
-        if (!name.empty()) collective = collective_from_string(name.front());
-      }
-      // "#  Rank  0 Group  0 Pid  14840 on host device  3 [0x01] NVIDIA ..."
-      if (words.size() >= 9 && words[0] == "#" && words[1] == "Rank") {
-        const auto on = std::find(words.begin(), words.end(), "on");
-        const auto device = std::find(words.begin(), words.end(), "device");
-        if (on != words.end() && on + 1 != words.end() && device != words.end() &&
-            device + 1 != words.end()) {
-          const std::optional<double> d = number(*(device + 1));
-          const std::optional<double> rank = number(words[2]);
-          if (d && rank) run.ranks.push_back({std::string(*(on + 1)), static_cast<int>(*d)});
-        }
-      }
-      // The column header names where "time" is (older versions have no redop/root).
-      if (words.size() >= 7 && words[0] == "#" && words[1] == "size") {
-        const auto time = std::find(words.begin(), words.end(), "time");
-        if (time != words.end()) time_column = static_cast<std::size_t>(time - words.begin()) - 1;
-      }
-      continue;
-    }
-    const std::optional<double> size = number(words.front());
-    if (!size) continue;  // NCCL INFO lines, warnings, anything else
-    auto fail = [&](const std::string& what) -> ParseError {
-      return ParseError(source, line_number, what);
-    };
-    if (words.size() < time_column + 3) {
-      throw fail("a result row needs size, count, type, ..., time, algbw and busbw; this one has " +
-                 std::to_string(words.size()) + " columns");
-    }
-    const std::optional<double> time = number(words[time_column]);
-    const std::optional<double> busbw = number(words[time_column + 2]);
-    if (!time || !busbw || *size <= 0 || *time <= 0 || *busbw < 0 || *size != std::floor(*size)) {
-      throw fail("a result row must hold a positive size, a positive time and a bus bandwidth");
-    }
-    run.rows.push_back({*size, *time, *busbw, line_number});
   }
+  std::optional<Collective> collective = reader.collective();
   if (!collective) collective = collective_of_file(source);
   if (!collective) collective = fallback;
   if (!collective) {
@@ -162,8 +257,42 @@ NcclTestsRun parse_nccl_tests(std::string_view text, const std::string& source,
   return run;
 }
 
+namespace {
+
+// Nodes for hosts the cluster file does not know: the cluster's nodes in switch-tree
+// order, as a scheduler's tree-aware allocation would give them.
+std::vector<int> stand_in_nodes(const NcclTestsRun& run, const Cluster& cluster,
+                                const std::vector<std::string>& hosts,
+                                const std::map<std::string, int>& ranks_per_host,
+                                int gpus_per_node_hint) {
+  const FabricIndex fabric(cluster);
+  std::vector<int> order(cluster.nodes.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::sort(order.begin(), order.end(),
+            [&](int a, int b) { return fabric.tree_key(a) < fabric.tree_key(b); });
+  std::vector<int> nodes;
+  std::size_t next = 0;
+  for (const std::string& host : hosts) {
+    const int needed = std::max(ranks_per_host.at(host), gpus_per_node_hint);
+    while (next < order.size() &&
+           static_cast<int>(cluster.nodes[order[next]].hardware.gpus.size()) < needed) {
+      ++next;
+    }
+    if (next == order.size()) {
+      throw InvalidArgument(run.source + ": " + std::to_string(hosts.size()) +
+                            " hosts need stand-ins in cluster '" + printable(cluster.name, 80) +
+                            "', which has too few nodes with " + std::to_string(needed) + " GPUs");
+    }
+    nodes.push_back(order[next++]);
+  }
+  return nodes;
+}
+
+}  // namespace
+
 std::vector<Measurement> measurements_of(const NcclTestsRun& run, const Cluster& cluster,
-                                         int gpus_per_node_hint, double min_bytes) {
+                                         int gpus_per_node_hint, double min_bytes,
+                                         std::vector<std::string>* notes) {
   if (run.ranks.empty()) {
     throw InvalidArgument(run.source +
                           ": no '# Rank N ... on HOST device D' lines, so the placement of its "
@@ -179,43 +308,34 @@ std::vector<Measurement> measurements_of(const NcclTestsRun& run, const Cluster&
     }
     ++ranks_per_host[rank.host];
   }
-  bool all_known = true;
-  for (const std::string& host : hosts) all_known = all_known && cluster.find_node(host) >= 0;
+  std::vector<std::string> unknown;
+  for (const std::string& host : hosts) {
+    if (cluster.find_node(host) < 0) unknown.push_back(printable(host, 80));
+  }
   std::vector<int> node_of_host(hosts.size(), -1);
-  if (all_known) {
+  if (unknown.empty()) {
     for (std::size_t h = 0; h < hosts.size(); ++h) node_of_host[h] = cluster.find_node(hosts[h]);
   } else {
-    // Hosts not in the cluster file (a log from elsewhere, or generated): take the
-    // cluster's nodes in switch-tree order, as a scheduler's tree-aware allocation would.
-    const FabricIndex fabric(cluster);
-    std::vector<int> order(cluster.nodes.size());
-    std::iota(order.begin(), order.end(), 0);
-    std::sort(order.begin(), order.end(),
-              [&](int a, int b) { return fabric.tree_key(a) < fabric.tree_key(b); });
-    std::size_t next = 0;
-    for (std::size_t h = 0; h < hosts.size(); ++h) {
-      const int needed = std::max(ranks_per_host[hosts[h]], gpus_per_node_hint);
-      while (next < order.size() &&
-             static_cast<int>(cluster.nodes[order[next]].hardware.gpus.size()) < needed) {
-        ++next;
-      }
-      if (next == order.size()) {
-        throw InvalidArgument(run.source + ": its " + std::to_string(hosts.size()) +
-                              " hosts are not in cluster '" + cluster.name +
-                              "', which has too few nodes with " + std::to_string(needed) +
-                              " GPUs to stand in for them");
-      }
-      node_of_host[h] = order[next++];
+    node_of_host = stand_in_nodes(run, cluster, hosts, ranks_per_host, gpus_per_node_hint);
+    if (notes) {
+      std::string names;
+      for (std::size_t i = 0; i < unknown.size() && i < 4; ++i)
+        names += (i ? ", " : "") + unknown[i];
+      if (unknown.size() > 4) names += ", ...";
+      notes->push_back(run.source + ": " + std::to_string(unknown.size()) + " of its " +
+                       std::to_string(hosts.size()) + " hosts are not in the cluster (" + names +
+                       "): its hosts stand on the cluster's first nodes in switch-tree order");
     }
   }
   std::vector<RankSite> sites;
   for (const auto& rank : run.ranks) {
     const int node = node_of_host[host_index[rank.host]];
     const NodeHardware& hardware = cluster.nodes[node].hardware;
-    if (rank.device < 0 || rank.device >= static_cast<int>(hardware.gpus.size())) {
+    if (rank.device >= static_cast<int>(hardware.gpus.size())) {
       throw InvalidArgument(run.source + ": a rank runs on device " + std::to_string(rank.device) +
-                            " of " + rank.host + ", but node " + cluster.nodes[node].hostname +
-                            " has " + std::to_string(hardware.gpus.size()) + " GPUs");
+                            " of " + printable(rank.host, 80) + ", but node " +
+                            cluster.nodes[node].hostname + " has " +
+                            std::to_string(hardware.gpus.size()) + " GPUs");
     }
     sites.push_back({node, hardware.gpus[rank.device].index,
                      cluster.rails > 0 ? rank.device % cluster.rails : -1});
@@ -254,18 +374,13 @@ FitReport fit_parameters(const Cluster& cluster, const CostParameters& start,
 
 FitReport fit_parameters(std::span<const CalibrationSet> sets, const CostParameters& start,
                          std::span<const CostParam> free) {
+  const Scorer scorer(sets);
   FitReport report;
   report.parameters = start;
-  const Errors before = errors_of(sets, start);
-  report.rms_before = before.rms;
-  report.worst_before = before.worst;
-  std::size_t count = 0;
-  for (const CalibrationSet& set : sets) count += set.points.size();
-  if (count == 0 || free.empty()) {
-    report.rms_after = before.rms;
-    report.worst_after = before.worst;
-    return report;
-  }
+  const Scorer::Errors before = scorer.errors(start);
+  report.rms_before = report.rms_after = before.rms;
+  report.worst_before = report.worst_after = before.worst;
+  if (scorer.count() == 0 || free.empty()) return report;
   const auto table = cost_param_table();
   // Each parameter moves in x = log(p + s), s a small share of its range, so that
   // parameters of every size (and those that may be 0) take steps of the same weight.
@@ -276,17 +391,7 @@ FitReport fit_parameters(std::span<const CalibrationSet> sets, const CostParamet
   // The weak pull toward the start: the points decide what they can; the rest stays.
   constexpr double kPull = 1e-4;
   auto loss = [&](const CostParameters& parameters) {
-    double sum = 0;
-    for (const CalibrationSet& set : sets) {
-      CostParameters with_fabric = parameters;
-      with_fabric.spine_oversubscription = set.spine_oversubscription;
-      const CostModel model(*set.cluster, with_fabric);
-      for (const Measurement& point : set.points) {
-        const double e = log_error(model, point);
-        sum += e * e;
-      }
-    }
-    sum /= count;
+    double sum = scorer.errors(parameters).sum / scorer.count();
     for (CostParam p : free) {
       const double d = std::log((parameters[p] + shift(p)) / (start[p] + shift(p)));
       sum += kPull * d * d;
@@ -316,14 +421,80 @@ FitReport fit_parameters(std::span<const CalibrationSet> sets, const CostParamet
       if (!moved) break;
     }
   }
+  // Moves too small to matter are not fits: the parameter keeps its starting value.
   for (CostParam p : free) {
-    if (report.parameters[p] != start[p]) report.fitted.push_back(p);
+    if (std::abs(report.parameters[p] - start[p]) <= 1e-3 * (std::abs(start[p]) + shift(p))) {
+      report.parameters[p] = start[p];
+    } else {
+      report.fitted.push_back(p);
+    }
   }
-  const Errors after = errors_of(sets, report.parameters);
+  const Scorer::Errors after = scorer.errors(report.parameters);
   report.rms_after = after.rms;
   report.worst_after = after.worst;
   return report;
 }
+
+namespace {
+
+enum class SizeClass { kSmall, kMedium, kLarge };
+
+// What a point informs, by its size, where it runs, and the algorithm it was pinned to.
+struct PointKind {
+  SizeClass size = SizeClass::kMedium;
+  bool one_domain = true;
+  bool multi_node_domain = false;
+  int cc = 0;
+  std::optional<Algorithm> algorithm;
+};
+
+void add_informed(const PointKind& k, std::set<CostParam>& chosen) {
+  const bool hopper_up = k.cc >= 90;
+  const CostParam ring_efficiency = k.cc >= 100 ? P::kBlackwellRingEfficiency
+                                    : hopper_up ? P::kHopperRingEfficiency
+                                                : P::kOtherRingEfficiency;
+  const CostParam nvls_efficiency =
+      k.cc >= 100 ? P::kBlackwellNvlsEfficiency : P::kHopperNvlsEfficiency;
+  const bool any = !k.algorithm;
+  const auto is = [&](Algorithm a) { return any || k.algorithm == a; };
+  switch (k.size) {
+    case SizeClass::kLarge:
+      if (k.one_domain) {
+        if (is(Algorithm::kRing)) chosen.insert(ring_efficiency);
+        if (hopper_up && is(Algorithm::kNvls)) chosen.insert(nvls_efficiency);
+      } else {
+        chosen.insert(P::kNetEfficiency);
+        if (hopper_up && !k.multi_node_domain && is(Algorithm::kNvlsTree)) {
+          chosen.insert(P::kNvlsTreeEfficiency);
+        }
+        if (k.multi_node_domain) chosen.insert(P::kNetChannelsPerDomain);
+      }
+      return;
+    case SizeClass::kSmall:
+      if (k.one_domain) {
+        chosen.insert(P::kNvlinkStepLlUs);
+        chosen.insert(P::kLlMaxOneDomainGbs);
+      } else {
+        chosen.insert(k.algorithm == Algorithm::kRing ? P::kNetStepLlUs : P::kTreeNetStepLlUs);
+        chosen.insert(P::kLlMaxNetGbs);
+      }
+      return;
+    case SizeClass::kMedium:
+      if (k.one_domain) {
+        if (hopper_up && is(Algorithm::kNvls)) chosen.insert(P::kNvlsBaseUs);
+        if (is(Algorithm::kRing)) chosen.insert(P::kNvlinkStepSimpleUs);
+      } else {
+        if (is(Algorithm::kRing)) chosen.insert(P::kNetStepSimpleUs);
+        if (is(Algorithm::kTree)) chosen.insert(P::kTreeNetStepSimpleUs);
+        if (hopper_up && !k.multi_node_domain && is(Algorithm::kNvlsTree)) {
+          chosen.insert(P::kNvlsTreeNetStepUs);
+        }
+      }
+      return;
+  }
+}
+
+}  // namespace
 
 std::vector<CostParam> informed_parameters(const Cluster& cluster,
                                            std::span<const Measurement> points) {
@@ -332,50 +503,20 @@ std::vector<CostParam> informed_parameters(const Cluster& cluster,
   const FabricIndex fabric(cluster);
   std::set<CostParam> chosen;
   for (const Measurement& point : points) {
-    std::set<int> domains;
-    bool multi_node_domain = false;
-    int cc = 1000;
+    PointKind kind;
+    kind.cc = 1000;
+    kind.algorithm = point.algorithm;
+    kind.size = point.bytes >= kLarge   ? SizeClass::kLarge
+                : point.bytes <= kSmall ? SizeClass::kSmall
+                                        : SizeClass::kMedium;
     std::map<int, std::set<int>> nodes_of_domain;
     for (const RankSite& site : point.ranks) {
-      const int domain = fabric.domain_of(site.node);
-      const int key = domain >= 0 ? domain : -1 - site.node;
-      domains.insert(key);
-      nodes_of_domain[key].insert(site.node);
-      cc = std::min(cc, cluster.nodes[site.node].hardware.compute_capability);
+      nodes_of_domain[domain_key(fabric, site.node)].insert(site.node);
+      kind.cc = std::min(kind.cc, cluster.nodes[site.node].hardware.compute_capability);
     }
-    for (const auto& [key, nodes] : nodes_of_domain) multi_node_domain |= nodes.size() > 1;
-    const bool one_domain = domains.size() == 1;
-    if (point.bytes >= kLarge) {
-      if (one_domain) {
-        chosen.insert(cc >= 100  ? P::kBlackwellRingEfficiency
-                      : cc >= 90 ? P::kHopperRingEfficiency
-                                 : P::kOtherRingEfficiency);
-        if (cc >= 90) {
-          chosen.insert(cc >= 100 ? P::kBlackwellNvlsEfficiency : P::kHopperNvlsEfficiency);
-        }
-      } else {
-        chosen.insert(P::kNetEfficiency);
-        if (cc >= 90 && !multi_node_domain) chosen.insert(P::kNvlsTreeEfficiency);
-        if (multi_node_domain) chosen.insert(P::kNetChannelsPerDomain);
-      }
-    } else if (point.bytes <= kSmall) {
-      if (one_domain) {
-        chosen.insert(P::kNvlinkStepLlUs);
-        chosen.insert(P::kLlMaxOneDomainGbs);
-      } else {
-        chosen.insert(P::kTreeNetStepLlUs);
-        chosen.insert(P::kLlMaxNetGbs);
-      }
-    } else {
-      if (one_domain) {
-        if (cc >= 90) chosen.insert(P::kNvlsBaseUs);
-        chosen.insert(P::kNvlinkStepSimpleUs);
-      } else {
-        chosen.insert(P::kNetStepSimpleUs);
-        chosen.insert(P::kTreeNetStepSimpleUs);
-        if (cc >= 90 && !multi_node_domain) chosen.insert(P::kNvlsTreeNetStepUs);
-      }
-    }
+    kind.one_domain = nodes_of_domain.size() == 1;
+    for (const auto& [key, nodes] : nodes_of_domain) kind.multi_node_domain |= nodes.size() > 1;
+    add_informed(kind, chosen);
   }
   return {chosen.begin(), chosen.end()};
 }

@@ -62,13 +62,12 @@ int ceil_log2(int n) {
   return levels;
 }
 
-// Key of a rank's NVLink domain: its domain, or its own node when it has none.
+}  // namespace
+
 int domain_key(const FabricIndex& fabric, int node) {
   const int domain = fabric.domain_of(node);
   return domain >= 0 ? domain : -1 - node;
 }
-
-}  // namespace
 
 /// The ranks of one prediction grouped by NVLink domain, with the rates the algorithms
 /// need.
@@ -189,16 +188,21 @@ CostModel::CostModel(const Cluster& cluster)
     : CostModel(cluster, CostParameters::from(cluster.cost_model)) {}
 
 CostModel::CostModel(const Cluster& cluster, CostParameters parameters)
-    : fabric_(cluster), parameters_(parameters), leaf_capacity_(fabric_.leaf_count(), 0.0) {
-  for (int leaf = 0; leaf < fabric_.leaf_count(); ++leaf) {
-    for (int node : fabric_.nodes_of_leaf(leaf)) {
+    : CostModel(std::make_shared<const FabricIndex>(cluster), parameters) {}
+
+CostModel::CostModel(std::shared_ptr<const FabricIndex> fabric, CostParameters parameters)
+    : fabric_(std::move(fabric)),
+      parameters_(parameters),
+      leaf_capacity_(fabric_->leaf_count(), 0.0) {
+  for (int leaf = 0; leaf < fabric_->leaf_count(); ++leaf) {
+    for (int node : fabric_->nodes_of_leaf(leaf)) {
       leaf_capacity_[leaf] += rails_of(node) * nic_rate(node);
     }
   }
 }
 
 double CostModel::nvlink_rate(int node) const {
-  const NodeHardware& hardware = fabric_.cluster().nodes[node].hardware;
+  const NodeHardware& hardware = fabric_->cluster().nodes[node].hardware;
   if (hardware.nvlink == NvlinkScope::kNone || hardware.nvlink_gbps <= 0) {
     return parameters_[P::kPcieGbs];
   }
@@ -206,7 +210,7 @@ double CostModel::nvlink_rate(int node) const {
 }
 
 double CostModel::ring_efficiency(int node) const {
-  const NodeHardware& hardware = fabric_.cluster().nodes[node].hardware;
+  const NodeHardware& hardware = fabric_->cluster().nodes[node].hardware;
   if (hardware.nvlink == NvlinkScope::kNone || hardware.nvlink_gbps <= 0) return 1.0;
   if (hardware.compute_capability >= 100) return parameters_[P::kBlackwellRingEfficiency];
   if (hardware.compute_capability >= 90) return parameters_[P::kHopperRingEfficiency];
@@ -214,7 +218,7 @@ double CostModel::ring_efficiency(int node) const {
 }
 
 double CostModel::nic_rate(int node) const {
-  const NodeHardware& hardware = fabric_.cluster().nodes[node].hardware;
+  const NodeHardware& hardware = fabric_->cluster().nodes[node].hardware;
   double slowest = 0;
   for (const Nic& nic : hardware.nics) {
     if (nic.rail < 0 || nic.speed_gbps <= 0) continue;
@@ -226,27 +230,33 @@ double CostModel::nic_rate(int node) const {
 
 int CostModel::rails_of(int node) const {
   int rails = 0;
-  for (const Nic& nic : fabric_.cluster().nodes[node].hardware.nics) rails += nic.rail >= 0;
+  for (const Nic& nic : fabric_->cluster().nodes[node].hardware.nics) rails += nic.rail >= 0;
   return std::max(rails, 1);
 }
 
 double CostModel::leaf_oversubscription(int leaf) const {
   // What other tenants leave a job (--oversubscription), or what the leaf's up-links give
-  // by design (its switch entry's oversubscription), whichever is tighter.
-  const double given = std::max(parameters_.spine_oversubscription, 1.0);
-  if (leaf < 0) return given;
-  return std::max(given, fabric_.leaf_switch(leaf, 0).oversubscription);
+  // by design (its switch entries' oversubscription, the tightest rail's), whichever is
+  // tighter.
+  double oversubscription = std::max(parameters_.spine_oversubscription, 1.0);
+  if (leaf < 0) return oversubscription;
+  const int rails = std::max(fabric_->cluster().rails, 1);
+  for (int rail = 0; rail < rails; ++rail) {
+    oversubscription =
+        std::max(oversubscription, fabric_->leaf_switch(leaf, rail).oversubscription);
+  }
+  return oversubscription;
 }
 
 double CostModel::path_oversubscription(int leaf_a, int leaf_b) const {
   if (leaf_a == leaf_b) return 1.0;
   double oversubscription = std::max(leaf_oversubscription(leaf_a), leaf_oversubscription(leaf_b));
-  const int spine_a = fabric_.spine_of_leaf(leaf_a);
-  const int spine_b = fabric_.spine_of_leaf(leaf_b);
+  const int spine_a = fabric_->spine_of_leaf(leaf_a);
+  const int spine_b = fabric_->spine_of_leaf(leaf_b);
   if (spine_a >= 0 && spine_b >= 0 && spine_a != spine_b) {
     // Up through the spines to a core: their up-links divide the rate again.
-    oversubscription *= std::max({1.0, fabric_.spine_switch(spine_a).oversubscription,
-                                  fabric_.spine_switch(spine_b).oversubscription});
+    oversubscription *= std::max({1.0, fabric_->spine_switch(spine_a).oversubscription,
+                                  fabric_->spine_switch(spine_b).oversubscription});
   }
   return oversubscription;
 }
@@ -259,16 +269,16 @@ CostModel::Shape CostModel::shape_of(std::span<const RankSite> ranks) const {
   std::unordered_map<long long, int> gpu_ranks;   // (node, gpu) -> ranks
   std::vector<std::vector<int>> nodes_of_domain;  // distinct nodes, per domain
   for (const RankSite& site : ranks) {
-    const int key = domain_key(fabric_, site.node);
+    const int key = domain_key(*fabric_, site.node);
     auto [it, added] = index_of.try_emplace(key, static_cast<int>(shape.domains.size()));
     if (added) {
-      shape.domains.push_back({key, site.node, 0, false, 0, fabric_.leaf_of(site.node)});
+      shape.domains.push_back({key, site.node, 0, false, 0, fabric_->leaf_of(site.node)});
       nodes_of_domain.emplace_back();
     }
     Shape::Domain& domain = shape.domains[it->second];
     ++domain.ranks;
     if (ranks_on_node[site.node]++ == 0) nodes_of_domain[it->second].push_back(site.node);
-    const NodeHardware& hardware = fabric_.cluster().nodes[site.node].hardware;
+    const NodeHardware& hardware = fabric_->cluster().nodes[site.node].hardware;
     if (!supports_nvls(hardware)) shape.nvls_capable = false;
     if (++gpu_ranks[(static_cast<long long>(site.node) << 32) | (site.gpu & 0xffffffffLL)] > 1 ||
         site.gpu < 0) {
@@ -290,7 +300,7 @@ CostModel::Shape CostModel::shape_of(std::span<const RankSite> ranks) const {
       rate = std::min(rate, nic_rate(node));
       shape.intra_gbs = std::min(shape.intra_gbs, nvlink_rate(node) * ring_efficiency(node));
       shape.nvlink_gbs = std::min(shape.nvlink_gbs, nvlink_rate(node));
-      const int cc = fabric_.cluster().nodes[node].hardware.compute_capability;
+      const int cc = fabric_->cluster().nodes[node].hardware.compute_capability;
       shape.nvls_efficiency =
           std::min(shape.nvls_efficiency, cc >= 100 ? parameters_[P::kBlackwellNvlsEfficiency]
                                                     : parameters_[P::kHopperNvlsEfficiency]);
@@ -328,23 +338,22 @@ double CostModel::leaf_capacity(int leaf, int node) const {
 
 namespace {
 
-// Parent of position p (0-based) in NCCL's in-order binary tree over n positions: with
-// r = p + 1, clear r's lowest set bit and set the next one up; past the end, just clear
-// it. -1 for the root. Neighbours in rank order stay close, so few edges leave a leaf.
-int tree_parent(int p, int n) {
-  const int r = p + 1;
+// Parent of rank r in NCCL's first binary tree over n ranks (ncclGetBtree): clear r's
+// lowest set bit and set the next one up; past the end, just clear it. Rank 0 is the
+// root (-1). Neighbours in rank order stay close, so few edges leave a leaf.
+int tree_parent(int r, int n) {
+  if (r == 0) return -1;
   const int bit = r & -r;
-  int parent = (r ^ bit) | (bit << 1);
-  if (parent > n) parent = r ^ bit;
-  return parent == 0 ? -1 : parent - 1;
+  const int up = (r ^ bit) | (bit << 1);
+  return up >= n ? r ^ bit : up;
 }
 
 }  // namespace
 
 void CostModel::tree_network(Shape& shape) const {
   // NCCL's trees connect domains in rank order (the second of its double binary trees is
-  // the first shifted by one, with the same locality). An edge carries the buffer each way;
-  // the edges that leave one leaf share its up-links.
+  // the first mirrored or shifted, with the same locality). An edge carries the buffer each
+  // way; the edges that leave one leaf share its up-links.
   const int domains = static_cast<int>(shape.domains.size());
   shape.tree_net_gbs = shape.net_gbs;
   if (domains < 2) return;
@@ -379,14 +388,14 @@ void CostModel::tree_network(Shape& shape) const {
 
 LinkClass CostModel::link_class(const RankSite& from, const RankSite& to) const {
   if (from.node == to.node) {
-    return fabric_.cluster().nodes[from.node].hardware.nvlink == NvlinkScope::kNone
+    return fabric_->cluster().nodes[from.node].hardware.nvlink == NvlinkScope::kNone
                ? LinkClass::kPcie
                : LinkClass::kNvlink;
   }
-  const int domain = fabric_.domain_of(from.node);
-  if (domain >= 0 && domain == fabric_.domain_of(to.node)) return LinkClass::kNvlinkRack;
+  const int domain = fabric_->domain_of(from.node);
+  if (domain >= 0 && domain == fabric_->domain_of(to.node)) return LinkClass::kNvlinkRack;
   // Nodes on no leaf share one unnamed switch.
-  if (fabric_.leaf_of(from.node) == fabric_.leaf_of(to.node)) return LinkClass::kIbLeaf;
+  if (fabric_->leaf_of(from.node) == fabric_->leaf_of(to.node)) return LinkClass::kIbLeaf;
   return LinkClass::kIbSpine;
 }
 
@@ -413,17 +422,17 @@ RingAnalysis CostModel::analyze_ring(std::span<const RankSite> ranks, const Shap
     const RankSite& b = ranks[(i + 1) % n];
     if (a.node == b.node) continue;
     ++ring.node_crossings;
-    const int key_a = domain_key(fabric_, a.node);
-    if (key_a == domain_key(fabric_, b.node)) continue;
+    const int key_a = domain_key(*fabric_, a.node);
+    if (key_a == domain_key(*fabric_, b.node)) continue;
     ++ring.domain_crossings;
     ++node_egress[a.node];
     ++domain_egress[key_a];
-    const int leaf_a = fabric_.leaf_of(a.node);
-    const int leaf_b = fabric_.leaf_of(b.node);
+    const int leaf_a = fabric_->leaf_of(a.node);
+    const int leaf_b = fabric_->leaf_of(b.node);
     if (leaf_a != leaf_b) {
       ++ring.leaf_crossings;
       ++uplink[leaf_a];
-      if (fabric_.spine_of_leaf(leaf_a) != fabric_.spine_of_leaf(leaf_b)) ++ring.spine_crossings;
+      if (fabric_->spine_of_leaf(leaf_a) != fabric_->spine_of_leaf(leaf_b)) ++ring.spine_crossings;
     }
   }
   for (const auto& [node, count] : node_egress) {
@@ -445,8 +454,8 @@ RingAnalysis CostModel::analyze_ring(std::span<const RankSite> ranks, const Shap
                      nvlink_rate(b.node) * ring_efficiency(b.node));
       if (link == LinkClass::kPcie) latency_us = parameters_[P::kPcieStepSimpleUs];
     } else {
-      const int key_a = domain_key(fabric_, a.node);
-      const int key_b = domain_key(fabric_, b.node);
+      const int key_a = domain_key(*fabric_, a.node);
+      const int key_b = domain_key(*fabric_, b.node);
       const double share = std::min(domain_net[key_a] / domain_egress[key_a],
                                     domain_net[key_b] / std::max(domain_egress[key_b], 1));
       latency_us = parameters_[P::kNetStepSimpleUs];
@@ -454,8 +463,8 @@ RingAnalysis CostModel::analyze_ring(std::span<const RankSite> ranks, const Shap
       if (link == LinkClass::kIbSpine) {
         // Under load the up-links give each node 1/oversubscription of its rate, and the
         // ring's edges leaving one leaf share that leaf's up-links.
-        const int leaf_a = fabric_.leaf_of(a.node);
-        const double oversubscription = path_oversubscription(leaf_a, fabric_.leaf_of(b.node));
+        const int leaf_a = fabric_->leaf_of(a.node);
+        const double oversubscription = path_oversubscription(leaf_a, fabric_->leaf_of(b.node));
         const double uplink_share =
             leaf_capacity(leaf_a, a.node) / leaf_oversubscription(leaf_a) / uplink[leaf_a];
         gbs = std::min(share / oversubscription, uplink_share);
@@ -604,7 +613,7 @@ Prediction CostModel::hierarchical(std::span<const RankSite> ranks, const Shape&
   for (int d = 0; d < domains; ++d) index_of[shape.domains[d].key] = d;
   std::vector<std::vector<int>> members(domains);
   for (int i = 0; i < static_cast<int>(ranks.size()); ++i) {
-    members[index_of[domain_key(fabric_, ranks[i].node)]].push_back(i);
+    members[index_of[domain_key(*fabric_, ranks[i].node)]].push_back(i);
   }
   const int per_domain = shape.per_domain_max;
   const double g = per_domain;
@@ -650,13 +659,20 @@ Prediction CostModel::hierarchical(std::span<const RankSite> ranks, const Shape&
                 static_cast<int>(ranks.size()));
 }
 
+namespace {
+
+bool simple_only(Algorithm algorithm) {
+  return algorithm == Algorithm::kNvls || algorithm == Algorithm::kNvlsTree ||
+         algorithm == Algorithm::kHierarchical;
+}
+
+}  // namespace
+
 Prediction CostModel::predict_one(Collective collective, Algorithm algorithm, Protocol protocol,
                                   std::span<const RankSite> ranks, const Shape& shape,
                                   const RingAnalysis& ring_analysis, double bytes) const {
   const bool all_reduce = collective == Collective::kAllReduce;
-  const bool simple_only = algorithm == Algorithm::kNvls || algorithm == Algorithm::kNvlsTree ||
-                           algorithm == Algorithm::kHierarchical;
-  if (simple_only && protocol != Protocol::kSimple) {
+  if (simple_only(algorithm) && protocol != Protocol::kSimple) {
     return not_applicable(collective, algorithm, bytes,
                           std::string(to_string(algorithm)) + " runs the Simple protocol only");
   }

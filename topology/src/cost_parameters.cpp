@@ -96,6 +96,13 @@ std::optional<CostParam> cost_param_from_string(std::string_view name) {
   return std::nullopt;
 }
 
+std::string cost_param_names() {
+  std::string names;
+  for (const CostParamInfo& info : kTable)
+    names += (names.empty() ? "" : ", ") + std::string(info.name);
+  return names;
+}
+
 CostParameters::CostParameters() {
   for (const CostParamInfo& info : kTable) values[static_cast<int>(info.id)] = info.value;
 }

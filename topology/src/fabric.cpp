@@ -47,10 +47,19 @@ FabricIndex::FabricIndex(const Cluster& cluster)
   for (std::size_t i = 0; i < cluster.nodes.size(); ++i) {
     node_index.emplace(cluster.nodes[i].hostname, static_cast<int>(i));
   }
-  const auto& switches = cluster.switches;
   const std::unordered_map<std::string, int> switch_index = index_switches(cluster);
   const std::vector<int> parent = find_parents(cluster, switch_index);
+  const std::vector<int> rail_leaf = index_leaves(node_index);
+  index_leaf_members(rail_leaf);
+  index_spines(switch_index, parent);
+  index_cores(parent);
+  index_planes();
+  index_domains(node_index);
+}
 
+std::vector<int> FabricIndex::index_leaves(const std::unordered_map<std::string, int>& node_index) {
+  const Cluster& cluster = *cluster_;
+  const auto& switches = cluster.switches;
   // Per node: the leaf serving all its rails, and the leaf of each rail (first wins).
   stride_ = std::max(cluster.rails, 1);
   for (const Switch& s : switches) {
@@ -109,6 +118,12 @@ FabricIndex::FabricIndex(const Cluster& cluster)
       nodes_of_leaf_.back().push_back(found->second);
     }
   }
+  return rail_leaf;
+}
+
+void FabricIndex::index_leaf_members(const std::vector<int>& rail_leaf) {
+  const auto& switches = cluster_->switches;
+  const std::size_t stride = static_cast<std::size_t>(stride_);
   // The member serving each rail of a leaf: the leaf itself when it serves all rails,
   // else the rail leaves of its first node.
   leaf_member_.assign(leaf_names_.size() * stride, -1);
@@ -126,7 +141,12 @@ FabricIndex::FabricIndex(const Cluster& cluster)
         leaf_member_[leaf * stride + r] = rail_leaf[first * stride + r];
     }
   }
+}
 
+void FabricIndex::index_spines(const std::unordered_map<std::string, int>& switch_index,
+                               const std::vector<int>& parent) {
+  const auto& switches = cluster_->switches;
+  const std::size_t stride = static_cast<std::size_t>(stride_);
   // Spines: the switches above leaf switches, numbered as they first appear as a parent
   // in file order (the nearest ancestor at spine level or above: a leaf may hang directly
   // off a core switch in small trees).
@@ -159,6 +179,10 @@ FabricIndex::FabricIndex(const Cluster& cluster)
           member < 0 ? spine_of_leaf_[leaf] : spine_above(member);
     }
   }
+}
+
+void FabricIndex::index_cores(const std::vector<int>& parent) {
+  const auto& switches = cluster_->switches;
   // Cores: the switches above spines, numbered as they first appear as a parent.
   std::vector<int> core_of_switch(switches.size(), -1);
   core_of_spine_.assign(spine_switch_.size(), -1);
@@ -183,13 +207,20 @@ FabricIndex::FabricIndex(const Cluster& cluster)
       if (above >= 0) core_of_spine_[spine] = core_of_switch[above];
     }
   }
+}
+
+void FabricIndex::index_planes() {
+  const auto& switches = cluster_->switches;
   for (const Switch& s : switches) {
     if (s.rail < 0 || s.plane < 0) continue;
     if (plane_of_rail_.size() <= static_cast<std::size_t>(s.rail))
       plane_of_rail_.resize(s.rail + 1, -1);
     if (plane_of_rail_[s.rail] < 0) plane_of_rail_[s.rail] = s.plane;
   }
+}
 
+void FabricIndex::index_domains(const std::unordered_map<std::string, int>& node_index) {
+  const Cluster& cluster = *cluster_;
   std::unordered_map<std::string, int> domain_index;
   for (const NvlinkDomain& domain : cluster.nvlink_domains) {
     const int index = static_cast<int>(domain_names_.size());

@@ -406,6 +406,9 @@ Cluster read_cluster_yaml(std::string_view text, const std::string& source) {
     reader.expect_map(parameters, "'cost_model'");
     for (const auto& entry : parameters) {
       const std::string name = entry.first.Scalar();
+      if (cluster.cost_model.count(name)) {
+        reader.fail(entry.first, "cost_model '" + printable(name, 80) + "' is given twice");
+      }
       const double value = reader.number(entry.second, "cost_model '" + printable(name, 80) + "'");
       try {
         CostParameters::from({{name, value}});

@@ -83,6 +83,48 @@ void parse(const std::vector<std::string>& args, po::options_description& option
   }
 }
 
+// `haein topo calibrate CLUSTER LOG...`: one positional cluster, then the logs.
+int calibrate_main(const std::vector<std::string>& rest) {
+  po::variables_map vm;
+  haein::launcher::CalibrateOptions calibrate;
+  std::string fit;
+  po::options_description options("haein topo calibrate options");
+  options.add_options()("help,h", "show this help")(
+      "output,o", po::value<std::string>(&calibrate.output),
+      "write the calibrated cluster here (default: back into CLUSTER)")(
+      "fit", po::value<std::string>(&fit),
+      "parameters to fit, comma-separated (default: those the logs inform)")(
+      "min-bytes", po::value<double>(&calibrate.min_bytes)->default_value(0),
+      "leave out rows smaller than this")("dry-run", po::bool_switch(&calibrate.dry_run),
+                                          "print the comparison, write nothing");
+  po::options_description hidden;
+  hidden.add_options()("cluster", po::value<std::string>(&calibrate.cluster))(
+      "log", po::value<std::vector<std::string>>(&calibrate.logs));
+  po::options_description all;
+  all.add(options).add(hidden);
+  po::positional_options_description positional;
+  positional.add("cluster", 1).add("log", -1);
+  po::store(po::command_line_parser(rest).options(all).positional(positional).run(), vm);
+  const char* synopsis = "haein topo calibrate CLUSTER LOG... [--fit a,b] [-o FILE] [--dry-run]";
+  if (vm.count("help")) {
+    std::cout << "usage: " << synopsis << "\n\n"
+              << "LOG: nccl-tests output (all_reduce_perf, all_gather_perf, "
+                 "reduce_scatter_perf), with its '# Rank N ... on HOST device D' lines\n\n"
+              << options;
+    throw haein::HelpShown{};
+  }
+  po::notify(vm);
+  if (calibrate.cluster.empty()) {
+    throw haein::InvalidArgument(std::string("missing CLUSTER; usage: ") + synopsis);
+  }
+  for (std::size_t start = 0; !fit.empty() && start <= fit.size();) {
+    const std::size_t comma = std::min(fit.find(',', start), fit.size());
+    if (comma > start) calibrate.fit.push_back(fit.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return haein::launcher::topo_calibrate(calibrate, std::cout);
+}
+
 int topo_main(const std::vector<std::string>& args) {
   if (args.empty()) {
     std::cerr << kUsage;
@@ -126,45 +168,7 @@ int topo_main(const std::vector<std::string>& args) {
     parse(rest, options, "haein topo validate CLUSTER", vm, true);
     return haein::launcher::topo_validate(vm["cluster"].as<std::string>(), std::cout, std::cerr);
   }
-  if (sub == "calibrate") {
-    haein::launcher::CalibrateOptions calibrate;
-    std::string fit;
-    po::options_description options("haein topo calibrate options");
-    options.add_options()("help,h", "show this help")(
-        "output,o", po::value<std::string>(&calibrate.output),
-        "write the calibrated cluster here (default: back into CLUSTER)")(
-        "fit", po::value<std::string>(&fit),
-        "parameters to fit, comma-separated (default: those the logs inform)")(
-        "min-bytes", po::value<double>(&calibrate.min_bytes)->default_value(0),
-        "leave out rows smaller than this")("dry-run", po::bool_switch(&calibrate.dry_run),
-                                            "print the comparison, write nothing");
-    po::options_description hidden;
-    hidden.add_options()("cluster", po::value<std::string>(&calibrate.cluster))(
-        "log", po::value<std::vector<std::string>>(&calibrate.logs));
-    po::options_description all;
-    all.add(options).add(hidden);
-    po::positional_options_description positional;
-    positional.add("cluster", 1).add("log", -1);
-    po::store(po::command_line_parser(rest).options(all).positional(positional).run(), vm);
-    const char* synopsis = "haein topo calibrate CLUSTER LOG... [--fit a,b] [-o FILE] [--dry-run]";
-    if (vm.count("help")) {
-      std::cout << "usage: " << synopsis << "\n\n"
-                << "LOG: nccl-tests output (all_reduce_perf, all_gather_perf, "
-                   "reduce_scatter_perf), with its '# Rank N ... on HOST device D' lines\n\n"
-                << options;
-      throw haein::HelpShown{};
-    }
-    po::notify(vm);
-    if (calibrate.cluster.empty()) {
-      throw haein::InvalidArgument(std::string("missing CLUSTER; usage: ") + synopsis);
-    }
-    for (std::size_t start = 0; !fit.empty() && start <= fit.size();) {
-      const std::size_t comma = std::min(fit.find(',', start), fit.size());
-      if (comma > start) calibrate.fit.push_back(fit.substr(start, comma - start));
-      start = comma + 1;
-    }
-    return haein::launcher::topo_calibrate(calibrate, std::cout);
-  }
+  if (sub == "calibrate") return calibrate_main(rest);
   throw haein::InvalidArgument("unknown subcommand 'topo " + sub +
                                "'; expected show, convert, discover, validate or calibrate");
 }

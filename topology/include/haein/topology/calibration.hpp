@@ -62,10 +62,12 @@ double log_error(const CostModel& model, const Measurement& point);
 
 /// The points of a run on `cluster`: ranks go to the nodes the rank lines name (by
 /// hostname) and their devices; when a host is not in the cluster, the run's hosts map in
-/// order onto the cluster's nodes in switch-tree order. Throws InvalidArgument when the
-/// cluster has too few nodes or GPUs. Rows smaller than `min_bytes` are left out.
+/// order onto the cluster's nodes in switch-tree order, and a line in `notes` says so.
+/// Throws InvalidArgument when the cluster has too few nodes or GPUs. Rows smaller than
+/// `min_bytes` are left out.
 std::vector<Measurement> measurements_of(const NcclTestsRun& run, const Cluster& cluster,
-                                         int gpus_per_node_hint = 0, double min_bytes = 0);
+                                         int gpus_per_node_hint = 0, double min_bytes = 0,
+                                         std::vector<std::string>* notes = nullptr);
 
 /// The model's prediction for a measured point: its algorithm if known, else the best.
 Prediction predict_measurement(const CostModel& model, const Measurement& point);

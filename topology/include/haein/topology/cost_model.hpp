@@ -9,6 +9,7 @@
 
 #include <array>
 #include <map>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -104,6 +105,8 @@ struct CostParamInfo {
 std::span<const CostParamInfo> cost_param_table();
 /// The parameter of this name, or nullopt.
 std::optional<CostParam> cost_param_from_string(std::string_view name);
+/// Every parameter's name, comma-separated, for messages.
+std::string cost_param_names();
 
 struct CostParameters {
   CostParameters();
@@ -171,11 +174,13 @@ class CostModel {
   /// Parameters: the defaults, overridden by the cluster file's `cost_model:` section.
   explicit CostModel(const Cluster& cluster);
   CostModel(const Cluster& cluster, CostParameters parameters);
+  /// Over an index built once (a fit builds one model per trial of its parameters).
+  CostModel(std::shared_ptr<const FabricIndex> fabric, CostParameters parameters);
   /// A temporary cluster would be gone before the model is used.
   explicit CostModel(Cluster&&) = delete;
   CostModel(Cluster&&, CostParameters) = delete;
 
-  const FabricIndex& fabric() const { return fabric_; }
+  const FabricIndex& fabric() const { return *fabric_; }
   const CostParameters& parameters() const { return parameters_; }
 
   LinkClass link_class(const RankSite& from, const RankSite& to) const;
@@ -225,10 +230,14 @@ class CostModel {
   Prediction nvls_tree(const Shape& shape, double bytes) const;
   Prediction hierarchical(std::span<const RankSite> ranks, const Shape& shape, double bytes) const;
 
-  FabricIndex fabric_;
+  std::shared_ptr<const FabricIndex> fabric_;
   CostParameters parameters_;
   std::vector<double> leaf_capacity_;  ///< per leaf: what its nodes' NICs carry, GB/s
 };
+
+/// Key of a node's NVLink domain: the domain's index, or -1 - node for a node whose GPUs
+/// reach no other node's (a DGX node is its own domain).
+int domain_key(const FabricIndex& fabric, int node);
 
 /// nccl-tests' bus bandwidth factor for n ranks: 2(n-1)/n for all-reduce, (n-1)/n for
 /// all-gather and reduce-scatter.

@@ -5,6 +5,7 @@
 /// placement and the cost model ask it millions of times.
 
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "haein/topology/model.hpp"
@@ -76,6 +77,16 @@ class FabricIndex {
   TreeKey tree_key(int node) const;
 
  private:
+  // The constructor's steps, in order. index_leaves returns each node's leaf switch per
+  // rail (node * stride + rail) for index_leaf_members.
+  std::vector<int> index_leaves(const std::unordered_map<std::string, int>& node_index);
+  void index_leaf_members(const std::vector<int>& rail_leaf);
+  void index_spines(const std::unordered_map<std::string, int>& switch_index,
+                    const std::vector<int>& parent);
+  void index_cores(const std::vector<int>& parent);
+  void index_planes();
+  void index_domains(const std::unordered_map<std::string, int>& node_index);
+
   const Cluster* cluster_;
   int stride_ = 1;  ///< rails indexed per leaf: max(rails, highest leaf rail + 1, 1)
   bool has_rail_leaves_ = false;
