@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <set>
 #include <sstream>
 #include <tuple>
 
@@ -329,6 +330,46 @@ TEST(Calibration, FitsEachPublishedTable) {
     ++fitted;
   }
   EXPECT_GE(fitted, 6);
+}
+
+// Not a test either (HAEIN_FIT_HOLDOUT=1): how the model does on points it has not seen.
+// For each source, fits the parameters the defaults were fitted with to every other
+// source's held points, then prints the left-out source's errors.
+TEST(PublishedPoints, FitWithoutEachSource) {
+  if (std::getenv("HAEIN_FIT_HOLDOUT") == nullptr) GTEST_SKIP() << "set HAEIN_FIT_HOLDOUT=1";
+  const std::vector<PublishedPoint> points = load_published_points(published_path());
+  std::set<std::string> sources;
+  for (const PublishedPoint& point : points) {
+    if (point.check || point.spread) sources.insert(point.source);
+  }
+  std::vector<CostParam> free;
+  for (const CostParamInfo& info : cost_param_table()) free.push_back(info.id);
+  for (const std::string& left_out : sources) {
+    std::map<const Cluster*, CalibrationSet> train, test;
+    for (const PublishedPoint& point : points) {
+      if (!point.check && !point.spread) continue;
+      auto& sets = point.source == left_out ? test : train;
+      CalibrationSet& set = sets[point.cluster.get()];
+      set.cluster = point.cluster.get();
+      set.points.push_back(point.measurement);
+    }
+    std::vector<CalibrationSet> train_sets, test_sets;
+    for (auto& [cluster, set] : train) train_sets.push_back(std::move(set));
+    for (auto& [cluster, set] : test) test_sets.push_back(std::move(set));
+    const FitReport fit = fit_parameters(train_sets, CostParameters{}, free);
+    // The left-out points under the parameters fitted without them.
+    const FitReport unseen = fit_parameters(test_sets, fit.parameters, {});
+    int within = 0, count = 0;
+    for (const CalibrationSet& set : test_sets) {
+      const CostModel model(*set.cluster, fit.parameters);
+      for (const Measurement& m : set.points) {
+        within += std::abs(std::exp(log_error(model, m)) - 1) <= kGoal;
+        ++count;
+      }
+    }
+    std::printf("without %-52s: %3d of %3d within +-15%%, rms %.3f, worst %.1f%%\n",
+                left_out.c_str(), within, count, unseen.rms_before, 100 * unseen.worst_before);
+  }
 }
 
 // Not a test: fits every parameter to the held points and prints the values, to choose
