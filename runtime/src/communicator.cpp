@@ -24,22 +24,6 @@ namespace haein::runtime {
 
 namespace {
 
-constexpr const char* kOpNames[] = {"all_reduce", "reduce_scatter", "all_gather",
-                                    "broadcast",  "reduce",         "all_to_all",
-                                    "barrier",    "send",           "recv"};
-
-std::uint8_t op_index(std::string_view name) {
-  for (std::size_t i = 0; i < std::size(kOpNames); ++i)
-    if (name == kOpNames[i]) return static_cast<std::uint8_t>(i);
-  return 0xff;
-}
-
-bool reduces(std::string_view op) {
-  return op == "all_reduce" || op == "reduce_scatter" || op == "reduce";
-}
-
-bool rooted(std::string_view op) { return op == "broadcast" || op == "reduce"; }
-
 /// What ranks compare before a collective. Fields that do not apply are zero.
 struct Fingerprint {
   std::uint64_t sequence = 0;
@@ -54,7 +38,7 @@ struct Fingerprint {
     Fingerprint f;
     f.sequence = record.sequence;
     f.count = record.count;
-    f.op = op_index(record.op);
+    f.op = static_cast<std::uint8_t>(record.op);
     f.type = static_cast<std::uint8_t>(record.type);
     f.reduce = reduces(record.op) ? static_cast<std::uint8_t>(record.reduce) : 0;
     f.root = rooted(record.op) ? record.peer : 0;
@@ -65,8 +49,9 @@ struct Fingerprint {
            op == other.op && type == other.type && reduce == other.reduce;
   }
   std::string describe() const {
+    if (op >= std::size(kCollectives)) return "unknown operation #" + std::to_string(sequence);
     OpRecord record;
-    record.op = op < std::size(kOpNames) ? kOpNames[op] : "unknown";
+    record.op = static_cast<Collective>(op);
     record.type = static_cast<DataType>(type);
     record.reduce = static_cast<ReduceOp>(reduce);
     record.count = count;
@@ -87,116 +72,6 @@ void require_buffer(const void* pointer, std::size_t count, const char* what) {
   if (pointer == nullptr && count > 0)
     throw InvalidArgument(std::string(what) + " buffer is null with count " +
                           std::to_string(count));
-}
-
-/// Issues one operation: picks the backend, numbers and records it, checks the
-/// fingerprint, launches it with `host(nonblocking)` or `device(backend, stream)`, and
-/// completes it unless it is asynchronous or grouped.
-template <typename Host, typename Device>
-Work run_op(Communicator::Impl& c, OpRecord record, std::initializer_list<const void*> buffers,
-            const OpOptions& options, Host host, Device device) {
-  if (c.aborting.load()) throw Error("communicator stopped after a watchdog timeout");
-  const bool p2p = detail::is_p2p(record.op);
-  // One pointer query per buffer (each costs about a microsecond on the latency path).
-  detail::MemoryPlace device_place;
-  if (c.devices_present) {
-    bool host_pointer = false;
-    const void* previous = nullptr;
-    for (const void* pointer : buffers) {
-      if (pointer == nullptr || pointer == previous) continue;
-      previous = pointer;
-      const detail::MemoryPlace place = detail::place_of(pointer);
-      if (place.device)
-        device_place = place;
-      else
-        host_pointer = true;
-    }
-    if (device_place.device && host_pointer)
-      throw InvalidArgument(std::string(record.op) +
-                            ": buffers must be all in host memory or all in device memory");
-  }
-  const bool on_device = device_place.device;
-  if (!on_device && !c.mpi)
-    throw InvalidArgument(std::string(record.op) +
-                          " on host memory needs an MPI bootstrap; this "
-                          "communicator's bootstrap is '" +
-                          c.bootstrap->kind() +
-                          "' (host buffers go through MPI, device buffers through NCCL)");
-  detail::DeviceBackend* backend = on_device ? &c.device_for(device_place.ordinal) : nullptr;
-  record.backend = on_device ? "nccl" : "mpi";
-  // Operations are issued by one thread at a time (their order is the contract), so the
-  // counters need no read-modify-write; other threads only read them.
-  std::atomic<std::uint64_t>& counter = p2p ? c.p2p_sequence : c.sequence;
-  record.sequence = counter.load(std::memory_order_relaxed) + 1;
-  counter.store(record.sequence, std::memory_order_relaxed);
-  const bool checking = !p2p && c.options.check_collectives;
-  // Without a fingerprint exchange there is nothing between issue and start.
-  record.state = checking ? OpState::kIssued : OpState::kStarted;
-  const std::uint64_t id = c.recorder.begin(record);
-  if (!p2p) c.entered.store(record.sequence, std::memory_order_release);
-  const std::int64_t start = c.timeline ? detail::Timeline::wall_us() : 0;
-  try {
-    if (checking) {
-      c.check_fingerprint(record);
-      c.recorder.finish(id, OpState::kStarted);
-    }
-    const bool grouped = c.group_depth > 0;
-    // The synchronous host path allocates nothing: it is the latency path.
-    auto make_state = [&] {
-      auto state = std::make_shared<WorkState>();
-      state->comm = &c;
-      state->id = id;
-      state->sequence = record.sequence;
-      state->start_wall_us = start;
-      return state;
-    };
-    if (!on_device) {
-      detail::MpiPending pending = host(grouped || options.async);
-      if (grouped) {
-        c.group_host.merge(std::move(pending));
-        c.group_records.emplace_back(id, start);
-        return Work();
-      }
-      if (!options.async) {
-        c.complete(id, start);
-        return Work();
-      }
-      auto state = make_state();
-      state->host = std::move(pending);
-      return Work(state);
-    }
-    auto state = make_state();
-    if (grouped && !c.group_device_open) {
-      backend->group_start();
-      c.group_device_open = true;
-    }
-    state->device = device(*backend, options.stream);
-    if (grouped) {
-      c.group_device.push_back(state->device);
-      c.group_records.emplace_back(id, start);
-      return Work();
-    }
-    {
-      std::lock_guard lock(c.device_work_mutex);
-      c.device_work[id] = state->device;
-    }
-    Work work(state);
-    if (!options.async) work.wait();
-    return work;
-  } catch (...) {
-    c.recorder.set_state(id, OpState::kFailed);
-    if (c.group_device_open) {
-      // NCCL's group is thread-local: left open, it would hold the thread's next calls.
-      c.group_device_open = false;
-      try {
-        c.device->group_end();
-      } catch (const std::exception& error) {
-        HAEIN_LOG(kWarn,
-                  "closing the NCCL group after a failed " << record.op << ": " << error.what());
-      }
-    }
-    throw;
-  }
 }
 
 }  // namespace
@@ -381,7 +256,8 @@ void Communicator::Impl::complete(std::uint64_t id, std::int64_t start_wall_us) 
        << ",\"backend\":\"" << record->backend << '"';
   if (reduces(record->op)) args << ",\"reduce\":\"" << name_of(record->reduce) << '"';
   if (record->peer >= 0) args << ",\"peer\":" << record->peer;
-  timeline->event(std::string(record->op), start_wall_us, detail::Timeline::wall_us(), args.str());
+  timeline->event(std::string(name_of(record->op)), start_wall_us, detail::Timeline::wall_us(),
+                  args.str());
 }
 
 void Communicator::Impl::check_fingerprint(const OpRecord& record) {
@@ -427,24 +303,166 @@ detail::DeviceBackend& Communicator::Impl::device_for(int index) {
   return *device;
 }
 
+// ---- Issuing an operation ------------------------------------------------------------
+
+Communicator::Impl::Ticket::~Ticket() {
+  if (comm_ == nullptr) return;
+  comm_->recorder.set_state(id_, OpState::kFailed);
+  if (issuing_) comm_->close_group_after_failure(op_);
+}
+
+void Communicator::Impl::close_group_after_failure(Collective op) noexcept {
+  if (!group_device_open) return;
+  group_device_open = false;
+  try {
+    device->group_end();
+  } catch (const std::exception& error) {
+    HAEIN_LOG(kWarn,
+              "closing the NCCL group after a failed " << name_of(op) << ": " << error.what());
+  }
+}
+
+detail::DeviceBackend* Communicator::Impl::classify(OpRecord& record,
+                                                    std::initializer_list<const void*> buffers) {
+  if (aborting.load()) throw Error("communicator stopped after a watchdog timeout");
+  // One pointer query per buffer (each costs about a microsecond on the latency path).
+  detail::MemoryPlace device_place;
+  if (devices_present) {
+    bool host_pointer = false;
+    const void* previous = nullptr;
+    for (const void* pointer : buffers) {
+      if (pointer == nullptr || pointer == previous) continue;
+      previous = pointer;
+      const detail::MemoryPlace place = detail::place_of(pointer);
+      if (place.device)
+        device_place = place;
+      else
+        host_pointer = true;
+    }
+    if (device_place.device && host_pointer)
+      throw InvalidArgument(std::string(name_of(record.op)) +
+                            ": buffers must be all in host memory or all in device memory");
+  }
+  record.backend = device_place.device ? "nccl" : "mpi";
+  if (device_place.device) return &device_for(device_place.ordinal);
+  if (!mpi)
+    throw InvalidArgument(std::string(name_of(record.op)) +
+                          " on host memory needs an MPI bootstrap; this "
+                          "communicator's bootstrap is '" +
+                          bootstrap->kind() +
+                          "' (host buffers go through MPI, device buffers through NCCL)");
+  return nullptr;
+}
+
+Communicator::Impl::Ticket Communicator::Impl::enter(OpRecord& record) {
+  const bool p2p = is_p2p(record.op);
+  // Operations are issued by one thread at a time (their order is the contract), so the
+  // counters need no read-modify-write; other threads only read them.
+  std::atomic<std::uint64_t>& counter = p2p ? p2p_sequence : sequence;
+  record.sequence = counter.load(std::memory_order_relaxed) + 1;
+  counter.store(record.sequence, std::memory_order_relaxed);
+  // Without a fingerprint exchange there is nothing between issue and start.
+  record.state = !p2p && options.check_collectives ? OpState::kIssued : OpState::kStarted;
+  const std::uint64_t id = recorder.begin(record);
+  if (!p2p) entered.store(record.sequence, std::memory_order_release);
+  return Ticket(*this, record.op, id, record.sequence, timeline ? detail::Timeline::wall_us() : 0);
+}
+
+void Communicator::Impl::check(const OpRecord& record, const Ticket& ticket) {
+  if (record.state != OpState::kIssued) return;
+  check_fingerprint(record);
+  recorder.finish(ticket.id(), OpState::kStarted);
+}
+
+void Communicator::Impl::open_device_group(detail::DeviceBackend& backend) {
+  if (group_depth == 0 || group_device_open) return;
+  backend.group_start();
+  group_device_open = true;
+}
+
+std::shared_ptr<WorkState> Communicator::Impl::work_state(const Ticket& ticket) {
+  auto state = std::make_shared<WorkState>();
+  state->comm = this;
+  state->id = ticket.id();
+  state->sequence = ticket.sequence();
+  state->start_wall_us = ticket.start_wall_us();
+  return state;
+}
+
+Work Communicator::Impl::complete_host(Ticket ticket, detail::MpiPending pending, bool async) {
+  // The synchronous host path allocates nothing: it is the latency path.
+  if (group_depth > 0) {
+    group_host.merge(std::move(pending));
+    group_records.emplace_back(ticket.id(), ticket.start_wall_us());
+    ticket.release();
+    return Work();
+  }
+  if (!async) {
+    complete(ticket.id(), ticket.start_wall_us());
+    ticket.release();
+    return Work();
+  }
+  auto state = work_state(ticket);
+  state->host = std::move(pending);
+  ticket.release();
+  return Work(state);
+}
+
+Work Communicator::Impl::complete_device(Ticket ticket,
+                                         std::shared_ptr<detail::DevicePending> pending,
+                                         bool async) {
+  auto state = work_state(ticket);
+  state->device = std::move(pending);
+  if (group_depth > 0) {
+    group_device.push_back(state->device);
+    group_records.emplace_back(ticket.id(), ticket.start_wall_us());
+    ticket.release();
+    return Work();
+  }
+  {
+    std::lock_guard lock(device_work_mutex);
+    device_work[ticket.id()] = state->device;
+  }
+  Work work(state);
+  if (!async) work.wait();
+  ticket.release();
+  return work;
+}
+
+template <typename Host, typename Device>
+Work Communicator::Impl::run(OpRecord record, std::initializer_list<const void*> buffers,
+                             const OpOptions& options, Host host, Device device) {
+  detail::DeviceBackend* backend = classify(record, buffers);
+  Ticket ticket = enter(record);
+  check(record, ticket);
+  if (backend == nullptr) {
+    detail::MpiPending pending = host(group_depth > 0 || options.async);
+    return complete_host(std::move(ticket), std::move(pending), options.async);
+  }
+  open_device_group(*backend);
+  std::shared_ptr<detail::DevicePending> pending = device(*backend, options.stream);
+  return complete_device(std::move(ticket), std::move(pending), options.async);
+}
+
 // ---- Work ------------------------------------------------------------------------------
 
 bool Work::test() {
   if (!state_ || state_->done) return true;
-  try {
-    const bool complete = state_->device ? state_->device->test() : state_->host.test();
-    if (!complete) return false;
-  } catch (...) {
-    state_->done = true;
-    state_->comm->recorder.set_state(state_->id, OpState::kFailed);
-    throw;
+  WorkState& state = *state_;
+  // Done until it proves still running: an error ends it too.
+  state.done = true;
+  Communicator::Impl::Ticket ticket(*state.comm, state.id);
+  const bool complete = state.device ? state.device->test() : state.host.test();
+  ticket.release();
+  if (!complete) {
+    state.done = false;
+    return false;
   }
-  state_->done = true;
-  if (state_->device) {
-    std::lock_guard lock(state_->comm->device_work_mutex);
-    state_->comm->device_work.erase(state_->id);
+  if (state.device) {
+    std::lock_guard lock(state.comm->device_work_mutex);
+    state.comm->device_work.erase(state.id);
   }
-  state_->comm->complete(state_->id, state_->start_wall_us);
+  state.comm->complete(state.id, state.start_wall_us);
   return true;
 }
 
@@ -460,13 +478,11 @@ bool Work::wait(std::chrono::milliseconds timeout) {
 void Work::wait() {
   if (state_ && !state_->done && !state_->device) {
     // Host work: MPI_Waitall progresses it without spinning here; the watchdog bounds it.
-    try {
-      state_->host.wait();
-    } catch (...) {
-      state_->done = true;
-      state_->comm->recorder.set_state(state_->id, OpState::kFailed);
-      throw;
-    }
+    state_->done = true;
+    Communicator::Impl::Ticket ticket(*state_->comm, state_->id);
+    state_->host.wait();
+    ticket.release();
+    state_->done = false;
   }
   while (!test()) std::this_thread::yield();
 }
@@ -505,7 +521,7 @@ int Communicator::world_rank(int rank) const {
 }
 
 namespace {
-OpRecord make_record(const char* op, DataType type, ReduceOp reduce, std::size_t count, int peer) {
+OpRecord make_record(Collective op, DataType type, ReduceOp reduce, std::size_t count, int peer) {
   OpRecord record;
   record.op = op;
   record.type = type;
@@ -520,8 +536,8 @@ Work Communicator::all_reduce(const void* send, void* recv, std::size_t count, D
                               ReduceOp op, OpOptions options) {
   require_buffer(send, count, "all_reduce send");
   require_buffer(recv, count, "all_reduce recv");
-  return run_op(
-      *impl_, make_record("all_reduce", type, op, count, -1), {send, recv}, options,
+  return impl_->run(
+      make_record(Collective::kAllReduce, type, op, count, -1), {send, recv}, options,
       [&](bool nonblocking) {
         return impl_->mpi->all_reduce(send, recv, count, type, op, nonblocking);
       },
@@ -534,8 +550,8 @@ Work Communicator::reduce_scatter(const void* send, void* recv, std::size_t recv
                                   DataType type, ReduceOp op, OpOptions options) {
   require_buffer(send, recv_count, "reduce_scatter send");
   require_buffer(recv, recv_count, "reduce_scatter recv");
-  return run_op(
-      *impl_, make_record("reduce_scatter", type, op, recv_count, -1), {send, recv}, options,
+  return impl_->run(
+      make_record(Collective::kReduceScatter, type, op, recv_count, -1), {send, recv}, options,
       [&](bool nonblocking) {
         return impl_->mpi->reduce_scatter(send, recv, recv_count, type, op, nonblocking);
       },
@@ -548,8 +564,8 @@ Work Communicator::all_gather(const void* send, void* recv, std::size_t send_cou
                               OpOptions options) {
   require_buffer(send, send_count, "all_gather send");
   require_buffer(recv, send_count, "all_gather recv");
-  return run_op(
-      *impl_, make_record("all_gather", type, ReduceOp::kSum, send_count, -1), {send, recv},
+  return impl_->run(
+      make_record(Collective::kAllGather, type, ReduceOp::kSum, send_count, -1), {send, recv},
       options,
       [&](bool nonblocking) {
         return impl_->mpi->all_gather(send, recv, send_count, type, nonblocking);
@@ -564,8 +580,8 @@ Work Communicator::broadcast(const void* send, void* recv, std::size_t count, Da
   check_rank(root, impl_->size, "broadcast root");
   if (impl_->rank == root) require_buffer(send, count, "broadcast send");
   require_buffer(recv, count, "broadcast recv");
-  return run_op(
-      *impl_, make_record("broadcast", type, ReduceOp::kSum, count, root),
+  return impl_->run(
+      make_record(Collective::kBroadcast, type, ReduceOp::kSum, count, root),
       {impl_->rank == root ? send : nullptr, recv}, options,
       [&](bool nonblocking) {
         return impl_->mpi->broadcast(send, recv, count, type, root, nonblocking);
@@ -580,8 +596,8 @@ Work Communicator::reduce(const void* send, void* recv, std::size_t count, DataT
   check_rank(root, impl_->size, "reduce root");
   require_buffer(send, count, "reduce send");
   if (impl_->rank == root) require_buffer(recv, count, "reduce recv");
-  return run_op(
-      *impl_, make_record("reduce", type, op, count, root),
+  return impl_->run(
+      make_record(Collective::kReduce, type, op, count, root),
       {send, impl_->rank == root ? recv : nullptr}, options,
       [&](bool nonblocking) {
         return impl_->mpi->reduce(send, recv, count, type, op, root, nonblocking);
@@ -595,8 +611,8 @@ Work Communicator::all_to_all(const void* send, void* recv, std::size_t count, D
                               OpOptions options) {
   require_buffer(send, count, "all_to_all send");
   require_buffer(recv, count, "all_to_all recv");
-  return run_op(
-      *impl_, make_record("all_to_all", type, ReduceOp::kSum, count, -1), {send, recv}, options,
+  return impl_->run(
+      make_record(Collective::kAllToAll, type, ReduceOp::kSum, count, -1), {send, recv}, options,
       [&](bool nonblocking) {
         return impl_->mpi->all_to_all(send, recv, count, type, nonblocking);
       },
@@ -609,8 +625,8 @@ Work Communicator::send(const void* buffer, std::size_t count, DataType type, in
                         OpOptions options) {
   check_rank(peer, impl_->size, "send peer");
   require_buffer(buffer, count, "send");
-  return run_op(
-      *impl_, make_record("send", type, ReduceOp::kSum, count, peer), {buffer}, options,
+  return impl_->run(
+      make_record(Collective::kSend, type, ReduceOp::kSum, count, peer), {buffer}, options,
       [&](bool nonblocking) { return impl_->mpi->send(buffer, count, type, peer, nonblocking); },
       [&](detail::DeviceBackend& device, void* stream) {
         return device.send(buffer, count, type, peer, stream);
@@ -621,8 +637,8 @@ Work Communicator::recv(void* buffer, std::size_t count, DataType type, int peer
                         OpOptions options) {
   check_rank(peer, impl_->size, "recv peer");
   require_buffer(buffer, count, "recv");
-  return run_op(
-      *impl_, make_record("recv", type, ReduceOp::kSum, count, peer), {buffer}, options,
+  return impl_->run(
+      make_record(Collective::kRecv, type, ReduceOp::kSum, count, peer), {buffer}, options,
       [&](bool nonblocking) { return impl_->mpi->recv(buffer, count, type, peer, nonblocking); },
       [&](detail::DeviceBackend& device, void* stream) {
         return device.recv(buffer, count, type, peer, stream);
@@ -635,8 +651,8 @@ Work Communicator::barrier(OpOptions options) {
     impl_->bootstrap->barrier();
     return Work();
   }
-  return run_op(
-      *impl_, make_record("barrier", DataType::kU8, ReduceOp::kSum, 0, -1), {}, options,
+  return impl_->run(
+      make_record(Collective::kBarrier, DataType::kU8, ReduceOp::kSum, 0, -1), {}, options,
       [&](bool nonblocking) { return impl_->mpi->barrier(nonblocking); },
       [&](detail::DeviceBackend&, void*) -> std::shared_ptr<detail::DevicePending> {
         return nullptr;
@@ -659,14 +675,13 @@ void Communicator::group_end() {
   c.group_device.clear();
   detail::MpiPending host = std::move(c.group_host);
   c.group_host = detail::MpiPending();
-  try {
-    host.wait();
-    for (const auto& pending : device_work)
-      while (!pending->test()) std::this_thread::yield();
-  } catch (...) {
-    for (const auto& [id, start] : records) c.recorder.set_state(id, OpState::kFailed);
-    throw;
-  }
+  std::vector<Impl::Ticket> tickets;
+  tickets.reserve(records.size());
+  for (const auto& [id, start] : records) tickets.emplace_back(c, id);
+  host.wait();
+  for (const auto& pending : device_work)
+    while (!pending->test()) std::this_thread::yield();
+  for (Impl::Ticket& ticket : tickets) ticket.release();
   for (const auto& [id, start] : records) c.complete(id, start);
 }
 
@@ -702,7 +717,7 @@ Communicator Communicator::split_across_hosts() const {
 
 Communicator::Section Communicator::watch_section(std::string_view what) {
   OpRecord record;
-  record.op = what;
+  record.section = what;
   record.type = DataType::kU8;
   record.backend = "section";
   // The collective it follows: peers at it or past it are not the ones holding it up.

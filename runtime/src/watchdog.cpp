@@ -90,7 +90,7 @@ std::string Communicator::Impl::handle_control(const std::string& request,
     const std::uint64_t at = entered.load();
     std::string last;
     for (const OpRecord& record : recorder.records())
-      if (record.sequence == at && !detail::is_p2p(record.op))
+      if (record.sequence == at && !is_p2p(record.op))
         last = record.describe() + " " + std::string(name_of(record.state));
     return "entered " + std::to_string(at) + " " + last;
   }
@@ -129,7 +129,7 @@ void Communicator::Impl::fire(std::uint64_t id, const OpRecord& record) {
   // The dump file first: if another rank's exit makes mpirun kill this one while it asks
   // around, the record is already on disk.
   write_dump_file(record.describe() + " #" + std::to_string(record.sequence) + " timed out");
-  const bool p2p = detail::is_p2p(record.op);
+  const bool p2p = is_p2p(record.op);
   std::ostringstream headline;
   headline << "haein: rank " << world_ranks[rank] << " (" << hosts[rank]
            << "): " << record.describe() << " #" << record.sequence << " via " << record.backend
