@@ -70,11 +70,9 @@ topology::Cluster load_cluster(const std::string& name) {
   return topology::load_preset(name);  // names the presets when it is none of them
 }
 
-struct Options {
+struct Options : OutputOptions {
   std::vector<std::string> clusters{"haein", "haein-striped", "generated-1024", "generated-4096"};
   int instances = 100;
-  std::string csv;
-  std::string hdf5;
 };
 
 Options parse(int argc, char** argv) {
@@ -87,8 +85,8 @@ Options parse(int argc, char** argv) {
       "presets, haein-striped, generated-N (N nodes), comma-separated")(
       "instances", po::value(&o.instances)->default_value(o.instances),
       "busy patterns per job size on a 128-node cluster (larger clusters get proportionally "
-      "fewer, at least 5)")("csv", po::value(&o.csv), "write the table as CSV")(
-      "hdf5", po::value(&o.hdf5), "write every instance's solve time to this HDF5 file");
+      "fewer, at least 5)");
+  o.add_files(d, "write the table as CSV", "write every instance's solve time to this HDF5 file");
   parse_options(d, argc, argv, "place");
   if (o.instances < 1) throw InvalidArgument("--instances must be at least 1");
   o.clusters.clear();
