@@ -122,6 +122,21 @@ void require_agreement(const std::vector<Info>& all, ValueOf value_of, const cha
 
 }  // namespace
 
+/// What each rank tells the others when a communicator is made.
+struct Communicator::Impl::PeerInfo {
+  char host[216];
+  char address[16];  // IPv4 of the control server, as the other hosts reach it
+  std::int64_t wall_us;
+  std::int32_t port;
+  std::int32_t timeline_ok;
+  // Settings that must agree: a rank that checks fingerprints while another does not
+  // waits for it in an exchange that never comes.
+  std::int32_t check_collectives;
+  std::int64_t timeout_ms;
+  char timeline[256];
+  std::int32_t world_rank;
+};
+
 Communicator::Impl::Impl(std::unique_ptr<Bootstrap> bootstrap_in, CommunicatorOptions options_in,
                          std::shared_ptr<const detail::ControlRoll> roll_in, int world_rank)
     : bootstrap(std::move(bootstrap_in)),
@@ -138,6 +153,17 @@ Communicator::Impl::Impl(std::unique_ptr<Bootstrap> bootstrap_in, CommunicatorOp
   if (auto* mpi_bootstrap = dynamic_cast<MpiBootstrap*>(bootstrap.get()))
     mpi = std::make_unique<detail::MpiBackend>(
         static_cast<MPI_Comm>(mpi_bootstrap->mpi_comm_handle()));
+  serve_control();
+  // Rank 0 creates the timeline file before the exchange, which then acts as a barrier.
+  const std::string timeline_error = create_timeline_file();
+  const std::vector<PeerInfo> all = exchange_peer_info(world_rank, timeline_error);
+  if (!roll) make_roll();
+  require_settings_agree(all);
+  open_timeline(all, timeline_error);
+  start_watchdog();
+}
+
+void Communicator::Impl::serve_control() {
   // The control channel's secret: drawn by rank 0, known only to the ranks through the
   // bootstrap.
   char secret[33] = {};
@@ -148,29 +174,20 @@ Communicator::Impl::Impl(std::unique_ptr<Bootstrap> bootstrap_in, CommunicatorOp
       control_secret, [this](const std::string& request, std::function<void()>& after_reply) {
         return handle_control(request, after_reply);
       });
+}
 
-  // Rank 0 creates the timeline file before the exchange, which then acts as a barrier.
-  std::string timeline_error;
-  if (!options.timeline_file.empty() && rank == 0) {
-    try {
-      detail::Timeline::create(options.timeline_file);
-    } catch (const Error& error) {
-      timeline_error = error.what();
-    }
+std::string Communicator::Impl::create_timeline_file() const {
+  if (options.timeline_file.empty() || rank != 0) return "";
+  try {
+    detail::Timeline::create(options.timeline_file);
+  } catch (const Error& error) {
+    return error.what();
   }
-  struct PeerInfo {
-    char host[216];
-    char address[16];  // IPv4 of the control server, as the other hosts reach it
-    std::int64_t wall_us;
-    std::int32_t port;
-    std::int32_t timeline_ok;
-    // Settings that must agree: a rank that checks fingerprints while another does not
-    // waits for it in an exchange that never comes.
-    std::int32_t check_collectives;
-    std::int64_t timeout_ms;
-    char timeline[256];
-    std::int32_t world_rank;
-  };
+  return "";
+}
+
+std::vector<Communicator::Impl::PeerInfo> Communicator::Impl::exchange_peer_info(
+    int world_rank, const std::string& timeline_error) {
   PeerInfo mine{};
   mine.world_rank = world_rank >= 0 ? world_rank : rank;
   if (mpi && world_rank < 0) MPI_Comm_rank(MPI_COMM_WORLD, &mine.world_rank);
@@ -190,19 +207,24 @@ Communicator::Impl::Impl(std::unique_ptr<Bootstrap> bootstrap_in, CommunicatorOp
     control_addresses.emplace_back(peer.address, strnlen(peer.address, sizeof peer.address));
     world_ranks.push_back(peer.world_rank);
   }
-  if (!roll) {
-    auto made = std::make_shared<detail::ControlRoll>();
-    // Derived from this communicator's secret: whoever knows it knows this one anyway.
-    made->secret = "roll-" + control_secret;
-    for (int r = 0; r < size; ++r) made->peers.push_back({control_addresses[r], control_ports[r]});
-    made->hosts = hosts;
-    made->world_ranks = world_ranks;
-    made->registration = detail::ControlServer::serve(
-        made->secret, [](const std::string& request, std::function<void()>&) {
-          return std::string(request == "ALIVE" ? "ALIVE" : "ERROR unknown request");
-        });
-    roll = std::move(made);
-  }
+  return all;
+}
+
+void Communicator::Impl::make_roll() {
+  auto made = std::make_shared<detail::ControlRoll>();
+  // Derived from this communicator's secret: whoever knows it knows this one anyway.
+  made->secret = "roll-" + control_secret;
+  for (int r = 0; r < size; ++r) made->peers.push_back({control_addresses[r], control_ports[r]});
+  made->hosts = hosts;
+  made->world_ranks = world_ranks;
+  made->registration = detail::ControlServer::serve(
+      made->secret, [](const std::string& request, std::function<void()>&) {
+        return std::string(request == "ALIVE" ? "ALIVE" : "ERROR unknown request");
+      });
+  roll = std::move(made);
+}
+
+void Communicator::Impl::require_settings_agree(const std::vector<PeerInfo>& all) {
   require_agreement(
       all, [](const PeerInfo& p) { return p.check_collectives ? "1" : "0"; },
       "HAEIN_CHECK_COLLECTIVES");
@@ -221,22 +243,24 @@ Communicator::Impl::Impl(std::unique_ptr<Bootstrap> bootstrap_in, CommunicatorOp
         return path.empty() ? std::string("unset") : "'" + path + "'";
       },
       "HAEIN_TIMELINE");
-  if (!options.timeline_file.empty()) {
-    if (all[0].timeline_ok == 0)
-      throw InvalidArgument(rank == 0
-                                ? timeline_error
-                                : "HAEIN_TIMELINE: rank 0 cannot create " + options.timeline_file);
-    std::error_code missing;
-    if (rank != 0 && !std::filesystem::exists(options.timeline_file, missing))
-      throw InvalidArgument("HAEIN_TIMELINE: " + options.timeline_file + ", which rank 0 on " +
-                            hosts[0] + " created, is not seen by rank " + std::to_string(rank) +
-                            " on " + hosts[rank] +
-                            ": its folder is not shared by every host. Give a path on a file "
-                            "system every host mounts at the same place");
-    timeline = std::make_unique<detail::Timeline>(options.timeline_file, rank, hosts[rank]);
-    timeline->set_epoch_us(all[0].wall_us);
-  }
-  start_watchdog();
+}
+
+void Communicator::Impl::open_timeline(const std::vector<PeerInfo>& all,
+                                       const std::string& timeline_error) {
+  if (options.timeline_file.empty()) return;
+  if (all[0].timeline_ok == 0)
+    throw InvalidArgument(rank == 0
+                              ? timeline_error
+                              : "HAEIN_TIMELINE: rank 0 cannot create " + options.timeline_file);
+  std::error_code missing;
+  if (rank != 0 && !std::filesystem::exists(options.timeline_file, missing))
+    throw InvalidArgument("HAEIN_TIMELINE: " + options.timeline_file + ", which rank 0 on " +
+                          hosts[0] + " created, is not seen by rank " + std::to_string(rank) +
+                          " on " + hosts[rank] +
+                          ": its folder is not shared by every host. Give a path on a file "
+                          "system every host mounts at the same place");
+  timeline = std::make_unique<detail::Timeline>(options.timeline_file, rank, hosts[rank]);
+  timeline->set_epoch_us(all[0].wall_us);
 }
 
 Communicator::Impl::~Impl() {

@@ -138,6 +138,19 @@ struct Communicator::Impl {
   std::string write_dump_file(const std::string& headline);
   [[noreturn]] void exit_after_abort();
 
+  // ---- Creation (communicator.cpp): the control channel, the exchange of each rank's
+  // host, address and settings, the roll, the settings' agreement, the timeline.
+  struct PeerInfo;
+  void serve_control();
+  /// Rank 0 creates HAEIN_TIMELINE's file; the error, if it could not ("" otherwise).
+  std::string create_timeline_file() const;
+  /// Every rank's PeerInfo; fills hosts, control ports and addresses, world ranks.
+  std::vector<PeerInfo> exchange_peer_info(int world_rank, const std::string& timeline_error);
+  void make_roll();
+  /// InvalidArgument, the same on every rank, naming a setting that differs across ranks.
+  static void require_settings_agree(const std::vector<PeerInfo>& all);
+  void open_timeline(const std::vector<PeerInfo>& all, const std::string& timeline_error);
+
   /// Marks `id` complete: recorder, timeline, heartbeat.
   void complete(std::uint64_t id, std::int64_t start_wall_us);
   void check_fingerprint(const OpRecord& record);
