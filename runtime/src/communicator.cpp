@@ -413,7 +413,7 @@ std::shared_ptr<WorkState> Communicator::Impl::work_state(const Ticket& ticket) 
   return state;
 }
 
-Work Communicator::Impl::complete_host(Ticket ticket, detail::MpiPending pending, bool async) {
+Work Communicator::Impl::complete_host(Ticket& ticket, detail::MpiPending&& pending, bool async) {
   // The synchronous host path allocates nothing: it is the latency path.
   if (group_depth > 0) {
     group_host.merge(std::move(pending));
@@ -432,8 +432,8 @@ Work Communicator::Impl::complete_host(Ticket ticket, detail::MpiPending pending
   return Work(state);
 }
 
-Work Communicator::Impl::complete_device(Ticket ticket,
-                                         std::shared_ptr<detail::DevicePending> pending,
+Work Communicator::Impl::complete_device(Ticket& ticket,
+                                         std::shared_ptr<detail::DevicePending>&& pending,
                                          bool async) {
   auto state = work_state(ticket);
   state->device = std::move(pending);
@@ -461,11 +461,11 @@ Work Communicator::Impl::run(OpRecord record, std::initializer_list<const void*>
   check(record, ticket);
   if (backend == nullptr) {
     detail::MpiPending pending = host(group_depth > 0 || options.async);
-    return complete_host(std::move(ticket), std::move(pending), options.async);
+    return complete_host(ticket, std::move(pending), options.async);
   }
   open_device_group(*backend);
   std::shared_ptr<detail::DevicePending> pending = device(*backend, options.stream);
-  return complete_device(std::move(ticket), std::move(pending), options.async);
+  return complete_device(ticket, std::move(pending), options.async);
 }
 
 // ---- Work ------------------------------------------------------------------------------

@@ -178,8 +178,9 @@ struct Communicator::Impl {
   /// The pending state of the operation `ticket` holds.
   std::shared_ptr<WorkState> work_state(const Ticket& ticket);
   /// Hands a launched operation on: to the open group, to a pending Work, or completes it.
-  Work complete_host(Ticket ticket, detail::MpiPending pending, bool async);
-  Work complete_device(Ticket ticket, std::shared_ptr<detail::DevicePending> pending, bool async);
+  Work complete_host(Ticket& ticket, detail::MpiPending&& pending, bool async);
+  Work complete_device(Ticket& ticket, std::shared_ptr<detail::DevicePending>&& pending,
+                       bool async);
   /// Closes an NCCL group that a failed operation left open (NCCL's group is thread-local:
   /// left open, it would hold the thread's next calls). Logs instead of throwing.
   void close_group_after_failure(Collective op) noexcept;
