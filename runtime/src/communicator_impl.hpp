@@ -157,8 +157,8 @@ struct Communicator::Impl {
   /// The NCCL backend of CUDA device `index`, made by the first device operation.
   detail::DeviceBackend& device_for(int index);
 
-  // ---- Issuing an operation (communicator.cpp): classify → record → check → launch →
-  // complete.
+  // ---- Issuing an operation (communicator.cpp): classify → enter (number and record) →
+  // check → launch (run's host or device call) → complete_host / complete_device.
   class Ticket;
   /// Issues one operation: `host(nonblocking)` runs it through MPI, `device(backend,
   /// stream)` through NCCL, whichever `buffers` call for.

@@ -24,8 +24,9 @@ TEST(Collective, NamesAreNcclTestsNamesAndUnique) {
   std::set<std::string> names;
   for (const auto& traits : kCollectives) {
     EXPECT_TRUE(names.insert(std::string(traits.name)).second) << traits.name;
-    if (traits.compact != traits.name)
+    if (traits.compact != traits.name) {
       EXPECT_TRUE(names.insert(std::string(traits.compact)).second) << traits.compact;
+    }
   }
 }
 
