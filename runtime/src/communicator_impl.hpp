@@ -128,6 +128,13 @@ struct Communicator::Impl {
   void watch();
   /// Reports the timed-out `record`, makes the peers dump and stop, dumps, exits.
   [[noreturn]] void fire(std::uint64_t id, const OpRecord& record);
+  struct PeerStatus;
+  /// Asks the peers of `record` (all, or the p2p peer) how far they went.
+  PeerStatus ask_peers(const OpRecord& record);
+  /// The headline's verdict: who never joined, who disagrees, who did not answer.
+  std::string verdict(const OpRecord& record, const PeerStatus& status);
+  /// ABORT to every peer (those that did not answer STATUS with less patience).
+  void tell_peers_to_abort(const OpRecord& record, const std::vector<int>& unreachable);
   std::string handle_control(const std::string& request, std::function<void()>& after_reply);
   /// World ranks outside this communicator (of its roll) that do not answer "ALIVE".
   std::vector<int> silent_outside() const;
