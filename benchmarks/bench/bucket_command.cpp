@@ -45,12 +45,9 @@ using runtime::Communicator;
 using runtime::DataType;
 using runtime::GradBucketer;
 
-struct Options {
-  std::string model = "gpt2-124m";
+struct Options : OutputOptions {
   int rounds = 7;
   std::vector<double> caps{1, 5, 25, 100};
-  std::string csv;
-  std::string hdf5;
 };
 
 Options parse(int argc, char** argv) {
@@ -58,12 +55,13 @@ Options parse(int argc, char** argv) {
   std::string caps = "1,5,25,100";
   po::options_description d(
       "haein-bench bucket: one step's gradient exchange of a real model (under mpirun)");
-  d.add_options()("help,h", "this help")("model", po::value(&o.model)->default_value(o.model),
-                                         "gpt2-124m, llama-3.2-1b or a parameter-list file")(
-      "rounds", po::value(&o.rounds)->default_value(o.rounds), "timed rounds (after one warm-up)")(
-      "caps", po::value(&caps)->default_value(caps), "bucket caps in MiB, comma-separated")(
-      "csv", po::value(&o.csv), "write the table as CSV (rank 0)")(
-      "hdf5", po::value(&o.hdf5), "write every rank's step times to this HDF5 file");
+  d.add_options()("help,h", "this help");
+  o.add_model(d);
+  d.add_options()("rounds", po::value(&o.rounds)->default_value(o.rounds),
+                  "timed rounds (after one warm-up)")("caps", po::value(&caps)->default_value(caps),
+                                                      "bucket caps in MiB, comma-separated");
+  o.add_files(d, "write the table as CSV (rank 0)",
+              "write every rank's step times to this HDF5 file");
   parse_options(d, argc, argv, "bucket");
   if (o.rounds < 1) throw InvalidArgument("--rounds must be at least 1");
   o.caps = parse_positive_list("--caps", caps);

@@ -9,21 +9,6 @@ namespace haein::bench {
 
 namespace {
 
-struct OpName {
-  Collective op;
-  std::string_view name;
-  std::string_view alias;
-};
-
-constexpr OpName kOps[] = {
-    {Collective::kAllReduce, "allreduce", "all_reduce"},
-    {Collective::kReduceScatter, "reducescatter", "reduce_scatter"},
-    {Collective::kAllGather, "allgather", "all_gather"},
-    {Collective::kBroadcast, "broadcast", "bcast"},
-    {Collective::kReduce, "reduce", "reduce"},
-    {Collective::kAllToAll, "alltoall", "all_to_all"},
-};
-
 struct TypeName {
   runtime::DataType type;
   std::string_view nccl_tests;
@@ -38,43 +23,12 @@ constexpr TypeName kTypes[] = {
 
 }  // namespace
 
-std::string_view name_of(Collective op) {
-  for (const OpName& entry : kOps) {
-    if (entry.op == op) return entry.name;
-  }
-  return "?";
-}
-
 Collective parse_collective(std::string_view text) {
-  for (const OpName& entry : kOps) {
-    if (text == entry.name || text == entry.alias) return entry.op;
-  }
+  if (text == "bcast") return Collective::kBroadcast;
+  if (const auto op = find_collective(text, kBenchCollectives)) return *op;
   throw InvalidArgument("unknown collective '" + std::string(text) +
                         "': expected allreduce, reducescatter, allgather, broadcast, reduce or "
                         "alltoall");
-}
-
-bool reduces(Collective op) {
-  return op == Collective::kAllReduce || op == Collective::kReduceScatter ||
-         op == Collective::kReduce;
-}
-
-bool rooted(Collective op) { return op == Collective::kBroadcast || op == Collective::kReduce; }
-
-double bus_factor(Collective op, int ranks) {
-  const double n = ranks;
-  switch (op) {
-    case Collective::kAllReduce:
-      return 2 * (n - 1) / n;
-    case Collective::kReduceScatter:
-    case Collective::kAllGather:
-    case Collective::kAllToAll:
-      return (n - 1) / n;
-    case Collective::kBroadcast:
-    case Collective::kReduce:
-      return 1;
-  }
-  return 1;
 }
 
 int minimum_ranks(Collective op) { return rooted(op) ? 1 : 2; }

@@ -1,30 +1,27 @@
 #pragma once
 // What `haein-bench collective` measures and how it counts, as nccl-tests does: the
-// operations, their bus-bandwidth factors, the size sweep, and the names of types and ops.
+// operations (haein::Collective, whose traits hold the bus-bandwidth factors), the size
+// sweep, and the names of types and ops.
 
 #include <cstddef>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "haein/common/collective.hpp"
 #include "haein/runtime/types.hpp"
 
 namespace haein::bench {
 
-enum class Collective { kAllReduce, kReduceScatter, kAllGather, kBroadcast, kReduce, kAllToAll };
+/// The operations the benchmark sweeps (nccl-tests' six): all but the barrier and the
+/// point-to-point pair. It prints them by their compact names ("allreduce").
+inline constexpr Collective kBenchCollectives[] = {
+    Collective::kAllReduce, Collective::kReduceScatter, Collective::kAllGather,
+    Collective::kBroadcast, Collective::kReduce,        Collective::kAllToAll};
 
-/// "allreduce", "reducescatter", "allgather", "broadcast", "reduce", "alltoall".
-std::string_view name_of(Collective op);
-/// Parses those names (and "all_reduce", "reduce_scatter", ... ); InvalidArgument otherwise.
+/// One of kBenchCollectives by its compact name ("allreduce") or its name ("all_reduce"),
+/// or "bcast"; InvalidArgument otherwise.
 Collective parse_collective(std::string_view text);
-/// True for the operations that take a reduction operator.
-bool reduces(Collective op);
-/// True for the operations with a root.
-bool rooted(Collective op);
-
-/// busbw = algbw * factor, nccl-tests' PERFORMANCE.md: all-reduce 2(n-1)/n; reduce-scatter,
-/// all-gather and all-to-all (n-1)/n; broadcast and reduce 1.
-double bus_factor(Collective op, int ranks);
 /// The fewest ranks an operation means anything with: 2, except broadcast and reduce (1).
 int minimum_ranks(Collective op);
 

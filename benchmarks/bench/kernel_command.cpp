@@ -43,13 +43,10 @@ using haein::kernels::PackStats;
 using haein::kernels::TensorSlice;
 namespace po = boost::program_options;
 
-struct Options {
+struct Options : haein::bench::OutputOptions {
   bool gpu = false;
-  std::string model = "gpt2-124m";
   std::vector<double> bucket_mb{1, 16, 64};
   int repeats = 11;
-  std::string csv;
-  std::string hdf5;
 };
 
 Options parse(int argc, char** argv) {
@@ -60,13 +57,12 @@ Options parse(int argc, char** argv) {
       "haein-bench kernel: pack/unpack/cast bandwidth against a copy of the same bytes");
   d.add_options()("help,h", "this help")(
       "device", po::value(&device)->default_value(device),
-      "cpu: the host kernels against memcpy; gpu: the CUDA kernels against cudaMemcpyAsync")(
-      "model", po::value(&o.model)->default_value(o.model),
-      "gpt2-124m, llama-3.2-1b or a parameter-list file")(
-      "bucket-mb", po::value(&sizes)->default_value(sizes), "bucket sizes in MiB, comma-separated")(
-      "repeats", po::value(&o.repeats)->default_value(o.repeats), "timed repeats (median)")(
-      "csv", po::value(&o.csv), "write the table as CSV")(
-      "hdf5", po::value(&o.hdf5), "write every repeat's time to this HDF5 file");
+      "cpu: the host kernels against memcpy; gpu: the CUDA kernels against cudaMemcpyAsync");
+  o.add_model(d);
+  d.add_options()("bucket-mb", po::value(&sizes)->default_value(sizes),
+                  "bucket sizes in MiB, comma-separated")(
+      "repeats", po::value(&o.repeats)->default_value(o.repeats), "timed repeats (median)");
+  o.add_files(d, "write the table as CSV", "write every repeat's time to this HDF5 file");
   haein::bench::parse_options(d, argc, argv, "kernel");
   if (o.repeats < 1) throw haein::InvalidArgument("--repeats must be at least 1");
   if (device != "cpu" && device != "gpu")

@@ -27,6 +27,16 @@ po::variables_map parse_options(const po::options_description& options, int argc
   return values;
 }
 
+void OutputOptions::add_model(po::options_description& options) {
+  options.add_options()("model", po::value(&model)->default_value(model),
+                        "gpt2-124m, llama-3.2-1b or a parameter-list file");
+}
+
+void OutputOptions::add_files(po::options_description& options, const char* csv_help,
+                              const char* hdf5_help) {
+  options.add_options()("csv", po::value(&csv), csv_help)("hdf5", po::value(&hdf5), hdf5_help);
+}
+
 std::vector<double> parse_positive_list(const std::string& flag, const std::string& text) {
   std::vector<double> values;
   std::stringstream in(text);

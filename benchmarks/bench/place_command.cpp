@@ -70,11 +70,9 @@ topology::Cluster load_cluster(const std::string& name) {
   return topology::load_preset(name);  // names the presets when it is none of them
 }
 
-struct Options {
+struct Options : OutputOptions {
   std::vector<std::string> clusters{"haein", "haein-striped", "generated-1024", "generated-4096"};
   int instances = 100;
-  std::string csv;
-  std::string hdf5;
 };
 
 Options parse(int argc, char** argv) {
@@ -87,8 +85,8 @@ Options parse(int argc, char** argv) {
       "presets, haein-striped, generated-N (N nodes), comma-separated")(
       "instances", po::value(&o.instances)->default_value(o.instances),
       "busy patterns per job size on a 128-node cluster (larger clusters get proportionally "
-      "fewer, at least 5)")("csv", po::value(&o.csv), "write the table as CSV")(
-      "hdf5", po::value(&o.hdf5), "write every instance's solve time to this HDF5 file");
+      "fewer, at least 5)");
+  o.add_files(d, "write the table as CSV", "write every instance's solve time to this HDF5 file");
   parse_options(d, argc, argv, "place");
   if (o.instances < 1) throw InvalidArgument("--instances must be at least 1");
   o.clusters.clear();
@@ -112,6 +110,109 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
+/// haein's placement against one naive order, over the instances of one job size.
+struct Against {
+  launcher::NaiveOrder order;
+  std::vector<double> best, ring, ours_leaves, their_leaves, naive_seconds;
+};
+
+/// One job size on one cluster model: haein's solve times and each naive order's ratios.
+struct JobResult {
+  std::vector<Against> against{{launcher::NaiveOrder::kMapBySlot, {}, {}, {}, {}, {}},
+                               {launcher::NaiveOrder::kMapByNode, {}, {}, {}, {}, {}}};
+  std::vector<double> solve_seconds;
+  int worse = 0;  ///< instances where haein is predicted slower
+};
+
+/// `instances` random busy patterns (30% of nodes busy, seeded) for a job of `gpus` GPUs.
+JobResult measure_job(const topology::CostModel& model, std::size_t nodes, int gpus,
+                      int instances) {
+  JobResult result;
+  std::mt19937 rng(2026);
+  for (int instance = 0; instance < instances; ++instance) {
+    launcher::BusySet busy(nodes);
+    for (std::size_t i = 0; i < busy.size(); ++i) busy[i] = std::bernoulli_distribution(0.3)(rng);
+    launcher::PlacementRequest request;
+    request.gpus = gpus;
+    auto start = std::chrono::steady_clock::now();
+    const launcher::Placement placement = launcher::plan_placement(model.fabric(), busy, request);
+    result.solve_seconds.push_back(seconds_since(start));
+    const auto ours = launcher::measure(model, placement, "haein");
+    for (Against& a : result.against) {
+      start = std::chrono::steady_clock::now();
+      const launcher::Placement naive =
+          launcher::naive_placement(model.fabric(), busy, request, a.order);
+      a.naive_seconds.push_back(seconds_since(start));
+      const auto theirs = launcher::measure(model, naive, "naive");
+      a.best.push_back(theirs.all_reduce_1gib.seconds / ours.all_reduce_1gib.seconds);
+      a.ring.push_back(theirs.ring_1gib.seconds / ours.ring_1gib.seconds);
+      a.ours_leaves.push_back(ours.leaves);
+      a.their_leaves.push_back(theirs.leaves);
+      if (a.best.back() < 1 - 1e-9 || a.ring.back() < 1 - 1e-9) ++result.worse;
+    }
+  }
+  return result;
+}
+
+/// Where one job size's results go: its table lines and CSV rows (rank 0) and its dataset.
+struct JobRow {
+  std::string cluster;
+  int nodes = 0;
+  double oversubscription = 1;
+  int gpus = 0;
+  int instances = 0;
+};
+
+void print_heading() {
+  std::printf(
+      "# haein-bench place: naive order / haein for the predicted time of a 1 GiB "
+      "all-reduce;\n# 30%% of nodes busy at random; medians over the instances\n");
+  std::printf("# %-14s %5s %4s %6s %-12s %4s %9s %9s %9s %9s %6s %6s %9s %9s\n", "cluster", "nodes",
+              "over", "gpus", "vs", "inst", "best-med", "best-min", "ring-med", "ring-max",
+              "leaves", "leaves", "solve", "naive");
+  std::printf("# %-14s %5s %4s %6s %-12s %4s %9s %9s %9s %9s %6s %6s %9s %9s\n", "", "", "sub", "",
+              "", "", "", "", "", "", "haein", "naive", "ms", "ms");
+}
+
+void print_job(const JobRow& job, const JobResult& r, CsvFile& csv) {
+  const double solve_ms = median(r.solve_seconds) * 1e3;
+  const double solve_max_ms =
+      *std::max_element(r.solve_seconds.begin(), r.solve_seconds.end()) * 1e3;
+  for (const Against& a : r.against) {
+    const std::string order(launcher::to_string(a.order));
+    const double best_min = *std::min_element(a.best.begin(), a.best.end());
+    const double ring_max = *std::max_element(a.ring.begin(), a.ring.end());
+    const double naive_ms = median(a.naive_seconds) * 1e3;
+    std::printf(
+        "  %-14s %5d %4.0f %6d %-12s %4d %8.3fx %8.3fx %8.3fx %8.3fx %6.1f %6.1f "
+        "%9.3f %9.3f\n",
+        job.cluster.c_str(), job.nodes, job.oversubscription, job.gpus, order.c_str(),
+        job.instances, median(a.best), best_min, median(a.ring), ring_max, median(a.ours_leaves),
+        median(a.their_leaves), solve_ms, naive_ms);
+    std::fflush(stdout);
+    csv.row({job.cluster, std::to_string(job.nodes), format("%g", job.oversubscription),
+             std::to_string(job.gpus), order, std::to_string(job.instances),
+             format("%.4f", median(a.best)), format("%.4f", best_min),
+             format("%.4f", median(a.ring)), format("%.4f", ring_max),
+             format("%.1f", median(a.ours_leaves)), format("%.1f", median(a.their_leaves)),
+             format("%.4f", solve_ms), format("%.4f", solve_max_ms), format("%.4f", naive_ms)});
+  }
+}
+
+Measurement job_measurement(const JobRow& job, const JobResult& r) {
+  std::vector<double> solve_us;
+  for (const double s : r.solve_seconds) solve_us.push_back(s * 1e6);
+  return {"place/" + job.cluster + "/spine_oversubscription_" + format("%g", job.oversubscription),
+          std::to_string(job.gpus),
+          solve_us,
+          {{"nodes", static_cast<double>(job.nodes)},
+           {"solve_ms_median", median(r.solve_seconds) * 1e3},
+           {"best_ratio_median_map_by_slot", median(r.against[0].best)},
+           {"best_ratio_median_map_by_node", median(r.against[1].best)},
+           {"ring_ratio_median_map_by_slot", median(r.against[0].ring)},
+           {"ring_ratio_median_map_by_node", median(r.against[1].ring)}}};
+}
+
 }  // namespace
 
 int place_command(int argc, char** argv) {
@@ -128,14 +229,7 @@ int place_command(int argc, char** argv) {
                           "instances", "best_ratio_median", "best_ratio_min", "ring_ratio_median",
                           "ring_ratio_max", "leaves_haein", "leaves_naive", "solve_ms_median",
                           "solve_ms_max", "naive_ms_median"});
-    std::printf(
-        "# haein-bench place: naive order / haein for the predicted time of a 1 GiB "
-        "all-reduce;\n# 30%% of nodes busy at random; medians over the instances\n");
-    std::printf("# %-14s %5s %4s %6s %-12s %4s %9s %9s %9s %9s %6s %6s %9s %9s\n", "cluster",
-                "nodes", "over", "gpus", "vs", "inst", "best-med", "best-min", "ring-med",
-                "ring-max", "leaves", "leaves", "solve", "naive");
-    std::printf("# %-14s %5s %4s %6s %-12s %4s %9s %9s %9s %9s %6s %6s %9s %9s\n", "", "", "sub",
-                "", "", "", "", "", "", "", "haein", "naive", "ms", "ms");
+    print_heading();
   }
   std::vector<Measurement> measurements;
   int worse = 0;
@@ -151,74 +245,11 @@ int place_command(int argc, char** argv) {
       parameters.spine_oversubscription = oversubscription;
       const topology::CostModel model(cluster, parameters);
       for (const int gpus : job_sizes(gpus_in_cluster)) {
-        struct Against {
-          launcher::NaiveOrder order;
-          std::vector<double> best, ring, ours_leaves, their_leaves, naive_seconds;
-        };
-        std::vector<Against> against{{launcher::NaiveOrder::kMapBySlot, {}, {}, {}, {}, {}},
-                                     {launcher::NaiveOrder::kMapByNode, {}, {}, {}, {}, {}}};
-        std::vector<double> solve_seconds;
-        std::mt19937 rng(2026);
-        for (int instance = 0; instance < instances; ++instance) {
-          launcher::BusySet busy(cluster.nodes.size());
-          for (std::size_t i = 0; i < busy.size(); ++i)
-            busy[i] = std::bernoulli_distribution(0.3)(rng);
-          launcher::PlacementRequest request;
-          request.gpus = gpus;
-          auto start = std::chrono::steady_clock::now();
-          const launcher::Placement placement =
-              launcher::plan_placement(model.fabric(), busy, request);
-          solve_seconds.push_back(seconds_since(start));
-          const auto ours = launcher::measure(model, placement, "haein");
-          for (Against& a : against) {
-            start = std::chrono::steady_clock::now();
-            const launcher::Placement naive =
-                launcher::naive_placement(model.fabric(), busy, request, a.order);
-            a.naive_seconds.push_back(seconds_since(start));
-            const auto theirs = launcher::measure(model, naive, "naive");
-            a.best.push_back(theirs.all_reduce_1gib.seconds / ours.all_reduce_1gib.seconds);
-            a.ring.push_back(theirs.ring_1gib.seconds / ours.ring_1gib.seconds);
-            a.ours_leaves.push_back(ours.leaves);
-            a.their_leaves.push_back(theirs.leaves);
-            if (a.best.back() < 1 - 1e-9 || a.ring.back() < 1 - 1e-9) ++worse;
-          }
-        }
-        const double solve_ms = median(solve_seconds) * 1e3;
-        const double solve_max_ms =
-            *std::max_element(solve_seconds.begin(), solve_seconds.end()) * 1e3;
-        for (const Against& a : against) {
-          const std::string order(launcher::to_string(a.order));
-          const double best_min = *std::min_element(a.best.begin(), a.best.end());
-          const double ring_max = *std::max_element(a.ring.begin(), a.ring.end());
-          const double naive_ms = median(a.naive_seconds) * 1e3;
-          if (leader) {
-            std::printf(
-                "  %-14s %5d %4.0f %6d %-12s %4d %8.3fx %8.3fx %8.3fx %8.3fx %6.1f %6.1f "
-                "%9.3f %9.3f\n",
-                name.c_str(), nodes, oversubscription, gpus, order.c_str(), instances,
-                median(a.best), best_min, median(a.ring), ring_max, median(a.ours_leaves),
-                median(a.their_leaves), solve_ms, naive_ms);
-            std::fflush(stdout);
-            csv.row(
-                {name, std::to_string(nodes), format("%g", oversubscription), std::to_string(gpus),
-                 order, std::to_string(instances), format("%.4f", median(a.best)),
-                 format("%.4f", best_min), format("%.4f", median(a.ring)), format("%.4f", ring_max),
-                 format("%.1f", median(a.ours_leaves)), format("%.1f", median(a.their_leaves)),
-                 format("%.4f", solve_ms), format("%.4f", solve_max_ms), format("%.4f", naive_ms)});
-          }
-        }
-        std::vector<double> solve_us;
-        for (const double s : solve_seconds) solve_us.push_back(s * 1e6);
-        measurements.push_back(
-            {"place/" + name + "/spine_oversubscription_" + format("%g", oversubscription),
-             std::to_string(gpus),
-             solve_us,
-             {{"nodes", static_cast<double>(nodes)},
-              {"solve_ms_median", solve_ms},
-              {"best_ratio_median_map_by_slot", median(against[0].best)},
-              {"best_ratio_median_map_by_node", median(against[1].best)},
-              {"ring_ratio_median_map_by_slot", median(against[0].ring)},
-              {"ring_ratio_median_map_by_node", median(against[1].ring)}}});
+        const JobRow job{name, nodes, oversubscription, gpus, instances};
+        const JobResult result = measure_job(model, cluster.nodes.size(), gpus, instances);
+        worse += result.worse;
+        if (leader) print_job(job, result, csv);
+        measurements.push_back(job_measurement(job, result));
       }
     }
   }

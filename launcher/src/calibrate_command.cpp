@@ -65,7 +65,7 @@ void print_comparison(const topology::Cluster& cluster, const CostParameters& be
         std::clamp(std::exp(topology::log_error(new_model, point)) - 1, -99.99, 99.99);
     std::snprintf(
         line, sizeof line, "%-28s %-14s %6zu %10s %9.2f %8.2f (%+5.0f%%) %8.2f (%+5.0f%%) %s\n",
-        point.label.c_str(), std::string(to_string(point.collective)).c_str(), point.ranks.size(),
+        point.label.c_str(), std::string(name_of(point.collective)).c_str(), point.ranks.size(),
         size_text(point.bytes).c_str(), point.busbw_gbs, old_p.busbw_gbs, 100 * old_error,
         new_p.busbw_gbs, 100 * new_error, std::string(to_string(new_p.algorithm)).c_str());
     out << line;

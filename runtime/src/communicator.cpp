@@ -24,22 +24,6 @@ namespace haein::runtime {
 
 namespace {
 
-constexpr const char* kOpNames[] = {"all_reduce", "reduce_scatter", "all_gather",
-                                    "broadcast",  "reduce",         "all_to_all",
-                                    "barrier",    "send",           "recv"};
-
-std::uint8_t op_index(std::string_view name) {
-  for (std::size_t i = 0; i < std::size(kOpNames); ++i)
-    if (name == kOpNames[i]) return static_cast<std::uint8_t>(i);
-  return 0xff;
-}
-
-bool reduces(std::string_view op) {
-  return op == "all_reduce" || op == "reduce_scatter" || op == "reduce";
-}
-
-bool rooted(std::string_view op) { return op == "broadcast" || op == "reduce"; }
-
 /// What ranks compare before a collective. Fields that do not apply are zero.
 struct Fingerprint {
   std::uint64_t sequence = 0;
@@ -54,7 +38,7 @@ struct Fingerprint {
     Fingerprint f;
     f.sequence = record.sequence;
     f.count = record.count;
-    f.op = op_index(record.op);
+    f.op = static_cast<std::uint8_t>(record.op);
     f.type = static_cast<std::uint8_t>(record.type);
     f.reduce = reduces(record.op) ? static_cast<std::uint8_t>(record.reduce) : 0;
     f.root = rooted(record.op) ? record.peer : 0;
@@ -65,8 +49,9 @@ struct Fingerprint {
            op == other.op && type == other.type && reduce == other.reduce;
   }
   std::string describe() const {
+    if (op >= std::size(kCollectives)) return "unknown operation #" + std::to_string(sequence);
     OpRecord record;
-    record.op = op < std::size(kOpNames) ? kOpNames[op] : "unknown";
+    record.op = static_cast<Collective>(op);
     record.type = static_cast<DataType>(type);
     record.reduce = static_cast<ReduceOp>(reduce);
     record.count = count;
@@ -87,116 +72,6 @@ void require_buffer(const void* pointer, std::size_t count, const char* what) {
   if (pointer == nullptr && count > 0)
     throw InvalidArgument(std::string(what) + " buffer is null with count " +
                           std::to_string(count));
-}
-
-/// Issues one operation: picks the backend, numbers and records it, checks the
-/// fingerprint, launches it with `host(nonblocking)` or `device(backend, stream)`, and
-/// completes it unless it is asynchronous or grouped.
-template <typename Host, typename Device>
-Work run_op(Communicator::Impl& c, OpRecord record, std::initializer_list<const void*> buffers,
-            const OpOptions& options, Host host, Device device) {
-  if (c.aborting.load()) throw Error("communicator stopped after a watchdog timeout");
-  const bool p2p = detail::is_p2p(record.op);
-  // One pointer query per buffer (each costs about a microsecond on the latency path).
-  detail::MemoryPlace device_place;
-  if (c.devices_present) {
-    bool host_pointer = false;
-    const void* previous = nullptr;
-    for (const void* pointer : buffers) {
-      if (pointer == nullptr || pointer == previous) continue;
-      previous = pointer;
-      const detail::MemoryPlace place = detail::place_of(pointer);
-      if (place.device)
-        device_place = place;
-      else
-        host_pointer = true;
-    }
-    if (device_place.device && host_pointer)
-      throw InvalidArgument(std::string(record.op) +
-                            ": buffers must be all in host memory or all in device memory");
-  }
-  const bool on_device = device_place.device;
-  if (!on_device && !c.mpi)
-    throw InvalidArgument(std::string(record.op) +
-                          " on host memory needs an MPI bootstrap; this "
-                          "communicator's bootstrap is '" +
-                          c.bootstrap->kind() +
-                          "' (host buffers go through MPI, device buffers through NCCL)");
-  detail::DeviceBackend* backend = on_device ? &c.device_for(device_place.ordinal) : nullptr;
-  record.backend = on_device ? "nccl" : "mpi";
-  // Operations are issued by one thread at a time (their order is the contract), so the
-  // counters need no read-modify-write; other threads only read them.
-  std::atomic<std::uint64_t>& counter = p2p ? c.p2p_sequence : c.sequence;
-  record.sequence = counter.load(std::memory_order_relaxed) + 1;
-  counter.store(record.sequence, std::memory_order_relaxed);
-  const bool checking = !p2p && c.options.check_collectives;
-  // Without a fingerprint exchange there is nothing between issue and start.
-  record.state = checking ? OpState::kIssued : OpState::kStarted;
-  const std::uint64_t id = c.recorder.begin(record);
-  if (!p2p) c.entered.store(record.sequence, std::memory_order_release);
-  const std::int64_t start = c.timeline ? detail::Timeline::wall_us() : 0;
-  try {
-    if (checking) {
-      c.check_fingerprint(record);
-      c.recorder.finish(id, OpState::kStarted);
-    }
-    const bool grouped = c.group_depth > 0;
-    // The synchronous host path allocates nothing: it is the latency path.
-    auto make_state = [&] {
-      auto state = std::make_shared<WorkState>();
-      state->comm = &c;
-      state->id = id;
-      state->sequence = record.sequence;
-      state->start_wall_us = start;
-      return state;
-    };
-    if (!on_device) {
-      detail::MpiPending pending = host(grouped || options.async);
-      if (grouped) {
-        c.group_host.merge(std::move(pending));
-        c.group_records.emplace_back(id, start);
-        return Work();
-      }
-      if (!options.async) {
-        c.complete(id, start);
-        return Work();
-      }
-      auto state = make_state();
-      state->host = std::move(pending);
-      return Work(state);
-    }
-    auto state = make_state();
-    if (grouped && !c.group_device_open) {
-      backend->group_start();
-      c.group_device_open = true;
-    }
-    state->device = device(*backend, options.stream);
-    if (grouped) {
-      c.group_device.push_back(state->device);
-      c.group_records.emplace_back(id, start);
-      return Work();
-    }
-    {
-      std::lock_guard lock(c.device_work_mutex);
-      c.device_work[id] = state->device;
-    }
-    Work work(state);
-    if (!options.async) work.wait();
-    return work;
-  } catch (...) {
-    c.recorder.set_state(id, OpState::kFailed);
-    if (c.group_device_open) {
-      // NCCL's group is thread-local: left open, it would hold the thread's next calls.
-      c.group_device_open = false;
-      try {
-        c.device->group_end();
-      } catch (const std::exception& error) {
-        HAEIN_LOG(kWarn,
-                  "closing the NCCL group after a failed " << record.op << ": " << error.what());
-      }
-    }
-    throw;
-  }
 }
 
 }  // namespace
@@ -247,6 +122,21 @@ void require_agreement(const std::vector<Info>& all, ValueOf value_of, const cha
 
 }  // namespace
 
+/// What each rank tells the others when a communicator is made.
+struct Communicator::Impl::PeerInfo {
+  char host[216];
+  char address[16];  // IPv4 of the control server, as the other hosts reach it
+  std::int64_t wall_us;
+  std::int32_t port;
+  std::int32_t timeline_ok;
+  // Settings that must agree: a rank that checks fingerprints while another does not
+  // waits for it in an exchange that never comes.
+  std::int32_t check_collectives;
+  std::int64_t timeout_ms;
+  char timeline[256];
+  std::int32_t world_rank;
+};
+
 Communicator::Impl::Impl(std::unique_ptr<Bootstrap> bootstrap_in, CommunicatorOptions options_in,
                          std::shared_ptr<const detail::ControlRoll> roll_in, int world_rank)
     : bootstrap(std::move(bootstrap_in)),
@@ -263,6 +153,17 @@ Communicator::Impl::Impl(std::unique_ptr<Bootstrap> bootstrap_in, CommunicatorOp
   if (auto* mpi_bootstrap = dynamic_cast<MpiBootstrap*>(bootstrap.get()))
     mpi = std::make_unique<detail::MpiBackend>(
         static_cast<MPI_Comm>(mpi_bootstrap->mpi_comm_handle()));
+  serve_control();
+  // Rank 0 creates the timeline file before the exchange, which then acts as a barrier.
+  const std::string timeline_error = create_timeline_file();
+  const std::vector<PeerInfo> all = exchange_peer_info(world_rank, timeline_error);
+  if (!roll) make_roll();
+  require_settings_agree(all);
+  open_timeline(all, timeline_error);
+  start_watchdog();
+}
+
+void Communicator::Impl::serve_control() {
   // The control channel's secret: drawn by rank 0, known only to the ranks through the
   // bootstrap.
   char secret[33] = {};
@@ -273,29 +174,20 @@ Communicator::Impl::Impl(std::unique_ptr<Bootstrap> bootstrap_in, CommunicatorOp
       control_secret, [this](const std::string& request, std::function<void()>& after_reply) {
         return handle_control(request, after_reply);
       });
+}
 
-  // Rank 0 creates the timeline file before the exchange, which then acts as a barrier.
-  std::string timeline_error;
-  if (!options.timeline_file.empty() && rank == 0) {
-    try {
-      detail::Timeline::create(options.timeline_file);
-    } catch (const Error& error) {
-      timeline_error = error.what();
-    }
+std::string Communicator::Impl::create_timeline_file() const {
+  if (options.timeline_file.empty() || rank != 0) return "";
+  try {
+    detail::Timeline::create(options.timeline_file);
+  } catch (const Error& error) {
+    return error.what();
   }
-  struct PeerInfo {
-    char host[216];
-    char address[16];  // IPv4 of the control server, as the other hosts reach it
-    std::int64_t wall_us;
-    std::int32_t port;
-    std::int32_t timeline_ok;
-    // Settings that must agree: a rank that checks fingerprints while another does not
-    // waits for it in an exchange that never comes.
-    std::int32_t check_collectives;
-    std::int64_t timeout_ms;
-    char timeline[256];
-    std::int32_t world_rank;
-  };
+  return "";
+}
+
+std::vector<Communicator::Impl::PeerInfo> Communicator::Impl::exchange_peer_info(
+    int world_rank, const std::string& timeline_error) {
   PeerInfo mine{};
   mine.world_rank = world_rank >= 0 ? world_rank : rank;
   if (mpi && world_rank < 0) MPI_Comm_rank(MPI_COMM_WORLD, &mine.world_rank);
@@ -315,19 +207,24 @@ Communicator::Impl::Impl(std::unique_ptr<Bootstrap> bootstrap_in, CommunicatorOp
     control_addresses.emplace_back(peer.address, strnlen(peer.address, sizeof peer.address));
     world_ranks.push_back(peer.world_rank);
   }
-  if (!roll) {
-    auto made = std::make_shared<detail::ControlRoll>();
-    // Derived from this communicator's secret: whoever knows it knows this one anyway.
-    made->secret = "roll-" + control_secret;
-    for (int r = 0; r < size; ++r) made->peers.push_back({control_addresses[r], control_ports[r]});
-    made->hosts = hosts;
-    made->world_ranks = world_ranks;
-    made->registration = detail::ControlServer::serve(
-        made->secret, [](const std::string& request, std::function<void()>&) {
-          return std::string(request == "ALIVE" ? "ALIVE" : "ERROR unknown request");
-        });
-    roll = std::move(made);
-  }
+  return all;
+}
+
+void Communicator::Impl::make_roll() {
+  auto made = std::make_shared<detail::ControlRoll>();
+  // Derived from this communicator's secret: whoever knows it knows this one anyway.
+  made->secret = "roll-" + control_secret;
+  for (int r = 0; r < size; ++r) made->peers.push_back({control_addresses[r], control_ports[r]});
+  made->hosts = hosts;
+  made->world_ranks = world_ranks;
+  made->registration = detail::ControlServer::serve(
+      made->secret, [](const std::string& request, std::function<void()>&) {
+        return std::string(request == "ALIVE" ? "ALIVE" : "ERROR unknown request");
+      });
+  roll = std::move(made);
+}
+
+void Communicator::Impl::require_settings_agree(const std::vector<PeerInfo>& all) {
   require_agreement(
       all, [](const PeerInfo& p) { return p.check_collectives ? "1" : "0"; },
       "HAEIN_CHECK_COLLECTIVES");
@@ -346,22 +243,24 @@ Communicator::Impl::Impl(std::unique_ptr<Bootstrap> bootstrap_in, CommunicatorOp
         return path.empty() ? std::string("unset") : "'" + path + "'";
       },
       "HAEIN_TIMELINE");
-  if (!options.timeline_file.empty()) {
-    if (all[0].timeline_ok == 0)
-      throw InvalidArgument(rank == 0
-                                ? timeline_error
-                                : "HAEIN_TIMELINE: rank 0 cannot create " + options.timeline_file);
-    std::error_code missing;
-    if (rank != 0 && !std::filesystem::exists(options.timeline_file, missing))
-      throw InvalidArgument("HAEIN_TIMELINE: " + options.timeline_file + ", which rank 0 on " +
-                            hosts[0] + " created, is not seen by rank " + std::to_string(rank) +
-                            " on " + hosts[rank] +
-                            ": its folder is not shared by every host. Give a path on a file "
-                            "system every host mounts at the same place");
-    timeline = std::make_unique<detail::Timeline>(options.timeline_file, rank, hosts[rank]);
-    timeline->set_epoch_us(all[0].wall_us);
-  }
-  start_watchdog();
+}
+
+void Communicator::Impl::open_timeline(const std::vector<PeerInfo>& all,
+                                       const std::string& timeline_error) {
+  if (options.timeline_file.empty()) return;
+  if (all[0].timeline_ok == 0)
+    throw InvalidArgument(rank == 0
+                              ? timeline_error
+                              : "HAEIN_TIMELINE: rank 0 cannot create " + options.timeline_file);
+  std::error_code missing;
+  if (rank != 0 && !std::filesystem::exists(options.timeline_file, missing))
+    throw InvalidArgument("HAEIN_TIMELINE: " + options.timeline_file + ", which rank 0 on " +
+                          hosts[0] + " created, is not seen by rank " + std::to_string(rank) +
+                          " on " + hosts[rank] +
+                          ": its folder is not shared by every host. Give a path on a file "
+                          "system every host mounts at the same place");
+  timeline = std::make_unique<detail::Timeline>(options.timeline_file, rank, hosts[rank]);
+  timeline->set_epoch_us(all[0].wall_us);
 }
 
 Communicator::Impl::~Impl() {
@@ -381,7 +280,8 @@ void Communicator::Impl::complete(std::uint64_t id, std::int64_t start_wall_us) 
        << ",\"backend\":\"" << record->backend << '"';
   if (reduces(record->op)) args << ",\"reduce\":\"" << name_of(record->reduce) << '"';
   if (record->peer >= 0) args << ",\"peer\":" << record->peer;
-  timeline->event(std::string(record->op), start_wall_us, detail::Timeline::wall_us(), args.str());
+  timeline->event(std::string(name_of(record->op)), start_wall_us, detail::Timeline::wall_us(),
+                  args.str());
 }
 
 void Communicator::Impl::check_fingerprint(const OpRecord& record) {
@@ -427,24 +327,166 @@ detail::DeviceBackend& Communicator::Impl::device_for(int index) {
   return *device;
 }
 
+// ---- Issuing an operation ------------------------------------------------------------
+
+Communicator::Impl::Ticket::~Ticket() {
+  if (comm_ == nullptr) return;
+  comm_->recorder.set_state(id_, OpState::kFailed);
+  if (issuing_) comm_->close_group_after_failure(op_);
+}
+
+void Communicator::Impl::close_group_after_failure(Collective op) noexcept {
+  if (!group_device_open) return;
+  group_device_open = false;
+  try {
+    device->group_end();
+  } catch (const std::exception& error) {
+    HAEIN_LOG(kWarn,
+              "closing the NCCL group after a failed " << name_of(op) << ": " << error.what());
+  }
+}
+
+detail::DeviceBackend* Communicator::Impl::classify(OpRecord& record,
+                                                    std::initializer_list<const void*> buffers) {
+  if (aborting.load()) throw Error("communicator stopped after a watchdog timeout");
+  // One pointer query per buffer (each costs about a microsecond on the latency path).
+  detail::MemoryPlace device_place;
+  if (devices_present) {
+    bool host_pointer = false;
+    const void* previous = nullptr;
+    for (const void* pointer : buffers) {
+      if (pointer == nullptr || pointer == previous) continue;
+      previous = pointer;
+      const detail::MemoryPlace place = detail::place_of(pointer);
+      if (place.device)
+        device_place = place;
+      else
+        host_pointer = true;
+    }
+    if (device_place.device && host_pointer)
+      throw InvalidArgument(std::string(name_of(record.op)) +
+                            ": buffers must be all in host memory or all in device memory");
+  }
+  record.backend = device_place.device ? "nccl" : "mpi";
+  if (device_place.device) return &device_for(device_place.ordinal);
+  if (!mpi)
+    throw InvalidArgument(std::string(name_of(record.op)) +
+                          " on host memory needs an MPI bootstrap; this "
+                          "communicator's bootstrap is '" +
+                          bootstrap->kind() +
+                          "' (host buffers go through MPI, device buffers through NCCL)");
+  return nullptr;
+}
+
+Communicator::Impl::Ticket Communicator::Impl::enter(OpRecord& record) {
+  const bool p2p = is_p2p(record.op);
+  // Operations are issued by one thread at a time (their order is the contract), so the
+  // counters need no read-modify-write; other threads only read them.
+  std::atomic<std::uint64_t>& counter = p2p ? p2p_sequence : sequence;
+  record.sequence = counter.load(std::memory_order_relaxed) + 1;
+  counter.store(record.sequence, std::memory_order_relaxed);
+  // Without a fingerprint exchange there is nothing between issue and start.
+  record.state = !p2p && options.check_collectives ? OpState::kIssued : OpState::kStarted;
+  const std::uint64_t id = recorder.begin(record);
+  if (!p2p) entered.store(record.sequence, std::memory_order_release);
+  return Ticket(*this, record.op, id, record.sequence, timeline ? detail::Timeline::wall_us() : 0);
+}
+
+void Communicator::Impl::check(const OpRecord& record, const Ticket& ticket) {
+  if (record.state != OpState::kIssued) return;
+  check_fingerprint(record);
+  recorder.finish(ticket.id(), OpState::kStarted);
+}
+
+void Communicator::Impl::open_device_group(detail::DeviceBackend& backend) {
+  if (group_depth == 0 || group_device_open) return;
+  backend.group_start();
+  group_device_open = true;
+}
+
+std::shared_ptr<WorkState> Communicator::Impl::work_state(const Ticket& ticket) {
+  auto state = std::make_shared<WorkState>();
+  state->comm = this;
+  state->id = ticket.id();
+  state->sequence = ticket.sequence();
+  state->start_wall_us = ticket.start_wall_us();
+  return state;
+}
+
+Work Communicator::Impl::complete_host(Ticket& ticket, detail::MpiPending&& pending, bool async) {
+  // The synchronous host path allocates nothing: it is the latency path.
+  if (group_depth > 0) {
+    group_host.merge(std::move(pending));
+    group_records.emplace_back(ticket.id(), ticket.start_wall_us());
+    ticket.release();
+    return Work();
+  }
+  if (!async) {
+    complete(ticket.id(), ticket.start_wall_us());
+    ticket.release();
+    return Work();
+  }
+  auto state = work_state(ticket);
+  state->host = std::move(pending);
+  ticket.release();
+  return Work(state);
+}
+
+Work Communicator::Impl::complete_device(Ticket& ticket,
+                                         std::shared_ptr<detail::DevicePending>&& pending,
+                                         bool async) {
+  auto state = work_state(ticket);
+  state->device = std::move(pending);
+  if (group_depth > 0) {
+    group_device.push_back(state->device);
+    group_records.emplace_back(ticket.id(), ticket.start_wall_us());
+    ticket.release();
+    return Work();
+  }
+  {
+    std::lock_guard lock(device_work_mutex);
+    device_work[ticket.id()] = state->device;
+  }
+  Work work(state);
+  if (!async) work.wait();
+  ticket.release();
+  return work;
+}
+
+template <typename Host, typename Device>
+Work Communicator::Impl::run(OpRecord record, std::initializer_list<const void*> buffers,
+                             const OpOptions& options, Host host, Device device) {
+  detail::DeviceBackend* backend = classify(record, buffers);
+  Ticket ticket = enter(record);
+  check(record, ticket);
+  if (backend == nullptr) {
+    detail::MpiPending pending = host(group_depth > 0 || options.async);
+    return complete_host(ticket, std::move(pending), options.async);
+  }
+  open_device_group(*backend);
+  std::shared_ptr<detail::DevicePending> pending = device(*backend, options.stream);
+  return complete_device(ticket, std::move(pending), options.async);
+}
+
 // ---- Work ------------------------------------------------------------------------------
 
 bool Work::test() {
   if (!state_ || state_->done) return true;
-  try {
-    const bool complete = state_->device ? state_->device->test() : state_->host.test();
-    if (!complete) return false;
-  } catch (...) {
-    state_->done = true;
-    state_->comm->recorder.set_state(state_->id, OpState::kFailed);
-    throw;
+  WorkState& state = *state_;
+  // Done until it proves still running: an error ends it too.
+  state.done = true;
+  Communicator::Impl::Ticket ticket(*state.comm, state.id);
+  const bool complete = state.device ? state.device->test() : state.host.test();
+  ticket.release();
+  if (!complete) {
+    state.done = false;
+    return false;
   }
-  state_->done = true;
-  if (state_->device) {
-    std::lock_guard lock(state_->comm->device_work_mutex);
-    state_->comm->device_work.erase(state_->id);
+  if (state.device) {
+    std::lock_guard lock(state.comm->device_work_mutex);
+    state.comm->device_work.erase(state.id);
   }
-  state_->comm->complete(state_->id, state_->start_wall_us);
+  state.comm->complete(state.id, state.start_wall_us);
   return true;
 }
 
@@ -460,13 +502,11 @@ bool Work::wait(std::chrono::milliseconds timeout) {
 void Work::wait() {
   if (state_ && !state_->done && !state_->device) {
     // Host work: MPI_Waitall progresses it without spinning here; the watchdog bounds it.
-    try {
-      state_->host.wait();
-    } catch (...) {
-      state_->done = true;
-      state_->comm->recorder.set_state(state_->id, OpState::kFailed);
-      throw;
-    }
+    state_->done = true;
+    Communicator::Impl::Ticket ticket(*state_->comm, state_->id);
+    state_->host.wait();
+    ticket.release();
+    state_->done = false;
   }
   while (!test()) std::this_thread::yield();
 }
@@ -505,7 +545,7 @@ int Communicator::world_rank(int rank) const {
 }
 
 namespace {
-OpRecord make_record(const char* op, DataType type, ReduceOp reduce, std::size_t count, int peer) {
+OpRecord make_record(Collective op, DataType type, ReduceOp reduce, std::size_t count, int peer) {
   OpRecord record;
   record.op = op;
   record.type = type;
@@ -520,8 +560,8 @@ Work Communicator::all_reduce(const void* send, void* recv, std::size_t count, D
                               ReduceOp op, OpOptions options) {
   require_buffer(send, count, "all_reduce send");
   require_buffer(recv, count, "all_reduce recv");
-  return run_op(
-      *impl_, make_record("all_reduce", type, op, count, -1), {send, recv}, options,
+  return impl_->run(
+      make_record(Collective::kAllReduce, type, op, count, -1), {send, recv}, options,
       [&](bool nonblocking) {
         return impl_->mpi->all_reduce(send, recv, count, type, op, nonblocking);
       },
@@ -534,8 +574,8 @@ Work Communicator::reduce_scatter(const void* send, void* recv, std::size_t recv
                                   DataType type, ReduceOp op, OpOptions options) {
   require_buffer(send, recv_count, "reduce_scatter send");
   require_buffer(recv, recv_count, "reduce_scatter recv");
-  return run_op(
-      *impl_, make_record("reduce_scatter", type, op, recv_count, -1), {send, recv}, options,
+  return impl_->run(
+      make_record(Collective::kReduceScatter, type, op, recv_count, -1), {send, recv}, options,
       [&](bool nonblocking) {
         return impl_->mpi->reduce_scatter(send, recv, recv_count, type, op, nonblocking);
       },
@@ -548,8 +588,8 @@ Work Communicator::all_gather(const void* send, void* recv, std::size_t send_cou
                               OpOptions options) {
   require_buffer(send, send_count, "all_gather send");
   require_buffer(recv, send_count, "all_gather recv");
-  return run_op(
-      *impl_, make_record("all_gather", type, ReduceOp::kSum, send_count, -1), {send, recv},
+  return impl_->run(
+      make_record(Collective::kAllGather, type, ReduceOp::kSum, send_count, -1), {send, recv},
       options,
       [&](bool nonblocking) {
         return impl_->mpi->all_gather(send, recv, send_count, type, nonblocking);
@@ -564,8 +604,8 @@ Work Communicator::broadcast(const void* send, void* recv, std::size_t count, Da
   check_rank(root, impl_->size, "broadcast root");
   if (impl_->rank == root) require_buffer(send, count, "broadcast send");
   require_buffer(recv, count, "broadcast recv");
-  return run_op(
-      *impl_, make_record("broadcast", type, ReduceOp::kSum, count, root),
+  return impl_->run(
+      make_record(Collective::kBroadcast, type, ReduceOp::kSum, count, root),
       {impl_->rank == root ? send : nullptr, recv}, options,
       [&](bool nonblocking) {
         return impl_->mpi->broadcast(send, recv, count, type, root, nonblocking);
@@ -580,8 +620,8 @@ Work Communicator::reduce(const void* send, void* recv, std::size_t count, DataT
   check_rank(root, impl_->size, "reduce root");
   require_buffer(send, count, "reduce send");
   if (impl_->rank == root) require_buffer(recv, count, "reduce recv");
-  return run_op(
-      *impl_, make_record("reduce", type, op, count, root),
+  return impl_->run(
+      make_record(Collective::kReduce, type, op, count, root),
       {send, impl_->rank == root ? recv : nullptr}, options,
       [&](bool nonblocking) {
         return impl_->mpi->reduce(send, recv, count, type, op, root, nonblocking);
@@ -595,8 +635,8 @@ Work Communicator::all_to_all(const void* send, void* recv, std::size_t count, D
                               OpOptions options) {
   require_buffer(send, count, "all_to_all send");
   require_buffer(recv, count, "all_to_all recv");
-  return run_op(
-      *impl_, make_record("all_to_all", type, ReduceOp::kSum, count, -1), {send, recv}, options,
+  return impl_->run(
+      make_record(Collective::kAllToAll, type, ReduceOp::kSum, count, -1), {send, recv}, options,
       [&](bool nonblocking) {
         return impl_->mpi->all_to_all(send, recv, count, type, nonblocking);
       },
@@ -609,8 +649,8 @@ Work Communicator::send(const void* buffer, std::size_t count, DataType type, in
                         OpOptions options) {
   check_rank(peer, impl_->size, "send peer");
   require_buffer(buffer, count, "send");
-  return run_op(
-      *impl_, make_record("send", type, ReduceOp::kSum, count, peer), {buffer}, options,
+  return impl_->run(
+      make_record(Collective::kSend, type, ReduceOp::kSum, count, peer), {buffer}, options,
       [&](bool nonblocking) { return impl_->mpi->send(buffer, count, type, peer, nonblocking); },
       [&](detail::DeviceBackend& device, void* stream) {
         return device.send(buffer, count, type, peer, stream);
@@ -621,8 +661,8 @@ Work Communicator::recv(void* buffer, std::size_t count, DataType type, int peer
                         OpOptions options) {
   check_rank(peer, impl_->size, "recv peer");
   require_buffer(buffer, count, "recv");
-  return run_op(
-      *impl_, make_record("recv", type, ReduceOp::kSum, count, peer), {buffer}, options,
+  return impl_->run(
+      make_record(Collective::kRecv, type, ReduceOp::kSum, count, peer), {buffer}, options,
       [&](bool nonblocking) { return impl_->mpi->recv(buffer, count, type, peer, nonblocking); },
       [&](detail::DeviceBackend& device, void* stream) {
         return device.recv(buffer, count, type, peer, stream);
@@ -635,8 +675,8 @@ Work Communicator::barrier(OpOptions options) {
     impl_->bootstrap->barrier();
     return Work();
   }
-  return run_op(
-      *impl_, make_record("barrier", DataType::kU8, ReduceOp::kSum, 0, -1), {}, options,
+  return impl_->run(
+      make_record(Collective::kBarrier, DataType::kU8, ReduceOp::kSum, 0, -1), {}, options,
       [&](bool nonblocking) { return impl_->mpi->barrier(nonblocking); },
       [&](detail::DeviceBackend&, void*) -> std::shared_ptr<detail::DevicePending> {
         return nullptr;
@@ -659,14 +699,13 @@ void Communicator::group_end() {
   c.group_device.clear();
   detail::MpiPending host = std::move(c.group_host);
   c.group_host = detail::MpiPending();
-  try {
-    host.wait();
-    for (const auto& pending : device_work)
-      while (!pending->test()) std::this_thread::yield();
-  } catch (...) {
-    for (const auto& [id, start] : records) c.recorder.set_state(id, OpState::kFailed);
-    throw;
-  }
+  std::vector<Impl::Ticket> tickets;
+  tickets.reserve(records.size());
+  for (const auto& [id, start] : records) tickets.emplace_back(c, id);
+  host.wait();
+  for (const auto& pending : device_work)
+    while (!pending->test()) std::this_thread::yield();
+  for (Impl::Ticket& ticket : tickets) ticket.release();
   for (const auto& [id, start] : records) c.complete(id, start);
 }
 
@@ -702,7 +741,7 @@ Communicator Communicator::split_across_hosts() const {
 
 Communicator::Section Communicator::watch_section(std::string_view what) {
   OpRecord record;
-  record.op = what;
+  record.section = what;
   record.type = DataType::kU8;
   record.backend = "section";
   // The collective it follows: peers at it or past it are not the ones holding it up.

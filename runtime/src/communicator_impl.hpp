@@ -5,12 +5,14 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "control_channel.hpp"
@@ -24,9 +26,6 @@
 namespace haein::runtime {
 
 namespace detail {
-
-/// send and recv: numbered apart from collectives and never fingerprint-checked.
-inline bool is_p2p(std::string_view op) { return op == "send" || op == "recv"; }
 
 /// "0, 2, 3": ranks in messages.
 inline std::string join_ranks(const std::vector<int>& ranks) {
@@ -129,6 +128,13 @@ struct Communicator::Impl {
   void watch();
   /// Reports the timed-out `record`, makes the peers dump and stop, dumps, exits.
   [[noreturn]] void fire(std::uint64_t id, const OpRecord& record);
+  struct PeerStatus;
+  /// Asks the peers of `record` (all, or the p2p peer) how far they went.
+  PeerStatus ask_peers(const OpRecord& record);
+  /// The headline's verdict: who never joined, who disagrees, who did not answer.
+  std::string verdict(const OpRecord& record, const PeerStatus& status);
+  /// ABORT to every peer (those that did not answer STATUS with less patience).
+  void tell_peers_to_abort(const OpRecord& record, const std::vector<int>& unreachable);
   std::string handle_control(const std::string& request, std::function<void()>& after_reply);
   /// World ranks outside this communicator (of its roll) that do not answer "ALIVE".
   std::vector<int> silent_outside() const;
@@ -139,11 +145,96 @@ struct Communicator::Impl {
   std::string write_dump_file(const std::string& headline);
   [[noreturn]] void exit_after_abort();
 
+  // ---- Creation (communicator.cpp): the control channel, the exchange of each rank's
+  // host, address and settings, the roll, the settings' agreement, the timeline.
+  struct PeerInfo;
+  void serve_control();
+  /// Rank 0 creates HAEIN_TIMELINE's file; the error, if it could not ("" otherwise).
+  std::string create_timeline_file() const;
+  /// Every rank's PeerInfo; fills hosts, control ports and addresses, world ranks.
+  std::vector<PeerInfo> exchange_peer_info(int world_rank, const std::string& timeline_error);
+  void make_roll();
+  /// InvalidArgument, the same on every rank, naming a setting that differs across ranks.
+  static void require_settings_agree(const std::vector<PeerInfo>& all);
+  void open_timeline(const std::vector<PeerInfo>& all, const std::string& timeline_error);
+
   /// Marks `id` complete: recorder, timeline, heartbeat.
   void complete(std::uint64_t id, std::int64_t start_wall_us);
   void check_fingerprint(const OpRecord& record);
   /// The NCCL backend of CUDA device `index`, made by the first device operation.
   detail::DeviceBackend& device_for(int index);
+
+  // ---- Issuing an operation (communicator.cpp): classify → enter (number and record) →
+  // check → launch (run's host or device call) → complete_host / complete_device.
+  class Ticket;
+  /// Issues one operation: `host(nonblocking)` runs it through MPI, `device(backend,
+  /// stream)` through NCCL, whichever `buffers` call for.
+  template <typename Host, typename Device>
+  Work run(OpRecord record, std::initializer_list<const void*> buffers, const OpOptions& options,
+           Host host, Device device);
+  /// Where the operation runs: the NCCL backend of the buffers' device, or nullptr for host
+  /// memory (MPI). Sets `record.backend`; throws on mixed or unusable buffers.
+  detail::DeviceBackend* classify(OpRecord& record, std::initializer_list<const void*> buffers);
+  /// Numbers `record` and enters it in the flight recorder; the ticket marks it failed
+  /// unless the operation is handed on.
+  Ticket enter(OpRecord& record);
+  /// Compares fingerprints when HAEIN_CHECK_COLLECTIVES asks for it.
+  void check(const OpRecord& record, const Ticket& ticket);
+  /// Opens the thread's NCCL group for the first device operation of a group.
+  void open_device_group(detail::DeviceBackend& backend);
+  /// The pending state of the operation `ticket` holds.
+  std::shared_ptr<WorkState> work_state(const Ticket& ticket);
+  /// Hands a launched operation on: to the open group, to a pending Work, or completes it.
+  Work complete_host(Ticket& ticket, detail::MpiPending&& pending, bool async);
+  Work complete_device(Ticket& ticket, std::shared_ptr<detail::DevicePending>&& pending,
+                       bool async);
+  /// Closes an NCCL group that a failed operation left open (NCCL's group is thread-local:
+  /// left open, it would hold the thread's next calls). Logs instead of throwing.
+  void close_group_after_failure(Collective op) noexcept;
+};
+
+/// One operation between its entry in the flight recorder and the moment it is handed on
+/// (to a group, a pending Work, or completion): destroyed while still held, by an
+/// exception, it marks the entry failed, and while issuing it also closes an NCCL group
+/// left open. The one failure path of issuing, testing, waiting and ending a group.
+class Communicator::Impl::Ticket {
+ public:
+  /// While issuing `op`, numbered `sequence`, entered in the recorder as `id`.
+  Ticket(Impl& comm, Collective op, std::uint64_t id, std::uint64_t sequence,
+         std::int64_t start_wall_us) noexcept
+      : comm_(&comm),
+        op_(op),
+        id_(id),
+        sequence_(sequence),
+        start_wall_us_(start_wall_us),
+        issuing_(true) {}
+  /// While completing the operation entered as `id` (Work::test, Work::wait, group_end).
+  Ticket(Impl& comm, std::uint64_t id) noexcept : comm_(&comm), id_(id) {}
+  Ticket(Ticket&& other) noexcept
+      : comm_(std::exchange(other.comm_, nullptr)),
+        op_(other.op_),
+        id_(other.id_),
+        sequence_(other.sequence_),
+        start_wall_us_(other.start_wall_us_),
+        issuing_(other.issuing_) {}
+  Ticket& operator=(Ticket&&) = delete;
+  Ticket(const Ticket&) = delete;
+  Ticket& operator=(const Ticket&) = delete;
+  ~Ticket();
+
+  /// The operation went on as it should: nothing to mark.
+  void release() noexcept { comm_ = nullptr; }
+  std::uint64_t id() const { return id_; }
+  std::uint64_t sequence() const { return sequence_; }
+  std::int64_t start_wall_us() const { return start_wall_us_; }
+
+ private:
+  Impl* comm_;
+  Collective op_ = Collective::kBarrier;
+  std::uint64_t id_;
+  std::uint64_t sequence_ = 0;
+  std::int64_t start_wall_us_ = 0;
+  bool issuing_ = false;
 };
 
 }  // namespace haein::runtime

@@ -24,13 +24,12 @@ std::string_view name_of(OpState state) {
 }
 
 std::string OpRecord::describe() const {
-  if (backend == "section") return std::string(op);  // Communicator::watch_section
+  if (!section.empty()) return std::string(section);  // Communicator::watch_section
   std::ostringstream text;
-  text << op << '(' << name_of(type) << ", count=" << count;
-  if (op == "all_reduce" || op == "reduce_scatter" || op == "reduce")
-    text << ", " << name_of(reduce);
-  if (op == "broadcast" || op == "reduce") text << ", root=" << peer;
-  if (op == "send" || op == "recv") text << ", peer=" << peer;
+  text << name_of(op) << '(' << name_of(type) << ", count=" << count;
+  if (reduces(op)) text << ", " << name_of(reduce);
+  if (rooted(op)) text << ", root=" << peer;
+  if (is_p2p(op)) text << ", peer=" << peer;
   text << ')';
   return text.str();
 }

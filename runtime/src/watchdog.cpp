@@ -90,7 +90,7 @@ std::string Communicator::Impl::handle_control(const std::string& request,
     const std::uint64_t at = entered.load();
     std::string last;
     for (const OpRecord& record : recorder.records())
-      if (record.sequence == at && !detail::is_p2p(record.op))
+      if (record.sequence == at && !is_p2p(record.op))
         last = record.describe() + " " + std::string(name_of(record.state));
     return "entered " + std::to_string(at) + " " + last;
   }
@@ -120,6 +120,15 @@ std::string Communicator::Impl::handle_control(const std::string& request,
   return "ERROR unknown request";
 }
 
+/// Where the peers of a timed-out operation are, from their answers to STATUS.
+struct Communicator::Impl::PeerStatus {
+  std::vector<int> missing;                            ///< last entered an earlier collective
+  std::vector<int> joined;                             ///< in this one too
+  std::vector<int> unreachable;                        ///< did not answer
+  std::map<std::string, std::vector<int>> entered_as;  ///< other operations at this sequence
+  std::string details;                                 ///< "; rank 3 (host) last entered #7 ..."
+};
+
 void Communicator::Impl::fire(std::uint64_t id, const OpRecord& record) {
   if (aborting.exchange(true)) {
     // A peer's ABORT got here first; the control thread is dumping and will exit.
@@ -129,18 +138,23 @@ void Communicator::Impl::fire(std::uint64_t id, const OpRecord& record) {
   // The dump file first: if another rank's exit makes mpirun kill this one while it asks
   // around, the record is already on disk.
   write_dump_file(record.describe() + " #" + std::to_string(record.sequence) + " timed out");
-  const bool p2p = detail::is_p2p(record.op);
   std::ostringstream headline;
   headline << "haein: rank " << world_ranks[rank] << " (" << hosts[rank]
            << "): " << record.describe() << " #" << record.sequence << " via " << record.backend
            << " timed out after " << std::chrono::duration<double>(options.timeout).count()
            << " s (HAEIN_TIMEOUT)";
+  const PeerStatus status = ask_peers(record);
+  headline << verdict(record, status);
+  tell_peers_to_abort(record, status.unreachable);
+  dump(headline.str());
+  exit_after_abort();
+}
 
+Communicator::Impl::PeerStatus Communicator::Impl::ask_peers(const OpRecord& record) {
   // Who never got there? Ask every peer how far it went, all at once.
-  std::vector<int> missing, joined, unreachable;
-  std::map<std::string, std::vector<int>> entered_as;  // other operations at this sequence
+  const bool p2p = is_p2p(record.op);
+  PeerStatus status;
   std::ostringstream details;
-  const auto ask_timeout = std::chrono::milliseconds(1500);
   std::vector<int> asked;
   std::vector<detail::ControlPeer> asked_at;
   for (int peer = 0; peer < size; ++peer) {
@@ -148,12 +162,13 @@ void Communicator::Impl::fire(std::uint64_t id, const OpRecord& record) {
     asked.push_back(peer);
     asked_at.push_back({control_address_of(peer), control_ports[peer]});
   }
-  const auto replies = detail::control_request_all(asked_at, control_secret, "STATUS", ask_timeout);
+  const auto replies = detail::control_request_all(asked_at, control_secret, "STATUS",
+                                                   std::chrono::milliseconds(1500));
   for (std::size_t i = 0; i < asked.size(); ++i) {
     const int peer = asked[i];
     const auto& reply = replies[i];
     if (!reply || reply->rfind("entered ", 0) != 0) {
-      unreachable.push_back(peer);
+      status.unreachable.push_back(peer);
       continue;
     }
     std::istringstream fields(reply->substr(8));
@@ -165,47 +180,57 @@ void Communicator::Impl::fire(std::uint64_t id, const OpRecord& record) {
       details << "; peer rank " << world_ranks[peer] << " (" << hosts[peer]
               << ") is at collective #" << at << last;
     } else if (at < record.sequence) {
-      missing.push_back(peer);
+      status.missing.push_back(peer);
       details << "; rank " << world_ranks[peer] << " (" << hosts[peer] << ") last entered #" << at
               << last;
     } else if (at == record.sequence && last.rfind(" " + record.describe() + " ", 0) != 0) {
       // The same place in the sequence, another operation: the ranks disagree on the
       // program's order (HAEIN_CHECK_COLLECTIVES=1 finds that before it hangs).
       const std::size_t state = last.rfind(' ');
-      entered_as[last.substr(1, state == 0 ? std::string::npos : state - 1)].push_back(peer);
+      status.entered_as[last.substr(1, state == 0 ? std::string::npos : state - 1)].push_back(peer);
     } else {
-      joined.push_back(peer);
+      status.joined.push_back(peer);
     }
   }
-  if (!p2p) {
+  status.details = details.str();
+  return status;
+}
+
+std::string Communicator::Impl::verdict(const OpRecord& record, const PeerStatus& status) {
+  std::ostringstream headline;
+  if (!is_p2p(record.op)) {
     headline << "; ranks that never joined: "
-             << (missing.empty() ? "none" : detail::join_ranks(as_world(missing)));
-    if (!entered_as.empty()) {
+             << (status.missing.empty() ? "none" : detail::join_ranks(as_world(status.missing)));
+    if (!status.entered_as.empty()) {
       // Which side is wrong is the program's to say: name every operation and its ranks.
-      std::vector<int> same = joined;
+      std::vector<int> same = status.joined;
       same.push_back(rank);
       std::sort(same.begin(), same.end());
       headline << "; ranks disagree on #" << record.sequence << ": " << record.describe() << " on "
                << detail::join_ranks(as_world(same));
-      for (const auto& [what, ranks] : entered_as)
+      for (const auto& [what, ranks] : status.entered_as)
         headline << ", " << what << " on " << detail::join_ranks(as_world(ranks));
-    } else if (!joined.empty()) {
-      headline << "; ranks waiting in it: " << detail::join_ranks(as_world(joined));
+    } else if (!status.joined.empty()) {
+      headline << "; ranks waiting in it: " << detail::join_ranks(as_world(status.joined));
     }
   }
   // In a split, peers that never joined may be waiting for a rank outside it (the
   // hierarchical bucketer's ranks across hosts wait for their host's ranks), and peers that
   // did not answer may be on a host cut off: then the job's other processes are asked
   // whether they still answer at all, so that the verdict covers the whole job.
-  std::vector<int> silent = as_world(unreachable);
-  if (!missing.empty() || !unreachable.empty())
+  std::vector<int> silent = as_world(status.unreachable);
+  if (!status.missing.empty() || !status.unreachable.empty())
     for (const int world_rank : silent_outside()) silent.push_back(world_rank);
   std::sort(silent.begin(), silent.end());
   if (!silent.empty())
     headline << "; ranks that did not answer (exited, stopped or unreachable): "
              << detail::join_ranks(silent);
-  headline << details.str();
+  headline << status.details;
+  return headline.str();
+}
 
+void Communicator::Impl::tell_peers_to_abort(const OpRecord& record,
+                                             const std::vector<int>& unreachable) {
   // Peers dump first (they acknowledge after writing), then this rank, then exit.
   const std::string notice = "rank " + std::to_string(world_ranks[rank]) + " (" + hosts[rank] +
                              ") reported: " + record.describe() + " #" +
@@ -234,8 +259,6 @@ void Communicator::Impl::fire(std::uint64_t id, const OpRecord& record) {
   detail::control_request_all(answered, control_secret, "ABORT " + notice,
                               std::chrono::milliseconds(5000));
   if (teller.joinable()) teller.join();
-  dump(headline.str());
-  exit_after_abort();
 }
 
 std::vector<int> Communicator::Impl::silent_outside() const {

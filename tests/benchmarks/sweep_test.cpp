@@ -7,6 +7,8 @@
 namespace {
 
 using namespace haein::bench;
+using haein::bus_factor;
+using haein::Collective;
 using haein::runtime::DataType;
 
 TEST(Sweep, BusFactorsAreNcclTests) {
@@ -80,8 +82,12 @@ TEST(Sweep, NamesAndSizesParse) {
   EXPECT_THROW(parse_bench_type("float128"), haein::InvalidArgument);
   EXPECT_EQ(parse_collective("reducescatter"), Collective::kReduceScatter);
   EXPECT_EQ(parse_collective("all_to_all"), Collective::kAllToAll);
-  EXPECT_EQ(name_of(Collective::kAllGather), "allgather");
+  EXPECT_EQ(haein::traits(Collective::kAllGather).compact, "allgather");
+  EXPECT_EQ(parse_collective("bcast"), Collective::kBroadcast);
   EXPECT_THROW(parse_collective("scan"), haein::InvalidArgument);
+  // The communicator's other operations are not the benchmark's.
+  EXPECT_THROW(parse_collective("barrier"), haein::InvalidArgument);
+  EXPECT_THROW(parse_collective("send"), haein::InvalidArgument);
 }
 
 }  // namespace

@@ -500,10 +500,9 @@ TEST_F(Cli, CalibrateFitsTheClusterFileToNcclTestsOutput) {
   }
   std::vector<double> sizes;
   for (double s = 256 << 20; s <= 8.0 * (1 << 30); s *= 2) sizes.push_back(s);
-  const std::string log =
-      file("all_reduce_perf.log",
-           haein::topology::testing::nccl_tests_log(
-               generator, sites, haein::topology::Collective::kAllReduce, sizes, "Ring"));
+  const std::string log = file("all_reduce_perf.log",
+                               haein::topology::testing::nccl_tests_log(
+                                   generator, sites, haein::Collective::kAllReduce, sizes, "Ring"));
 
   Result r = haein("topo calibrate " + cluster_path + " " + log + " --dry-run");
   EXPECT_EQ(r.exit_code, 0) << r.err;

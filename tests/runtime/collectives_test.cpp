@@ -301,11 +301,12 @@ TEST(Collectives, FlightRecorderKeepsTheLast64Operations) {
   const auto records = comm().flight_recorder();
   ASSERT_EQ(records.size(), 64u);
   for (std::size_t i = 1; i < records.size(); ++i) {
-    if (records[i].op == "barrier" && records[i - 1].op == "barrier") {
+    if (records[i].op == haein::Collective::kBarrier &&
+        records[i - 1].op == haein::Collective::kBarrier) {
       EXPECT_EQ(records[i].sequence, records[i - 1].sequence + 1);
     }
   }
-  EXPECT_EQ(records.back().op, "barrier");
+  EXPECT_EQ(records.back().op, haein::Collective::kBarrier);
   EXPECT_EQ(records.back().state, haein::runtime::OpState::kCompleted);
   EXPECT_NE(comm().flight_recorder_text().find("barrier(u8, count=0) via mpi completed"),
             std::string::npos)

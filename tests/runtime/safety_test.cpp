@@ -47,9 +47,16 @@ TEST(Safety, ADifferentCountIsAnErrorOnEveryRankWithinTwoSeconds) {
       << message;
   EXPECT_NE(message.find(checked.size() == 2 ? "rank 0 called" : "ranks 0, 2"), std::string::npos)
       << message;
+  // The flight recorder keeps the operation as failed, and the next one starts clean.
+  const auto failed = checked.flight_recorder();
+  ASSERT_FALSE(failed.empty());
+  EXPECT_EQ(failed.back().op, haein::Collective::kAllReduce);
+  EXPECT_EQ(failed.back().sequence, 1u);
+  EXPECT_EQ(failed.back().state, haein::runtime::OpState::kFailed);
   // Nothing was sent: the same communicator goes on when the ranks agree again.
   checked.all_reduce(data.data(), data.data(), 1000, DataType::kF32, ReduceOp::kSum);
   EXPECT_EQ(data[999], static_cast<float>(checked.size()));
+  EXPECT_EQ(checked.flight_recorder().back().state, haein::runtime::OpState::kCompleted);
   // A different root is caught too.
   const int root = me == 0 ? 1 : 0;
   std::string rooted;

@@ -165,6 +165,24 @@ TEST(CostModel, AllGatherAndReduceScatterUseTheirBusFactor) {
   EXPECT_NEAR(ar.seconds / ag.seconds, 2.0, 0.05);
 }
 
+TEST(CostModel, ModelsOnlyAllReduceAllGatherAndReduceScatter) {
+  const Cluster cluster = load_preset("dgx-h100");
+  const CostModel model(cluster);
+  const auto sites = fill(cluster, {0});
+  for (const Collective c : {Collective::kBroadcast, Collective::kAllToAll, Collective::kSend}) {
+    const Prediction p = model.best(c, sites, kGiB);
+    EXPECT_FALSE(p.applicable) << name_of(c);
+    for (const Prediction& each : model.all(c, sites, kGiB)) {
+      EXPECT_FALSE(each.applicable) << name_of(c);
+      EXPECT_NE(each.why_not.find("not modelled"), std::string::npos) << each.why_not;
+    }
+  }
+  EXPECT_EQ(collective_from_string("all_gather_perf"), Collective::kAllGather);
+  EXPECT_EQ(collective_from_string("reduce_scatter"), Collective::kReduceScatter);
+  EXPECT_EQ(collective_from_string("broadcast_perf"), std::nullopt);
+  EXPECT_EQ(collective_from_string("allreduce"), std::nullopt);
+}
+
 TEST(CostModel, RackScaleNvlinkBeatsInfiniBand) {
   const Cluster cluster = load_preset("gb200-nvl72");
   const CostModel model(cluster);

@@ -17,7 +17,7 @@ inline std::string nccl_tests_log(const CostModel& model, std::span<const RankSi
                                   const char* algorithm = nullptr) {
   const Cluster& cluster = model.fabric().cluster();
   std::string text = "# nccl-tests version 2.17.1 nccl-headers=22703 nccl-library=22703\n";
-  text += "# Collective test starting: " + std::string(to_string(collective)) + "_perf\n";
+  text += "# Collective test starting: " + std::string(haein::name_of(collective)) + "_perf\n";
   text +=
       "# nThread 1 nGpus 1 minBytes 8 maxBytes 8589934592 step: 2(factor) warmup iters: 5 "
       "iters: 20 agg iters: 1 validation: 1 graph: 0\n#\n# Using devices\n";

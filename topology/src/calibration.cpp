@@ -57,8 +57,8 @@ std::string_view untagged(std::string_view line) {
 std::optional<Collective> collective_of_file(const std::string& source) {
   const std::size_t slash = source.find_last_of('/');
   std::string name = slash == std::string::npos ? source : source.substr(slash + 1);
-  for (const char* known : {"all_reduce", "all_gather", "reduce_scatter"}) {
-    if (name.find(known) != std::string::npos) return collective_from_string(known);
+  for (const Collective known : kModelledCollectives) {
+    if (name.find(name_of(known)) != std::string::npos) return known;
   }
   return std::nullopt;
 }

@@ -116,18 +116,6 @@ std::string_view to_string(LinkClass link) {
   return "nvlink";
 }
 
-std::string_view to_string(Collective collective) {
-  switch (collective) {
-    case Collective::kAllReduce:
-      return "all_reduce";
-    case Collective::kAllGather:
-      return "all_gather";
-    case Collective::kReduceScatter:
-      return "reduce_scatter";
-  }
-  return "all_reduce";
-}
-
 std::string_view to_string(Algorithm algorithm) {
   switch (algorithm) {
     case Algorithm::kRing:
@@ -172,16 +160,9 @@ std::optional<Algorithm> algorithm_from_string(std::string_view name) {
 
 std::optional<Collective> collective_from_string(std::string_view name) {
   if (name.ends_with("_perf")) name.remove_suffix(5);
-  if (name == "all_reduce") return Collective::kAllReduce;
-  if (name == "all_gather") return Collective::kAllGather;
-  if (name == "reduce_scatter") return Collective::kReduceScatter;
+  for (const Collective collective : kModelledCollectives)
+    if (name_of(collective) == name) return collective;
   return std::nullopt;
-}
-
-double bus_factor(Collective collective, int ranks) {
-  if (ranks < 2) return 0;
-  const double n = ranks;
-  return collective == Collective::kAllReduce ? 2 * (n - 1) / n : (n - 1) / n;
 }
 
 CostModel::CostModel(const Cluster& cluster)
@@ -671,6 +652,11 @@ bool simple_only(Algorithm algorithm) {
 Prediction CostModel::predict_one(Collective collective, Algorithm algorithm, Protocol protocol,
                                   std::span<const RankSite> ranks, const Shape& shape,
                                   const RingAnalysis& ring_analysis, double bytes) const {
+  if (!modelled(collective)) {
+    return not_applicable(collective, algorithm, bytes,
+                          std::string(name_of(collective)) +
+                              " is not modelled (all_reduce, all_gather and reduce_scatter are)");
+  }
   const bool all_reduce = collective == Collective::kAllReduce;
   if (simple_only(algorithm) && protocol != Protocol::kSimple) {
     return not_applicable(collective, algorithm, bytes,

@@ -12,8 +12,6 @@
 
 namespace haein::launcher {
 
-using topology::Collective;
-
 namespace {
 
 constexpr double kMiB = 1024.0 * 1024;

@@ -18,6 +18,7 @@
 #include <string_view>
 #include <vector>
 
+#include "haein/common/collective.hpp"
 #include "haein/common/error.hpp"
 #include "haein/runtime/bootstrap.hpp"
 #include "haein/runtime/types.hpp"
@@ -54,12 +55,15 @@ std::string_view name_of(OpState state);
 /// One entry of the flight recorder.
 struct OpRecord {
   std::uint64_t sequence = 0;  ///< 1-based; p2p operations count separately (p2p_sequence)
-  std::string_view op;         ///< "all_reduce", "send", ... (a static string)
+  Collective op = Collective::kBarrier;
+  /// A watched stretch's name (watch_section; a static string); empty for operations, and
+  /// then `op` says what the record is.
+  std::string_view section;
   DataType type = DataType::kF32;
   ReduceOp reduce = ReduceOp::kSum;
   std::size_t count = 0;
   int peer = -1;             ///< root, or the peer of send/recv; -1 when none
-  std::string_view backend;  ///< "mpi" or "nccl" (a static string)
+  std::string_view backend;  ///< "mpi", "nccl" or "section" (a static string)
   OpState state = OpState::kIssued;
   double start_s = 0;  ///< seconds since the communicator was created
   double end_s = 0;    ///< 0 while not finished
@@ -92,9 +96,12 @@ class Work {
 /// every rank in the same order; with check_collectives a disagreement is an error on
 /// every rank instead of a hang or a wrong result.
 class Communicator {
- public:
+  // The state behind the handle (communicator_impl.hpp); Section, Work and WorkState reach it.
   struct Impl;
+  friend struct WorkState;
+  friend class Work;
 
+ public:
   /// Collective over `bootstrap`'s ranks.
   explicit Communicator(std::unique_ptr<Bootstrap> bootstrap,
                         CommunicatorOptions options = CommunicatorOptions::from_environment());

@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "haein/common/collective.hpp"
 #include "haein/topology/fabric.hpp"
 #include "haein/topology/model.hpp"
 
@@ -30,17 +31,26 @@ enum class LinkClass {
 };
 std::string_view to_string(LinkClass link);
 
-enum class Collective { kAllReduce, kAllGather, kReduceScatter };
+/// The collectives the model predicts (haein::Collective, common/collective.hpp): NCCL's
+/// tuning model and the published calibration points cover these three only. Predictions
+/// for any other operation are not applicable.
+inline constexpr Collective kModelledCollectives[] = {
+    Collective::kAllReduce, Collective::kAllGather, Collective::kReduceScatter};
+constexpr bool modelled(Collective collective) {
+  for (const Collective c : kModelledCollectives)
+    if (c == collective) return true;
+  return false;
+}
 /// NCCL's algorithms, and haein's own hierarchical all-reduce (reduce-scatter inside each
 /// NVLink domain, one ring per local index across domains, all-gather).
 enum class Algorithm { kRing, kTree, kHierarchical, kNvls, kNvlsTree };
 enum class Protocol { kLL, kLL128, kSimple };
-std::string_view to_string(Collective collective);
 std::string_view to_string(Algorithm algorithm);
 std::string_view to_string(Protocol protocol);
 /// "ring", "tree", "nvls", "nvls_tree" (also "nvlstree"), "hierarchical".
 std::optional<Algorithm> algorithm_from_string(std::string_view name);
-/// "all_reduce", "all_gather", "reduce_scatter" (nccl-tests' names, with or without _perf).
+/// "all_reduce", "all_gather", "reduce_scatter" (nccl-tests' names, with or without _perf);
+/// nullopt for any other name, modelled or not.
 std::optional<Collective> collective_from_string(std::string_view name);
 
 /// The calibration constants, by name. Latencies are in microseconds, bandwidths in GB/s,
@@ -238,9 +248,5 @@ class CostModel {
 /// Key of a node's NVLink domain: the domain's index, or -1 - node for a node whose GPUs
 /// reach no other node's (a DGX node is its own domain).
 int domain_key(const FabricIndex& fabric, int node);
-
-/// nccl-tests' bus bandwidth factor for n ranks: 2(n-1)/n for all-reduce, (n-1)/n for
-/// all-gather and reduce-scatter.
-double bus_factor(Collective collective, int ranks);
 
 }  // namespace haein::topology
