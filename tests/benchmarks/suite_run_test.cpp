@@ -88,7 +88,9 @@ TEST_F(Suite, BucketComparesEveryMethodWithTheFlatAllReduce) {
   for (const auto& row : rows) {
     const double ms = std::stod(row.at("median_ms"));
     EXPECT_GT(ms, 0) << row.at("method");
-    EXPECT_NEAR(std::stod(row.at("vs_flat")), flat_ms / ms, 1e-3 * flat_ms / ms)
+    // The column has 4 decimals: half a unit of the last one on top of the medians' rounding
+    // (a per-tensor exchange 40x slower than flat prints 0.0250).
+    EXPECT_NEAR(std::stod(row.at("vs_flat")), flat_ms / ms, 1e-3 * flat_ms / ms + 5e-5)
         << row.at("method");
     EXPECT_EQ(row.at("ranks"), "2");
   }
