@@ -1,7 +1,7 @@
 // The rank-ordered f32 sum (rank_order_sum.hpp) and the compressed pieces' sum of shards
-// (multi_tensor.hpp), which is the same sum over terms of another storage type. Loops are
-// written so that GCC vectorises them (-O3 on this file): each term is one pass over a
-// block of partial sums that stays in L1 while the terms stream through.
+// (multi_tensor.hpp), which is the same sum over terms of another storage type. Terms
+// beyond two are summed into a block of partial sums that stays in L1 while they stream
+// through; loops are written so that GCC vectorises them (-O3 on this file).
 #include "haein/kernels/rank_order_sum.hpp"
 
 #include <algorithm>
@@ -14,46 +14,19 @@ namespace haein::kernels {
 
 namespace {
 
-using detail::F32Element;
-
 constexpr std::size_t kSumBlock = 2048;
 
 void require(bool condition, const char* message) {
   if (!condition) throw InvalidArgument(message);
 }
 
-/// sum[i] = t (kFirst) or sum[i] + t, where t = scale * x[i] (kScaled) or x[i] in f32.
-template <class Element, bool kFirst, bool kScaled>
-void fold_pass(float* __restrict__ sum, const typename Element::Storage* __restrict__ x,
-               std::size_t n, float scale) {
+/// sum_shards_host's fold: sum[i] = x[i] (kFirst) or sum[i] + x[i], in f32.
+template <class Element, bool kFirst>
+void fold(float* __restrict__ sum, const typename Element::Storage* __restrict__ x, std::size_t n) {
   for (std::size_t i = 0; i < n; ++i) {
-    float term = Element::to_float(x[i]);
-    if constexpr (kScaled) term = detail::multiply(scale, term);
-    if constexpr (kFirst)
-      sum[i] = term;
-    else
-      sum[i] = detail::add(sum[i], term);
+    const float term = Element::to_float(x[i]);
+    sum[i] = kFirst ? term : detail::add(sum[i], term);
   }
-}
-
-/// Adds one term (null `x`: a +0 term) to the block's partial sums, or starts them.
-template <class Element>
-void fold(float* sum, const typename Element::Storage* x, std::size_t n, float scale, bool first) {
-  if (x == nullptr) {
-    // Not skipped: -0 + +0 is +0, as the sum with a term of zeros gives.
-    if (first)
-      std::fill_n(sum, n, 0.0f);
-    else
-      for (std::size_t i = 0; i < n; ++i) sum[i] = detail::add(sum[i], 0.0f);
-    return;
-  }
-  const bool scaled = scale != 1.0f;
-  if (first)
-    scaled ? fold_pass<Element, true, true>(sum, x, n, scale)
-           : fold_pass<Element, true, false>(sum, x, n, scale);
-  else
-    scaled ? fold_pass<Element, false, true>(sum, x, n, scale)
-           : fold_pass<Element, false, false>(sum, x, n, scale);
 }
 
 /// A term's elements from `base` on; a null term reads zeros, unscaled, so that it is +0
@@ -210,9 +183,9 @@ void sum_shards_host(const ShardSumArgs& args) {
     alignas(64) float sum[kSumBlock];
     for (std::size_t base = 0; base < args.count; base += kSumBlock) {
       const std::size_t n = std::min(kSumBlock, args.count - base);
-      for (int r = 0; r < args.shard_count; ++r)
-        fold<Element>(sum, shards + static_cast<std::size_t>(r) * args.count + base, n, 1.0f,
-                      r == 0);
+      fold<Element, true>(sum, shards + base, n);
+      for (int r = 1; r < args.shard_count; ++r)
+        fold<Element, false>(sum, shards + static_cast<std::size_t>(r) * args.count + base, n);
       // Always multiplied, as the device kernel does.
       for (std::size_t i = 0; i < n; ++i)
         out[base + i] = Element::from_float(detail::multiply(args.scale, sum[i]));
