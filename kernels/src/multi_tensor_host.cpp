@@ -440,28 +440,4 @@ void scale_host(void* data, std::size_t count, ElementType type, float scale) {
   unpack_host({&slice, 1, type, data, type, scale, false});
 }
 
-void sum_shards_host(const ShardSumArgs& args) {
-  require(args.shard_count > 0, "sum_shards: needs at least one shard");
-  detail::with_element_type(args.type, [&](auto element) {
-    using Element = decltype(element);
-    using Storage = typename Element::Storage;
-    const auto* shards = static_cast<const Storage*>(args.shards);
-    auto* out = static_cast<Storage*>(args.out);
-    // Blocks keep the f32 partial sums in cache while the shards stream through.
-    constexpr std::size_t kSumBlock = 2048;
-    float sums[kSumBlock];
-    for (std::size_t base = 0; base < args.count; base += kSumBlock) {
-      const std::size_t n = std::min(kSumBlock, args.count - base);
-      for (std::size_t i = 0; i < n; ++i) sums[i] = Element::to_float(shards[base + i]);
-      for (int r = 1; r < args.shard_count; ++r) {
-        const Storage* shard = shards + static_cast<std::size_t>(r) * args.count + base;
-        for (std::size_t i = 0; i < n; ++i)
-          sums[i] = detail::add(sums[i], Element::to_float(shard[i]));
-      }
-      for (std::size_t i = 0; i < n; ++i)
-        out[base + i] = Element::from_float(detail::multiply(args.scale, sums[i]));
-    }
-  });
-}
-
 }  // namespace haein::kernels

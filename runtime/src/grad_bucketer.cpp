@@ -15,6 +15,7 @@
 #include <numeric>
 #include <set>
 #include <sstream>
+#include <typeinfo>
 
 #include "bucket_layout.hpp"
 #include "communicator_impl.hpp"
@@ -22,6 +23,7 @@
 #include "haein/common/error.hpp"
 #include "haein/common/log.hpp"
 #include "haein/kernels/multi_tensor.hpp"
+#include "haein/kernels/rank_order_sum.hpp"
 #include "peer_memory.hpp"
 #include "shared_memory_exchange.hpp"
 
@@ -351,7 +353,10 @@ struct GradBucketer::Impl {
     const auto& hosts = comm.hosts();
     std::map<std::string, int> per_host;
     for (const std::string& host : hosts) ++per_host[host];
-    if (per_host.size() < 2) return;
+    if (per_host.size() < 2) {  // one host: its segment could not be made (logged why)
+      if (comm.rank() == 0) HAEIN_LOG(kInfo, "GradBucketer: host f32 pieces go through MPI");
+      return;
+    }
     std::string why_not;
     const int local = per_host.begin()->second;
     if (options.reduce_scatter)
@@ -408,8 +413,11 @@ struct GradBucketer::Impl {
                                       ? static_cast<std::size_t>(options.host_chunk_mb * kMiB)
                                       : kSharedPieceMax;
       shared_memory = detail::SharedMemoryExchange::create(comm, slot_elements(largest));
-      if (shared_memory && options.host_peer_copy && !options.reduce_scatter)
-        peers = detail::PeerMemory::create(comm);
+      if (shared_memory && options.host_peer_copy && !options.reduce_scatter) {
+        peers = detail::PeerMemory::create(comm, shared_memory->group());
+        if (!peers && comm.rank() == 0)
+          HAEIN_LOG(kInfo, "GradBucketer: host f32 pieces are copied through the segment");
+      }
       if (!shared_memory) set_up_hierarchy(slot_elements(largest));
     }
     // Host buckets that the direct path does not take still need a tuned piece.
@@ -674,7 +682,7 @@ struct GradBucketer::Impl {
   /// collective. Device pieces enqueue every stage and the unpack at once.
   void issue(Task& task) {
     Bucket& b = buckets[task.bucket];
-    if (shared(b)) return issue_shared(task);
+    if (shared(b)) return naming_piece(task, [&] { issue_shared(task); });
     const detail::Piece piece = task.piece;
     const std::size_t n = piece.end - piece.begin;
     std::byte* base = piece_base(b, piece);
@@ -724,6 +732,21 @@ struct GradBucketer::Impl {
       }
     }
     if (device) unpack(task);
+  }
+
+  /// Runs a host exchange's step of `task`. A plain Error from it (a rank that did not
+  /// arrive or exited, a failed read of a peer's memory) gets the bucket and the piece;
+  /// the more specific errors (misuse, MPI) pass as they are.
+  template <class Step>
+  void naming_piece(const Task& task, Step step) {
+    try {
+      step();
+    } catch (const Error& error) {
+      if (typeid(error) != typeid(Error)) throw;
+      throw Error("GradBucketer: bucket " + std::to_string(task.bucket) + ", elements " +
+                  std::to_string(task.piece.begin) + "-" + std::to_string(task.piece.end) + ": " +
+                  error.what());
+    }
   }
 
   /// Reduced through the shared-memory exchange: f32 host buckets without compression,
@@ -841,23 +864,22 @@ struct GradBucketer::Impl {
       if (!parameters[o.parameter].ready)
         std::memset(static_cast<float*>(gradient_of(o.parameter)) + o.parameter_offset, 0,
                     o.count * sizeof(float));
-    shared_memory->sync();
+    peers->sync();
     const auto [begin, end] = shared_memory->bounds(comm.rank(), piece.end - piece.begin);
     if (begin < end) sum_direct(b, piece.begin + begin, piece.begin + end);
-    shared_memory->sync();
+    peers->sync();
   }
 
   /// Bucket elements [begin, end) summed over the ranks in rank order, a chunk at a time,
-  /// and written to every rank's gradients. Per chunk: the ranks before this one are read
-  /// and summed into the chunk's sum, those after it into a buffer each; one pass over
-  /// this rank's own gradients then adds its term and theirs and writes the result back;
-  /// the result goes to the others last.
+  /// and written to every rank's gradients. Per chunk: every other rank's terms are read
+  /// into a buffer each; one pass over this rank's own gradients then sums all the terms
+  /// in rank order and writes the result back and into the chunk's sum, which goes to the
+  /// others last.
   void sum_direct(const Bucket& b, std::size_t begin, std::size_t end) {
     const auto spans = detail::overlaps(b.layout, layout_parameters, begin, end);
     const float pre = options.averaging == Averaging::kPreDivide ? divisor_scale() : 1.0f;
     const float post = divide_after(b) ? divisor_scale() : 1.0f;
     const int me = comm.rank();
-    const int afters = world() - 1 - me;
     // The sum and one buffer per other rank stay in a core's L2.
     const std::size_t chunk =
         std::max<std::size_t>(4096, kDirectChunk * 2 / static_cast<std::size_t>(world()));
@@ -875,10 +897,11 @@ struct GradBucketer::Impl {
                         part.count * sizeof(float)});
       return runs;
     };
-    auto after_buffer = [&](int k) {
-      return direct_in.data() + static_cast<std::size_t>(k) * chunk;
+    // Rank s's terms (s != me): the buffers skip this rank.
+    auto buffer_of = [&](int s) {
+      return direct_in.data() + static_cast<std::size_t>(s < me ? s : s - 1) * chunk;
     };
-    std::vector<const float*> after(static_cast<std::size_t>(afters));
+    std::vector<kernels::SumTerm> terms(static_cast<std::size_t>(world()));
     std::size_t span = 0;
     std::size_t into = 0;  // elements of spans[span] already summed
     while (span < spans.size()) {
@@ -896,22 +919,14 @@ struct GradBucketer::Impl {
         }
       }
       float* sum = direct_sum.data();
-      for (int s = 0; s < me; ++s) {
-        if (s == 0) {
-          peers->read(s, runs_of(s), sum);
-          if (pre != 1.0f) detail::peer_set(sum, sum, total, pre);
-        } else {
-          peers->read(s, runs_of(s), after_buffer(0));
-          detail::peer_add(sum, after_buffer(0), total, pre);
-        }
-      }
-      for (int k = 0; k < afters; ++k)
-        peers->read(me + 1 + k, runs_of(me + 1 + k), after_buffer(k));
+      for (int s = 0; s < world(); ++s)
+        if (s != me) peers->read(s, runs_of(s), buffer_of(s));
       std::size_t at = 0;
       for (const Part& part : parts) {
-        for (int k = 0; k < afters; ++k) after[static_cast<std::size_t>(k)] = after_buffer(k) + at;
-        detail::peer_sum_own(static_cast<float*>(gradient_of(part.parameter)) + part.element,
-                             sum + at, me > 0, after.data(), afters, part.count, pre, post);
+        float* own = static_cast<float*>(gradient_of(part.parameter)) + part.element;
+        for (int s = 0; s < world(); ++s)
+          terms[static_cast<std::size_t>(s)] = {s == me ? own : buffer_of(s) + at, pre};
+        kernels::sum_in_rank_order({terms.data(), world(), part.count, post, own, sum + at});
         at += part.count;
       }
       for (int s = 0; s < world(); ++s)

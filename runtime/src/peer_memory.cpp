@@ -28,7 +28,8 @@ constexpr std::size_t kRunsPerCall = 1024;
 
 }  // namespace
 
-std::unique_ptr<PeerMemory> PeerMemory::create(Communicator& comm) {
+std::unique_ptr<PeerMemory> PeerMemory::create(Communicator& comm,
+                                               std::shared_ptr<HostGroup> group) {
   const int ranks = comm.size();
   const int rank = comm.rank();
   std::uint64_t token = 0;
@@ -40,20 +41,18 @@ std::unique_ptr<PeerMemory> PeerMemory::create(Communicator& comm) {
   // Each rank reads every other rank's probe word and writes it back. A read that
   // works but finds another value means the pid names another process (pid namespaces).
   volatile std::uint64_t probe = token ^ static_cast<std::uint64_t>(rank);
-  std::uint64_t mine[2] = {static_cast<std::uint64_t>(getpid()),
-                           reinterpret_cast<std::uint64_t>(&probe)};
-  std::vector<std::uint64_t> all(2 * static_cast<std::size_t>(ranks));
-  comm.all_gather(mine, all.data(), 2, DataType::kI64);
+  const auto mine = reinterpret_cast<std::uint64_t>(&probe);
+  std::vector<std::uint64_t> probes(static_cast<std::size_t>(ranks));
+  comm.all_gather(&mine, probes.data(), 1, DataType::kI64);
 
   auto peers = std::unique_ptr<PeerMemory>(new PeerMemory);
-  peers->rank_ = rank;
+  peers->group_ = std::move(group);
   peers->ranks_ = ranks;
-  for (int r = 0; r < ranks; ++r) peers->pids_.push_back(static_cast<int>(all[2 * r]));
   std::string why;
   for (int r = 0; r < ranks && why.empty(); ++r) {
     if (r == rank) continue;
     std::uint64_t seen = 0;
-    const std::vector<Run> word{{all[2 * static_cast<std::size_t>(r) + 1], sizeof seen}};
+    const std::vector<Run> word{{probes[static_cast<std::size_t>(r)], sizeof seen}};
     try {
       peers->read(r, word, &seen);
       if (seen != (token ^ static_cast<std::uint64_t>(r)))
@@ -67,8 +66,8 @@ std::unique_ptr<PeerMemory> PeerMemory::create(Communicator& comm) {
   std::int32_t ok = why.empty() ? 1 : 0;
   comm.all_reduce(&ok, &ok, 1, DataType::kI32, ReduceOp::kMin);  // also: every probe is done
   if (!why.empty())
-    HAEIN_LOG(kInfo, "GradBucketer: rank " << rank << " cannot reach its peers' memory directly ("
-                                           << why << "); pieces are copied through the segment");
+    HAEIN_LOG(kInfo,
+              "PeerMemory: rank " << rank << " cannot reach its peers' memory (" << why << ")");
   if (ok == 0) return nullptr;
   return peers;
 }
@@ -96,7 +95,7 @@ void PeerMemory::write(int rank, const std::vector<Run>& runs, const void* local
 
 void PeerMemory::transfer(bool into_peer, int rank, const std::vector<Run>& runs,
                           void* local) const {
-  const pid_t pid = pids_[static_cast<std::size_t>(rank)];
+  const pid_t pid = group_->pid(rank);
   auto* at = static_cast<std::byte*>(local);
   std::vector<iovec> remote;
   remote.reserve(std::min(runs.size(), kRunsPerCall));
@@ -127,7 +126,7 @@ void PeerMemory::transfer(bool into_peer, int rank, const std::vector<Run>& runs
             std::string(into_peer ? "process_vm_writev to" : "process_vm_readv from") + " rank " +
             std::to_string(rank) + " (pid " + std::to_string(pid) + "): " + std::strerror(error);
         if (error == ESRCH) text += " (the process has exited)";
-        throw Error("GradBucketer: " + text);
+        throw Error("PeerMemory: " + text);
       }
       done += static_cast<std::size_t>(moved);
       std::size_t left = static_cast<std::size_t>(moved);
@@ -154,84 +153,6 @@ std::size_t PeerMemory::back_with_huge_pages(const void* begin, const void* end)
   auto* at = reinterpret_cast<void*>(first * kHugePage);
   const std::size_t bytes = (last - first) * kHugePage;
   return madvise(at, bytes, MADV_COLLAPSE) == 0 ? bytes : 0;
-}
-
-void peer_set(float* acc, const float* x, std::size_t n, float scale) {
-  if (scale == 1.0f) {
-    std::memcpy(acc, x, n * sizeof(float));
-    return;
-  }
-  for (std::size_t i = 0; i < n; ++i) acc[i] = scale * x[i];
-}
-
-void peer_add(float* acc, const float* x, std::size_t n, float scale) {
-  if (scale == 1.0f) {
-    for (std::size_t i = 0; i < n; ++i) acc[i] += x[i];
-    return;
-  }
-  for (std::size_t i = 0; i < n; ++i) acc[i] += scale * x[i];
-}
-
-namespace {
-
-/// peer_sum_own for up to one buffer after `own`, with the scales fixed at compile time
-/// where they are 1, so that each case is one vectorised loop. The earlier terms are read
-/// from `sum` itself: a separate pointer equal to it would fail the compiler's overlap
-/// check and leave the loop scalar.
-template <bool kBefore, bool kAfter, bool kScale, bool kPost>
-void sum_own_pass(float* own, float* sum, const float* after, std::size_t n, float scale,
-                  float post) {
-  for (std::size_t i = 0; i < n; ++i) {
-    const float mine = kScale ? scale * own[i] : own[i];
-    float v = kBefore ? sum[i] + mine : mine;
-    if constexpr (kAfter) v += kScale ? scale * after[i] : after[i];
-    if constexpr (kPost) v *= post;
-    own[i] = v;
-    sum[i] = v;
-  }
-}
-
-template <bool kBefore, bool kAfter>
-void sum_own_scaled(float* own, float* sum, const float* after, std::size_t n, float scale,
-                    float post) {
-  if (scale == 1.0f) {
-    if (post == 1.0f)
-      sum_own_pass<kBefore, kAfter, false, false>(own, sum, after, n, scale, post);
-    else
-      sum_own_pass<kBefore, kAfter, false, true>(own, sum, after, n, scale, post);
-  } else if (post == 1.0f) {
-    sum_own_pass<kBefore, kAfter, true, false>(own, sum, after, n, scale, post);
-  } else {
-    sum_own_pass<kBefore, kAfter, true, true>(own, sum, after, n, scale, post);
-  }
-}
-
-}  // namespace
-
-void peer_sum_own(float* own, float* sum, bool sum_holds_before, const float* const* after,
-                  int afters, std::size_t n, float scale, float post) {
-  if (afters <= 1) {
-    const float* next = afters == 1 ? after[0] : nullptr;
-    if (sum_holds_before && next != nullptr)
-      sum_own_scaled<true, true>(own, sum, next, n, scale, post);
-    else if (sum_holds_before)
-      sum_own_scaled<true, false>(own, sum, nullptr, n, scale, post);
-    else if (next != nullptr)
-      sum_own_scaled<false, true>(own, sum, next, n, scale, post);
-    else
-      sum_own_scaled<false, false>(own, sum, nullptr, n, scale, post);
-    return;
-  }
-  // More ranks after this one: the own term first (one pass over memory), then the
-  // others in order over the cached result, and the own gradients written last.
-  if (sum_holds_before)
-    peer_add(sum, own, n, scale);
-  else
-    peer_set(sum, own, n, scale);
-  for (int k = 0; k < afters; ++k) peer_add(sum, after[k], n, scale);
-  if (post != 1.0f)
-    for (std::size_t i = 0; i < n; ++i) sum[i] *= post;
-  std::memcpy(own, sum, n * sizeof(float));
 }
 
 }  // namespace haein::runtime::detail

@@ -9,6 +9,9 @@
 // Each page named in a call is looked up by the kernel, which costs more than copying a
 // 4 KiB page does: back_with_huge_pages() asks the kernel to back gradient memory with
 // 2 MiB pages (MADV_COLLAPSE) so that a lookup covers 512 times as much.
+//
+// The ranks are a HostGroup (host_group.hpp), shared with the shared-memory exchange: its
+// pids are the processes read and written, its bounded barrier orders the steps.
 
 #include <cstddef>
 #include <cstdint>
@@ -16,14 +19,15 @@
 #include <vector>
 
 #include "haein/runtime/communicator.hpp"
+#include "host_group.hpp"
 
 namespace haein::runtime::detail {
 
 class PeerMemory {
  public:
-  /// Collective over `comm` (all on one host). Null on every rank when some rank may not
-  /// read another's memory; each refused rank logs why.
-  static std::unique_ptr<PeerMemory> create(Communicator& comm);
+  /// Collective over `comm`, whose ranks are `group`. Null on every rank when some rank may
+  /// not read another's memory; each refused rank logs why.
+  static std::unique_ptr<PeerMemory> create(Communicator& comm, std::shared_ptr<HostGroup> group);
 
   /// Collective: every rank's address for each of `addresses.size()` objects (the same
   /// objects, in the same order, on every rank).
@@ -40,6 +44,8 @@ class PeerMemory {
   void read(int rank, const std::vector<Run>& runs, void* local) const;
   /// Copies `local`, in order, into `runs` of rank `rank`'s memory.
   void write(int rank, const std::vector<Run>& runs, const void* local) const;
+  /// The group's bounded barrier: every rank has reached the same step.
+  void sync() { group_->barrier(); }
 
   /// Best effort: backs the 2 MiB pages that lie wholly inside [begin, end) of this
   /// process's memory with huge pages. Returns the bytes now on them (0 where the kernel
@@ -50,23 +56,10 @@ class PeerMemory {
   PeerMemory() = default;
   void transfer(bool into_peer, int rank, const std::vector<Run>& runs, void* local) const;
 
-  int rank_ = 0;
+  std::shared_ptr<HostGroup> group_;
   int ranks_ = 1;
-  std::vector<int> pids_;
   std::size_t objects_ = 0;
   std::vector<std::uint64_t> addresses_;  ///< rank-major: ranks_ x objects_
 };
-
-// The sums of the direct path, vectorised (this file's -O3), each term scaled as the
-// packed path scales it (scale * x, rounded):
-//   peer_set: acc = scale * x;  peer_add: acc += scale * x;
-//   peer_sum_own: v = scale * own (sum + scale * own when sum_holds_before), then
-//   v += scale * after[k] for each of the `afters` buffers in order, then v *= post when
-//   post is not 1; v goes to `own` and to `sum`. One pass over the rank's own gradients,
-//   which lie in memory, while the other buffers stay in cache.
-void peer_set(float* acc, const float* x, std::size_t n, float scale);
-void peer_add(float* acc, const float* x, std::size_t n, float scale);
-void peer_sum_own(float* own, float* sum, bool sum_holds_before, const float* const* after,
-                  int afters, std::size_t n, float scale, float post);
 
 }  // namespace haein::runtime::detail

@@ -8,29 +8,29 @@
 // per rank that alternate: a rank writes a slot again only after every rank has passed the barrier
 // that follows its last read of it.
 //
-// Waits are bounded: a rank that does not arrive within the communicator's timeout, or
-// whose process has exited, is an Error that names it, on every rank still waiting.
+// The slots lie in the payload of a HostGroup (host_group.hpp), whose bounded barriers
+// name a rank that does not arrive within the timeout, or whose process has exited. The
+// sums are kernels::sum_in_rank_order.
 
 #include <chrono>
 #include <cstddef>
-#include <cstdint>
 #include <memory>
-#include <string>
 #include <utility>
 #include <vector>
 
+#include "haein/kernels/rank_order_sum.hpp"
 #include "haein/runtime/communicator.hpp"
+#include "host_group.hpp"
 
 namespace haein::runtime::detail {
 
 class SharedMemoryExchange {
  public:
   /// Collective over `comm`. Null on every rank when the ranks are not all on one host or
-  /// the segment could not be made (the reason is logged once, by rank 0). Waits are
-  /// bounded by `timeout`, or by the communicator's when it is zero.
+  /// the segment could not be made (HostGroup::create logs why). Waits are bounded by
+  /// `timeout`, or by the communicator's when it is zero.
   static std::unique_ptr<SharedMemoryExchange> create(Communicator& comm, std::size_t slot_elements,
                                                       std::chrono::milliseconds timeout = {});
-  ~SharedMemoryExchange();
   SharedMemoryExchange(const SharedMemoryExchange&) = delete;
   SharedMemoryExchange& operator=(const SharedMemoryExchange&) = delete;
 
@@ -49,6 +49,8 @@ class SharedMemoryExchange {
   /// The reduced segment of the last reduce() that rank `owner` summed.
   Segment segment(int owner) const;
   int ranks() const { return ranks_; }
+  /// The ranks of this host and their barrier, for the other exchange that waits on them.
+  const std::shared_ptr<HostGroup>& group() const { return group_; }
 
   // The same reduction in steps, for a caller that reads its own contribution from where
   // it lies instead of copying it into its slot first (the bucketer's fused path):
@@ -69,32 +71,22 @@ class SharedMemoryExchange {
                float* out);
   /// Barrier: every segment is reduced; segment(s) are valid until the reduction after next.
   void finish_reduction();
-  /// A barrier only, bounded and watched as the others are (the bucketer's direct path,
-  /// which reads and writes the peers' gradients in place: peer_memory.hpp).
-  void sync() { barrier(); }
+  /// A barrier only, bounded and watched as the others are (the hierarchical path).
+  void sync() { group_->barrier(); }
 
  private:
-  struct RankLine;
   SharedMemoryExchange() = default;
-  void barrier();
   float* slot_of(int rank, int buffer) const;
   /// Element where rank s's segment of a `count`-element piece begins.
   std::size_t bound(int s, std::size_t count) const;
 
+  std::shared_ptr<HostGroup> group_;
   int rank_ = 0;
   int ranks_ = 1;
   std::size_t slot_elements_ = 0;
-  std::chrono::milliseconds timeout_{0};
-  void* mapping_ = nullptr;
-  std::size_t mapping_bytes_ = 0;
-  RankLine* lines_ = nullptr;  ///< one cache line per rank: its barrier count
-  float* slots_ = nullptr;
-  bool check_peers_ = false;  ///< peers' pids are visible, so an exited one is detected
-  std::vector<int> pids_;
-  std::vector<int> world_ranks_;  ///< what messages name each rank
-  std::string host_;
-  std::uint64_t barriers_ = 0;
-  int buffer_ = 0;  ///< the buffer slot() returns
+  float* slots_ = nullptr;               ///< in the group's payload: two buffers of a slot per rank
+  std::vector<kernels::SumTerm> terms_;  ///< sum_own's, one per rank
+  int buffer_ = 0;                       ///< the buffer slot() returns
   std::size_t last_count_ = 0;
   int last_buffer_ = 0;
   std::size_t written_count_ = 0;  ///< the piece between wait_written and finish_reduction
