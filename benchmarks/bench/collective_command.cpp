@@ -47,7 +47,7 @@ struct Runner {
   BenchBuffer& send;
   BenchBuffer& recv;
   std::vector<runtime::Work> pending;
-  const DirectNccl* direct = nullptr;  ///< --baseline nccl
+  const DirectNccl* direct = nullptr;  ///< --baseline nccl or nccl-event
   void* stream = nullptr;              ///< OpOptions::stream of every call (--stream own)
 
   // Buffers as NCCL lays them out: see communicator.hpp.
@@ -59,10 +59,14 @@ struct Runner {
   void run(const SweepPoint& point, Mode mode) {
     const CaseCall c = call(point, mode);
     if (mode == Mode::kBaseline) {
-      if (o.baseline == "nccl")
+      if (o.direct_nccl()) {
         op_case.run_nccl(*direct, setup, c);
-      else
+#if HAEIN_BENCH_CUDA
+        if (o.baseline == "nccl-event") direct->record_done();
+#endif
+      } else {
         op_case.run_mpi(setup, c);
+      }
       return;
     }
     runtime::OpOptions options;
@@ -154,7 +158,7 @@ void select_device(const CollectiveOptions& o, int rank) {
 }
 
 void prepare_device_side(const CollectiveOptions& o, Runner& runner, DeviceSide& side) {
-  if (o.baseline == "nccl") {
+  if (o.direct_nccl()) {
     side.direct = std::make_unique<DirectNccl>(runner.setup.rank, runner.setup.ranks);
     runner.direct = side.direct.get();
   }

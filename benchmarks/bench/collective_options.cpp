@@ -46,7 +46,8 @@ void describe(po::options_description& d, CollectiveOptions& o, Flags& f) {
       "default stream) or 'own' (one stream of the bench's own, as OpOptions::stream)")(
       "baseline", po::value(&f.baseline),
       "mpi (--backend host) or nccl (--backend nccl): the same sweep through direct calls of "
-      "that library, timed in the same run");
+      "that library, timed in the same run; nccl-event also records one CUDA event after "
+      "each direct call, as haein's Work does");
   o.add_files(d, "write the results as CSV (rank 0)",
               "write every rank's timings to this HDF5 file");
 }
@@ -66,21 +67,22 @@ void interpret(CollectiveOptions& o, const Flags& f) {
     throw InvalidArgument("--stream '" + f.stream + "': expected default or own");
   if (f.stream == "own" && !o.device) throw InvalidArgument("--stream own needs --backend nccl");
   o.own_stream = f.stream == "own";
-  if (!f.baseline.empty() && f.baseline != "mpi" && f.baseline != "nccl") {
-    throw InvalidArgument("--baseline '" + f.baseline + "': expected mpi or nccl");
+  if (!f.baseline.empty() && f.baseline != "mpi" && f.baseline != "nccl" &&
+      f.baseline != "nccl-event") {
+    throw InvalidArgument("--baseline '" + f.baseline + "': expected mpi, nccl or nccl-event");
   }
   o.baseline = f.baseline;
 }
 
 void validate(const CollectiveOptions& o, int ranks) {
-  if (o.baseline == "nccl" && !o.device) {
-    throw InvalidArgument(
-        "--baseline nccl compares with direct NCCL calls on GPU buffers: "
-        "use it with --backend nccl");
+  if (o.direct_nccl() && !o.device) {
+    throw InvalidArgument("--baseline " + o.baseline +
+                          " compares with direct NCCL calls on GPU buffers: "
+                          "use it with --backend nccl");
   }
 #if !HAEIN_BENCH_CUDA
-  if (o.baseline == "nccl") {
-    throw NotInThisBuild("--baseline nccl");
+  if (o.direct_nccl()) {
+    throw NotInThisBuild("--baseline " + o.baseline);
   }
 #endif
   if (o.baseline == "mpi" && o.device) {

@@ -24,7 +24,9 @@ struct CollectiveOptions : OutputOptions {
   int root = 0;
   bool device = false;
   bool own_stream = false;  ///< pass a stream of our own (OpOptions::stream) to every call
-  std::string baseline;     ///< "", "mpi" or "nccl": direct calls of the library, same sweep
+  std::string baseline;     ///< "", "mpi", "nccl" or "nccl-event": direct calls, same sweep
+
+  bool direct_nccl() const { return baseline == "nccl" || baseline == "nccl-event"; }
 };
 
 /// Parses argv for a job of `ranks` ranks; InvalidArgument names what is wrong.

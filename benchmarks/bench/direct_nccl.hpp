@@ -19,9 +19,11 @@ class DirectNccl {
     MPI_Bcast(&id, sizeof id, MPI_BYTE, 0, MPI_COMM_WORLD);
     settle(ncclCommInitRank(&comm_, ranks, id, rank), "ncclCommInitRank");
     HAEIN_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+    HAEIN_CUDA_CHECK(cudaEventCreateWithFlags(&done_, cudaEventDisableTiming));
   }
   ~DirectNccl() {
     if (comm_ != nullptr) ncclCommDestroy(comm_);
+    if (done_ != nullptr) cudaEventDestroy(done_);
     if (stream_ != nullptr) cudaStreamDestroy(stream_);
   }
   DirectNccl(const DirectNccl&) = delete;
@@ -29,6 +31,10 @@ class DirectNccl {
 
   ncclComm_t comm() const { return comm_; }
   cudaStream_t stream() const { return stream_; }
+
+  /// --baseline nccl-event: one event recorded after a call, as haein's Work records one
+  /// to learn when the call is done, so the two differ only by haein's own work.
+  void record_done() const { HAEIN_CUDA_CHECK(cudaEventRecord(done_, stream_)); }
 
   /// A nonblocking communicator answers ncclInProgress: wait until the call is enqueued.
   void settle(ncclResult_t status, const char* what) const {
@@ -45,6 +51,7 @@ class DirectNccl {
  private:
   ncclComm_t comm_ = nullptr;
   cudaStream_t stream_ = nullptr;
+  cudaEvent_t done_ = nullptr;
 };
 
 }  // namespace haein::bench

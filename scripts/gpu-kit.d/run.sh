@@ -136,6 +136,11 @@ check nccl-nonblock   90  gpu  "^ +[0-9]+ " \
 check nccl-own-stream 90  gpu  "^ +[0-9]+ " \
       mpirun -np 1 -x NCCL_COMM_BLOCKING=1 "$B/haein-bench" collective --backend nccl --baseline nccl \
       --stream own -b 8 -e 64M -f 8 -n 50 -w 10 -R 5
+# Direct NCCL recording one event per call, as haein's Work does: what is left between the
+# two is haein's own work per call.
+check nccl-event      90  gpu  "^ +[0-9]+ " \
+      mpirun -np 1 -x NCCL_COMM_BLOCKING=1 "$B/haein-bench" collective --backend nccl \
+      --baseline nccl-event --stream own -b 8 -e 64M -f 8 -n 50 -w 10 -R 5
 if [ "$GPU" = present ] && command -v compute-sanitizer >/dev/null && [ $(($(date +%s) - START)) -lt 300 ]; then
   check sanitizer    150  gpu  "ERROR SUMMARY" compute-sanitizer --tool memcheck --error-exitcode 9 \
         "$B/kernels_gpu_tests" --gtest_filter='*SumShards*:*NotReady*'

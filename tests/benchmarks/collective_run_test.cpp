@@ -120,7 +120,8 @@ TEST(BenchRun, BadInputExitsTwoWithTheReason) {
       {"--baseline mpi -d bfloat16", "MPI has no bfloat16 type"},
       {"--backend nccl --baseline mpi", "MPI here is not CUDA-aware"},
       {"--baseline nccl", "use it with --backend nccl"},
-      {"--baseline gloo", "--baseline 'gloo': expected mpi or nccl"},
+      {"--baseline gloo", "--baseline 'gloo': expected mpi, nccl or nccl-event"},
+      {"--baseline nccl-event", "use it with --backend nccl"},
       {"--frobnicate", "unrecognised option '--frobnicate'"},
   };
   for (const auto& [args, message] : cases) {
