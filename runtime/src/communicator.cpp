@@ -739,6 +739,14 @@ Communicator Communicator::split_across_hosts() const {
   return split(local_index, rank());
 }
 
+void Communicator::setup_all_gather(const void* mine, void* all, std::size_t bytes) const {
+  impl_->bootstrap->all_gather(mine, all, bytes);
+}
+
+void Communicator::setup_broadcast(void* data, std::size_t bytes, int root) const {
+  impl_->bootstrap->broadcast(data, bytes, root);
+}
+
 Communicator::Section Communicator::watch_section(std::string_view what) {
   OpRecord record;
   record.section = what;

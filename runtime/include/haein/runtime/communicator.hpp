@@ -149,6 +149,14 @@ class Communicator {
   Communicator split_by_host() const;
   /// The ranks with this rank's local index, one per host (the network level).
   Communicator split_across_hosts() const;
+
+  /// Setup data of a few bytes per rank (a model's fingerprint, an agreed order) through
+  /// the bootstrap: host memory whatever the backend, outside the sequence of operations
+  /// (not recorded, not checked, not watched). Collective; `all` gets size() * bytes,
+  /// rank-major.
+  void setup_all_gather(const void* mine, void* all, std::size_t bytes) const;
+  /// Root's `bytes` of `data` to every rank through the bootstrap, as setup_all_gather.
+  void setup_broadcast(void* data, std::size_t bytes, int root) const;
   bool valid() const { return impl_ != nullptr; }
 
   /// A stretch of this rank's work watched like an operation; see watch_section().
