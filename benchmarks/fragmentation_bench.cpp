@@ -171,13 +171,8 @@ std::string string_option(int argc, char** argv, const std::string& name) {
   return {};
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  const int trials = std::max(1, option(argc, argv, "--trials", 201));
-  const int job_count = std::max(1, option(argc, argv, "--jobs", 80));
-  const std::string csv_path = string_option(argc, argv, "--csv");
-  const double tenant_share = std::clamp(option(argc, argv, "--busy-percent", 30), 0, 95) / 100.0;
+/// The clusters compared: the haein preset, two generated trees and sixteen NVL72 racks.
+std::vector<Case> benchmark_cases() {
   std::vector<Case> cases;
   cases.push_back({"haein", topology::load_preset("haein"), false});
   for (const auto& [name, nodes, per_leaf, per_spine] :
@@ -193,14 +188,62 @@ int main(int argc, char** argv) {
        topology::parse_cluster(tree_yaml("nvl72-16-racks", 288, "gb200-nvl72", 36, 2, 18),
                                topology::Format::kYaml, "nvl72-16-racks.yaml"),
        true});
+  return cases;
+}
 
-  std::ofstream csv;
-  if (!csv_path.empty()) {
-    csv.open(csv_path);
-    csv << "cluster,nodes,leaves,spines,rule,trials,jobs,placed_median,refused_median,extra_leaves_"
-           "median,"
-           "extra_spines_median,leaf_free_median,spine_free_median,wins,wins_spines_first\n";
+/// One rule's outcomes over the trials, and the trials it won outright.
+struct RuleTally {
+  std::vector<Outcome> outcomes;
+  int wins = 0;        ///< fewer refused jobs, then fewer extra leaves
+  int spine_wins = 0;  ///< fewer refused jobs, then fewer extra spines, then leaves
+
+  double median_of(double Outcome::*field) const {
+    std::vector<double> values;
+    for (const Outcome& o : outcomes) values.push_back(o.*field);
+    return bench::median(values);
   }
+  double mean_of(double Outcome::*field) const {
+    double sum = 0;
+    for (const Outcome& o : outcomes) sum += o.*field;
+    return sum / static_cast<double>(outcomes.size());
+  }
+};
+
+constexpr SpineRule kRules[2] = {SpineRule::kSpineFirst, SpineRule::kLeafFirst};
+
+/// Both rules on the same random busy sets and job streams, trial by trial.
+std::array<RuleTally, 2> compare_rules(const Case& c, const topology::FabricIndex& fabric,
+                                       int trials, int job_count, double tenant_share) {
+  const int leaf_nodes = static_cast<int>(fabric.nodes_of_leaf(0).size());
+  int spine_nodes = 0;
+  for (int l = 0; l < fabric.leaf_count(); ++l)
+    if (fabric.spine_of_leaf(l) == 0)
+      spine_nodes += static_cast<int>(fabric.nodes_of_leaf(l).size());
+  std::array<RuleTally, 2> tally;
+  for (int trial = 0; trial < trials; ++trial) {
+    std::mt19937 rng(1000 + trial);
+    launcher::BusySet tenants(c.cluster.nodes.size());
+    for (std::size_t n = 0; n < tenants.size(); ++n)
+      tenants[n] = std::bernoulli_distribution(tenant_share)(rng);
+    const std::vector<Job> jobs = random_jobs(job_count, leaf_nodes, c.racks, rng);
+    Outcome outcome[2];
+    for (int r = 0; r < 2; ++r) {
+      outcome[r] = run_trial(fabric, tenants, jobs, kRules[r], leaf_nodes, spine_nodes);
+      tally[r].outcomes.push_back(outcome[r]);
+    }
+    const auto key = [](const Outcome& o) { return std::pair(o.refused, o.extra_leaves); };
+    const auto spine_key = [](const Outcome& o) {
+      return std::tuple(o.refused, o.extra_spines, o.extra_leaves);
+    };
+    for (int r = 0; r < 2; ++r) {
+      if (key(outcome[r]) < key(outcome[1 - r])) ++tally[r].wins;
+      if (spine_key(outcome[r]) < spine_key(outcome[1 - r])) ++tally[r].spine_wins;
+    }
+  }
+  return tally;
+}
+
+void print_heading(int trials, int job_count, double tenant_share) {
   std::printf(
       "# haein_fragmentation_bench: %d trials of %d jobs per cluster; %.0f%% of nodes busy "
       "throughout; medians (and means) over the trials\n",
@@ -209,66 +252,49 @@ int main(int argc, char** argv) {
               "cluster", "nodes", "leaves", "spines", "rule", "placed", "refused", "(mean)",
               "extra-leaf", "(mean)", "extra-spine", "(mean)", "leaf-free", "spine-free", "wins",
               "wins-s");
-  for (const Case& c : cases) {
+}
+
+void report_rule(const Case& c, const topology::FabricIndex& fabric, const std::string& rule,
+                 const RuleTally& t, int trials, int job_count, std::ofstream& csv) {
+  std::printf(
+      "  %-15s %5d %6d %6d %-11s %7.1f %8.1f %7.2f %11.1f %7.2f %11.1f %7.2f %9.1f %10.1f "
+      "%5d %6d\n",
+      c.name.c_str(), fabric.node_count(), fabric.leaf_count(), fabric.spine_count(), rule.c_str(),
+      t.median_of(&Outcome::placed), t.median_of(&Outcome::refused), t.mean_of(&Outcome::refused),
+      t.median_of(&Outcome::extra_leaves), t.mean_of(&Outcome::extra_leaves),
+      t.median_of(&Outcome::extra_spines), t.mean_of(&Outcome::extra_spines),
+      t.median_of(&Outcome::leaf_free), t.median_of(&Outcome::spine_free), t.wins, t.spine_wins);
+  if (!csv.is_open()) return;
+  csv << c.name << "," << fabric.node_count() << "," << fabric.leaf_count() << ","
+      << fabric.spine_count() << "," << rule << "," << trials << "," << job_count << ","
+      << t.median_of(&Outcome::placed) << "," << t.median_of(&Outcome::refused) << ","
+      << t.median_of(&Outcome::extra_leaves) << "," << t.median_of(&Outcome::extra_spines) << ","
+      << t.median_of(&Outcome::leaf_free) << "," << t.median_of(&Outcome::spine_free) << ","
+      << t.wins << "," << t.spine_wins << "\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const int trials = std::max(1, option(argc, argv, "--trials", 201));
+  const int job_count = std::max(1, option(argc, argv, "--jobs", 80));
+  const std::string csv_path = string_option(argc, argv, "--csv");
+  const double tenant_share = std::clamp(option(argc, argv, "--busy-percent", 30), 0, 95) / 100.0;
+  std::ofstream csv;
+  if (!csv_path.empty()) {
+    csv.open(csv_path);
+    csv << "cluster,nodes,leaves,spines,rule,trials,jobs,placed_median,refused_median,extra_leaves_"
+           "median,"
+           "extra_spines_median,leaf_free_median,spine_free_median,wins,wins_spines_first\n";
+  }
+  print_heading(trials, job_count, tenant_share);
+  for (const Case& c : benchmark_cases()) {
     const topology::FabricIndex fabric(c.cluster);
-    const int leaf_nodes = static_cast<int>(fabric.nodes_of_leaf(0).size());
-    int spine_nodes = 0;
-    for (int l = 0; l < fabric.leaf_count(); ++l)
-      if (fabric.spine_of_leaf(l) == 0)
-        spine_nodes += static_cast<int>(fabric.nodes_of_leaf(l).size());
-    std::vector<Outcome> by_rule[2];
-    int wins[2] = {0, 0}, spine_wins[2] = {0, 0};
-    for (int trial = 0; trial < trials; ++trial) {
-      std::mt19937 rng(1000 + trial);
-      launcher::BusySet tenants(c.cluster.nodes.size());
-      for (std::size_t n = 0; n < tenants.size(); ++n)
-        tenants[n] = std::bernoulli_distribution(tenant_share)(rng);
-      const std::vector<Job> jobs = random_jobs(job_count, leaf_nodes, c.racks, rng);
-      Outcome outcome[2];
-      for (int r = 0; r < 2; ++r) {
-        const SpineRule rule = r == 0 ? SpineRule::kSpineFirst : SpineRule::kLeafFirst;
-        outcome[r] = run_trial(fabric, tenants, jobs, rule, leaf_nodes, spine_nodes);
-        by_rule[r].push_back(outcome[r]);
-      }
-      const auto key = [](const Outcome& o) { return std::pair(o.refused, o.extra_leaves); };
-      if (key(outcome[0]) < key(outcome[1])) ++wins[0];
-      if (key(outcome[1]) < key(outcome[0])) ++wins[1];
-      const auto spine_key = [](const Outcome& o) {
-        return std::tuple(o.refused, o.extra_spines, o.extra_leaves);
-      };
-      if (spine_key(outcome[0]) < spine_key(outcome[1])) ++spine_wins[0];
-      if (spine_key(outcome[1]) < spine_key(outcome[0])) ++spine_wins[1];
-    }
-    for (int r = 0; r < 2; ++r) {
-      auto med = [&](double Outcome::*field) {
-        std::vector<double> values;
-        for (const Outcome& o : by_rule[r]) values.push_back(o.*field);
-        return bench::median(values);
-      };
-      auto mean = [&](double Outcome::*field) {
-        double sum = 0;
-        for (const Outcome& o : by_rule[r]) sum += o.*field;
-        return sum / static_cast<double>(by_rule[r].size());
-      };
-      const std::string rule(
-          launcher::detail::to_string(r == 0 ? SpineRule::kSpineFirst : SpineRule::kLeafFirst));
-      std::printf(
-          "  %-15s %5d %6d %6d %-11s %7.1f %8.1f %7.2f %11.1f %7.2f %11.1f %7.2f %9.1f %10.1f "
-          "%5d %6d\n",
-          c.name.c_str(), fabric.node_count(), fabric.leaf_count(), fabric.spine_count(),
-          rule.c_str(), med(&Outcome::placed), med(&Outcome::refused), mean(&Outcome::refused),
-          med(&Outcome::extra_leaves), mean(&Outcome::extra_leaves), med(&Outcome::extra_spines),
-          mean(&Outcome::extra_spines), med(&Outcome::leaf_free), med(&Outcome::spine_free),
-          wins[r], spine_wins[r]);
-      if (csv.is_open()) {
-        csv << c.name << "," << fabric.node_count() << "," << fabric.leaf_count() << ","
-            << fabric.spine_count() << "," << rule << "," << trials << "," << job_count << ","
-            << med(&Outcome::placed) << "," << med(&Outcome::refused) << ","
-            << med(&Outcome::extra_leaves) << "," << med(&Outcome::extra_spines) << ","
-            << med(&Outcome::leaf_free) << "," << med(&Outcome::spine_free) << "," << wins[r] << ","
-            << spine_wins[r] << "\n";
-      }
-    }
+    const std::array<RuleTally, 2> tally =
+        compare_rules(c, fabric, trials, job_count, tenant_share);
+    for (int r = 0; r < 2; ++r)
+      report_rule(c, fabric, std::string(launcher::detail::to_string(kRules[r])), tally[r], trials,
+                  job_count, csv);
     std::fflush(stdout);
   }
   return 0;

@@ -36,6 +36,9 @@
 
 namespace {
 
+using haein::bench::CsvFile;
+using haein::bench::format;
+using haein::bench::Measurement;
 using haein::bench::median;
 
 using haein::kernels::ElementType;
@@ -173,6 +176,184 @@ class Memory {
 #endif
 };
 
+/// A model's tensors cut into buckets: consecutive tensors up to the cap (a larger tensor
+/// gets its own). The tensors lie one after another in one block, followed by the bucket,
+/// a source for unpack and the bf16 bucket, each `largest` elements.
+struct BucketCut {
+  std::vector<std::vector<TensorSlice>> buckets{1};
+  std::vector<std::size_t> first{0};  ///< element where each bucket's tensors begin
+  std::size_t largest = 0;
+};
+
+BucketCut cut_into_buckets(const std::vector<haein::bench::ModelParameter>& model,
+                           std::size_t cap) {
+  BucketCut cut;
+  std::size_t filled = 0, at = 0;
+  for (const auto& p : model) {
+    if (filled > 0 && filled + p.count > cap) {
+      cut.largest = std::max(cut.largest, filled);
+      cut.buckets.emplace_back();
+      cut.first.push_back(at);
+      filled = 0;
+    }
+    cut.buckets.back().push_back({nullptr, p.count, filled});
+    filled += p.count;
+    at += p.count;
+  }
+  cut.largest = std::max(cut.largest, filled);
+  return cut;
+}
+
+void pack(bool gpu, void* stream, const std::vector<TensorSlice>& b, void* to, ElementType type,
+          float scale, PackStats* with) {
+  const haein::kernels::PackArgs args{b.data(), b.size(), ElementType::kF32, to, type, scale, with};
+  if (gpu)
+    haein::kernels::pack_device(args, stream);
+  else
+    haein::kernels::pack_host(args);
+}
+
+void unpack(bool gpu, void* stream, const std::vector<TensorSlice>& b, const void* from,
+            ElementType type, float scale, bool accumulate) {
+  const haein::kernels::UnpackArgs args{b.data(), b.size(), ElementType::kF32, from,
+                                        type,     scale,    accumulate};
+  if (gpu)
+    haein::kernels::unpack_device(args, stream);
+  else
+    haein::kernels::unpack_host(args);
+}
+
+/// The copy of the same bytes and every kernel, over the buckets of `cut` laid out in
+/// `memory` (both must outlive the rows).
+std::vector<Row> kernel_rows(const Memory& memory, BucketCut& cut, std::size_t total, bool gpu) {
+  float* const tensors = memory.base();
+  std::size_t at = 0;
+  for (auto& b : cut.buckets)
+    for (TensorSlice& slice : b) {
+      slice.data = tensors + at;
+      at += slice.count;
+    }
+  float* const bucket = tensors + total;
+  float* const source = bucket + cut.largest;
+  void* const narrow = source + cut.largest;
+  PackStats* const stats = memory.stats();
+  void* const stream = memory.stream();
+  const auto& buckets = cut.buckets;
+  auto each = [&buckets](auto body) {
+    return [&buckets, body] {
+      for (const auto& b : buckets) body(b);
+    };
+  };
+  auto copy = [&memory, &cut, tensors, bucket, gpu] {
+    if (gpu) {  // one copy of each bucket's bytes: the best a copy can do
+      for (std::size_t i = 0; i < cut.buckets.size(); ++i) {
+        std::size_t elements = 0;
+        for (const TensorSlice& t : cut.buckets[i]) elements += t.count;
+        memory.copy(bucket, tensors + cut.first[i], elements * sizeof(float));
+      }
+      return;
+    }
+    for (const auto& b : cut.buckets)
+      for (const TensorSlice& t : b)
+        memory.copy(bucket + t.offset, t.data, t.count * sizeof(float));
+  };
+  using Slices = std::vector<TensorSlice>;
+  const ElementType f32 = ElementType::kF32, bf16 = ElementType::kBF16;
+  return {
+      {gpu ? "cudaMemcpy D2D (same bytes)" : "memcpy (same bytes)", copy, {}},
+      {"pack f32",
+       each([=](const Slices& b) { pack(gpu, stream, b, bucket, f32, 1.0f, nullptr); }),
+       {}},
+      {"pack f32, scale + stats",
+       each([=](const Slices& b) { pack(gpu, stream, b, bucket, f32, 0.5f, stats); }),
+       {}},
+      {"pack f32 -> bf16, scale",
+       each([=](const Slices& b) { pack(gpu, stream, b, narrow, bf16, 0.5f, nullptr); }),
+       {}},
+      {"unpack f32",
+       each([=](const Slices& b) { unpack(gpu, stream, b, source, f32, 1.0f, false); }),
+       {}},
+      {"unpack f32, scale",
+       each([=](const Slices& b) { unpack(gpu, stream, b, source, f32, 0.5f, false); }),
+       {}},
+      {"unpack f32, accumulate",
+       each([=](const Slices& b) { unpack(gpu, stream, b, source, f32, 1.0f, true); }),
+       {}},
+      {"unpack bf16 -> f32",
+       each([=](const Slices& b) { unpack(gpu, stream, b, narrow, bf16, 1.0f, false); }),
+       {}},
+  };
+}
+
+/// A row's name as a CSV and HDF5 key: "pack f32 -> bf16, scale" is "pack_f32_bf16_scale".
+std::string key_of(const std::string& name) {
+  std::string key;
+  for (const char c : name) {
+    if (std::isalnum(static_cast<unsigned char>(c)))
+      key += c;
+    else if (!key.empty() && key.back() != '_')
+      key += '_';
+  }
+  if (!key.empty() && key.back() == '_') key.pop_back();
+  return key;
+}
+
+/// Where the kernels run: the GPU of this node-local rank (selected), or the hosts.
+std::string select_device(const Options& o, const std::string& hosts) {
+#if HAEIN_BENCH_CUDA
+  if (o.gpu) {
+    int devices = 0;
+    if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0)
+      throw haein::Error("--device gpu: no GPU is visible (no usable CUDA device)");
+    const int local_rank = haein::runtime::read_rank_environment().local_rank;
+    HAEIN_CUDA_CHECK(cudaSetDevice(local_rank % devices));
+    cudaDeviceProp properties{};
+    HAEIN_CUDA_CHECK(cudaGetDeviceProperties(&properties, local_rank % devices));
+    return properties.name;
+  }
+#endif
+  (void)o;
+  return hosts;
+}
+
+/// One bucket size's table rows, CSV rows (leader) and HDF5 measurements.
+struct SizeReport {
+  const Options& o;
+  bool leader;
+  CsvFile& csv;
+  std::vector<Measurement>& measurements;
+
+  void add(double bucket_mb, std::size_t buckets, const std::vector<Row>& rows,
+           double bytes) const {
+    const double copy_time = median(rows[0].seconds);
+    if (leader) {
+      std::printf("#\n# buckets of %g MiB (%zu)\n", bucket_mb, buckets);
+      std::printf("# %-27s %10s %10s %10s %12s\n", "operation", "median ms", "spread ms", "GB/s",
+                  o.gpu ? "vs D2D copy" : "vs memcpy");
+    }
+    for (const Row& row : rows) {
+      const double m = median(row.seconds);
+      const auto [lo, hi] = std::minmax_element(row.seconds.begin(), row.seconds.end());
+      std::vector<double> us;
+      for (const double s : row.seconds) us.push_back(s * 1e6);
+      const std::string key = key_of(row.name);
+      if (leader) {
+        std::printf("  %-27s %10.3f %10.3f %10.2f %11.2fx\n", row.name.c_str(), m * 1e3,
+                    (*hi - *lo) * 1e3, bytes / m / 1e9, copy_time / m);
+        csv.row({o.model, o.gpu ? "gpu" : "cpu", format("%g", bucket_mb), std::to_string(buckets),
+                 key, format("%.3f", m * 1e3), format("%.3f", (*hi - *lo) * 1e3),
+                 format("%.3f", bytes / m / 1e9), format("%.4f", copy_time / m)});
+      }
+      measurements.push_back(
+          {"kernel/" + std::string(o.gpu ? "gpu/" : "") + o.model + "/bucket_" +
+               format("%g", bucket_mb) + "MiB",
+           key,
+           us,
+           {{"median_ms", m * 1e3}, {"gbs", bytes / m / 1e9}, {"vs_memcpy", copy_time / m}}});
+    }
+  }
+};
+
 }  // namespace
 
 int haein::bench::kernel_command(int argc, char** argv) {
@@ -184,19 +365,7 @@ int haein::bench::kernel_command(int argc, char** argv) {
   const auto model = haein::bench::load_model(o.model);
   std::size_t total = 0;
   for (const auto& p : model) total += p.count;
-  std::string where = attributes.at("hosts");
-#if HAEIN_BENCH_CUDA
-  if (o.gpu) {
-    int devices = 0;
-    if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0)
-      throw haein::Error("--device gpu: no GPU is visible (no usable CUDA device)");
-    const int local_rank = haein::runtime::read_rank_environment().local_rank;
-    HAEIN_CUDA_CHECK(cudaSetDevice(local_rank % devices));
-    cudaDeviceProp properties{};
-    HAEIN_CUDA_CHECK(cudaGetDeviceProperties(&properties, local_rank % devices));
-    where = properties.name;
-  }
-#endif
+  const std::string where = select_device(o, attributes.at("hosts"));
   CsvFile csv;
   if (leader) {
     csv = CsvFile(o.csv, {"model", "device", "bucket_mb", "buckets", "operation", "median_ms",
@@ -206,142 +375,18 @@ int haein::bench::kernel_command(int argc, char** argv) {
         o.model.c_str(), model.size(), total * 4.0 / 1e6, o.repeats, where.c_str());
   }
   std::vector<Measurement> measurements;
+  const SizeReport report{o, leader, csv, measurements};
   for (const double bucket_mb : o.bucket_mb) {
-    // Buckets: consecutive tensors up to the cap (a larger tensor gets its own).
-    const auto cap = static_cast<std::size_t>(bucket_mb * 1024 * 1024 / 4);
-    std::vector<std::vector<TensorSlice>> buckets(1);
-    std::vector<std::size_t> bucket_first;  // element where each bucket's tensors begin
-    std::size_t filled = 0, largest = 0, at = 0;
-    bucket_first.push_back(0);
-    for (const auto& p : model) {
-      if (filled > 0 && filled + p.count > cap) {
-        largest = std::max(largest, filled);
-        buckets.emplace_back();
-        bucket_first.push_back(at);
-        filled = 0;
-      }
-      buckets.back().push_back({nullptr, p.count, filled});
-      filled += p.count;
-      at += p.count;
-    }
-    largest = std::max(largest, filled);
-    // The tensors lie one after another in one block, followed by the bucket, a source
-    // for unpack and the bf16 bucket.
-    const Memory memory(o.gpu, total, largest);
-    float* const tensors = memory.base();
-    at = 0;
-    for (auto& b : buckets)
-      for (TensorSlice& slice : b) {
-        slice.data = tensors + at;
-        at += slice.count;
-      }
-    float* const bucket = tensors + total;
-    float* const source = bucket + largest;
-    void* const narrow = source + largest;
-    PackStats* const stats = memory.stats();
-    void* const stream = memory.stream();
-    const bool gpu = o.gpu;
-    auto pack = [&](const std::vector<TensorSlice>& b, void* to, ElementType type, float scale,
-                    PackStats* with) {
-      const haein::kernels::PackArgs args{b.data(), b.size(), ElementType::kF32, to, type,
-                                          scale,    with};
-      if (gpu)
-        haein::kernels::pack_device(args, stream);
-      else
-        haein::kernels::pack_host(args);
-    };
-    auto unpack = [&](const std::vector<TensorSlice>& b, const void* from, ElementType type,
-                      float scale, bool accumulate) {
-      const haein::kernels::UnpackArgs args{b.data(), b.size(), ElementType::kF32, from,
-                                            type,     scale,    accumulate};
-      if (gpu)
-        haein::kernels::unpack_device(args, stream);
-      else
-        haein::kernels::unpack_host(args);
-    };
-    auto each = [&](auto body) {
-      for (const auto& b : buckets) body(b);
-    };
-    std::vector<Row> rows = {
-        {gpu ? "cudaMemcpy D2D (same bytes)" : "memcpy (same bytes)",
-         [&] {
-           if (gpu) {
-             for (std::size_t i = 0; i < buckets.size(); ++i) {
-               std::size_t elements = 0;
-               for (const TensorSlice& t : buckets[i]) elements += t.count;
-               memory.copy(bucket, tensors + bucket_first[i], elements * sizeof(float));
-             }
-             return;
-           }
-           each([&](const std::vector<TensorSlice>& b) {
-             for (const TensorSlice& t : b)
-               memory.copy(bucket + t.offset, t.data, t.count * sizeof(float));
-           });
-         },
-         {}},
-        {"pack f32",
-         [&] { each([&](const auto& b) { pack(b, bucket, ElementType::kF32, 1.0f, nullptr); }); },
-         {}},
-        {"pack f32, scale + stats",
-         [&] { each([&](const auto& b) { pack(b, bucket, ElementType::kF32, 0.5f, stats); }); },
-         {}},
-        {"pack f32 -> bf16, scale",
-         [&] { each([&](const auto& b) { pack(b, narrow, ElementType::kBF16, 0.5f, nullptr); }); },
-         {}},
-        {"unpack f32",
-         [&] { each([&](const auto& b) { unpack(b, source, ElementType::kF32, 1.0f, false); }); },
-         {}},
-        {"unpack f32, scale",
-         [&] { each([&](const auto& b) { unpack(b, source, ElementType::kF32, 0.5f, false); }); },
-         {}},
-        {"unpack f32, accumulate",
-         [&] { each([&](const auto& b) { unpack(b, source, ElementType::kF32, 1.0f, true); }); },
-         {}},
-        {"unpack bf16 -> f32",
-         [&] { each([&](const auto& b) { unpack(b, narrow, ElementType::kBF16, 1.0f, false); }); },
-         {}},
-    };
+    BucketCut cut = cut_into_buckets(model, static_cast<std::size_t>(bucket_mb * 1024 * 1024 / 4));
+    const Memory memory(o.gpu, total, cut.largest);
+    std::vector<Row> rows = kernel_rows(memory, cut, total, o.gpu);
     for (int r = 0; r <= o.repeats; ++r) {
       for (Row& row : rows) {
         const double s = memory.seconds(row.run);
         if (r > 0) row.seconds.push_back(s);  // repeat 0 warms up
       }
     }
-    const double bytes = static_cast<double>(total) * 4;
-    const double copy_time = median(rows[0].seconds);
-    if (leader) {
-      std::printf("#\n# buckets of %g MiB (%zu)\n", bucket_mb, buckets.size());
-      std::printf("# %-27s %10s %10s %10s %12s\n", "operation", "median ms", "spread ms", "GB/s",
-                  gpu ? "vs D2D copy" : "vs memcpy");
-    }
-    for (const Row& row : rows) {
-      const double m = median(row.seconds);
-      const auto [lo, hi] = std::minmax_element(row.seconds.begin(), row.seconds.end());
-      std::vector<double> us;
-      for (const double s : row.seconds) us.push_back(s * 1e6);
-      std::string key;
-      for (const char c : row.name) {
-        if (std::isalnum(static_cast<unsigned char>(c)))
-          key += c;
-        else if (!key.empty() && key.back() != '_')
-          key += '_';
-      }
-      if (!key.empty() && key.back() == '_') key.pop_back();
-      if (leader) {
-        std::printf("  %-27s %10.3f %10.3f %10.2f %11.2fx\n", row.name.c_str(), m * 1e3,
-                    (*hi - *lo) * 1e3, bytes / m / 1e9, copy_time / m);
-        csv.row({o.model, gpu ? "gpu" : "cpu", format("%g", bucket_mb),
-                 std::to_string(buckets.size()), key, format("%.3f", m * 1e3),
-                 format("%.3f", (*hi - *lo) * 1e3), format("%.3f", bytes / m / 1e9),
-                 format("%.4f", copy_time / m)});
-      }
-      measurements.push_back(
-          {"kernel/" + std::string(gpu ? "gpu/" : "") + o.model + "/bucket_" +
-               format("%g", bucket_mb) + "MiB",
-           key,
-           us,
-           {{"median_ms", m * 1e3}, {"gbs", bytes / m / 1e9}, {"vs_memcpy", copy_time / m}}});
-    }
+    report.add(bucket_mb, cut.buckets.size(), rows, static_cast<double>(total) * 4);
   }
   if (!o.hdf5.empty()) {
     RunAttributes all = attributes;

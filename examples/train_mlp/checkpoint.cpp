@@ -194,16 +194,10 @@ void agree(bool ok_here, const std::string& what, runtime::Communicator& comm) {
   if (ok == 0) throw Error(what);
 }
 
-}  // namespace
-
-void write_checkpoint(const std::string& dir, const TrainState& state, const Mlp& model,
-                      runtime::Communicator& comm) {
-  quiet_hdf5();
-  const std::string final_path = checkpoint_path(dir, state.step);
-  const std::string temporary =
-      (fs::path(dir) / ("." + fs::path(final_path).filename().string() + ".tmp")).string();
-  // Room first, decided by rank 0 for all: a disk that fills up inside HDF5's collective
-  // writes leaves ranks in different collectives (ended only by the watchdog).
+/// Room first, decided by rank 0 for all: a disk that fills up inside HDF5's collective
+/// writes leaves ranks in different collectives (ended only by the watchdog).
+void require_room(const std::string& dir, const std::string& final_path, const Mlp& model,
+                  runtime::Communicator& comm) {
   std::array<char, 512> room{};
   if (comm.rank() == 0) {
     const std::string problem = room_problem(dir, checkpoint_bytes(model));
@@ -213,8 +207,31 @@ void write_checkpoint(const std::string& dir, const TrainState& state, const Mlp
   room.back() = '\0';
   if (room.front() != '\0')
     throw Error("checkpoint " + final_path + " not written: " + std::string(room.data()));
+}
 
-  std::string failure;
+/// The step, seed, data cursor, layer sizes, world size and state checksum.
+void write_scalars(hid_t file, const TrainState& state, const Mlp& model, int world_size) {
+  write_string_attribute(file, "format", kFormat);
+  const std::uint64_t scalars[4] = {state.step, state.seed, state.cursor.epoch,
+                                    state.cursor.position};
+  write_u64_attribute(file, "step", &scalars[0], 1);
+  write_u64_attribute(file, "seed", &scalars[1], 1);
+  write_u64_attribute(file, "epoch", &scalars[2], 1);
+  write_u64_attribute(file, "epoch_position", &scalars[3], 1);
+  write_u64_attribute(file, "rng_state", state.cursor.rng_state, 4);
+  std::vector<std::uint64_t> sizes(model.sizes().begin(), model.sizes().end());
+  write_u64_attribute(file, "layer_sizes", sizes.data(), sizes.size());
+  const auto world = static_cast<std::uint64_t>(world_size);
+  write_u64_attribute(file, "world_size", &world, 1);
+  const std::vector<std::uint64_t> words = state_words(state, model);
+  const std::uint64_t state_sum = checksum(words.data(), words.size() * sizeof(std::uint64_t));
+  write_u64_attribute(file, "state_checksum", &state_sum, 1);
+}
+
+/// Writes the checkpoint into `temporary` through collective MPI-IO; returns what failed on
+/// this rank, or "".
+std::string write_file(const std::string& temporary, const TrainState& state, const Mlp& model,
+                       runtime::Communicator& comm) {
   try {
     H5Id access(H5Pcreate(H5P_FILE_ACCESS), H5Pclose, "file access list");
     check(H5Pset_fapl_mpio(access, MPI_COMM_WORLD, MPI_INFO_NULL), "MPI-IO file access");
@@ -224,69 +241,66 @@ void write_checkpoint(const std::string& dir, const TrainState& state, const Mlp
               "creating " + temporary);
     H5Id transfer(H5Pcreate(H5P_DATASET_XFER), H5Pclose, "transfer list");
     check(H5Pset_dxpl_mpio(transfer, H5FD_MPIO_COLLECTIVE), "collective transfer");
-
-    write_string_attribute(file, "format", kFormat);
-    const std::uint64_t scalars[4] = {state.step, state.seed, state.cursor.epoch,
-                                      state.cursor.position};
-    write_u64_attribute(file, "step", &scalars[0], 1);
-    write_u64_attribute(file, "seed", &scalars[1], 1);
-    write_u64_attribute(file, "epoch", &scalars[2], 1);
-    write_u64_attribute(file, "epoch_position", &scalars[3], 1);
-    write_u64_attribute(file, "rng_state", state.cursor.rng_state, 4);
-    std::vector<std::uint64_t> sizes(model.sizes().begin(), model.sizes().end());
-    write_u64_attribute(file, "layer_sizes", sizes.data(), sizes.size());
-    const std::uint64_t world = static_cast<std::uint64_t>(comm.size());
-    write_u64_attribute(file, "world_size", &world, 1);
-    const std::vector<std::uint64_t> words = state_words(state, model);
-    const std::uint64_t state_sum = checksum(words.data(), words.size() * sizeof(std::uint64_t));
-    write_u64_attribute(file, "state_checksum", &state_sum, 1);
-
+    write_scalars(file, state, model, comm.size());
     for (const char* group_name : {"parameters", "momentum"}) {
       H5Id group(H5Gcreate2(file, group_name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose,
                  std::string("creating group ") + group_name);
       const bool momentum = std::strcmp(group_name, "momentum") == 0;
-      for (const ParameterTensor& t : model.tensors()) {
+      for (const ParameterTensor& t : model.tensors())
         write_tensor(group, t.name, momentum ? t.momentum : t.value, transfer, comm.rank(),
                      comm.size());
-      }
     }
   } catch (const Error& error) {
-    failure = error.what();
+    return error.what();
   }
-  {
-    std::int32_t ok = failure.empty() ? 1 : 0;
-    comm.all_reduce(&ok, &ok, 1, runtime::DataType::kI32, runtime::ReduceOp::kMin);
-    if (ok == 0) {
-      // Every rank has left the file: the partial one goes, the older checkpoints stay.
-      if (comm.rank() == 0) {
-        std::error_code ignored;
-        fs::remove(temporary, ignored);
-      }
-      throw Error("checkpoint " + final_path + " could not be written" +
-                  (failure.empty() ? std::string(" (on another rank)") : ": " + failure) +
-                  "; the older checkpoints are kept");
-    }
-  }
+  return "";
+}
 
-  bool renamed = true;
-  std::string rename_failure;
-  if (comm.rank() == 0) {
-    // Data on disk before the name appears; the name on disk before we call it done.
-    const int fd = ::open(temporary.c_str(), O_RDONLY | O_CLOEXEC);
-    renamed = fd >= 0 && ::fsync(fd) == 0;
-    if (fd >= 0) ::close(fd);
-    std::error_code ec;
-    if (renamed) fs::rename(temporary, final_path, ec);
-    renamed = renamed && !ec;
-    if (!renamed) rename_failure = ec ? ec.message() : std::strerror(errno);
-    const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dir_fd >= 0) {
-      ::fsync(dir_fd);
-      ::close(dir_fd);
-    }
+/// Rank 0: the data on disk before the name appears, the name on disk before we call it
+/// done. Returns what failed, or "".
+std::string put_in_place(const std::string& dir, const std::string& temporary,
+                         const std::string& final_path) {
+  const int fd = ::open(temporary.c_str(), O_RDONLY | O_CLOEXEC);
+  bool renamed = fd >= 0 && ::fsync(fd) == 0;
+  if (fd >= 0) ::close(fd);
+  std::error_code ec;
+  if (renamed) fs::rename(temporary, final_path, ec);
+  renamed = renamed && !ec;
+  const std::string failure = renamed ? "" : ec ? ec.message() : std::strerror(errno);
+  const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd >= 0) {
+    ::fsync(dir_fd);
+    ::close(dir_fd);
   }
-  agree(renamed, "checkpoint " + final_path + " could not be put in place: " + rename_failure,
-        comm);
+  return failure;
+}
+
+}  // namespace
+
+void write_checkpoint(const std::string& dir, const TrainState& state, const Mlp& model,
+                      runtime::Communicator& comm) {
+  quiet_hdf5();
+  const std::string final_path = checkpoint_path(dir, state.step);
+  const std::string temporary =
+      (fs::path(dir) / ("." + fs::path(final_path).filename().string() + ".tmp")).string();
+  require_room(dir, final_path, model, comm);
+  const std::string failure = write_file(temporary, state, model, comm);
+  std::int32_t ok = failure.empty() ? 1 : 0;
+  comm.all_reduce(&ok, &ok, 1, runtime::DataType::kI32, runtime::ReduceOp::kMin);
+  if (ok == 0) {
+    // Every rank has left the file: the partial one goes, the older checkpoints stay.
+    if (comm.rank() == 0) {
+      std::error_code ignored;
+      fs::remove(temporary, ignored);
+    }
+    throw Error("checkpoint " + final_path + " could not be written" +
+                (failure.empty() ? std::string(" (on another rank)") : ": " + failure) +
+                "; the older checkpoints are kept");
+  }
+  const std::string rename_failure =
+      comm.rank() == 0 ? put_in_place(dir, temporary, final_path) : "";
+  agree(rename_failure.empty(),
+        "checkpoint " + final_path + " could not be put in place: " + rename_failure, comm);
 }
 
 TrainState read_checkpoint(const std::string& path, Mlp& model) {
