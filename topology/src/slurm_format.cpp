@@ -67,147 +67,193 @@ std::vector<std::string> expand(const std::string& value, const std::string& sou
   }
 }
 
-}  // namespace
+// Reads the lines of a topology.conf one by one, in file order. What needs the whole tree
+// (duplicate names, unknown children, levels) is checked after the last line.
+class LineReader {
+ public:
+  explicit LineReader(const std::string& source) : source_(source) {}
 
-Cluster read_slurm_topology(std::string_view text, const std::string& source) {
-  Cluster cluster;
-  cluster.where = {source, 1};
-  bool tree = false;
-  bool block = false;
-  std::set<std::string> seen_nodes;
-  std::size_t names = 0;  // node names listed by all switches
-  for (const Line& line : tokenize(text, source)) {
-    const auto& [first_key, first_value] = line.pairs.front();
-    if (first_key == "blocksizes") {
-      if (line.pairs.size() != 1)
-        throw ParseError(source, line.number, "BlockSizes= stands on its own line");
-      std::istringstream sizes(first_value);
-      std::string item;
-      while (std::getline(sizes, item, ',')) {
-        try {
-          std::size_t used = 0;
-          const int size = std::stoi(item, &used);
-          if (used != item.size() || size <= 0) throw std::invalid_argument(item);
-          cluster.block_sizes.push_back(size);
-        } catch (const std::exception&) {
-          throw ParseError(source, line.number,
-                           "BlockSizes: '" + printable(item, 40) + "' is not a positive integer");
-        }
-      }
-      block = true;
-      continue;
+  void read(const Line& line, Cluster& cluster) {
+    if (line.pairs.front().first == "blocksizes") {
+      read_block_sizes(line, cluster.block_sizes);
+      block_ = true;
+      return;
     }
+    const bool is_block = check_syntax(line);
+    Switch s = read_switch(line, is_block);
+    add_listed_nodes(s, line.number, cluster);
+    cluster.switches.push_back(std::move(s));
+  }
+
+ private:
+  void read_block_sizes(const Line& line, std::vector<int>& sizes) const {
+    if (line.pairs.size() != 1)
+      throw ParseError(source_, line.number, "BlockSizes= stands on its own line");
+    std::istringstream items(line.pairs.front().second);
+    std::string item;
+    while (std::getline(items, item, ',')) {
+      try {
+        std::size_t used = 0;
+        const int size = std::stoi(item, &used);
+        if (used != item.size() || size <= 0) throw std::invalid_argument(item);
+        sizes.push_back(size);
+      } catch (const std::exception&) {
+        throw ParseError(source_, line.number,
+                         "BlockSizes: '" + printable(item, 40) + "' is not a positive integer");
+      }
+    }
+  }
+
+  // Checks that the line starts a switch in the syntax of the lines before it; returns
+  // whether it is a BlockName line (otherwise a SwitchName line).
+  bool check_syntax(const Line& line) {
+    const std::string& first_key = line.pairs.front().first;
     if (first_key != "switchname" && first_key != "blockname") {
       throw ParseError(
-          source, line.number,
+          source_, line.number,
           "expected SwitchName=, BlockName= or BlockSizes= at the start of the line, got '" +
               first_key + "='");
     }
     const bool is_block = first_key == "blockname";
-    (is_block ? block : tree) = true;
-    if (tree && block) {
-      throw ParseError(source, line.number,
+    (is_block ? block_ : tree_) = true;
+    if (tree_ && block_) {
+      throw ParseError(source_, line.number,
                        "mixes the tree syntax (SwitchName=) and the block syntax (BlockName=)");
     }
+    return is_block;
+  }
+
+  Switch read_switch(const Line& line, bool is_block) const {
     Switch s;
-    s.name = first_value;
-    s.where = {source, line.number};
-    if (s.name.empty()) throw ParseError(source, line.number, "empty switch name");
+    s.name = line.pairs.front().second;
+    s.where = {source_, line.number};
+    if (s.name.empty()) throw ParseError(source_, line.number, "empty switch name");
     for (std::size_t i = 1; i < line.pairs.size(); ++i) {
       const auto& [key, value] = line.pairs[i];
-      if (key == "nodes") {
-        s.nodes = expand(value, source, line.number);
-      } else if (key == "switches" && !is_block) {
-        s.children = expand(value, source, line.number);
-      } else if (key == "level" && !is_block) {
-        // scontrol show topology prints it; the level follows from the tree here.
-        if (value.empty() || value.find_first_not_of("0123456789") != std::string::npos)
-          throw ParseError(source, line.number,
-                           "Level='" + printable(value, 40) + "' is not a level number");
-      } else if (key == "linkspeed" && !is_block) {
-        try {
-          s.link_gbps = std::stod(value);
-        } catch (const std::exception&) {
-          throw ParseError(source, line.number,
-                           "LinkSpeed='" + printable(value, 40) + "' is not a number");
-        }
-      } else {
-        throw ParseError(
-            source, line.number,
-            "unknown key '" + printable(key, 40) + "=' in " +
-                (is_block ? "a BlockName line; expected Nodes="
-                          : "a SwitchName line; expected Nodes=, Switches=, LinkSpeed= or Level="));
-      }
+      read_switch_key(key, value, is_block, line.number, s);
     }
-
     if (s.nodes.empty() && s.children.empty()) {
-      throw ParseError(source, line.number,
+      throw ParseError(source_, line.number,
                        "switch '" + s.name + "' has neither Nodes= nor Switches=");
     }
-    names += s.nodes.size();
-    if (names > 4 * kMaxNodes)
-      throw ParseError(source, line.number,
+    return s;
+  }
+
+  void read_switch_key(const std::string& key, const std::string& value, bool is_block, int line,
+                       Switch& s) const {
+    if (key == "nodes") {
+      s.nodes = expand(value, source_, line);
+    } else if (key == "switches" && !is_block) {
+      s.children = expand(value, source_, line);
+    } else if (key == "level" && !is_block) {
+      // scontrol show topology prints it; the level follows from the tree here.
+      if (value.empty() || value.find_first_not_of("0123456789") != std::string::npos)
+        throw ParseError(source_, line,
+                         "Level='" + printable(value, 40) + "' is not a level number");
+    } else if (key == "linkspeed" && !is_block) {
+      try {
+        s.link_gbps = std::stod(value);
+      } catch (const std::exception&) {
+        throw ParseError(source_, line, "LinkSpeed='" + printable(value, 40) + "' is not a number");
+      }
+    } else {
+      throw ParseError(
+          source_, line,
+          "unknown key '" + printable(key, 40) + "=' in " +
+              (is_block ? "a BlockName line; expected Nodes="
+                        : "a SwitchName line; expected Nodes=, Switches=, LinkSpeed= or Level="));
+    }
+  }
+
+  // A node is created by the first switch that lists it.
+  void add_listed_nodes(const Switch& s, int line, Cluster& cluster) {
+    listed_names_ += s.nodes.size();
+    if (listed_names_ > 4 * kMaxNodes)
+      throw ParseError(source_, line,
                        "the switches list more than " + std::to_string(4 * kMaxNodes) +
                            " node names in all; check the ranges");
     for (const std::string& hostname : s.nodes) {
-      if (seen_nodes.insert(hostname).second) {
+      if (seen_nodes_.insert(hostname).second) {
         if (cluster.nodes.size() >= kMaxNodes)
-          throw ParseError(source, line.number,
+          throw ParseError(source_, line,
                            "more than " + std::to_string(kMaxNodes) + " nodes; check the ranges");
         Node& node = cluster.nodes.emplace_back();
         node.hostname = hostname;
         node.where = s.where;
       }
     }
-    cluster.switches.push_back(std::move(s));
-  }
-  if (cluster.switches.empty()) {
-    throw ParseError(source, 0, "no SwitchName= or BlockName= line; not a topology.conf");
   }
 
-  // Slurm has no levels: a switch with nodes is a leaf, the others sit one above their
-  // highest child. Levels above the core are folded into the core.
-  std::map<std::string, Switch*> by_name;
-  for (Switch& s : cluster.switches) {
-    if (!by_name.emplace(s.name, &s).second) {
-      throw ParseError(source, s.where.line, "switch '" + s.name + "' is defined twice");
+  const std::string& source_;
+  bool tree_ = false;   // a SwitchName line was read
+  bool block_ = false;  // a BlockName or BlockSizes line was read
+  std::set<std::string> seen_nodes_;
+  std::size_t listed_names_ = 0;  // node names listed by all switches
+};
+
+// Walks the switch tree down from each switch, remembering the depths found. Throws on a
+// name defined twice, an unknown child or a cycle.
+class DepthSearch {
+ public:
+  DepthSearch(const std::vector<Switch>& switches, const std::string& source) : source_(source) {
+    for (const Switch& s : switches) {
+      if (!by_name_.emplace(s.name, &s).second) {
+        throw ParseError(source_, s.where.line, "switch '" + s.name + "' is defined twice");
+      }
     }
   }
-  std::map<std::string, int> depth;
-  std::set<std::string> in_progress;
-  std::function<int(Switch&)> depth_of = [&](Switch& s) -> int {
-    if (auto it = depth.find(s.name); it != depth.end()) return it->second;
-    if (!in_progress.insert(s.name).second) {
-      throw ParseError(source, s.where.line, "switch '" + s.name + "' is its own ancestor");
+
+  // 0 for a switch without child switches, else one above its highest child.
+  int depth_of(const Switch& s) {
+    if (auto it = depth_.find(s.name); it != depth_.end()) return it->second;
+    if (!in_progress_.insert(s.name).second) {
+      throw ParseError(source_, s.where.line, "switch '" + s.name + "' is its own ancestor");
     }
     // Fabrics are a few levels deep; a bound keeps a hostile chain off the stack.
-    if (in_progress.size() > 64) {
-      throw ParseError(source, s.where.line,
+    if (in_progress_.size() > 64) {
+      throw ParseError(source_, s.where.line,
                        "the switch tree is more than 64 levels deep at switch '" + s.name + "'");
     }
     int level = 0;
     for (const std::string& child : s.children) {
-      auto it = by_name.find(child);
-      if (it == by_name.end()) {
-        throw ParseError(source, s.where.line,
+      auto it = by_name_.find(child);
+      if (it == by_name_.end()) {
+        throw ParseError(source_, s.where.line,
                          "switch '" + printable(s.name, 80) + "' lists unknown switch '" +
                              printable(child, 80) + "'");
       }
       level = std::max(level, depth_of(*it->second) + 1);
     }
-    in_progress.erase(s.name);
-    depth[s.name] = level;
+    in_progress_.erase(s.name);
+    depth_[s.name] = level;
     return level;
-  };
-  for (Switch& s : cluster.switches) {
-    s.level = static_cast<SwitchLevel>(std::min(depth_of(s), static_cast<int>(SwitchLevel::kCore)));
   }
-  // scontrol show topology lists under an upper switch every node below it: those are its
-  // children's, not its own. (Switches are visited lowest first, so children are done.)
+
+  std::map<std::string, int> depths() && { return std::move(depth_); }
+
+ private:
+  const std::string& source_;
+  std::map<std::string, const Switch*> by_name_;
+  std::map<std::string, int> depth_;
+  std::set<std::string> in_progress_;
+};
+
+std::map<std::string, int> switch_depths(const std::vector<Switch>& switches,
+                                         const std::string& source) {
+  DepthSearch search(switches, source);
+  for (const Switch& s : switches) search.depth_of(s);
+  return std::move(search).depths();
+}
+
+// scontrol show topology lists under an upper switch every node below it: those are its
+// children's, not its own. `depth` holds every switch's (switch_depths).
+void drop_nodes_of_children(std::vector<Switch>& switches,
+                            const std::map<std::string, int>& depth) {
+  // Switches are visited lowest first, so children are done.
   std::vector<Switch*> by_level;
-  for (Switch& s : cluster.switches) by_level.push_back(&s);
+  for (Switch& s : switches) by_level.push_back(&s);
   std::stable_sort(by_level.begin(), by_level.end(), [&](const Switch* a, const Switch* b) {
-    return depth[a->name] < depth[b->name];
+    return depth.at(a->name) < depth.at(b->name);
   });
   std::map<std::string, std::set<std::string>> below;  // switch -> every node under it
   for (Switch* s : by_level) {
@@ -219,6 +265,27 @@ Cluster read_slurm_topology(std::string_view text, const std::string& source) {
     std::erase_if(s->nodes, [&](const std::string& node) { return under.count(node) != 0; });
     under.insert(s->nodes.begin(), s->nodes.end());
   }
+}
+
+}  // namespace
+
+Cluster read_slurm_topology(std::string_view text, const std::string& source) {
+  Cluster cluster;
+  cluster.where = {source, 1};
+  LineReader reader(source);
+  for (const Line& line : tokenize(text, source)) reader.read(line, cluster);
+  if (cluster.switches.empty()) {
+    throw ParseError(source, 0, "no SwitchName= or BlockName= line; not a topology.conf");
+  }
+
+  // Slurm has no levels: a switch with nodes is a leaf, the others sit one above their
+  // highest child. Levels above the core are folded into the core.
+  const std::map<std::string, int> depth = switch_depths(cluster.switches, source);
+  for (Switch& s : cluster.switches) {
+    s.level =
+        static_cast<SwitchLevel>(std::min(depth.at(s.name), static_cast<int>(SwitchLevel::kCore)));
+  }
+  drop_nodes_of_children(cluster.switches, depth);
   return cluster;
 }
 

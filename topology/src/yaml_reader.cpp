@@ -260,7 +260,54 @@ class Reader {
     return s;
   }
 
+  // A node entry without its host names: the hardware and slots every host of it gets.
+  Node read_node_entry(const YAML::Node& entry, const Cluster& cluster) const {
+    expect_map(entry, "a node entry");
+    check_keys(entry,
+               {"hostname", "node_type", "slots", "gpu_model", "compute_capability", "nvlink",
+                "nvlink_gbps", "numa", "gpus", "nics", "placeholder_pci"},
+               "a node entry");
+    if (!entry["hostname"])
+      fail(entry, "a node entry needs 'hostname' (a name or a range like n[01-16])");
+    Node prototype;
+    prototype.where = where(entry);
+    if (const YAML::Node type = entry["node_type"]) {
+      prototype.type = text(type, "'node_type'");
+      prototype.hardware = node_type_hardware(type, prototype.type, cluster);
+    }
+    read_hardware(entry, prototype.hardware);
+    if (entry["slots"]) {
+      const long long slots = integer(entry["slots"], "'slots'");
+      if (slots < 1 || slots > kMaxSlots)
+        fail(entry["slots"], "'slots' must be between 1 and " + std::to_string(kMaxSlots) +
+                                 ", got " + std::to_string(slots));
+      prototype.slots = static_cast<int>(slots);
+    }
+    return prototype;
+  }
+
+  NvlinkDomain read_nvlink_domain(const YAML::Node& entry) const {
+    expect_map(entry, "an NVLink domain entry");
+    check_keys(entry, {"name", "nodes"}, "an NVLink domain entry");
+    NvlinkDomain domain;
+    domain.where = where(entry);
+    domain.name = required_text(entry, "name", "an NVLink domain entry");
+    if (!entry["nodes"]) fail(entry, "NVLink domain '" + domain.name + "' needs 'nodes'");
+    domain.nodes = hostlist(entry["nodes"], "NVLink domain 'nodes'");
+    return domain;
+  }
+
  private:
+  // The hardware of node type `name`, defined in the file or built in.
+  const NodeHardware& node_type_hardware(const YAML::Node& type, const std::string& name,
+                                         const Cluster& cluster) const {
+    if (const NodeHardware* hardware = find_node_type(cluster, name)) return *hardware;
+    std::string known;
+    for (const auto& [known_name, hw] : cluster.node_types) known += known_name + ", ";
+    for (const auto& [known_name, hw] : builtin_node_types()) known += known_name + ", ";
+    fail(type, "unknown node_type '" + name + "'; known: " + known.substr(0, known.size() - 2));
+  }
+
   std::string source_;
 };
 
@@ -270,6 +317,78 @@ YAML::Node parse_document(std::string_view text, const std::string& source) {
   } catch (const YAML::ParserException& error) {
     throw ParseError(source, error.mark.line >= 0 ? error.mark.line + 1 : 0,
                      "malformed YAML: " + error.msg);
+  }
+}
+
+// version, name and rails: the description's single values.
+void read_cluster_scalars(const Reader& reader, const YAML::Node& root, Cluster& cluster) {
+  if (root["version"] && reader.integer(root["version"], "'version'") != kClusterFormatVersion) {
+    reader.fail(root["version"], "unsupported version " + root["version"].Scalar() +
+                                     "; this haein reads version " +
+                                     std::to_string(kClusterFormatVersion));
+  }
+  if (root["name"]) cluster.name = reader.text(root["name"], "'name'");
+  if (root["rails"]) cluster.rails = static_cast<int>(reader.integer(root["rails"], "'rails'"));
+}
+
+void read_cluster_node_types(const Reader& reader, const YAML::Node& types, Cluster& cluster) {
+  reader.expect_map(types, "'node_types'");
+  for (const auto& entry : types) {
+    const std::string name = entry.first.Scalar();
+    reader.expect_map(entry.second, "node type '" + name + "'");
+    reader.check_keys(entry.second, std::span<const std::string_view>(kHardwareKeys),
+                      "node type '" + name + "'");
+    reader.read_hardware(entry.second, cluster.node_types[name]);
+  }
+}
+
+// What one host adds to the nodes and hardware the cluster holds in all.
+std::size_t element_count(const NodeHardware& hardware) {
+  std::size_t count = 1 + hardware.numa.size() + hardware.gpus.size() + hardware.nics.size();
+  for (const NumaDomain& numa : hardware.numa) count += numa.cpus.size();
+  return count;
+}
+
+void read_cluster_nodes(const Reader& reader, const YAML::Node& nodes, Cluster& cluster) {
+  reader.expect_sequence(nodes, "'nodes'");
+  std::size_t elements = 0;  // nodes and their hardware, all hosts of all entries
+  for (const auto& entry : nodes) {
+    const Node prototype = reader.read_node_entry(entry, cluster);
+    std::vector<std::string> hostnames = reader.hostlist(entry["hostname"], "'hostname'");
+    // Each host gets a copy of the entry's hardware: a short file must not describe more
+    // than memory holds (a host range times a CPU range).
+    const std::size_t weight = element_count(prototype.hardware);
+    if (hostnames.size() > kMaxNodes - std::min(kMaxNodes, cluster.nodes.size()))
+      reader.fail(entry, "more than " + std::to_string(kMaxNodes) + " nodes; check the ranges");
+    if (!hostnames.empty() && weight > (kMaxClusterElements - elements) / hostnames.size())
+      reader.fail(entry, "the cluster describes more than " + std::to_string(kMaxClusterElements) +
+                             " nodes, NUMA domains, CPUs, GPUs and NICs in all (this entry: " +
+                             std::to_string(hostnames.size()) + " hosts of " +
+                             std::to_string(weight) + " each); check the ranges");
+    elements += weight * hostnames.size();
+    for (std::string& hostname : hostnames) {
+      Node& node = cluster.nodes.emplace_back(prototype);
+      node.hostname = std::move(hostname);
+    }
+  }
+}
+
+// Written by `haein topo calibrate`; each name and range checked against the model's.
+void read_cluster_cost_model(const Reader& reader, const YAML::Node& parameters,
+                             std::map<std::string, double>& cost_model) {
+  reader.expect_map(parameters, "'cost_model'");
+  for (const auto& entry : parameters) {
+    const std::string name = entry.first.Scalar();
+    if (cost_model.count(name)) {
+      reader.fail(entry.first, "cost_model '" + printable(name, 80) + "' is given twice");
+    }
+    const double value = reader.number(entry.second, "cost_model '" + printable(name, 80) + "'");
+    try {
+      CostParameters::from({{name, value}});
+    } catch (const InvalidArgument& e) {
+      reader.fail(entry.first, e.what());
+    }
+    cost_model[name] = value;
   }
 }
 
@@ -305,90 +424,16 @@ Cluster read_cluster_yaml(std::string_view text, const std::string& source) {
                     "the cluster description");
   Cluster cluster;
   cluster.where = reader.where(root);
-  if (root["version"] && reader.integer(root["version"], "'version'") != kClusterFormatVersion) {
-    reader.fail(root["version"], "unsupported version " + root["version"].Scalar() +
-                                     "; this haein reads version " +
-                                     std::to_string(kClusterFormatVersion));
-  }
-  if (root["name"]) cluster.name = reader.text(root["name"], "'name'");
-  if (root["rails"]) cluster.rails = static_cast<int>(reader.integer(root["rails"], "'rails'"));
-
-  if (const YAML::Node types = root["node_types"]) {
-    reader.expect_map(types, "'node_types'");
-    for (const auto& entry : types) {
-      const std::string name = entry.first.Scalar();
-      reader.expect_map(entry.second, "node type '" + name + "'");
-      reader.check_keys(entry.second, std::span<const std::string_view>(kHardwareKeys),
-                        "node type '" + name + "'");
-      reader.read_hardware(entry.second, cluster.node_types[name]);
-    }
-  }
-
+  read_cluster_scalars(reader, root, cluster);
+  if (const YAML::Node types = root["node_types"]) read_cluster_node_types(reader, types, cluster);
   const YAML::Node nodes = root["nodes"];
   if (!nodes) reader.fail(root, "a cluster description needs 'nodes'");
-  reader.expect_sequence(nodes, "'nodes'");
-  std::size_t elements = 0;  // nodes and their hardware, all hosts of all entries
-  for (const auto& entry : nodes) {
-    reader.expect_map(entry, "a node entry");
-    reader.check_keys(entry,
-                      {"hostname", "node_type", "slots", "gpu_model", "compute_capability",
-                       "nvlink", "nvlink_gbps", "numa", "gpus", "nics", "placeholder_pci"},
-                      "a node entry");
-    if (!entry["hostname"])
-      reader.fail(entry, "a node entry needs 'hostname' (a name or a range like n[01-16])");
-    Node prototype;
-    prototype.where = reader.where(entry);
-    if (const YAML::Node type = entry["node_type"]) {
-      prototype.type = reader.text(type, "'node_type'");
-      if (const NodeHardware* hardware = find_node_type(cluster, prototype.type)) {
-        prototype.hardware = *hardware;
-      } else {
-        std::string known;
-        for (const auto& [name, hw] : cluster.node_types) known += name + ", ";
-        for (const auto& [name, hw] : builtin_node_types()) known += name + ", ";
-        reader.fail(type, "unknown node_type '" + prototype.type +
-                              "'; known: " + known.substr(0, known.size() - 2));
-      }
-    }
-    reader.read_hardware(entry, prototype.hardware);
-    if (entry["slots"]) {
-      const long long slots = reader.integer(entry["slots"], "'slots'");
-      if (slots < 1 || slots > kMaxSlots)
-        reader.fail(entry["slots"], "'slots' must be between 1 and " + std::to_string(kMaxSlots) +
-                                        ", got " + std::to_string(slots));
-      prototype.slots = static_cast<int>(slots);
-    }
-    std::vector<std::string> hostnames = reader.hostlist(entry["hostname"], "'hostname'");
-    // Each host gets a copy of the entry's hardware: a short file must not describe more
-    // than memory holds (a host range times a CPU range).
-    std::size_t weight = 1 + prototype.hardware.numa.size() + prototype.hardware.gpus.size() +
-                         prototype.hardware.nics.size();
-    for (const NumaDomain& numa : prototype.hardware.numa) weight += numa.cpus.size();
-    if (hostnames.size() > kMaxNodes - std::min(kMaxNodes, cluster.nodes.size()))
-      reader.fail(entry, "more than " + std::to_string(kMaxNodes) + " nodes; check the ranges");
-    if (!hostnames.empty() && weight > (kMaxClusterElements - elements) / hostnames.size())
-      reader.fail(entry, "the cluster describes more than " + std::to_string(kMaxClusterElements) +
-                             " nodes, NUMA domains, CPUs, GPUs and NICs in all (this entry: " +
-                             std::to_string(hostnames.size()) + " hosts of " +
-                             std::to_string(weight) + " each); check the ranges");
-    elements += weight * hostnames.size();
-    for (std::string& hostname : hostnames) {
-      Node& node = cluster.nodes.emplace_back(prototype);
-      node.hostname = std::move(hostname);
-    }
-  }
+  read_cluster_nodes(reader, nodes, cluster);
 
   if (const YAML::Node domains = root["nvlink_domains"]) {
     reader.expect_sequence(domains, "'nvlink_domains'");
     for (const auto& entry : domains) {
-      reader.expect_map(entry, "an NVLink domain entry");
-      reader.check_keys(entry, {"name", "nodes"}, "an NVLink domain entry");
-      NvlinkDomain domain;
-      domain.where = reader.where(entry);
-      domain.name = reader.required_text(entry, "name", "an NVLink domain entry");
-      if (!entry["nodes"]) reader.fail(entry, "NVLink domain '" + domain.name + "' needs 'nodes'");
-      domain.nodes = reader.hostlist(entry["nodes"], "NVLink domain 'nodes'");
-      cluster.nvlink_domains.push_back(std::move(domain));
+      cluster.nvlink_domains.push_back(reader.read_nvlink_domain(entry));
     }
   }
   if (const YAML::Node switches = root["switches"]) {
@@ -402,21 +447,7 @@ Cluster read_cluster_yaml(std::string_view text, const std::string& source) {
     }
   }
   if (const YAML::Node parameters = root["cost_model"]) {
-    // Written by `haein topo calibrate`; each name and range checked against the model's.
-    reader.expect_map(parameters, "'cost_model'");
-    for (const auto& entry : parameters) {
-      const std::string name = entry.first.Scalar();
-      if (cluster.cost_model.count(name)) {
-        reader.fail(entry.first, "cost_model '" + printable(name, 80) + "' is given twice");
-      }
-      const double value = reader.number(entry.second, "cost_model '" + printable(name, 80) + "'");
-      try {
-        CostParameters::from({{name, value}});
-      } catch (const InvalidArgument& e) {
-        reader.fail(entry.first, e.what());
-      }
-      cluster.cost_model[name] = value;
-    }
+    read_cluster_cost_model(reader, parameters, cluster.cost_model);
   }
   return cluster;
 }

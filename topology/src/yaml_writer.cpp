@@ -66,38 +66,34 @@ void emit_hardware(YAML::Emitter& out, const NodeHardware& hw) {
   out << YAML::EndSeq;
 }
 
-}  // namespace
-
-std::string write_cluster_yaml(const Cluster& cluster) {
-  YAML::Emitter out;
-  out << YAML::BeginMap;
-  out << YAML::Key << "version" << YAML::Value << kClusterFormatVersion;
-  if (!cluster.name.empty()) out << YAML::Key << "name" << YAML::Value << cluster.name;
-  out << YAML::Key << "rails" << YAML::Value << cluster.rails;
-
-  if (!cluster.node_types.empty()) {
-    out << YAML::Key << "node_types" << YAML::Value << YAML::BeginMap;
-    for (const auto& [name, hardware] : cluster.node_types) {
-      out << YAML::Key << name << YAML::Value << YAML::BeginMap;
-      emit_hardware(out, hardware);
-      out << YAML::EndMap;
-    }
+void emit_node_types(YAML::Emitter& out, const std::map<std::string, NodeHardware>& types) {
+  out << YAML::Key << "node_types" << YAML::Value << YAML::BeginMap;
+  for (const auto& [name, hardware] : types) {
+    out << YAML::Key << name << YAML::Value << YAML::BeginMap;
+    emit_hardware(out, hardware);
     out << YAML::EndMap;
   }
+  out << YAML::EndMap;
+}
 
+// One past the last of the consecutive nodes from nodes[first] that have its type, slots
+// and hardware.
+std::size_t end_of_run(const std::vector<Node>& nodes, std::size_t first) {
+  std::size_t end = first + 1;
+  while (end < nodes.size() && nodes[end].type == nodes[first].type &&
+         nodes[end].slots == nodes[first].slots && nodes[end].hardware == nodes[first].hardware) {
+    ++end;
+  }
+  return end;
+}
+
+void emit_nodes(YAML::Emitter& out, const Cluster& cluster) {
   out << YAML::Key << "nodes" << YAML::Value << YAML::BeginSeq;
   for (std::size_t i = 0; i < cluster.nodes.size();) {
     const Node& first = cluster.nodes[i];
     const bool from_template = matches_node_type(cluster, first);
     // Consecutive nodes made from the same template with the same slots share one entry.
-    std::size_t end = i + 1;
-    if (from_template) {
-      while (end < cluster.nodes.size() && cluster.nodes[end].type == first.type &&
-             cluster.nodes[end].slots == first.slots &&
-             cluster.nodes[end].hardware == first.hardware) {
-        ++end;
-      }
-    }
+    const std::size_t end = from_template ? end_of_run(cluster.nodes, i) : i + 1;
     std::vector<std::string> hostnames;
     for (std::size_t j = i; j < end; ++j) hostnames.push_back(cluster.nodes[j].hostname);
     out << YAML::BeginMap;
@@ -109,48 +105,63 @@ std::string write_cluster_yaml(const Cluster& cluster) {
     i = end;
   }
   out << YAML::EndSeq;
+}
 
-  if (!cluster.nvlink_domains.empty()) {
-    out << YAML::Key << "nvlink_domains" << YAML::Value << YAML::BeginSeq;
-    for (const NvlinkDomain& domain : cluster.nvlink_domains) {
-      out << YAML::Flow << YAML::BeginMap << YAML::Key << "name" << YAML::Value << domain.name;
-      out << YAML::Key << "nodes" << YAML::Value << compress_hostlist(domain.nodes) << YAML::EndMap;
-    }
-    out << YAML::EndSeq;
+void emit_nvlink_domains(YAML::Emitter& out, const std::vector<NvlinkDomain>& domains) {
+  out << YAML::Key << "nvlink_domains" << YAML::Value << YAML::BeginSeq;
+  for (const NvlinkDomain& domain : domains) {
+    out << YAML::Flow << YAML::BeginMap << YAML::Key << "name" << YAML::Value << domain.name;
+    out << YAML::Key << "nodes" << YAML::Value << compress_hostlist(domain.nodes) << YAML::EndMap;
   }
+  out << YAML::EndSeq;
+}
+
+void emit_switch(YAML::Emitter& out, const Switch& s) {
+  out << YAML::Flow << YAML::BeginMap << YAML::Key << "name" << YAML::Value << s.name;
+  out << YAML::Key << "level" << YAML::Value << std::string(to_string(s.level));
+  if (!s.nodes.empty()) out << YAML::Key << "nodes" << YAML::Value << compress_hostlist(s.nodes);
+  if (!s.children.empty()) {
+    out << YAML::Key << "switches" << YAML::Value << compress_hostlist(s.children);
+  }
+  if (s.link_gbps > 0) out << YAML::Key << "link_gbps" << YAML::Value << number_text(s.link_gbps);
+  if (s.oversubscription != 1.0) {
+    out << YAML::Key << "oversubscription" << YAML::Value << number_text(s.oversubscription);
+  }
+  if (s.rail != -1) out << YAML::Key << "rail" << YAML::Value << s.rail;
+  if (s.radix != 0) out << YAML::Key << "radix" << YAML::Value << s.radix;
+  if (s.count != 1) out << YAML::Key << "count" << YAML::Value << s.count;
+  if (s.plane != -1) out << YAML::Key << "plane" << YAML::Value << s.plane;
+  out << YAML::EndMap;
+}
+
+void emit_cost_model(YAML::Emitter& out, const std::map<std::string, double>& cost_model) {
+  out << YAML::Key << "cost_model" << YAML::Value << YAML::BeginMap;
+  for (const auto& [name, value] : cost_model) {
+    out << YAML::Key << name << YAML::Value << number_text(value);
+  }
+  out << YAML::EndMap;
+}
+
+}  // namespace
+
+std::string write_cluster_yaml(const Cluster& cluster) {
+  YAML::Emitter out;
+  out << YAML::BeginMap;
+  out << YAML::Key << "version" << YAML::Value << kClusterFormatVersion;
+  if (!cluster.name.empty()) out << YAML::Key << "name" << YAML::Value << cluster.name;
+  out << YAML::Key << "rails" << YAML::Value << cluster.rails;
+  if (!cluster.node_types.empty()) emit_node_types(out, cluster.node_types);
+  emit_nodes(out, cluster);
+  if (!cluster.nvlink_domains.empty()) emit_nvlink_domains(out, cluster.nvlink_domains);
   if (!cluster.switches.empty()) {
     out << YAML::Key << "switches" << YAML::Value << YAML::BeginSeq;
-    for (const Switch& s : cluster.switches) {
-      out << YAML::Flow << YAML::BeginMap << YAML::Key << "name" << YAML::Value << s.name;
-      out << YAML::Key << "level" << YAML::Value << std::string(to_string(s.level));
-      if (!s.nodes.empty())
-        out << YAML::Key << "nodes" << YAML::Value << compress_hostlist(s.nodes);
-      if (!s.children.empty()) {
-        out << YAML::Key << "switches" << YAML::Value << compress_hostlist(s.children);
-      }
-      if (s.link_gbps > 0)
-        out << YAML::Key << "link_gbps" << YAML::Value << number_text(s.link_gbps);
-      if (s.oversubscription != 1.0) {
-        out << YAML::Key << "oversubscription" << YAML::Value << number_text(s.oversubscription);
-      }
-      if (s.rail != -1) out << YAML::Key << "rail" << YAML::Value << s.rail;
-      if (s.radix != 0) out << YAML::Key << "radix" << YAML::Value << s.radix;
-      if (s.count != 1) out << YAML::Key << "count" << YAML::Value << s.count;
-      if (s.plane != -1) out << YAML::Key << "plane" << YAML::Value << s.plane;
-      out << YAML::EndMap;
-    }
+    for (const Switch& s : cluster.switches) emit_switch(out, s);
     out << YAML::EndSeq;
   }
   if (!cluster.block_sizes.empty()) {
     out << YAML::Key << "block_sizes" << YAML::Value << YAML::Flow << cluster.block_sizes;
   }
-  if (!cluster.cost_model.empty()) {
-    out << YAML::Key << "cost_model" << YAML::Value << YAML::BeginMap;
-    for (const auto& [name, value] : cluster.cost_model) {
-      out << YAML::Key << name << YAML::Value << number_text(value);
-    }
-    out << YAML::EndMap;
-  }
+  if (!cluster.cost_model.empty()) emit_cost_model(out, cluster.cost_model);
   out << YAML::EndMap;
   return std::string("# haein cluster description (docs/cluster-format.md)\n") + out.c_str() + "\n";
 }
