@@ -58,41 +58,18 @@ Lanes load(const float* at) {
 
 void store(float* at, Lanes v) { std::memcpy(at, &v, sizeof v); }
 
-/// dst[i] = post * (a[i] + b[i]) (each term scaled, post skipped at 1), and dst2 too.
-template <bool kScaleA, bool kScaleB, bool kPost, bool kSecond>
-void add_lanes(Source a, Source b, float post, float* dst, float* dst2, std::size_t n) {
-  const auto lanes = [&](std::size_t at) {
-    Lanes x = load(a.data + at);
-    Lanes y = load(b.data + at);
-    if constexpr (kScaleA) x = a.scale * x;
-    if constexpr (kScaleB) y = b.scale * y;
-    Lanes v = x + y;
-    if constexpr (kPost) v = post * v;
-    store(dst + at, v);
-    if constexpr (kSecond) store(dst2 + at, v);
-  };
-  std::size_t i = 0;
-  for (; i + 2 * kLanes <= n; i += 2 * kLanes) {
-    lanes(i);
-    lanes(i + kLanes);
-  }
-  for (; i + kLanes <= n; i += kLanes) lanes(i);
-  for (; i < n; ++i) {
-    const float x = kScaleA ? detail::multiply(a.scale, a.data[i]) : a.data[i];
-    const float y = kScaleB ? detail::multiply(b.scale, b.data[i]) : b.data[i];
-    float v = detail::add(x, y);
-    if constexpr (kPost) v = detail::multiply(post, v);
-    dst[i] = v;
-    if constexpr (kSecond) dst2[i] = v;
-  }
-}
-
-/// dst[i] = post * a[i] (scaled, post skipped at 1), and dst2 too.
-template <bool kScaleA, bool kPost, bool kSecond>
-void store_lanes(Source a, float post, float* dst, float* dst2, std::size_t n) {
+/// dst[i] = post * (a[i] + b[i]), or post * a[i] without b (each term scaled, post skipped
+/// at 1), and dst2 too.
+template <bool kScaleA, bool kWithB, bool kScaleB, bool kPost, bool kSecond>
+void pass_lanes(Source a, Source b, float post, float* dst, float* dst2, std::size_t n) {
   const auto lanes = [&](std::size_t at) {
     Lanes v = load(a.data + at);
     if constexpr (kScaleA) v = a.scale * v;
+    if constexpr (kWithB) {
+      Lanes y = load(b.data + at);
+      if constexpr (kScaleB) y = b.scale * y;
+      v = v + y;
+    }
     if constexpr (kPost) v = post * v;
     store(dst + at, v);
     if constexpr (kSecond) store(dst2 + at, v);
@@ -105,42 +82,39 @@ void store_lanes(Source a, float post, float* dst, float* dst2, std::size_t n) {
   for (; i + kLanes <= n; i += kLanes) lanes(i);
   for (; i < n; ++i) {
     float v = kScaleA ? detail::multiply(a.scale, a.data[i]) : a.data[i];
+    if constexpr (kWithB) {
+      const float y = kScaleB ? detail::multiply(b.scale, b.data[i]) : b.data[i];
+      v = detail::add(v, y);
+    }
     if constexpr (kPost) v = detail::multiply(post, v);
     dst[i] = v;
     if constexpr (kSecond) dst2[i] = v;
   }
 }
 
-/// Calls body(std::bool_constant<flags[0]>{}, ...) with the run-time flags made constants.
-template <class Body>
-void with_flags(Body&& body, bool f0, bool f1, bool f2) {
-  auto third = [&](auto c0, auto c1) {
-    f2 ? body(c0, c1, std::true_type{}) : body(c0, c1, std::false_type{});
-  };
-  auto second = [&](auto c0) { f1 ? third(c0, std::true_type{}) : third(c0, std::false_type{}); };
-  f0 ? second(std::true_type{}) : second(std::false_type{});
+/// Calls body(std::bool_constant<flag>{}...) with the run-time flags made constants.
+template <bool... kFlags, class Body>
+void with_flags(Body&& body) {
+  body(std::bool_constant<kFlags>{}...);
+}
+template <bool... kFlags, class Body, class... Rest>
+void with_flags(Body&& body, bool first, Rest... rest) {
+  if (first)
+    with_flags<kFlags..., true>(body, rest...);
+  else
+    with_flags<kFlags..., false>(body, rest...);
 }
 
-void add_pass(Source a, Source b, float post, float* dst, float* dst2, std::size_t n) {
+/// One pass over n elements: a, plus b where there is one, into dst (and dst2).
+void pass(Source a, const Source* b, float post, float* dst, float* dst2, std::size_t n) {
   with_flags(
-      [&](auto scale_a, auto scale_b, auto with_post) {
-        if (dst2 != nullptr)
-          add_lanes<decltype(scale_a)::value, decltype(scale_b)::value, decltype(with_post)::value,
-                    true>(a, b, post, dst, dst2, n);
-        else
-          add_lanes<decltype(scale_a)::value, decltype(scale_b)::value, decltype(with_post)::value,
-                    false>(a, b, post, dst, dst2, n);
+      [&](auto scale_a, auto with_b, auto scale_b, auto with_post, auto second) {
+        pass_lanes<decltype(scale_a)::value, decltype(with_b)::value, decltype(scale_b)::value,
+                   decltype(with_post)::value, decltype(second)::value>(a, b != nullptr ? *b : a,
+                                                                        post, dst, dst2, n);
       },
-      a.scale != 1.0f, b.scale != 1.0f, post != 1.0f);
-}
-
-void store_pass(Source a, float post, float* dst, float* dst2, std::size_t n) {
-  with_flags(
-      [&](auto scale_a, auto with_post, auto second) {
-        store_lanes<decltype(scale_a)::value, decltype(with_post)::value, decltype(second)::value>(
-            a, post, dst, dst2, n);
-      },
-      a.scale != 1.0f, post != 1.0f, dst2 != nullptr);
+      a.scale != 1.0f, b != nullptr, b != nullptr && b->scale != 1.0f, post != 1.0f,
+      dst2 != nullptr);
 }
 
 }  // namespace
@@ -162,14 +136,22 @@ void sum_in_rank_order(const RankOrderSumArgs& args) {
     float* const out = args.out + base;
     float* const also = args.also != nullptr ? args.also + base : nullptr;
     if (last == 0) {
-      store_pass(term(0), args.post, out, also, n);
-    } else if (last == 1) {
-      add_pass(term(0), term(1), args.post, out, also, n);
-    } else {
-      add_pass(term(0), term(1), 1.0f, sum, nullptr, n);
-      for (int r = 2; r < last; ++r) add_pass({sum, 1.0f}, term(r), 1.0f, sum, nullptr, n);
-      add_pass({sum, 1.0f}, term(last), args.post, out, also, n);
+      pass(term(0), nullptr, args.post, out, also, n);
+      continue;
     }
+    const Source second = term(1);
+    if (last == 1) {
+      pass(term(0), &second, args.post, out, also, n);
+      continue;
+    }
+    pass(term(0), &second, 1.0f, sum, nullptr, n);
+    const Source partial{sum, 1.0f};
+    for (int r = 2; r < last; ++r) {
+      const Source next = term(r);
+      pass(partial, &next, 1.0f, sum, nullptr, n);
+    }
+    const Source final_term = term(last);
+    pass(partial, &final_term, args.post, out, also, n);
   }
 }
 
