@@ -706,26 +706,28 @@ Prediction CostModel::fastest_protocol(Collective collective, Algorithm algorith
   return fastest;
 }
 
-Prediction CostModel::predict(Collective collective, Algorithm algorithm, Protocol protocol,
-                              std::span<const RankSite> ranks, double bytes) const {
+Prediction CostModel::predict_algorithm(Collective collective, Algorithm algorithm,
+                                        std::optional<Protocol> protocol,
+                                        std::span<const RankSite> ranks, double bytes) const {
   if (ranks.size() < 2) {
     return not_applicable(collective, algorithm, bytes, "one rank: nothing to exchange");
   }
   const Shape shape = shape_of(ranks);
   const RingAnalysis ring_analysis =
       algorithm == Algorithm::kRing ? analyze_ring(ranks, shape) : RingAnalysis{};
-  return predict_one(collective, algorithm, protocol, ranks, shape, ring_analysis, bytes);
+  if (protocol)
+    return predict_one(collective, algorithm, *protocol, ranks, shape, ring_analysis, bytes);
+  return fastest_protocol(collective, algorithm, ranks, shape, ring_analysis, bytes);
+}
+
+Prediction CostModel::predict(Collective collective, Algorithm algorithm, Protocol protocol,
+                              std::span<const RankSite> ranks, double bytes) const {
+  return predict_algorithm(collective, algorithm, protocol, ranks, bytes);
 }
 
 Prediction CostModel::predict(Collective collective, Algorithm algorithm,
                               std::span<const RankSite> ranks, double bytes) const {
-  if (ranks.size() < 2) {
-    return not_applicable(collective, algorithm, bytes, "one rank: nothing to exchange");
-  }
-  const Shape shape = shape_of(ranks);
-  const RingAnalysis ring_analysis =
-      algorithm == Algorithm::kRing ? analyze_ring(ranks, shape) : RingAnalysis{};
-  return fastest_protocol(collective, algorithm, ranks, shape, ring_analysis, bytes);
+  return predict_algorithm(collective, algorithm, std::nullopt, ranks, bytes);
 }
 
 std::vector<Prediction> CostModel::all(Collective collective, std::span<const RankSite> ranks,

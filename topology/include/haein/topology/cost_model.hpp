@@ -230,6 +230,10 @@ class CostModel {
   Prediction predict_one(Collective collective, Algorithm algorithm, Protocol protocol,
                          std::span<const RankSite> ranks, const Shape& shape,
                          const RingAnalysis& ring_analysis, double bytes) const;
+  /// `algorithm` with `protocol`, or with its fastest protocol where none is given.
+  Prediction predict_algorithm(Collective collective, Algorithm algorithm,
+                               std::optional<Protocol> protocol, std::span<const RankSite> ranks,
+                               double bytes) const;
   Prediction fastest_protocol(Collective collective, Algorithm algorithm,
                               std::span<const RankSite> ranks, const Shape& shape,
                               const RingAnalysis& ring_analysis, double bytes) const;
