@@ -100,6 +100,9 @@ enum class CostParam : int {
   kTreeLl128DepthLoss,       ///< tree, LL128: bandwidth lost per tree level beyond the first
   kNvlsMultiNodeUs,          ///< NVLS over a multi-node NVLink domain (NVL72): added latency
   kTreeLl128MaxGbs,          ///< tree, LL128: algorithm bandwidth cap (NCCL's per-channel cap)
+  kLlUsPerDoubling,          ///< LL: latency added per doubling of the message past 8 bytes
+  kLlNetUsPerDoubling,       ///< LL: the same, per tree level over the network
+  kLlDoublingCapKib,         ///< LL: the size past which the latency grows no more
   kCount,
 };
 inline constexpr int kCostParamCount = static_cast<int>(CostParam::kCount);
@@ -237,6 +240,8 @@ class CostModel {
   Prediction fastest_protocol(Collective collective, Algorithm algorithm,
                               std::span<const RankSite> ranks, const Shape& shape,
                               const RingAnalysis& ring_analysis, double bytes) const;
+  /// LL's latency growth with the message size (zero for the other protocols).
+  double ll_growth_us(Protocol protocol, int net_levels, double bytes) const;
   Prediction ring(Collective collective, Protocol protocol, const Shape& shape,
                   const RingAnalysis& analysis, double bytes) const;
   Prediction tree(Protocol protocol, const Shape& shape, double bytes) const;
