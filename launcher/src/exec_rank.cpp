@@ -220,15 +220,8 @@ int watch_rank(const ExecRankOptions& options, const RankPlacement& rank,
   return ended.shell_code();
 }
 
-}  // namespace
-
-int exec_rank(const ExecRankOptions& options, std::ostream& err) {
-  if (options.command.empty()) {
-    throw InvalidArgument("exec-rank needs a command after '--'");
-  }
-  if (options.placement_path.empty()) {
-    throw InvalidArgument("exec-rank needs --placement FILE (or HAEIN_PLACEMENT)");
-  }
+// The placement file named by --placement (or HAEIN_PLACEMENT), parsed.
+Placement read_placement(const ExecRankOptions& options) {
   std::ifstream in(options.placement_path);
   if (!in) {
     // Under haein run the placement sits in the job's folder, which every host must share.
@@ -241,24 +234,29 @@ int exec_rank(const ExecRankOptions& options, std::ostream& err) {
   }
   std::ostringstream text;
   text << in.rdbuf();
-  const Placement placement = parse_placement_json(text.str(), options.placement_path);
+  return parse_placement_json(text.str(), options.placement_path);
+}
 
-  int rank = options.rank;
-  if (rank < 0) {
-    // The manager's own variables first, so that a RANK inherited from the submitting shell
-    // cannot make every task the same rank.
-    RankEnvironment from_manager;
-    try {
-      from_manager = read_rank_environment(RankVariables::kManagerFirst);
-    } catch (const InvalidArgument& error) {
-      throw InvalidArgument(std::string("exec-rank cannot tell its rank: ") + error.what());
-    }
-    if (from_manager.source == "default") {
-      throw InvalidArgument(
-          "exec-rank cannot tell its rank: give --rank, or start it under mpirun or srun");
-    }
-    rank = from_manager.rank;
+// --rank, else the rank mpirun or srun gave this process.
+int rank_to_run(const ExecRankOptions& options) {
+  if (options.rank >= 0) return options.rank;
+  // The manager's own variables first, so that a RANK inherited from the submitting shell
+  // cannot make every task the same rank.
+  RankEnvironment from_manager;
+  try {
+    from_manager = read_rank_environment(RankVariables::kManagerFirst);
+  } catch (const InvalidArgument& error) {
+    throw InvalidArgument(std::string("exec-rank cannot tell its rank: ") + error.what());
   }
+  if (from_manager.source == "default") {
+    throw InvalidArgument(
+        "exec-rank cannot tell its rank: give --rank, or start it under mpirun or srun");
+  }
+  return from_manager.rank;
+}
+
+// What haein run (or the user) passed down through options and the environment.
+RankContext inherited_context(const ExecRankOptions& options) {
   RankContext context;
   context.placement_path = std::filesystem::absolute(options.placement_path).string();
   context.master_port = env_int("MASTER_PORT", 29500);
@@ -269,6 +267,15 @@ int exec_rank(const ExecRankOptions& options, std::ostream& err) {
   context.max_restarts = env_int("TORCHELASTIC_MAX_RESTARTS", 0);
   if (const char* id = std::getenv("TORCHELASTIC_RUN_ID"); id != nullptr && *id != '\0')
     context.run_id = id;
+  return context;
+}
+
+// The rank's variables: its placement's, with the GPU Slurm granted and, on a node with
+// fewer CPUs than ranks, Open MPI told to yield.
+std::vector<std::pair<std::string, std::string>> variables_for_rank(const Placement& placement,
+                                                                    int rank,
+                                                                    const RankContext& context,
+                                                                    std::ostream& err) {
   auto variables = rank_environment(placement, rank, context);
   if (const std::string gpu =
           granted_gpu(placement.ranks[rank].gpu, rank, placement.ranks[rank].local_rank, err);
@@ -285,25 +292,45 @@ int exec_rank(const ExecRankOptions& options, std::ostream& err) {
       placement.ranks[rank].local_world_size > CPU_COUNT(&granted)) {
     variables.emplace_back("OMPI_MCA_mpi_yield_when_idle", "1");
   }
+  return variables;
+}
+
+// Binds this process, which becomes the rank, to the placement's cores and NUMA node;
+// what could not be bound is said, not fatal.
+void bind_this_process(const RankPlacement& placed, int rank, std::ostream& err) {
+  const detail::CpuBinding binding(placed.cores);
+  std::string note = binding.note();
+  if (const int error = binding.apply(); error != 0)
+    note = std::string("sched_setaffinity failed: ") + std::strerror(error) + "; not bound";
+  if (!note.empty()) err << "haein exec-rank: rank " << rank << ": " << note << "\n";
+  if (placed.numa >= 0) {
+    const detail::MemoryBinder binder;
+    const std::string memory = binder.supported() ? binder.bind(placed.numa) : "";
+    if (!memory.empty()) {
+      err << "haein exec-rank: rank " << rank << ": memory not bound: " << memory << "\n";
+    }
+  }
+}
+
+}  // namespace
+
+int exec_rank(const ExecRankOptions& options, std::ostream& err) {
+  if (options.command.empty()) {
+    throw InvalidArgument("exec-rank needs a command after '--'");
+  }
+  if (options.placement_path.empty()) {
+    throw InvalidArgument("exec-rank needs --placement FILE (or HAEIN_PLACEMENT)");
+  }
+  const Placement placement = read_placement(options);
+  const int rank = rank_to_run(options);
+  const RankContext context = inherited_context(options);
+  auto variables = variables_for_rank(placement, rank, context, err);
   record_slurm_step(options.status_dir);
   if (!options.tag_template.empty() || !options.log_dir.empty() || !options.status_dir.empty()) {
     return watch_rank(options, placement.ranks[rank], variables, err);
   }
   for (const auto& [name, value] : variables) setenv(name.c_str(), value.c_str(), 1);
-  if (options.bind) {
-    const detail::CpuBinding binding(placement.ranks[rank].cores);
-    std::string note = binding.note();
-    if (const int error = binding.apply(); error != 0)
-      note = std::string("sched_setaffinity failed: ") + std::strerror(error) + "; not bound";
-    if (!note.empty()) err << "haein exec-rank: rank " << rank << ": " << note << "\n";
-    if (placement.ranks[rank].numa >= 0) {
-      const detail::MemoryBinder binder;
-      const std::string memory = binder.supported() ? binder.bind(placement.ranks[rank].numa) : "";
-      if (!memory.empty()) {
-        err << "haein exec-rank: rank " << rank << ": memory not bound: " << memory << "\n";
-      }
-    }
-  }
+  if (options.bind) bind_this_process(placement.ranks[rank], rank, err);
   std::vector<char*> argv;
   for (const std::string& arg : options.command) argv.push_back(const_cast<char*>(arg.c_str()));
   argv.push_back(nullptr);

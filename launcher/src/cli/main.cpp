@@ -287,24 +287,28 @@ std::vector<std::string> split_at_program(const std::vector<std::string>& args,
   return args;
 }
 
-int run_main(const std::vector<std::string>& args) {
+// `haein run`'s command line: the options as given, before they become RunOptions.
+struct RunCommandLine {
   haein::launcher::RunOptions run;
   int np = 0;
   std::string local_ranks, module;
   bool standalone = false, no_python = false, no_python_underscore = false;
   std::string backend = "auto";
-  po::options_description options("haein run options");
+};
+
+void add_run_options(po::options_description& options, RunCommandLine& line) {
+  haein::launcher::RunOptions& run = line.run;
   options.add_options()(
       "cluster,c", po::value<std::string>(&run.cluster),
       "cluster file, preset:NAME, or slurm:[PARTITION] (Slurm's nodes, tree and busy "
       "nodes, now); default: the Slurm allocation, else this node, discovered")(
       "busy", po::value<std::string>(&run.busy), "file of busy nodes (hostnames or ranges)")(
-      "np,n", po::value<int>(&np), "ranks to start")("gpus,g", po::value<int>(&run.request.gpus),
-                                                     "ranks to start, one per GPU (as -n)")(
+      "np,n", po::value<int>(&line.np), "ranks to start")(
+      "gpus,g", po::value<int>(&run.request.gpus), "ranks to start, one per GPU (as -n)")(
       "nnodes", po::value<int>(&run.request.nodes), "nodes, with --nproc-per-node")(
       "nproc-per-node", po::value<int>(&run.request.gpus_per_node), "ranks per node")(
       "layout", po::value<std::string>(&run.layout), "parallel layout tp=T,pp=P,dp=D[,ep=E]")(
-      "backend", po::value<std::string>(&backend)->default_value("auto"),
+      "backend", po::value<std::string>(&line.backend)->default_value("auto"),
       "local, mpirun, srun, or auto (srun inside a Slurm job, else local when every rank is "
       "on this host, else mpirun)")("oversubscribe", po::bool_switch(&run.oversubscribe),
                                     "allow more ranks than a node without GPUs has cores")(
@@ -333,53 +337,70 @@ int run_main(const std::vector<std::string>& args) {
       "network interface between the hosts: MASTER_ADDR, Open MPI's TCP, NCCL_SOCKET_IFNAME")(
       "srun-arg", po::value<std::vector<std::string>>(&run.srun_args)->composing(),
       "an option for srun, after haein's own: --srun-arg=--mpi=pmi2; repeatable")(
-      "local-ranks-filter", po::value<std::string>(&local_ranks),
+      "local-ranks-filter", po::value<std::string>(&line.local_ranks),
       "only these local ranks' output on the console, e.g. 0 (all of it in --log-dir)");
-  po::options_description torchrun("torchrun's options, for scripts written for it");
-  torchrun.add_options()("nproc_per_node", po::value<int>(&run.request.gpus_per_node),
+}
+
+void add_torchrun_options(po::options_description& torchrun, RunCommandLine& line) {
+  torchrun.add_options()("nproc_per_node", po::value<int>(&line.run.request.gpus_per_node),
                          "as --nproc-per-node")(
-      "standalone", po::bool_switch(&standalone),
+      "standalone", po::bool_switch(&line.standalone),
       "this node only (as torchrun: no rendezvous to set up); refuses --cluster")(
-      "no-python", po::bool_switch(&no_python),
+      "no-python", po::bool_switch(&line.no_python),
       "run PROGRAM as it is; without it a PROGRAM ending in .py runs under python3, as "
-      "torchrun runs every script")("no_python", po::bool_switch(&no_python_underscore),
+      "torchrun runs every script")("no_python", po::bool_switch(&line.no_python_underscore),
                                     "as --no-python")(
-      "module,m", po::value<std::string>(&module),
+      "module,m", po::value<std::string>(&line.module),
       "run python3 -m MODULE [ARGS...] (ARGS after the options, or after --)");
-  options.add(torchrun);
-  const std::vector<std::string> own = split_at_program(args, options, run.command);
-  po::variables_map vm;
-  parse(own, options,
-        "haein run [options] (-n N | --nnodes M --nproc-per-node K) -- PROGRAM [ARGS...]", vm,
-        false);
-  if (np > 0 && run.request.gpus > 0 && np != run.request.gpus) {
-    throw haein::InvalidArgument("-n " + std::to_string(np) + " and --gpus " +
+}
+
+// Completes `line.run` from the parsed command line: -n and torchrun's words checked and
+// folded in, the backend named, haein's own binary found (exec-rank runs it on every host).
+void finish_run_options(RunCommandLine& line) {
+  haein::launcher::RunOptions& run = line.run;
+  if (line.np > 0 && run.request.gpus > 0 && line.np != run.request.gpus) {
+    throw haein::InvalidArgument("-n " + std::to_string(line.np) + " and --gpus " +
                                  std::to_string(run.request.gpus) + " disagree; give one");
   }
-  if (np != 0) run.request.gpus = np;
-  if (!local_ranks.empty()) run.local_ranks_filter = parse_local_ranks(local_ranks);
-  no_python = no_python || no_python_underscore;
-  if (standalone && !run.cluster.empty())
+  if (line.np != 0) run.request.gpus = line.np;
+  if (!line.local_ranks.empty()) run.local_ranks_filter = parse_local_ranks(line.local_ranks);
+  const bool no_python = line.no_python || line.no_python_underscore;
+  if (line.standalone && !run.cluster.empty())
     throw haein::InvalidArgument(
         "--standalone runs on this node only; it cannot go with --cluster");
-  if (standalone && run.request.nodes > 1)
+  if (line.standalone && run.request.nodes > 1)
     throw haein::InvalidArgument("--standalone runs on this node only, not --nnodes " +
                                  std::to_string(run.request.nodes));
-  if (!module.empty()) {
+  if (!line.module.empty()) {
     // torchrun -m MODULE ARGS: the arguments are the command's words.
     if (no_python) throw haein::InvalidArgument("-m/--module needs Python; drop --no-python");
-    run.command.insert(run.command.begin(), {"python3", "-m", module});
+    run.command.insert(run.command.begin(), {"python3", "-m", line.module});
   } else if (!no_python && !run.command.empty() && run.command.front().size() > 3 &&
              run.command.front().ends_with(".py")) {
     std::cerr << "haein run: running " << haein::printable(run.command.front(), 200)
               << " under python3, as torchrun does (--no-python runs it as a program)\n";
     run.command.insert(run.command.begin(), "python3");
   }
-  run.backend = haein::launcher::parse_backend(backend);
+  run.backend = haein::launcher::parse_backend(line.backend);
   std::error_code error;
   run.haein_binary = std::filesystem::read_symlink("/proc/self/exe", error).string();
   if (error) run.haein_binary = "haein";
-  return haein::launcher::run_command(run, std::cout, std::cerr);
+}
+
+int run_main(const std::vector<std::string>& args) {
+  RunCommandLine line;
+  po::options_description options("haein run options");
+  add_run_options(options, line);
+  po::options_description torchrun("torchrun's options, for scripts written for it");
+  add_torchrun_options(torchrun, line);
+  options.add(torchrun);
+  const std::vector<std::string> own = split_at_program(args, options, line.run.command);
+  po::variables_map vm;
+  parse(own, options,
+        "haein run [options] (-n N | --nnodes M --nproc-per-node K) -- PROGRAM [ARGS...]", vm,
+        false);
+  finish_run_options(line);
+  return haein::launcher::run_command(line.run, std::cout, std::cerr);
 }
 
 int run(int argc, char** argv) {

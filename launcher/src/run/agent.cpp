@@ -118,6 +118,70 @@ Attempt prepare_attempt(Job& job, int index, bool dump_dir_chosen) {
   return attempt;
 }
 
+void report_success(const Job& job, int index, double seconds, std::ostream& err) {
+  err << "haein run: all " << job.placement.world_size() << " ranks finished in "
+      << format_seconds(seconds) << " s"
+      << (index > 0 ? " after " + std::to_string(index) + " restart" + (index > 1 ? "s" : "")
+                    : std::string())
+      << "\n";
+}
+
+// A cancelled or expired allocation cannot run another attempt: the outcome becomes a stop.
+// (A job srun created for an attempt ends with it; a cancel of that one reaches the ranks
+// as SIGTERM.)
+void stop_if_slurm_job_gone(const Job& job, Outcome& outcome) {
+  if (const std::string gone =
+          outcome.interrupted ? std::string() : slurm_job_gone(job.slurm_job_id);
+      !gone.empty()) {
+    outcome.interrupted = true;
+    outcome.exit_code = 128 + SIGTERM;
+    outcome.summary = gone + "; " + outcome.summary;
+  }
+}
+
+void report_end(const Outcome& outcome, int index, int max_restarts, std::ostream& err) {
+  err << "haein run: job " << (outcome.interrupted ? "stopped" : "failed") << " ("
+      << outcome.summary << "); exit code " << outcome.exit_code;
+  if (max_restarts > 0 && !outcome.interrupted) {
+    err << " after " << index << " of " << max_restarts << " restarts";
+  }
+  err << "\n";
+}
+
+// Recovery by re-placement: the lost hosts are excluded; each is replaced node for node by
+// the nearest free node of the same hardware, so every other rank keeps its place; where one
+// has no such spare, the job is planned again on the nodes left free, by the same rules
+// (fewest leaf switches, best fit). Records it all in the job's excluded-hosts; false when
+// the job cannot be placed again.
+bool replace_lost_hosts(Job& job, Planner& planner, const Outcome& outcome, int index,
+                        std::ostream& err) {
+  std::ofstream excluded_file(job.dir / "excluded-hosts", std::ios::app);
+  for (const std::string& host : outcome.lost_hosts) {
+    err << "haein run: excluding " << host << " (" << outcome.summary << ")\n";
+    excluded_file << host << "\tattempt " << index << "\t" << outcome.summary << "\n";
+  }
+  try {
+    std::vector<std::string> lines;
+    job.placement = planner.without(job.placement, outcome.lost_hosts, lines);
+    for (const std::string& line : lines) {
+      err << "haein run: " << line << "\n";
+      excluded_file << line << "\n";
+    }
+  } catch (const Error& error) {
+    err << "haein run: cannot place the job again without "
+        << topology::compress_hostlist(outcome.lost_hosts) << ": " << error.what() << "\n";
+    return false;
+  }
+  job.master_addr = master_address(job.placement, job.options.iface);
+  write_job_files(job);
+  std::vector<std::string> now;
+  for (int node : job.placement.nodes()) now.push_back(job.cluster.nodes[node].hostname);
+  err << "haein run: re-placed on " << topology::compress_hostlist(now) << "\n";
+  if (job.placement.world_size() <= 16) print_rank_table(err, job.placement);
+  excluded_file << "re-placed on " << topology::compress_hostlist(now) << "\n";
+  return true;
+}
+
 }  // namespace
 
 int run_attempts(Job& job, Planner& planner, const JobBackend& backend, JobDirectory& directory,
@@ -148,29 +212,12 @@ int run_attempts(Job& job, Planner& planner, const JobBackend& backend, JobDirec
           << " in " << attempt.dump_dir().string() << "\n";
     }
     if (outcome.exit_code == 0) {
-      err << "haein run: all " << job.placement.world_size() << " ranks finished in "
-          << format_seconds(seconds) << " s"
-          << (index > 0 ? " after " + std::to_string(index) + " restart" + (index > 1 ? "s" : "")
-                        : std::string())
-          << "\n";
+      report_success(job, index, seconds, err);
       return 0;
     }
-    // A cancelled or expired allocation cannot run another attempt. (A job srun created for
-    // an attempt ends with it; a cancel of that one reaches the ranks as SIGTERM.)
-    if (const std::string gone =
-            outcome.interrupted ? std::string() : slurm_job_gone(job.slurm_job_id);
-        !gone.empty()) {
-      outcome.interrupted = true;
-      outcome.exit_code = 128 + SIGTERM;
-      outcome.summary = gone + "; " + outcome.summary;
-    }
+    stop_if_slurm_job_gone(job, outcome);
     if (outcome.interrupted || index >= options.max_restarts) {
-      err << "haein run: job " << (outcome.interrupted ? "stopped" : "failed") << " ("
-          << outcome.summary << "); exit code " << outcome.exit_code;
-      if (options.max_restarts > 0 && !outcome.interrupted) {
-        err << " after " << index << " of " << options.max_restarts << " restarts";
-      }
-      err << "\n";
+      report_end(outcome, index, options.max_restarts, err);
       return outcome.exit_code;
     }
     // A back-off: a job that fails at once must not restart dozens of times a second.
@@ -182,36 +229,9 @@ int run_attempts(Job& job, Planner& planner, const JobBackend& backend, JobDirec
           << 128 + signal << "\n";
       return 128 + signal;
     }
-    if (!outcome.lost_hosts.empty() && job.backend != Backend::kLocal) {
-      // Recovery by re-placement: the lost hosts are excluded; each is replaced node for
-      // node by the nearest free node of the same hardware, so every other rank keeps its
-      // place; where one has no such spare, the job is planned again on the nodes left
-      // free, by the same rules (fewest leaf switches, best fit).
-      std::ofstream excluded_file(job.dir / "excluded-hosts", std::ios::app);
-      for (const std::string& host : outcome.lost_hosts) {
-        err << "haein run: excluding " << host << " (" << outcome.summary << ")\n";
-        excluded_file << host << "\tattempt " << index << "\t" << outcome.summary << "\n";
-      }
-      try {
-        std::vector<std::string> lines;
-        job.placement = planner.without(job.placement, outcome.lost_hosts, lines);
-        for (const std::string& line : lines) {
-          err << "haein run: " << line << "\n";
-          excluded_file << line << "\n";
-        }
-      } catch (const Error& error) {
-        err << "haein run: cannot place the job again without "
-            << topology::compress_hostlist(outcome.lost_hosts) << ": " << error.what() << "\n";
-        return outcome.exit_code;
-      }
-      job.master_addr = master_address(job.placement, options.iface);
-      write_job_files(job);
-      std::vector<std::string> now;
-      for (int node : job.placement.nodes()) now.push_back(job.cluster.nodes[node].hostname);
-      err << "haein run: re-placed on " << topology::compress_hostlist(now) << "\n";
-      if (job.placement.world_size() <= 16) print_rank_table(err, job.placement);
-      excluded_file << "re-placed on " << topology::compress_hostlist(now) << "\n";
-    }
+    if (!outcome.lost_hosts.empty() && job.backend != Backend::kLocal &&
+        !replace_lost_hosts(job, planner, outcome, index, err))
+      return outcome.exit_code;
   }
 }
 

@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -259,21 +260,14 @@ void check_hosts(const Placement& placement) {
   }
 }
 
-int run_job(const RunOptions& options, std::ostream& out, std::ostream& err) {
-  validate(options);
-  Planner planner(options, err);
-  Job job;
-  job.options = options;
-  job.cluster = planner.cluster();
-  if (planner.allocation()) job.slurm_job_id = planner.allocation()->job_id;
-  job.placement = planner.place(err);
-
-  const bool all_local = std::all_of(job.placement.ranks.begin(), job.placement.ranks.end(),
-                                     [](const RankPlacement& r) { return is_this_host(r.host); });
-  job.backend =
+// The backend `options` asks for, or the one that fits; the local backend cannot reach
+// the placement's other hosts.
+Backend job_backend(const RunOptions& options, const Job& job, const Planner& planner,
+                    bool all_local) {
+  const Backend backend =
       choose_backend(options.backend, all_local,
                      planner.allocation().has_value() || is_slurm_cluster(options.cluster));
-  if (job.backend == Backend::kLocal && !all_local) {
+  if (backend == Backend::kLocal && !all_local) {
     std::vector<std::string> hosts;
     for (int node : job.placement.nodes()) {
       if (!is_this_host(job.cluster.nodes[node].hostname))
@@ -283,40 +277,44 @@ int run_job(const RunOptions& options, std::ostream& out, std::ostream& err) {
                           ") only, but the placement uses " + topology::compress_hostlist(hosts) +
                           "; use --backend mpirun or --backend srun");
   }
-  if (!options.dry_run) {
-    if (job.backend != Backend::kLocal) {
-      check_hosts(job.placement);
-      const std::string manager(to_string(job.backend));
-      if (find_program(manager).empty()) {
-        throw InvalidArgument(manager + " is not in PATH; the " + manager + " backend needs it" +
-                              (job.backend == Backend::kMpirun ? " (Debian: openmpi-bin)" : ""));
-      }
-    }
-    if (const std::string& program = options.command.front();
-        all_local && find_program(program).empty()) {
-      // As a shell says it: 127 for a program that is not there, 126 for one that is
-      // there but cannot run.
-      std::error_code error;
-      const auto status = fs::status(program, error);
-      const bool path = program.find('/') != std::string::npos;
-      const bool there = path && fs::exists(status);
-      err << "haein run: cannot run '" << printable(program, 200) << "': "
-          << (!path                      ? "not found in PATH"
-              : !there                   ? "no such file"
-              : fs::is_directory(status) ? "it is a directory"
-                                         : "not executable (no execute permission)")
-          << "\n";
-      return there ? 126 : 127;
+  return backend;
+}
+
+// Before anything is written: the hosts and the manager the backend needs (InvalidArgument
+// when one is missing) and, for a job on this host only, the program. Returns the exit code
+// of a program that cannot run, as a shell gives it; none when the job may start.
+std::optional<int> check_before_start(const RunOptions& options, const Job& job, bool all_local,
+                                      std::ostream& err) {
+  if (job.backend != Backend::kLocal) {
+    check_hosts(job.placement);
+    const std::string manager(to_string(job.backend));
+    if (find_program(manager).empty()) {
+      throw InvalidArgument(manager + " is not in PATH; the " + manager + " backend needs it" +
+                            (job.backend == Backend::kMpirun ? " (Debian: openmpi-bin)" : ""));
     }
   }
+  if (const std::string& program = options.command.front();
+      all_local && find_program(program).empty()) {
+    // As a shell says it: 127 for a program that is not there, 126 for one that is
+    // there but cannot run.
+    std::error_code error;
+    const auto status = fs::status(program, error);
+    const bool path = program.find('/') != std::string::npos;
+    const bool there = path && fs::exists(status);
+    err << "haein run: cannot run '" << printable(program, 200) << "': "
+        << (!path                      ? "not found in PATH"
+            : !there                   ? "no such file"
+            : fs::is_directory(status) ? "it is a directory"
+                                       : "not executable (no execute permission)")
+        << "\n";
+    return there ? 126 : 127;
+  }
+  return std::nullopt;
+}
 
-  JobDirectory directory(options.log_dir, all_local, options.dry_run);
-  job.dir = directory.path();
-  job.log_dir = options.log_dir.empty() ? std::string() : job.dir.string();
-  job.placement_path = (job.dir / "placement.json").string();
-  job.forwarded_env = forwarded_environment(options);
-  job.grace = options.stop_grace >= 0 ? options.stop_grace : settings::kStopGrace.get();
-  job.grace_chosen = options.stop_grace >= 0 || settings::kStopGrace.raw().has_value();
+// Adds what every rank on every host gets besides --env and the HAEIN_* settings: the stop
+// grace, torchrun's variables, OMP_NUM_THREADS and the bootstrap interface.
+void add_job_variables(Job& job, const RunOptions& options, std::ostream& err) {
   if (options.stop_grace >= 0) {
     // exec-rank gives each rank the grace on its host.
     std::erase_if(job.forwarded_env,
@@ -352,30 +350,30 @@ int run_job(const RunOptions& options, std::ostream& out, std::ostream& err) {
       if (!chosen) job.forwarded_env.emplace_back(name, options.iface);
     }
   }
-  if (job.backend != Backend::kLocal && !options.dry_run)
-    job.master_addr = master_address(job.placement, options.iface);
-  if (job.backend == Backend::kSrun) {
-    // Debian's Open MPI, like most builds today, finds its peers under srun only through
-    // PMIx; without it every rank would be a world of one. The site's or the user's choice
-    // (SLURM_MPI_TYPE, --srun-arg=--mpi=...) wins.
-    const bool chosen =
-        std::getenv("SLURM_MPI_TYPE") != nullptr ||
-        std::any_of(options.srun_args.begin(), options.srun_args.end(),
-                    [](const std::string& arg) { return arg.rfind("--mpi", 0) == 0; });
-    if (!chosen && srun_has_pmix()) job.srun_mpi = "pmix";
-    const std::string partition = is_slurm_cluster(options.cluster)
-                                      ? options.cluster.substr(std::string("slurm:").size())
-                                      : "";
-    const bool partition_given =
-        std::any_of(options.srun_args.begin(), options.srun_args.end(), [](const std::string& arg) {
-          return arg.rfind("--partition", 0) == 0 || arg.rfind("-p", 0) == 0;
-        });
-    if (!planner.allocation() && !partition.empty() && !partition_given)
-      job.srun_partition = partition;
-  }
-  if (options.nccl_topo) job.nccl_topo_dir = (job.dir / "nccl-topo").string();
-  write_job_files(job);
+}
 
+// srun's --mpi and --partition, where neither the site nor the user chose them.
+void choose_srun_options(Job& job, const RunOptions& options, const Planner& planner) {
+  // Debian's Open MPI, like most builds today, finds its peers under srun only through
+  // PMIx; without it every rank would be a world of one. The site's or the user's choice
+  // (SLURM_MPI_TYPE, --srun-arg=--mpi=...) wins.
+  const bool chosen =
+      std::getenv("SLURM_MPI_TYPE") != nullptr ||
+      std::any_of(options.srun_args.begin(), options.srun_args.end(),
+                  [](const std::string& arg) { return arg.rfind("--mpi", 0) == 0; });
+  if (!chosen && srun_has_pmix()) job.srun_mpi = "pmix";
+  const std::string partition =
+      is_slurm_cluster(options.cluster) ? options.cluster.substr(std::string("slurm:").size()) : "";
+  const bool partition_given =
+      std::any_of(options.srun_args.begin(), options.srun_args.end(), [](const std::string& arg) {
+        return arg.rfind("--partition", 0) == 0 || arg.rfind("-p", 0) == 0;
+      });
+  if (!planner.allocation() && !partition.empty() && !partition_given)
+    job.srun_partition = partition;
+}
+
+// The job in one line, and where each rank runs.
+void report_job(const Job& job, std::ostream& err) {
   std::vector<std::string> hosts;
   for (int node : job.placement.nodes()) hosts.push_back(job.cluster.nodes[node].hostname);
   err << "haein run: " << job.placement.world_size() << " rank"
@@ -387,7 +385,40 @@ int run_job(const RunOptions& options, std::ostream& out, std::ostream& err) {
   // Where each rank runs, as torchrun and mpirun --report-bindings would show it; a large
   // job's table is in placement.json (and `haein plan`).
   if (job.placement.world_size() <= 16) print_rank_table(err, job.placement);
+}
 
+int run_job(const RunOptions& options, std::ostream& out, std::ostream& err) {
+  validate(options);
+  Planner planner(options, err);
+  Job job;
+  job.options = options;
+  job.cluster = planner.cluster();
+  if (planner.allocation()) job.slurm_job_id = planner.allocation()->job_id;
+  job.placement = planner.place(err);
+
+  const bool all_local = std::all_of(job.placement.ranks.begin(), job.placement.ranks.end(),
+                                     [](const RankPlacement& r) { return is_this_host(r.host); });
+  job.backend = job_backend(options, job, planner, all_local);
+  if (!options.dry_run) {
+    if (const std::optional<int> cannot_run = check_before_start(options, job, all_local, err))
+      return *cannot_run;
+  }
+
+  JobDirectory directory(options.log_dir, all_local, options.dry_run);
+  job.dir = directory.path();
+  job.log_dir = options.log_dir.empty() ? std::string() : job.dir.string();
+  job.placement_path = (job.dir / "placement.json").string();
+  job.forwarded_env = forwarded_environment(options);
+  job.grace = options.stop_grace >= 0 ? options.stop_grace : settings::kStopGrace.get();
+  job.grace_chosen = options.stop_grace >= 0 || settings::kStopGrace.raw().has_value();
+  add_job_variables(job, options, err);
+  if (job.backend != Backend::kLocal && !options.dry_run)
+    job.master_addr = master_address(job.placement, options.iface);
+  if (job.backend == Backend::kSrun) choose_srun_options(job, options, planner);
+  if (options.nccl_topo) job.nccl_topo_dir = (job.dir / "nccl-topo").string();
+  write_job_files(job);
+
+  report_job(job, err);
   const std::unique_ptr<JobBackend> backend = make_backend(job);
   return run_attempts(job, planner, *backend, directory, out, err);
 }

@@ -182,6 +182,88 @@ bool unavailable(const std::string& state) {
   return false;
 }
 
+bool in_partition(const std::string& partitions, const std::string& partition) {
+  std::istringstream names(partitions);
+  bool member = false;
+  for (std::string name; std::getline(names, name, ',');) member = member || name == partition;
+  return member;
+}
+
+// One node as `scontrol show node` describes it; `taken` says whether it has no room for
+// the job now (with `live`: its state and what runs on it; otherwise never).
+topology::Node slurm_node(std::map<std::string, std::string>& fields, bool live, bool& taken) {
+  topology::Node node;
+  node.hostname = fields["NodeName"];
+  if (const std::string why = topology::hostname_problem(node.hostname); !why.empty())
+    throw InvalidArgument("scontrol show node lists a node that is not a hostname: " + why);
+  const int cpus = count_field(fields["CPUTot"]);
+  const int cpus_used = count_field(fields["CPUAlloc"]);
+  const int gpus = gpus_in(fields["Gres"], ':');
+  const int gpus_used = gpus_in(fields["AllocTRES"], '=');
+  if (gpus > 0) {
+    node.hardware.numa.push_back({0, {}, {}});
+    for (int g = 0; g < gpus; ++g) node.hardware.gpus.push_back({g, "", 0, "", {}});
+  } else {
+    node.slots = std::max(1, cpus);
+  }
+  taken = false;
+  if (live) {
+    const std::string& state = fields["State"];
+    taken = unavailable(state) || (cpus > 0 && cpus_used >= cpus) || gpus_used > 0;
+    if (!taken && gpus == 0 && cpus_used > 0) node.slots = cpus - cpus_used;
+  }
+  return node;
+}
+
+// Cuts `tree` to the `known` hosts: drops them from the switches, then the switches left
+// with neither nodes nor children, until none goes.
+void prune_switch_tree(topology::Cluster& tree, const std::set<std::string>& known) {
+  for (bool changed = true; changed;) {
+    for (topology::Switch& s : tree.switches) {
+      std::erase_if(s.nodes, [&](const std::string& n) { return known.count(n) == 0; });
+      std::erase_if(s.children, [&](const std::string& c) {
+        return std::none_of(tree.switches.begin(), tree.switches.end(),
+                            [&](const topology::Switch& t) { return t.name == c; });
+      });
+    }
+    const std::size_t before = tree.switches.size();
+    std::erase_if(tree.switches,
+                  [](const topology::Switch& s) { return s.nodes.empty() && s.children.empty(); });
+    changed = tree.switches.size() != before;
+  }
+}
+
+// The switch tree, cut to the cluster's nodes. A node under no leaf leaves the tree out;
+// why it is left out goes to `notes`.
+void add_switch_tree(topology::Cluster& cluster, std::vector<std::string>& notes) {
+  const ProgramOutput topology_text = run_program({"scontrol", "show", "topology"}, 30);
+  if (topology_text.exit_code != 0 || topology_text.out.find("SwitchName=") == std::string::npos) {
+    notes.push_back("Slurm has no switch tree (topology/tree): placing by node only");
+    return;
+  }
+  topology::Cluster tree;
+  try {
+    tree = topology::read_slurm_topology(topology_text.out, "scontrol show topology");
+  } catch (const Error& error) {
+    notes.push_back(std::string("the switch tree is left out: ") + error.what());
+    return;
+  }
+  std::set<std::string> known;
+  for (const topology::Node& node : cluster.nodes) known.insert(node.hostname);
+  prune_switch_tree(tree, known);
+  std::set<std::string> under_leaf;
+  for (const topology::Switch& s : tree.switches) under_leaf.insert(s.nodes.begin(), s.nodes.end());
+  std::vector<std::string> outside;
+  for (const std::string& host : known)
+    if (under_leaf.count(host) == 0) outside.push_back(host);
+  if (!outside.empty()) {
+    notes.push_back("the switch tree is left out: " + topology::compress_hostlist(outside) +
+                    " under no switch of scontrol show topology");
+    return;
+  }
+  cluster.switches = std::move(tree.switches);
+}
+
 }  // namespace
 
 topology::Cluster slurm_cluster(const std::string& spec, bool live, BusySet& busy,
@@ -200,79 +282,16 @@ topology::Cluster slurm_cluster(const std::string& spec, bool live, BusySet& bus
   for (std::string line; std::getline(lines, line);) {
     std::map<std::string, std::string> fields = node_fields(line);
     if (fields["NodeName"].empty()) continue;
-    if (!partition.empty()) {
-      std::istringstream names(fields["Partitions"]);
-      bool member = false;
-      for (std::string name; std::getline(names, name, ',');) member = member || name == partition;
-      if (!member) continue;
-    }
-    topology::Node node;
-    node.hostname = fields["NodeName"];
-    if (const std::string why = topology::hostname_problem(node.hostname); !why.empty())
-      throw InvalidArgument("scontrol show node lists a node that is not a hostname: " + why);
-    const int cpus = count_field(fields["CPUTot"]);
-    const int cpus_used = count_field(fields["CPUAlloc"]);
-    const int gpus = gpus_in(fields["Gres"], ':');
-    const int gpus_used = gpus_in(fields["AllocTRES"], '=');
-    if (gpus > 0) {
-      node.hardware.numa.push_back({0, {}, {}});
-      for (int g = 0; g < gpus; ++g) node.hardware.gpus.push_back({g, "", 0, "", {}});
-    } else {
-      node.slots = std::max(1, cpus);
-    }
+    if (!partition.empty() && !in_partition(fields["Partitions"], partition)) continue;
     bool taken = false;
-    if (live) {
-      const std::string& state = fields["State"];
-      taken = unavailable(state) || (cpus > 0 && cpus_used >= cpus) || gpus_used > 0;
-      if (!taken && gpus == 0 && cpus_used > 0) node.slots = cpus - cpus_used;
-    }
-    cluster.nodes.push_back(std::move(node));
+    cluster.nodes.push_back(slurm_node(fields, live, taken));
     busy.push_back(taken);
   }
   if (cluster.nodes.empty()) {
     throw InvalidArgument("--cluster " + spec + ": Slurm lists no nodes" +
                           (partition.empty() ? "" : " in partition " + partition));
   }
-
-  // The switch tree, cut to these nodes. A node under no leaf leaves the tree out.
-  const ProgramOutput topology_text = run_program({"scontrol", "show", "topology"}, 30);
-  if (topology_text.exit_code != 0 || topology_text.out.find("SwitchName=") == std::string::npos) {
-    notes.push_back("Slurm has no switch tree (topology/tree): placing by node only");
-    return cluster;
-  }
-  topology::Cluster tree;
-  try {
-    tree = topology::read_slurm_topology(topology_text.out, "scontrol show topology");
-  } catch (const Error& error) {
-    notes.push_back(std::string("the switch tree is left out: ") + error.what());
-    return cluster;
-  }
-  std::set<std::string> known;
-  for (const topology::Node& node : cluster.nodes) known.insert(node.hostname);
-  for (bool changed = true; changed;) {
-    for (topology::Switch& s : tree.switches) {
-      std::erase_if(s.nodes, [&](const std::string& n) { return known.count(n) == 0; });
-      std::erase_if(s.children, [&](const std::string& c) {
-        return std::none_of(tree.switches.begin(), tree.switches.end(),
-                            [&](const topology::Switch& t) { return t.name == c; });
-      });
-    }
-    const std::size_t before = tree.switches.size();
-    std::erase_if(tree.switches,
-                  [](const topology::Switch& s) { return s.nodes.empty() && s.children.empty(); });
-    changed = tree.switches.size() != before;
-  }
-  std::set<std::string> under_leaf;
-  for (const topology::Switch& s : tree.switches) under_leaf.insert(s.nodes.begin(), s.nodes.end());
-  std::vector<std::string> outside;
-  for (const std::string& host : known)
-    if (under_leaf.count(host) == 0) outside.push_back(host);
-  if (!outside.empty()) {
-    notes.push_back("the switch tree is left out: " + topology::compress_hostlist(outside) +
-                    " under no switch of scontrol show topology");
-    return cluster;
-  }
-  cluster.switches = std::move(tree.switches);
+  add_switch_tree(cluster, notes);
   return cluster;
 }
 
