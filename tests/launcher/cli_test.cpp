@@ -587,4 +587,14 @@ TEST_F(Cli, ExplainShowsThePlacementDifferenceOnlyWhereThereIsOne) {
   EXPECT_NE(ratios.find("1 GiB 3."), std::string::npos) << ratios;
 }
 
+// Hosts of a hostfile have slots, not GPUs: mpirun's orders put CPU ranks there too (the
+// comparison read GPU numbers past the node's empty GPU list and crashed).
+TEST_F(Cli, ExplainComparesMpirunsOrdersOnHostsWithoutGpus) {
+  const std::string hosts = file("cpu.hosts", "a slots=4\nb slots=4\nc slots=4\n");
+  const Result r = haein("plan --cluster " + hosts + " --gpus 8 --explain");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("time mpirun map-by node / haein:"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("time mpirun map-by slot / haein:"), std::string::npos) << r.out;
+}
+
 }  // namespace

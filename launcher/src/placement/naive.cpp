@@ -46,11 +46,13 @@ Placement naive_placement(const topology::FabricIndex& fabric, const BusySet& bu
   const std::size_t used = slots.size();
   std::vector<detail::NodeRanks> nodes(used);
   for (std::size_t i = 0; i < used; ++i) nodes[i].node = hosts[i];
+  // A rank's GPU on its node; a node without GPUs (a hostfile's slots) runs ranks on CPUs.
+  const auto gpu_of = [&](std::size_t i, int local) {
+    return cluster.nodes[hosts[i]].hardware.gpus.empty() ? -1 : local;
+  };
   if (order == NaiveOrder::kMapBySlot) {
-    for (std::size_t i = 0; i < used; ++i) {
-      nodes[i].gpus.resize(slots[i]);
-      std::iota(nodes[i].gpus.begin(), nodes[i].gpus.end(), 0);
-    }
+    for (std::size_t i = 0; i < used; ++i)
+      for (int local = 0; local < slots[i]; ++local) nodes[i].gpus.push_back(gpu_of(i, local));
     Placement placement = detail::assemble(fabric, nodes, request);
     return placement;
   }
@@ -64,7 +66,7 @@ Placement naive_placement(const topology::FabricIndex& fabric, const BusySet& bu
     for (std::size_t i = 0; i < used && rank < world; ++i) {
       if (filled[i] >= slots[i]) continue;
       ranks_of[i].push_back(static_cast<int>(rank++));
-      nodes[i].gpus.push_back(filled[i]++);
+      nodes[i].gpus.push_back(gpu_of(i, filled[i]++));
     }
   }
   Placement blocked = detail::assemble(fabric, nodes,
