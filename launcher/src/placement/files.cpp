@@ -135,37 +135,27 @@ std::string placement_json(const Placement& placement) {
   return out.take();
 }
 
-Placement parse_placement_json(const std::string& text, const std::string& source) {
-  json root;
-  try {
-    root = json::parse(text);
-  } catch (const json::exception& error) {
-    throw ParseError(source, 0, "not JSON: " + printable(error.what()));
+namespace {
+
+/// Reads a placement JSON's fields, naming the source in every error.
+class PlacementReader {
+ public:
+  explicit PlacementReader(const std::string& source) : source_(source) {}
+
+  ParseError fail(const std::string& what) const { return ParseError(source_, 0, what); }
+
+  void check_version(const json& root) const {
+    if (!root.is_object() || !root.contains("version") || !root["version"].is_number_integer()) {
+      throw fail("expected an object with \"version\": 1");
+    }
+    if (root["version"].get<std::int64_t>() != kPlacementVersion) {
+      throw fail("placement version " + root["version"].dump() + " is not supported (expected " +
+                 std::to_string(kPlacementVersion) + ")");
+    }
   }
-  auto fail = [&](const std::string& what) { return ParseError(source, 0, what); };
-  if (!root.is_object() || !root.contains("version") || !root["version"].is_number_integer()) {
-    throw fail("expected an object with \"version\": 1");
-  }
-  if (root["version"].get<std::int64_t>() != kPlacementVersion) {
-    throw fail("placement version " + root["version"].dump() + " is not supported (expected " +
-               std::to_string(kPlacementVersion) + ")");
-  }
-  // Integers only, in int's range: get<int>() of 1e121 or 2^40 is undefined or wraps.
-  auto as_int = [&](const json& j, const std::string& what) {
-    if (!j.is_number_integer()) throw fail("\"" + what + "\" must be an integer");
-    const bool in_range = j.is_number_unsigned()
-                              ? j.get<std::uint64_t>() <= std::numeric_limits<int>::max()
-                              : j.get<std::int64_t>() >= std::numeric_limits<int>::min() &&
-                                    j.get<std::int64_t>() <= std::numeric_limits<int>::max();
-    if (!in_range) throw fail("\"" + what + "\" is out of range: " + j.dump());
-    return static_cast<int>(j.get<std::int64_t>());
-  };
-  auto int_at = [&](const json& j, const char* key) { return as_int(j.at(key), key); };
-  auto int_or = [&](const json& j, const char* key, int fallback) {
-    return j.contains(key) && !j[key].is_null() ? as_int(j[key], key) : fallback;
-  };
-  Placement placement;
-  try {
+
+  Placement read(const json& root) const {
+    Placement placement;
     placement.cluster = root.at("cluster").get<std::string>();
     const int world = int_at(root, "world_size");
     if (world < 0 || world > kMaxRanks) throw fail("\"world_size\" is out of range");
@@ -179,45 +169,82 @@ Placement parse_placement_json(const std::string& text, const std::string& sourc
       throw fail("\"ranks\" must be an array of world_size (" + std::to_string(world) +
                  ") entries");
     }
-    auto opt_string = [](const json& j, const char* key) {
-      return j.contains(key) && !j[key].is_null() ? j[key].get<std::string>() : std::string();
-    };
-    for (const json& entry : ranks) {
-      RankPlacement r;
-      r.rank = int_at(entry, "rank");
-      if (r.rank != static_cast<int>(placement.ranks.size())) {
-        throw fail("ranks must be listed in order; found rank " + std::to_string(r.rank) +
-                   " at position " + std::to_string(placement.ranks.size()));
-      }
-      r.host = entry.at("host").get<std::string>();
-      r.local_rank = int_at(entry, "local_rank");
-      r.local_world_size = int_or(entry, "local_world_size", 0);
-      r.gpu = int_or(entry, "gpu", -1);
-      r.nic = opt_string(entry, "nic");
-      r.nic_port = r.nic.empty() ? 1 : std::max(int_or(entry, "nic_port", -1), 1);
-      if (entry.contains("cores") && !entry["cores"].is_null()) {
-        const json& cores = entry["cores"];
-        if (!cores.is_array()) throw fail("\"cores\" must be an array of CPU numbers");
-        for (const json& core : cores) r.cores.push_back(as_int(core, "cores"));
-      }
-      r.numa = int_or(entry, "numa", -1);
-      r.nvlink_domain = opt_string(entry, "nvlink_domain");
-      r.leaf = opt_string(entry, "leaf");
-      r.spine = opt_string(entry, "spine");
-      r.rail = int_or(entry, "rail", -1);
-      if (entry.contains("groups") && !entry["groups"].is_null()) {
-        const json& g = entry["groups"];
-        r.tp = int_at(g, "tp");
-        r.pp = int_at(g, "pp");
-        r.dp = int_at(g, "dp");
-        r.ep = int_or(g, "ep", 0);
-      }
-      placement.ranks.push_back(std::move(r));
-    }
-  } catch (const json::exception& error) {
-    throw fail("bad placement field: " + printable(error.what()));
+    for (const json& entry : ranks)
+      placement.ranks.push_back(read_rank(entry, static_cast<int>(placement.ranks.size())));
+    return placement;
   }
-  return placement;
+
+ private:
+  RankPlacement read_rank(const json& entry, int position) const {
+    RankPlacement r;
+    r.rank = int_at(entry, "rank");
+    if (r.rank != position) {
+      throw fail("ranks must be listed in order; found rank " + std::to_string(r.rank) +
+                 " at position " + std::to_string(position));
+    }
+    r.host = entry.at("host").get<std::string>();
+    r.local_rank = int_at(entry, "local_rank");
+    r.local_world_size = int_or(entry, "local_world_size", 0);
+    r.gpu = int_or(entry, "gpu", -1);
+    r.nic = string_or_empty(entry, "nic");
+    r.nic_port = r.nic.empty() ? 1 : std::max(int_or(entry, "nic_port", -1), 1);
+    if (entry.contains("cores") && !entry["cores"].is_null()) {
+      const json& cores = entry["cores"];
+      if (!cores.is_array()) throw fail("\"cores\" must be an array of CPU numbers");
+      for (const json& core : cores) r.cores.push_back(as_int(core, "cores"));
+    }
+    r.numa = int_or(entry, "numa", -1);
+    r.nvlink_domain = string_or_empty(entry, "nvlink_domain");
+    r.leaf = string_or_empty(entry, "leaf");
+    r.spine = string_or_empty(entry, "spine");
+    r.rail = int_or(entry, "rail", -1);
+    if (entry.contains("groups") && !entry["groups"].is_null()) {
+      const json& g = entry["groups"];
+      r.tp = int_at(g, "tp");
+      r.pp = int_at(g, "pp");
+      r.dp = int_at(g, "dp");
+      r.ep = int_or(g, "ep", 0);
+    }
+    return r;
+  }
+
+  // Integers only, in int's range: get<int>() of 1e121 or 2^40 is undefined or wraps.
+  int as_int(const json& j, const std::string& what) const {
+    if (!j.is_number_integer()) throw fail("\"" + what + "\" must be an integer");
+    const bool in_range = j.is_number_unsigned()
+                              ? j.get<std::uint64_t>() <= std::numeric_limits<int>::max()
+                              : j.get<std::int64_t>() >= std::numeric_limits<int>::min() &&
+                                    j.get<std::int64_t>() <= std::numeric_limits<int>::max();
+    if (!in_range) throw fail("\"" + what + "\" is out of range: " + j.dump());
+    return static_cast<int>(j.get<std::int64_t>());
+  }
+  int int_at(const json& j, const char* key) const { return as_int(j.at(key), key); }
+  int int_or(const json& j, const char* key, int fallback) const {
+    return j.contains(key) && !j[key].is_null() ? as_int(j[key], key) : fallback;
+  }
+  static std::string string_or_empty(const json& j, const char* key) {
+    return j.contains(key) && !j[key].is_null() ? j[key].get<std::string>() : std::string();
+  }
+
+  const std::string& source_;
+};
+
+}  // namespace
+
+Placement parse_placement_json(const std::string& text, const std::string& source) {
+  json root;
+  try {
+    root = json::parse(text);
+  } catch (const json::exception& error) {
+    throw ParseError(source, 0, "not JSON: " + printable(error.what()));
+  }
+  const PlacementReader reader(source);
+  reader.check_version(root);
+  try {
+    return reader.read(root);
+  } catch (const json::exception& error) {
+    throw reader.fail("bad placement field: " + printable(error.what()));
+  }
 }
 
 std::string placement_rankfile(const Placement& placement) {
