@@ -135,9 +135,8 @@ class GradBucketer {
   /// True once the buckets were rebuilt in the observed ready order.
   bool rebuilt() const;
 
-  struct Impl;
-
  private:
+  struct Impl;  // grad_bucketer.cpp
   std::unique_ptr<Impl> impl_;
 };
 
