@@ -2,15 +2,14 @@
 // host exchanges this job can use, the piece size, the bucket plan), launching complete
 // buckets in order, and walking each piece through its bucket's exchange. What a bucket is
 // and how it is reduced is its plan (bucket_plan.hpp); how, its exchange
-// (bucket_exchange.hpp); where the element work runs, its executor (bucket_executor.hpp).
+// (bucket_exchange.hpp); where the element work runs, its executor (bucket_executor.hpp);
+// which host exchanges the job can take and the piece size, host_paths.hpp.
 #include "haein/runtime/grad_bucketer.hpp"
 
 #include <algorithm>
 #include <array>
-#include <chrono>
 #include <cstring>
 #include <deque>
-#include <map>
 #include <numeric>
 #include <sstream>
 
@@ -19,9 +18,7 @@
 #include "device_backend.hpp"
 #include "haein/common/error.hpp"
 #include "haein/common/log.hpp"
-#include "peer_memory.hpp"
-#include "piece_tuner.hpp"
-#include "shared_memory_exchange.hpp"
+#include "host_paths.hpp"
 
 namespace haein::runtime {
 
@@ -47,11 +44,6 @@ constexpr std::size_t kMiB = 1024 * 1024;
 /// moment that differs per rank, and nonblocking collectives must start in the same
 /// order on every rank.
 constexpr std::size_t kHostWindow = 1;
-/// The largest piece the shared segment is tuned over: pieces beyond the caches only lose.
-constexpr std::size_t kSegmentPieceMax = 4 * kMiB;
-/// Pieces of the peer-memory exchange when host_chunk_mb is 0: whole buckets, up to this.
-/// A piece costs two barriers and passes through no buffer.
-constexpr std::size_t kPeerPieceMax = 64 * kMiB;
 
 /// Where the bucketer is between calls.
 enum class Phase : std::uint8_t {
@@ -67,7 +59,8 @@ enum class Rebuild : std::uint8_t { kNotYet, kDue, kDone };
 }  // namespace
 
 struct GradBucketer::Impl {
-  Impl(Communicator& c, BucketerOptions o) : comm(c), options(std::move(o)), space(comm, options) {}
+  Impl(Communicator& c, BucketerOptions o)
+      : comm(c), options(std::move(o)), space(comm, options), host(comm, options) {}
 
   Communicator& comm;
   BucketerOptions options;
@@ -79,14 +72,8 @@ struct GradBucketer::Impl {
   std::deque<PieceTask> queued;     // host pieces waiting for the window
   std::deque<PieceTask> in_flight;  // started, not finished
   std::size_t piece_bytes = 0;
-  int device_index = -1;  ///< of the device gradients, if any
-  // The host exchanges for f32 buckets: the shared segment of this host's ranks (all of
-  // them, or this host's group when hierarchical), the two levels of the hierarchy, and
-  // the peers' memory.
-  std::unique_ptr<detail::SharedMemoryExchange> segment;
-  std::unique_ptr<Communicator> host_group;
-  std::unique_ptr<Communicator> across_hosts;
-  std::unique_ptr<detail::PeerMemory> peers;
+  int device_index = -1;   ///< of the device gradients, if any
+  detail::HostPaths host;  // the host exchanges f32 buckets can take
   std::array<std::unique_ptr<detail::Exchange>, 5> exchanges;
 
   int world() const { return comm.size(); }
@@ -95,13 +82,6 @@ struct GradBucketer::Impl {
   std::vector<Bucket>& buckets() { return space.buckets; }
   detail::Exchange& exchange_of(const Bucket& b) {
     return *exchanges[static_cast<std::size_t>(b.plan.exchange)];
-  }
-
-  HostF32Path host_f32_path() const {
-    if (peers) return HostF32Path::kPeerMemory;
-    if (across_hosts) return HostF32Path::kHierarchical;
-    if (segment) return HostF32Path::kSegment;
-    return HostF32Path::kCollective;
   }
 
   // ---- the first step ----------------------------------------------------------------
@@ -162,167 +142,18 @@ struct GradBucketer::Impl {
     throw InvalidArgument(message.str());
   }
 
-  /// Elements of the f32 pieces cut from `bytes` (as plan_buckets cuts them).
-  std::size_t slot_elements(std::size_t bytes) const {
-    const std::size_t granule = 4 * static_cast<std::size_t>(world());
-    return std::max(granule, bytes / sizeof(float) / granule * granule);
-  }
-
-  /// The piece size of host pieces through MPI: all-reductions of 0.25 to 64 MiB (at most
-  /// the gradients' size), timed.
-  std::size_t tune_collective_pieces(std::size_t host_bytes) {
-    const auto candidates = detail::piece_candidates(kMiB / 4, 64 * kMiB, host_bytes);
-    std::vector<float> buffer(candidates.back() / sizeof(float), 1.0f);
-    return detail::tune_piece_bytes(
-        comm, candidates, 6,
-        [&](std::size_t bytes) {
-          const auto start = std::chrono::steady_clock::now();
-          comm.all_reduce(buffer.data(), buffer.data(), bytes / sizeof(float), DataType::kF32,
-                          ReduceOp::kMax, {.async = true})
-              .wait();
-          return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() /
-                 static_cast<double>(bytes);
-        },
-        "host pieces");
-  }
-
-  /// The piece size of the shared segment: pieces of up to 32 MiB of gradients copied into
-  /// the slot, reduced and copied back, at 64 KiB to 4 MiB per piece. Keeps the segment at
-  /// the size chosen.
-  std::size_t tune_segment_pieces(std::size_t host_bytes) {
-    const auto candidates = detail::piece_candidates(kMiB / 16, kSegmentPieceMax, host_bytes);
-    std::vector<float> gradients(std::min(host_bytes, 32 * kMiB) / sizeof(float), 1.0f);
-    const std::size_t best = detail::tune_piece_bytes(
-        comm, candidates, 4,
-        [&](std::size_t bytes) {
-          const std::size_t piece = slot_elements(bytes);
-          const auto start = std::chrono::steady_clock::now();
-          for (std::size_t at = 0; at < gradients.size(); at += piece) {
-            const std::size_t n = std::min(piece, gradients.size() - at);
-            std::memcpy(segment->slot(), gradients.data() + at, n * sizeof(float));
-            segment->reduce(n);
-            for (int s = 0; s < segment->ranks(); ++s) {
-              const auto part = segment->segment(s);
-              std::memcpy(gradients.data() + at + part.begin, part.data,
-                          (part.end - part.begin) * sizeof(float));
-            }
-          }
-          return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() /
-                 static_cast<double>(gradients.size() * sizeof(float));
-        },
-        "shared-memory pieces");
-    if (best < kSegmentPieceMax)  // a smaller segment (collective, as is the choice)
-      segment = make_segment(slot_elements(best));
-    return best;
-  }
-
-  /// The shared segment of the ranks of this host: all of them, or this host's group when
-  /// hierarchical. There its waits get twice the timeout: a peer that is late is waiting
-  /// in a collective between hosts, whose watchdog names the rank or host that holds it
-  /// up; the segment would blame the peer instead.
-  std::unique_ptr<detail::SharedMemoryExchange> make_segment(std::size_t elements) {
-    if (!host_group) return detail::SharedMemoryExchange::create(comm, elements);
-    return detail::SharedMemoryExchange::create(*host_group, elements,
-                                                2 * host_group->options().timeout);
-  }
-
-  /// Why host f32 buckets of ranks on several hosts cannot be reduced hierarchically
-  /// (shared memory inside each host, MPI between them), or "" where they can.
-  std::string why_not_hierarchical(const std::map<std::string, int>& per_host) const {
-    const int local = per_host.begin()->second;
-    if (options.reduce_scatter) return "reduce-scatter mode reduces through MPI only";
-    if (std::any_of(per_host.begin(), per_host.end(),
-                    [&](const auto& entry) { return entry.second != local; }))
-      return "the hosts have different numbers of ranks";
-    if (local < 2) return "each host has one rank";
-    return "";
-  }
-
-  /// Ranks on several hosts: the hierarchy where every host has the same number of ranks,
-  /// at least two (otherwise MPI alone). Says which, and why, once (rank 0).
-  void set_up_hierarchy(std::size_t elements) {
-    std::map<std::string, int> per_host;
-    for (const std::string& host : comm.hosts()) ++per_host[host];
-    if (per_host.size() < 2) {  // one host: its segment could not be made (logged why)
-      if (comm.rank() == 0) HAEIN_LOG(kInfo, "GradBucketer: host f32 pieces go through MPI");
-      return;
-    }
-    std::string why_not = why_not_hierarchical(per_host);
-    if (why_not.empty()) {
-      host_group = std::make_unique<Communicator>(comm.split_by_host());
-      across_hosts = std::make_unique<Communicator>(comm.split_across_hosts());
-      segment = make_segment(elements);
-      // Every host must take the same path: one whose segment could not be made drops it.
-      std::int32_t made = segment ? 1 : 0;
-      comm.all_reduce(&made, &made, 1, DataType::kI32, ReduceOp::kMin);
-      if (made == 0) {
-        segment.reset();
-        across_hosts.reset();
-        host_group.reset();
-        why_not = "a host could not make its shared-memory segment";
-      }
-    }
-    if (comm.rank() != 0) return;
-    if (why_not.empty())
-      HAEIN_LOG(kInfo,
-                "GradBucketer: host f32 buckets are reduced hierarchically: shared "
-                "memory among the "
-                    << per_host.begin()->second << " ranks of each of the " << per_host.size()
-                    << " hosts, MPI between the hosts");
-    else
-      HAEIN_LOG(kInfo, "GradBucketer: host f32 buckets go through MPI: the "
-                           << world() << " ranks span " << per_host.size() << " hosts and "
-                           << why_not);
-  }
-
-  /// The shared segment, the peers' memory or the hierarchy, as far as this job allows.
-  void set_up_host_paths() {
-    const bool shareable =
-        std::any_of(space.parameters.begin(), space.parameters.end(),
-                    [](const Parameter& p) { return !p.device && p.type == DataType::kF32; });
-    if (!options.host_shared_memory || !shareable || world() < 2) return;
-    const std::size_t largest = options.host_chunk_mb > 0
-                                    ? static_cast<std::size_t>(options.host_chunk_mb * kMiB)
-                                    : kSegmentPieceMax;
-    segment = detail::SharedMemoryExchange::create(comm, slot_elements(largest));
-    if (segment && options.host_peer_copy && !options.reduce_scatter) {
-      peers = detail::PeerMemory::create(comm, segment->group());
-      if (!peers && comm.rank() == 0)
-        HAEIN_LOG(kInfo, "GradBucketer: host f32 pieces are copied through the segment");
-    }
-    if (!segment) set_up_hierarchy(slot_elements(largest));
-  }
-
-  /// The host piece size: asked for, whole buckets where the peers' memory takes every
-  /// host bucket, or measured for the path the other host buckets take.
-  std::size_t choose_piece_bytes() {
-    std::size_t host_bytes = 0;
-    for (const Parameter& p : space.parameters)
-      if (!p.device) host_bytes += p.count * size_of(p.type);
-    const bool all_peer_memory =
-        peers &&
-        std::all_of(space.parameters.begin(), space.parameters.end(), [&](const Parameter& p) {
-          return p.device || (p.type == DataType::kF32 &&
-                              detail::wire_of(p.type, options.wire_type) == DataType::kF32);
-        });
-    if (options.host_chunk_mb > 0) return static_cast<std::size_t>(options.host_chunk_mb * kMiB);
-    if (all_peer_memory) return kPeerPieceMax;
-    if (peers && host_bytes > 0) return tune_collective_pieces(host_bytes);  // MPI pieces only
-    if (host_bytes > 0 && world() > 1)
-      return segment ? tune_segment_pieces(host_bytes) : tune_collective_pieces(host_bytes);
-    return 64 * kMiB;
-  }
-
   void make_exchanges() {
     auto at = [&](ExchangeKind kind) -> auto& { return exchanges[static_cast<std::size_t>(kind)]; };
     at(ExchangeKind::kCollective) = detail::make_collective_exchange(space);
     at(ExchangeKind::kCompressed) = detail::make_compressed_exchange(space);
+    detail::SharedMemoryExchange* segment = host.segment.get();
     if (segment) at(ExchangeKind::kSegment) = detail::make_segment_exchange(space, *segment);
-    if (segment && across_hosts)
+    if (segment && host.across_hosts)
       at(ExchangeKind::kHierarchical) =
-          detail::make_hierarchical_exchange(space, *segment, *host_group, *across_hosts);
-    if (segment && peers)
-      at(ExchangeKind::kPeerMemory) = detail::make_peer_memory_exchange(space, *segment, *peers);
+          detail::make_hierarchical_exchange(space, *segment, *host.host_group, *host.across_hosts);
+    if (segment && host.peers)
+      at(ExchangeKind::kPeerMemory) =
+          detail::make_peer_memory_exchange(space, *segment, *host.peers);
   }
 
   void first_step() {
@@ -338,8 +169,8 @@ struct GradBucketer::Impl {
       space.device = std::make_unique<detail::DeviceExecutor>(space.stream.get());
     }
     check_models_agree();
-    set_up_host_paths();
-    piece_bytes = choose_piece_bytes();
+    host.set_up(space.parameters);
+    piece_bytes = host.choose_piece_bytes(space.parameters);
     make_exchanges();
     std::vector<std::size_t> order(space.parameters.size());
     std::iota(order.rbegin(), order.rend(), std::size_t{0});  // reverse registration order
@@ -359,9 +190,9 @@ struct GradBucketer::Impl {
     in.averaging = options.averaging;
     in.reduce_scatter = options.reduce_scatter;
     in.views = options.gradient_as_bucket_view;
-    in.host_f32 = host_f32_path();
+    in.host_f32 = host.path();
     in.piece_bytes = piece_bytes;
-    in.peer_piece_bytes = options.host_chunk_mb > 0 ? piece_bytes : kPeerPieceMax;
+    in.peer_piece_bytes = options.host_chunk_mb > 0 ? piece_bytes : detail::kPeerPieceMax;
     return in;
   }
 
@@ -416,7 +247,7 @@ struct GradBucketer::Impl {
         x.copy(space.gradient_of(id), previous[id], p.count * size_of(p.type));
       }
     }
-    if (peers) share_gradients();
+    if (host.peers) share_gradients();
     if (space.stream.get() != nullptr) detail::synchronize(space.stream.get());
   }
 
@@ -435,7 +266,7 @@ struct GradBucketer::Impl {
       ranges.emplace_back(begin, begin + p.count * size_of(p.type));
       host_bytes += p.count * size_of(p.type);
     }
-    peers->publish(comm, addresses);
+    host.peers->publish(comm, addresses);
     // Neighbouring tensors (separate allocations a header apart) count as one range.
     std::sort(ranges.begin(), ranges.end());
     std::size_t huge = 0;
