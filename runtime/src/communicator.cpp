@@ -739,11 +739,13 @@ Communicator Communicator::split_across_hosts() const {
   return split(local_index, rank());
 }
 
-void Communicator::setup_all_gather(const void* mine, void* all, std::size_t bytes) const {
+void Communicator::setup_all_gather(const void* mine, void* all, std::size_t bytes) {
+  const Section watched = watch_section("setup all-gather");
   impl_->bootstrap->all_gather(mine, all, bytes);
 }
 
-void Communicator::setup_broadcast(void* data, std::size_t bytes, int root) const {
+void Communicator::setup_broadcast(void* data, std::size_t bytes, int root) {
+  const Section watched = watch_section("setup broadcast");
   impl_->bootstrap->broadcast(data, bytes, root);
 }
 

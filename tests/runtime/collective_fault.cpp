@@ -3,7 +3,8 @@
 // rank 1 sleeps inside a watched section instead (a checkpoint's I/O that never ends),
 // opened a second before the others enter the next all-reduce. With "mismatch", rank 1
 // broadcasts where the others all-reduce. With "late", rank 1 sleeps before it creates its
-// communicator. Started by mpirun.
+// communicator. With "bucketer", rank 1 never begins the gradient bucketer's first step,
+// whose model check the others wait in. Started by mpirun.
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "haein/runtime/communicator.hpp"
+#include "haein/runtime/grad_bucketer.hpp"
 
 int main(int argc, char** argv) {
   using namespace haein::runtime;
@@ -32,6 +34,16 @@ int main(int argc, char** argv) {
     } else {
       std::this_thread::sleep_for(std::chrono::seconds(1));
       comm.all_reduce(data.data(), data.data(), data.size(), DataType::kF32, ReduceOp::kSum);
+    }
+    std::this_thread::sleep_for(std::chrono::seconds(600));
+    std::puts("not reached: the watchdog stops every rank");
+    return 0;
+  }
+  if (argc > 1 && std::string(argv[1]) == "bucketer") {
+    if (comm.rank() != 1) {
+      GradBucketer bucketer(comm);
+      bucketer.register_parameter("weight", data.data(), data.size(), DataType::kF32);
+      bucketer.begin_step();
     }
     std::this_thread::sleep_for(std::chrono::seconds(600));
     std::puts("not reached: the watchdog stops every rank");

@@ -177,6 +177,14 @@ TEST(Watchdog, AWatchedSectionThatNeverEndsStopsTheJobNamingIt) {
       << err;
 }
 
+// The bucketer's model check goes through the bootstrap, outside the collectives, and is
+// watched all the same: a rank that never reaches it is named.
+TEST(Watchdog, ARankMissingFromTheBucketersModelCheckIsNamed) {
+  const std::string err = expect_stopped("bucketer", "bucketer");
+  EXPECT_NE(err.find("rank 1 ("), std::string::npos) << err;
+  EXPECT_NE(err.find("setup all-gather"), std::string::npos) << err;
+}
+
 // A rank that never starts: the others wait in MPI_Init (or, past it, in the exchange at
 // creation), where no watchdog ran yet. They stop within HAEIN_TIMEOUT, naming the step.
 TEST(Watchdog, ARankThatNeverCreatesItsCommunicatorStopsTheOthers) {

@@ -152,11 +152,12 @@ class Communicator {
 
   /// Setup data of a few bytes per rank (a model's fingerprint, an agreed order) through
   /// the bootstrap: host memory whatever the backend, outside the sequence of operations
-  /// (not recorded, not checked, not watched). Collective; `all` gets size() * bytes,
-  /// rank-major.
-  void setup_all_gather(const void* mine, void* all, std::size_t bytes) const;
+  /// (not checked against the other ranks' calls), but watched like one (watch_section):
+  /// a rank that never arrives is named past the timeout. Collective; `all` gets
+  /// size() * bytes, rank-major.
+  void setup_all_gather(const void* mine, void* all, std::size_t bytes);
   /// Root's `bytes` of `data` to every rank through the bootstrap, as setup_all_gather.
-  void setup_broadcast(void* data, std::size_t bytes, int root) const;
+  void setup_broadcast(void* data, std::size_t bytes, int root);
   bool valid() const { return impl_ != nullptr; }
 
   /// A stretch of this rank's work watched like an operation; see watch_section().
