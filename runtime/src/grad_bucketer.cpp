@@ -240,7 +240,9 @@ struct GradBucketer::Impl {
     space.laid_out = true;
     if (phase == Phase::kRegistering) phase = Phase::kBetweenSteps;
     if (options.gradient_as_bucket_view) {
-      // Views start from what the gradients held (the registered memory, or the old bucket).
+      // Views start from what the gradients held (the registered memory, or the old bucket),
+      // after what the program queued on its stream (a zero_grad) has written them.
+      if (space.stream.get() != nullptr) detail::stream_wait(space.stream.get(), options.stream);
       for (std::size_t id = 0; id < space.parameters.size(); ++id) {
         const Parameter& p = space.parameters[id];
         detail::Executor& x = p.device ? *space.device : static_cast<detail::Executor&>(space.host);
@@ -354,9 +356,12 @@ struct GradBucketer::Impl {
       PieceTask& front = in_flight.front();
       for (Work& work : front.works)
         if (!work.test()) return;
+      const bool host_piece = !space.buckets[front.bucket].device();
       if (exchange_of(space.buckets[front.bucket]).advance(front)) {
         in_flight.pop_front();
-        fill_window();
+        // A finished device piece starts no host piece: when it finishes differs by rank,
+        // and host collectives start at launches, after host pieces and in finish().
+        if (host_piece) fill_window();
       }
     }
   }

@@ -73,8 +73,14 @@ std::size_t HostPaths::tune_segment_pieces(std::size_t host_bytes) {
                static_cast<double>(gradients.size() * sizeof(float));
       },
       "shared-memory pieces");
-  if (best < kSegmentPieceMax)  // a smaller segment (collective, as is the choice)
-    segment = make_segment(slot_elements(best));
+  if (best < kSegmentPieceMax) {  // a smaller segment (collective, as is the choice)
+    std::unique_ptr<SharedMemoryExchange> smaller = make_segment(slot_elements(best));
+    // Hierarchical, each host makes its own: where one could not, every rank keeps the
+    // segment it has (its slots hold the smaller pieces too), so all take the same path.
+    std::int32_t made = smaller ? 1 : 0;
+    comm.all_reduce(&made, &made, 1, DataType::kI32, ReduceOp::kMin);
+    if (made == 1) segment = std::move(smaller);
+  }
   return best;
 }
 
