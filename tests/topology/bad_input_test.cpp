@@ -205,6 +205,12 @@ TEST(BadSlurm, MalformedLines) {
       "t.conf", {2, "mixes the tree syntax"});
   expect_parse_error([] { read_slurm_topology("SwitchName=a Nodes\n", "t.conf"); }, "t.conf",
                      {1, "expected Key=Value, got 'Nodes'"});
+  // A switch's name reaches the message with its control characters shown, not sent.
+  expect_parse_error(
+      [] {
+        read_slurm_topology("SwitchName=s\x1b[2J Nodes=a\nSwitchName=s\x1b[2J Nodes=b\n", "t.conf");
+      },
+      "t.conf", {2, "switch 's\\x1b[2J' is defined twice"});
 }
 
 TEST(BadHostfile, BadSlots) {

@@ -134,7 +134,7 @@ class LineReader {
     }
     if (s.nodes.empty() && s.children.empty()) {
       throw ParseError(source_, line.number,
-                       "switch '" + s.name + "' has neither Nodes= nor Switches=");
+                       "switch '" + printable(s.name, 80) + "' has neither Nodes= nor Switches=");
     }
     return s;
   }
@@ -198,7 +198,8 @@ class DepthSearch {
   DepthSearch(const std::vector<Switch>& switches, const std::string& source) : source_(source) {
     for (const Switch& s : switches) {
       if (!by_name_.emplace(s.name, &s).second) {
-        throw ParseError(source_, s.where.line, "switch '" + s.name + "' is defined twice");
+        throw ParseError(source_, s.where.line,
+                         "switch '" + printable(s.name, 80) + "' is defined twice");
       }
     }
   }
@@ -207,7 +208,8 @@ class DepthSearch {
   int depth_of(const Switch& s) {
     if (auto it = depth_.find(s.name); it != depth_.end()) return it->second;
     if (!in_progress_.insert(s.name).second) {
-      throw ParseError(source_, s.where.line, "switch '" + s.name + "' is its own ancestor");
+      throw ParseError(source_, s.where.line,
+                       "switch '" + printable(s.name, 80) + "' is its own ancestor");
     }
     // Fabrics are a few levels deep; a bound keeps a hostile chain off the stack.
     if (in_progress_.size() > 64) {

@@ -305,7 +305,8 @@ class Reader {
     std::string known;
     for (const auto& [known_name, hw] : cluster.node_types) known += known_name + ", ";
     for (const auto& [known_name, hw] : builtin_node_types()) known += known_name + ", ";
-    fail(type, "unknown node_type '" + name + "'; known: " + known.substr(0, known.size() - 2));
+    fail(type, "unknown node_type '" + printable(name, 80) +
+                   "'; known: " + known.substr(0, known.size() - 2));
   }
 
   std::string source_;
@@ -335,9 +336,9 @@ void read_cluster_node_types(const Reader& reader, const YAML::Node& types, Clus
   reader.expect_map(types, "'node_types'");
   for (const auto& entry : types) {
     const std::string name = entry.first.Scalar();
-    reader.expect_map(entry.second, "node type '" + name + "'");
-    reader.check_keys(entry.second, std::span<const std::string_view>(kHardwareKeys),
-                      "node type '" + name + "'");
+    const std::string what = "node type '" + printable(name, 80) + "'";
+    reader.expect_map(entry.second, what);
+    reader.check_keys(entry.second, std::span<const std::string_view>(kHardwareKeys), what);
     reader.read_hardware(entry.second, cluster.node_types[name]);
   }
 }
@@ -404,7 +405,7 @@ std::map<std::string, NodeHardware> read_node_types(std::string_view text,
   if (!list) reader.fail(root, "a node type file needs 'node_types'");
   reader.expect_map(list, "'node_types'");
   for (const auto& entry : list) {
-    reader.expect_map(entry.second, "node type '" + entry.first.Scalar() + "'");
+    reader.expect_map(entry.second, "node type '" + printable(entry.first.Scalar(), 80) + "'");
     reader.check_keys(entry.second, std::span<const std::string_view>(kHardwareKeys),
                       "a node type");
     reader.read_hardware(entry.second, types[entry.first.Scalar()]);
