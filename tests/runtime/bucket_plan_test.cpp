@@ -166,18 +166,23 @@ TEST(BucketPlan, EachBucketGetsItsExchangeAndScaling) {
   }
 }
 
+/// f32 host gradients through MPI, averaged by the collective's op (the defaults).
+Row host_f32_row() {
+  return {"",
+          DataType::kF32,
+          false,
+          {},
+          Averaging::kAvgOp,
+          HostF32Path::kCollective,
+          ExchangeKind::kCollective,
+          1,
+          1,
+          1,
+          ReduceOp::kSum};
+}
+
 TEST(BucketPlan, PiecesCoverTheBucketInWholeGranules) {
-  const Row host{"",
-                 DataType::kF32,
-                 false,
-                 {},
-                 Averaging::kAvgOp,
-                 HostF32Path::kCollective,
-                 ExchangeKind::kCollective,
-                 1,
-                 1,
-                 1,
-                 ReduceOp::kSum};
+  const Row host = host_f32_row();
   Row peer = host;
   peer.host_f32 = HostF32Path::kPeerMemory;
   Row device = host;
@@ -203,17 +208,7 @@ TEST(BucketPlan, PiecesCoverTheBucketInWholeGranules) {
 }
 
 TEST(BucketPlan, ViewsAreNotStagedAndWideAndNarrowWiresGetTheirOwnBuckets) {
-  const Row host{"",
-                 DataType::kF32,
-                 false,
-                 {},
-                 Averaging::kAvgOp,
-                 HostF32Path::kCollective,
-                 ExchangeKind::kCollective,
-                 1,
-                 1,
-                 1,
-                 ReduceOp::kSum};
+  const Row host = host_f32_row();
   EXPECT_FALSE(plan_one(host, true).staged);
   PlanInputs in;
   in.parameters = {{100, DataType::kF32, false}, {100, DataType::kF32, false}};
