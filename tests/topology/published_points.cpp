@@ -37,17 +37,19 @@ std::vector<std::string> csv_fields(const std::string& line) {
   return fields;
 }
 
-// The cluster a system was measured on: DGX nodes under one leaf switch, or GB200 trays
-// split evenly over NVL72 racks, one leaf per 8 racks (a DGX GB200 SuperPOD scalable unit)
-// whose up-links have the given oversubscription.
+// The cluster a system was measured on: DGX nodes under one leaf switch (with SHARP for
+// the runs that used CollNet), or GB200 trays split evenly over NVL72 racks, one leaf per 8
+// racks (a DGX GB200 SuperPOD scalable unit) whose up-links have the given
+// oversubscription.
 std::shared_ptr<const Cluster> build_cluster(const std::string& system, int racks, int nodes,
-                                             double oversubscription) {
+                                             double oversubscription, bool sharp) {
   std::ostringstream yaml;
   yaml << "version: 1\nname: " << system << "\n";
   if (system == "dgx-h100" || system == "dgx-b200") {
     if (oversubscription != 1) throw std::runtime_error("one leaf: nothing is oversubscribed");
     yaml << "rails: 8\nnodes:\n  - {hostname: \"n[1-" << nodes << "]\", node_type: " << system
-         << "}\nswitches:\n  - {name: leaf, level: leaf, nodes: \"n[1-" << nodes << "]\"}\n";
+         << "}\nswitches:\n  - {name: leaf, level: leaf, nodes: \"n[1-" << nodes << "]\""
+         << (sharp ? ", sharp: true" : "") << "}\n";
   } else if (system == "gb200-nvl72") {
     if (racks < 1 || nodes % racks != 0 || nodes / racks > 18) {
       throw std::runtime_error("gb200-nvl72: " + std::to_string(nodes) +
@@ -105,10 +107,12 @@ std::vector<PublishedPoint> load_published_points(const std::string& path) {
     point.source = f[12];
     point.note = f[13];
     point.line = number;
-    const std::string key = f[0] + "/" + f[1] + "/" + f[2] + "/" + f[4];
+    const bool sharp = algorithm_from_string(f[9]) == Algorithm::kCollNet;
+    const std::string key = f[0] + "/" + f[1] + "/" + f[2] + "/" + f[4] + (sharp ? "/sharp" : "");
     auto& cluster = clusters[key];
     if (!cluster) {
-      cluster = build_cluster(point.system, point.racks, point.nodes, point.oversubscription);
+      cluster =
+          build_cluster(point.system, point.racks, point.nodes, point.oversubscription, sharp);
     }
     point.cluster = cluster;
     Measurement& m = point.measurement;

@@ -151,8 +151,8 @@ class NcclTestsReader {
     if (!algorithm_from_string(value) ||
         *algorithm_from_string(value) == Algorithm::kHierarchical) {
       throw fail("NCCL_ALGO=" + printable(value, 60) +
-                 ": the cost model knows ring, tree, nvls and nvlstree (no lists, exclusions "
-                 "or CollNet); leave such runs out");
+                 ": the cost model knows ring, tree, nvls, nvlstree and collnet (no lists or "
+                 "exclusions); leave such runs out");
     }
     run_.algorithm = value;
   }
@@ -399,10 +399,16 @@ FitReport fit_parameters(std::span<const CalibrationSet> sets, const CostParamet
     return sum;
   };
   double current = loss(report.parameters);
+  // Bandwidths first: a latency moved first can stand in for a wrong bandwidth over a range
+  // of sizes and hold the search in that valley.
+  std::vector<CostParam> order(free.begin(), free.end());
+  std::stable_partition(order.begin(), order.end(), [&](CostParam p) {
+    return !table[static_cast<int>(p)].name.ends_with("_us");
+  });
   for (double step = 1.0; step > 1e-4; step /= 2) {
     for (int sweep = 0; sweep < 8; ++sweep) {
       bool moved = false;
-      for (CostParam p : free) {
+      for (CostParam p : order) {
         const CostParamInfo& info = table[static_cast<int>(p)];
         for (double direction : {1.0, -1.0}) {
           for (int tries = 0; tries < 64; ++tries) {
@@ -444,6 +450,7 @@ struct PointKind {
   SizeClass size = SizeClass::kMedium;
   bool one_domain = true;
   bool multi_node_domain = false;
+  bool sharp = false;  ///< the cluster has in-network reduction (CollNet can run)
   int cc = 0;
   std::optional<Algorithm> algorithm;
 };
@@ -468,6 +475,7 @@ void add_informed(const PointKind& k, std::set<CostParam>& chosen) {
           chosen.insert(P::kNvlsTreeEfficiency);
         }
         if (k.multi_node_domain) chosen.insert(P::kNetChannelsPerDomain);
+        if (k.sharp && is(Algorithm::kCollNet)) chosen.insert(P::kCollNetEfficiency);
       }
       return;
     case SizeClass::kSmall:
@@ -501,10 +509,13 @@ std::vector<CostParam> informed_parameters(const Cluster& cluster,
   constexpr double kSmall = 1 << 20;  // latency decides below 1 MiB
   constexpr double kLarge = 1 << 28;  // bandwidth decides above 256 MiB
   const FabricIndex fabric(cluster);
+  const bool sharp = std::any_of(cluster.switches.begin(), cluster.switches.end(),
+                                 [](const Switch& s) { return s.sharp; });
   std::set<CostParam> chosen;
   for (const Measurement& point : points) {
     PointKind kind;
     kind.cc = 1000;
+    kind.sharp = sharp;
     kind.algorithm = point.algorithm;
     kind.size = point.bytes >= kLarge   ? SizeClass::kLarge
                 : point.bytes <= kSmall ? SizeClass::kSmall

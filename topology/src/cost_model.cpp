@@ -19,7 +19,7 @@ constexpr double kInfinity = std::numeric_limits<double>::infinity();
 /// (100 Gb/s Ethernet).
 constexpr double kUnknownNicGbps = 100;
 constexpr Algorithm kNcclAlgorithms[] = {Algorithm::kRing, Algorithm::kTree, Algorithm::kNvls,
-                                         Algorithm::kNvlsTree};
+                                         Algorithm::kNvlsTree, Algorithm::kCollNet};
 
 bool supports_nvls(const NodeHardware& hardware) {
   return hardware.nvlink != NvlinkScope::kNone && hardware.compute_capability >= 90;
@@ -87,6 +87,7 @@ struct CostModel::Shape {
   bool nvls_capable = true;  ///< every node has NVLink SHARP and no GPU runs two ranks
   bool pcie = false;         ///< some node has no NVLink
   bool multi_node_domain = false;
+  bool sharp = false;             ///< every switch joining the nodes reduces in the network
   double intra_gbs = kInfinity;   ///< slowest domain's ring bandwidth inside it
   double nvlink_gbs = kInfinity;  ///< slowest nominal NVLink rate
   double nvls_efficiency = 1;     ///< of the oldest GPU generation present
@@ -128,6 +129,8 @@ std::string_view to_string(Algorithm algorithm) {
       return "nvls";
     case Algorithm::kNvlsTree:
       return "nvls_tree";
+    case Algorithm::kCollNet:
+      return "collnet";
   }
   return "ring";
 }
@@ -155,6 +158,8 @@ std::optional<Algorithm> algorithm_from_string(std::string_view name) {
   if (lower == "nvls") return Algorithm::kNvls;
   if (lower == "nvlstree") return Algorithm::kNvlsTree;
   if (lower == "hierarchical") return Algorithm::kHierarchical;
+  if (lower == "collnet" || lower == "collnetdirect" || lower == "collnetchain")
+    return Algorithm::kCollNet;
   return std::nullopt;
 }
 
@@ -180,6 +185,7 @@ CostModel::CostModel(std::shared_ptr<const FabricIndex> fabric, CostParameters p
       leaf_capacity_[leaf] += rails_of(node) * nic_rate(node);
     }
   }
+  for (const Switch& s : fabric_->cluster().switches) any_sharp_ = any_sharp_ || s.sharp;
 }
 
 double CostModel::nvlink_rate(int node) const {
@@ -193,6 +199,7 @@ double CostModel::nvlink_rate(int node) const {
 double CostModel::ring_efficiency(int node) const {
   const NodeHardware& hardware = fabric_->cluster().nodes[node].hardware;
   if (hardware.nvlink == NvlinkScope::kNone || hardware.nvlink_gbps <= 0) return 1.0;
+  if (hardware.nvlink == NvlinkScope::kRack) return parameters_[P::kRackRingEfficiency];
   if (hardware.compute_capability >= 100) return parameters_[P::kBlackwellRingEfficiency];
   if (hardware.compute_capability >= 90) return parameters_[P::kHopperRingEfficiency];
   return parameters_[P::kOtherRingEfficiency];
@@ -293,6 +300,12 @@ CostModel::Shape CostModel::shape_of(std::span<const RankSite> ranks) const {
     leaves[domain.leaf] = true;
   }
   shape.leaves = static_cast<int>(leaves.size());
+  if (any_sharp_ && shape.domains.size() > 1) {
+    std::vector<int> nodes;
+    for (const std::vector<int>& list : nodes_of_domain)
+      nodes.insert(nodes.end(), list.begin(), list.end());
+    shape.sharp = sharp_joins(nodes);
+  }
   if (shape.leaves > 1) {
     for (const auto& [leaf, unused] : leaves) {
       shape.oversubscription = std::max(shape.oversubscription, leaf_oversubscription(leaf));
@@ -515,7 +528,9 @@ Prediction CostModel::tree(Protocol protocol, const Shape& shape, double bytes) 
   } else {
     latency_us +=
         2.0 * ceil_log2(domains) * parameters_[by_protocol(P::kTreeNetStepLlUs, protocol)];
-    algbw = std::min(shape.intra_gbs, shape.tree_net_gbs / 2.0);
+    // Three or more domains: interior domains of NCCL's trees forward to two children.
+    const double interior = domains > 2 ? parameters_[P::kTreeInteriorShare] : 1.0;
+    algbw = std::min(shape.intra_gbs, shape.tree_net_gbs / 2.0 * interior);
   }
   if (protocol == Protocol::kLL) {
     const double cap =
@@ -524,6 +539,8 @@ Prediction CostModel::tree(Protocol protocol, const Shape& shape, double bytes) 
   } else if (protocol == Protocol::kLL128) {
     // NCCL caps LL128 per channel lower for deeper trees.
     const double levels = std::max(ceil_log2(domains) - 1, 0);
+    // One domain: NCCL's chain keeps 7/9 of LL128's line, where a tree keeps 120/128.
+    if (domains == 1) algbw *= (7.0 / 9.0) / (120.0 / 128.0);
     algbw = std::min(
         algbw * parameters_[P::kLl128Share] / (1 + parameters_[P::kTreeLl128DepthLoss] * levels),
         parameters_[P::kTreeLl128MaxGbs]);
@@ -534,6 +551,14 @@ Prediction CostModel::tree(Protocol protocol, const Shape& shape, double bytes) 
   latency_us += ll_growth_us(protocol, ceil_log2(domains), bytes);
   const double seconds = latency_us * kUs + bytes / (algbw * kGB);
   return finish(Collective::kAllReduce, Algorithm::kTree, protocol, bytes, seconds, shape.ranks);
+}
+
+double CostModel::nvls_ramp_us(const Shape& shape, double bytes) const {
+  // The pipeline fills at the NVLink rate: fitted on H100 (450 GB/s a direction), shorter
+  // where the links are faster.
+  constexpr double kHopperNvlinkGbs = 450;
+  return parameters_[P::kNvlsRampUsPerSqrtMib] * std::sqrt(bytes / kMiB) * kHopperNvlinkGbs /
+         shape.nvlink_gbs;
 }
 
 Prediction CostModel::nvls(Collective collective, const Shape& shape, double bytes) const {
@@ -552,7 +577,7 @@ Prediction CostModel::nvls(Collective collective, const Shape& shape, double byt
   const double latency_us = parameters_[P::kLaunchUs] + parameters_[P::kNvlsBaseUs] +
                             parameters_[P::kNvlsPerGpuUs] * n +
                             (shape.multi_node_domain ? parameters_[P::kNvlsMultiNodeUs] : 0.0) +
-                            parameters_[P::kNvlsRampUsPerSqrtMib] * std::sqrt(bytes / kMiB);
+                            nvls_ramp_us(shape, bytes);
   const double seconds = latency_us * kUs + bytes / (algbw * kGB);
   return finish(collective, Algorithm::kNvls, Protocol::kSimple, bytes, seconds, n);
 }
@@ -580,15 +605,74 @@ Prediction CostModel::nvls_tree(const Shape& shape, double bytes) const {
   const double nvls_algbw = shape.nvls_efficiency * shape.nvlink_gbs * 2.0 /
                             bus_factor(Collective::kAllReduce, g) *
                             parameters_[P::kNvlsTreeEfficiency];
-  const double net = shape.tree_net_gbs / (domains > 2 ? 2.0 : 1.0);
+  const double net = domains > 2 ? shape.tree_net_gbs / 2.0 * parameters_[P::kNvlsTreeInteriorShare]
+                                 : shape.tree_net_gbs;
   const double algbw = std::min(nvls_algbw, net);
-  const double latency_us = parameters_[P::kLaunchUs] + parameters_[P::kNvlsBaseUs] +
-                            parameters_[P::kNvlsPerGpuUs] * g +
-                            2.0 * ceil_log2(domains) * parameters_[P::kNvlsTreeNetStepUs] +
-                            parameters_[P::kNvlsRampUsPerSqrtMib] * std::sqrt(bytes / kMiB);
+  const double latency_us =
+      parameters_[P::kLaunchUs] + parameters_[P::kNvlsBaseUs] + parameters_[P::kNvlsPerGpuUs] * g +
+      2.0 * ceil_log2(domains) * parameters_[P::kNvlsTreeNetStepUs] + nvls_ramp_us(shape, bytes);
   const double seconds = latency_us * kUs + bytes / (algbw * kGB);
   return finish(Collective::kAllReduce, Algorithm::kNvlsTree, Protocol::kSimple, bytes, seconds,
                 shape.ranks);
+}
+
+Prediction CostModel::collnet(const Shape& shape, double bytes) const {
+  const int domains = static_cast<int>(shape.domains.size());
+  if (domains < 2) {
+    return not_applicable(Collective::kAllReduce, Algorithm::kCollNet, bytes,
+                          "one NVLink domain: nothing for the network to reduce");
+  }
+  if (!shape.sharp) {
+    return not_applicable(Collective::kAllReduce, Algorithm::kCollNet, bytes,
+                          "needs in-network reduction (sharp: true) on every switch joining "
+                          "the nodes");
+  }
+  if (shape.multi_node_domain || shape.pcie) {
+    return not_applicable(Collective::kAllReduce, Algorithm::kCollNet, bytes,
+                          "CollNet is modelled for NVSwitch nodes only (not NVL72 racks or "
+                          "PCIe nodes)");
+  }
+  // The switches reduce: each node sends its buffer once and receives the sum once, where
+  // a ring moves twice that over the NICs. Inside a node its GPUs scatter the buffer to the
+  // GPUs that own NICs and gather the sum back (NCCL's CollNet Direct): two passes over
+  // NVLink, like a ring all-reduce of one node. The reduction keeps the leaves' up-links to
+  // one stream per leaf, so oversubscription does not slow it.
+  const int g = shape.per_domain_max;
+  const double intra = g > 1 ? shape.intra_gbs * g / (2.0 * (g - 1)) : kInfinity;
+  const double algbw = std::min(intra, parameters_[P::kCollNetEfficiency] * shape.net_gbs);
+  const double latency_us = parameters_[P::kLaunchUs] + parameters_[P::kCollNetBaseUs] +
+                            2.0 * (g - 1) * parameters_[P::kCollNetPerGpuUs];
+  const double seconds = latency_us * kUs + bytes / (algbw * kGB);
+  return finish(Collective::kAllReduce, Algorithm::kCollNet, Protocol::kSimple, bytes, seconds,
+                shape.ranks);
+}
+
+bool CostModel::sharp_joins(const std::vector<int>& nodes) const {
+  const int rails = std::max(fabric_->cluster().rails, 1);
+  std::vector<int> leaves;
+  for (int node : nodes) {
+    const int leaf = fabric_->leaf_of(node);
+    if (leaf < 0) return false;
+    for (int rail = 0; rail < rails; ++rail) {
+      if (!fabric_->leaf_switch(leaf, rail).sharp) return false;
+    }
+    if (std::find(leaves.begin(), leaves.end(), leaf) == leaves.end()) leaves.push_back(leaf);
+  }
+  if (leaves.size() < 2) return true;
+  for (int rail = 0; rail < rails; ++rail) {
+    std::vector<int> spines;
+    for (int leaf : leaves) {
+      const int spine = fabric_->spine_of_leaf(leaf, rail);
+      if (spine < 0 || !fabric_->spine_switch(spine).sharp) return false;
+      if (std::find(spines.begin(), spines.end(), spine) == spines.end()) spines.push_back(spine);
+    }
+    if (spines.size() < 2) continue;
+    for (int spine : spines) {
+      const int core = fabric_->core_of_spine(spine);
+      if (core < 0 || !fabric_->core_switch(core).sharp) return false;
+    }
+  }
+  return true;
 }
 
 Prediction CostModel::hierarchical(std::span<const RankSite> ranks, const Shape& shape,
@@ -658,7 +742,7 @@ namespace {
 
 bool simple_only(Algorithm algorithm) {
   return algorithm == Algorithm::kNvls || algorithm == Algorithm::kNvlsTree ||
-         algorithm == Algorithm::kHierarchical;
+         algorithm == Algorithm::kHierarchical || algorithm == Algorithm::kCollNet;
 }
 
 }  // namespace
@@ -699,6 +783,12 @@ Prediction CostModel::predict_one(Collective collective, Algorithm algorithm, Pr
         return not_applicable(collective, algorithm, bytes, "NVLS tree is all-reduce only");
       }
       return nvls_tree(shape, bytes);
+    case Algorithm::kCollNet:
+      if (!all_reduce) {
+        return not_applicable(collective, algorithm, bytes,
+                              "CollNet all-gather and reduce-scatter are not modelled");
+      }
+      return collnet(shape, bytes);
   }
   return not_applicable(collective, algorithm, bytes, "unknown algorithm");
 }
@@ -706,12 +796,10 @@ Prediction CostModel::predict_one(Collective collective, Algorithm algorithm, Pr
 Prediction CostModel::fastest_protocol(Collective collective, Algorithm algorithm,
                                        std::span<const RankSite> ranks, const Shape& shape,
                                        const RingAnalysis& ring_analysis, double bytes) const {
-  const bool simple_only = algorithm == Algorithm::kNvls || algorithm == Algorithm::kNvlsTree ||
-                           algorithm == Algorithm::kHierarchical;
   // Simple first: when nothing applies, its reason is the algorithm's own.
   Prediction fastest =
       predict_one(collective, algorithm, Protocol::kSimple, ranks, shape, ring_analysis, bytes);
-  if (simple_only) return fastest;
+  if (simple_only(algorithm)) return fastest;
   for (Protocol protocol : {Protocol::kLL, Protocol::kLL128}) {
     Prediction p = predict_one(collective, algorithm, protocol, ranks, shape, ring_analysis, bytes);
     if (p.applicable && (!fastest.applicable || p.seconds < fastest.seconds))
@@ -746,8 +834,8 @@ Prediction CostModel::predict(Collective collective, Algorithm algorithm,
 
 std::vector<Prediction> CostModel::all(Collective collective, std::span<const RankSite> ranks,
                                        double bytes) const {
-  constexpr Algorithm kAll[] = {Algorithm::kRing, Algorithm::kTree, Algorithm::kHierarchical,
-                                Algorithm::kNvls, Algorithm::kNvlsTree};
+  constexpr Algorithm kAll[] = {Algorithm::kRing, Algorithm::kTree,     Algorithm::kHierarchical,
+                                Algorithm::kNvls, Algorithm::kNvlsTree, Algorithm::kCollNet};
   std::vector<Prediction> predictions;
   if (ranks.size() < 2) {
     for (Algorithm algorithm : kAll) {

@@ -83,6 +83,7 @@ std::string write_cluster_json(const Cluster& cluster) {
       if (s.radix != 0) entry["radix"] = s.radix;
       if (s.count != 1) entry["count"] = s.count;
       if (s.plane != -1) entry["plane"] = s.plane;
+      if (s.sharp) entry["sharp"] = true;
       root["switches"].push_back(std::move(entry));
     }
   }

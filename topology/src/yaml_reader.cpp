@@ -230,7 +230,7 @@ class Reader {
     expect_map(node, "a switch entry");
     check_keys(node,
                {"name", "level", "nodes", "switches", "link_gbps", "oversubscription", "rail",
-                "radix", "count", "plane"},
+                "radix", "count", "plane", "sharp"},
                "a switch entry");
     Switch s;
     s.where = where(node);
@@ -257,6 +257,9 @@ class Reader {
     if (node["radix"]) s.radix = bounded(node["radix"], "switch 'radix'", 0, kMaxFabricNumber);
     if (node["count"]) s.count = bounded(node["count"], "switch 'count'", 1, kMaxFabricNumber);
     if (node["plane"]) s.plane = bounded(node["plane"], "switch 'plane'", -1, kMaxFabricNumber);
+    if (node["sharp"]) {
+      s.sharp = choice<bool>(node["sharp"], {{"true", true}, {"false", false}}, "switch 'sharp'");
+    }
     return s;
   }
 

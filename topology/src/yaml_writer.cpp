@@ -131,6 +131,7 @@ void emit_switch(YAML::Emitter& out, const Switch& s) {
   if (s.radix != 0) out << YAML::Key << "radix" << YAML::Value << s.radix;
   if (s.count != 1) out << YAML::Key << "count" << YAML::Value << s.count;
   if (s.plane != -1) out << YAML::Key << "plane" << YAML::Value << s.plane;
+  if (s.sharp) out << YAML::Key << "sharp" << YAML::Value << "true";
   out << YAML::EndMap;
 }
 

@@ -42,12 +42,14 @@ constexpr bool modelled(Collective collective) {
   return false;
 }
 /// NCCL's algorithms, and haein's own hierarchical all-reduce (reduce-scatter inside each
-/// NVLink domain, one ring per local index across domains, all-gather).
-enum class Algorithm { kRing, kTree, kHierarchical, kNvls, kNvlsTree };
+/// NVLink domain, one ring per local index across domains, all-gather). kCollNet is NCCL's
+/// CollNet (Direct and Chain): the all-reduce reduced in the network's switches (SHARP).
+enum class Algorithm { kRing, kTree, kHierarchical, kNvls, kNvlsTree, kCollNet };
 enum class Protocol { kLL, kLL128, kSimple };
 std::string_view to_string(Algorithm algorithm);
 std::string_view to_string(Protocol protocol);
-/// "ring", "tree", "nvls", "nvls_tree" (also "nvlstree"), "hierarchical".
+/// "ring", "tree", "nvls", "nvls_tree" (also "nvlstree"), "hierarchical", "collnet" (also
+/// NCCL's "collnetdirect" and "collnetchain"); case, '_' and '-' do not matter.
 std::optional<Algorithm> algorithm_from_string(std::string_view name);
 /// "all_reduce", "all_gather", "reduce_scatter" (nccl-tests' names, with or without _perf);
 /// nullopt for any other name, modelled or not.
@@ -103,6 +105,12 @@ enum class CostParam : int {
   kLlUsPerDoubling,          ///< LL: latency added per doubling of the message past 8 bytes
   kLlNetUsPerDoubling,       ///< LL: the same, per tree level over the network
   kLlDoublingCapKib,         ///< LL: the size past which the latency grows no more
+  kCollNetBaseUs,            ///< CollNet: fixed latency, the switches' reduction included
+  kCollNetPerGpuUs,          ///< CollNet: latency per GPU of a node, up and down
+  kCollNetEfficiency,        ///< CollNet: share of a node's network bandwidth it reaches
+  kTreeInteriorShare,        ///< tree: bandwidth left with three or more domains
+  kNvlsTreeInteriorShare,    ///< NVLS tree: bandwidth left with three or more domains
+  kRackRingEfficiency,       ///< ring bus bandwidth / NVLink rate, multi-node domains (NVL72)
   kCount,
 };
 inline constexpr int kCostParamCount = static_cast<int>(CostParam::kCount);
@@ -245,13 +253,21 @@ class CostModel {
   Prediction ring(Collective collective, Protocol protocol, const Shape& shape,
                   const RingAnalysis& analysis, double bytes) const;
   Prediction tree(Protocol protocol, const Shape& shape, double bytes) const;
+  /// NVLS and NVLS tree: the pipeline's ramp.
+  double nvls_ramp_us(const Shape& shape, double bytes) const;
   Prediction nvls(Collective collective, const Shape& shape, double bytes) const;
   Prediction nvls_tree(const Shape& shape, double bytes) const;
+  Prediction collnet(const Shape& shape, double bytes) const;
+  /// Whether every switch joining these nodes reduces in the network (Switch::sharp): each
+  /// node's leaf on every rail and, where the nodes span leaves, the spines (and cores)
+  /// above them.
+  bool sharp_joins(const std::vector<int>& nodes) const;
   Prediction hierarchical(std::span<const RankSite> ranks, const Shape& shape, double bytes) const;
 
   std::shared_ptr<const FabricIndex> fabric_;
   CostParameters parameters_;
   std::vector<double> leaf_capacity_;  ///< per leaf: what its nodes' NICs carry, GB/s
+  bool any_sharp_ = false;             ///< some switch has Switch::sharp
 };
 
 /// Key of a node's NVLink domain: the domain's index, or -1 - node for a node whose GPUs

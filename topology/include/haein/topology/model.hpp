@@ -137,6 +137,10 @@ struct Switch {
   /// Independent network plane of a multi-plane fabric, -1 when the fabric is one plane.
   /// Switches of different planes never connect: traffic between planes crosses a node.
   int plane = -1;
+  /// In-network reduction (InfiniBand SHARP) that the cluster's jobs use: NCCL's CollNet
+  /// algorithms (NCCL_COLLNET_ENABLE=1 with the SHARP plugin) run where every switch joining
+  /// a job's nodes has it.
+  bool sharp = false;
   SourceLocation where;
   bool operator==(const Switch&) const = default;
 };
