@@ -283,17 +283,7 @@ TEST(Calibration, RecoversPerturbedParametersFromGeneratedLogs) {
               points.size());
   EXPECT_GT(report.rms_before, 0.05);
   EXPECT_LT(report.rms_after, 0.01);
-  if (std::getenv("DEBUGFIT")) {
-    for (CostParam p : free) std::printf("free %s %.4f truth %.4f\n", std::string(cost_param_table()[static_cast<int>(p)].name).c_str(), report.parameters[p], truth[p]);
-    const CostModel fitted(cluster, report.parameters);
-    for (const Measurement& m : points) {
-      const Prediction a = predict_measurement(fitted, m);
-      const Prediction b = predict_measurement(generator, m);
-      std::printf("%s %5zu %12.0f fit %s/%s %.2f truth %s/%s %.2f\n", m.label.c_str(), m.ranks.size(), m.bytes,
-                  std::string(to_string(a.algorithm)).c_str(), std::string(to_string(a.protocol)).c_str(), a.seconds*1e6,
-                  std::string(to_string(b.algorithm)).c_str(), std::string(to_string(b.protocol)).c_str(), b.seconds*1e6);
-    }
-  }
+
   for (CostParam p : {CostParam::kHopperRingEfficiency, CostParam::kHopperNvlsEfficiency,
                       CostParam::kNvlsTreeEfficiency, CostParam::kNetEfficiency,
                       CostParam::kNvlinkStepLlUs, CostParam::kNvlsBaseUs}) {
@@ -301,6 +291,39 @@ TEST(Calibration, RecoversPerturbedParametersFromGeneratedLogs) {
         << cost_param_table()[static_cast<int>(p)].name << ": fitted " << report.parameters[p]
         << ", generated with " << truth[p];
   }
+}
+
+// A fabric with SHARP: logs of NCCL_ALGO=CollNetChain runs give back the switches' share
+// of the NICs (B200 nodes, where the NICs and not NVLink bound CollNet).
+TEST(Calibration, RecoversCollNetEfficiencyFromSharpRuns) {
+  const Cluster cluster = parse_cluster(
+      "version: 1\nname: sharp\nrails: 8\nnodes:\n"
+      "  - {hostname: \"node[01-04]\", node_type: dgx-b200}\n"
+      "switches:\n  - {name: leaf, level: leaf, nodes: \"node[01-04]\", sharp: true}\n",
+      Format::kYaml, "sharp.yaml");
+  CostParameters truth;
+  truth[CostParam::kCollNetEfficiency] = 0.6;
+  truth[CostParam::kNetEfficiency] = 0.85;
+  const CostModel generator(cluster, truth);
+  // A CollNet run alone cannot tell the NICs' bound from NVLink's; a ring on one node pins
+  // NVLink, a ring over the four the NICs.
+  std::vector<Measurement> points;
+  for (const auto& [nodes, algorithm] : {std::pair{4, "CollNetChain"}, {4, "Ring"}, {1, "Ring"}}) {
+    const std::string log =
+        testing::nccl_tests_log(generator, whole_nodes(cluster, nodes), Collective::kAllReduce,
+                                sizes(256 << 20, 8.0 * (1 << 30)), algorithm);
+    const auto more = measurements_of(parse_nccl_tests(log, "all_reduce_perf.log"), cluster);
+    ASSERT_FALSE(more.empty());
+    EXPECT_EQ(more.front().algorithm,
+              std::string(algorithm) == "Ring" ? Algorithm::kRing : Algorithm::kCollNet);
+    points.insert(points.end(), more.begin(), more.end());
+  }
+  const std::vector<CostParam> free = informed_parameters(cluster, points);
+  ASSERT_NE(std::find(free.begin(), free.end(), CostParam::kCollNetEfficiency), free.end());
+  const FitReport report = fit_parameters(cluster, CostParameters{}, points, free);
+  EXPECT_LT(report.rms_after, 0.01);
+  EXPECT_NEAR(report.parameters[CostParam::kCollNetEfficiency], 0.6, 0.6 * 0.05);
+  EXPECT_NEAR(report.parameters[CostParam::kNetEfficiency], 0.85, 0.85 * 0.05);
 }
 
 TEST(Calibration, ParametersRoundTripThroughTheClusterFile) {
@@ -330,10 +353,11 @@ TEST(Calibration, ParametersRoundTripThroughTheClusterFile) {
 // the defaults were more than 5% off.
 TEST(Calibration, FitsEachPublishedTable) {
   const std::vector<PublishedPoint> points = load_published_points(published_path());
-  std::map<std::tuple<std::string, std::string, int, double>, CalibrationSet> tables;
+  // One table per source and cluster (a fabric with SHARP is a cluster of its own).
+  std::map<std::tuple<std::string, std::string, int, const Cluster*>, CalibrationSet> tables;
   for (const PublishedPoint& point : points) {
     if (!point.check) continue;
-    CalibrationSet& set = tables[{point.source, point.system, point.nodes, point.oversubscription}];
+    CalibrationSet& set = tables[{point.source, point.system, point.nodes, point.cluster.get()}];
     set.cluster = point.cluster.get();
     set.points.push_back(point.measurement);
   }

@@ -269,6 +269,8 @@ TEST(FabricFormats, NewSwitchFieldsRoundTripThroughYamlAndJson) {
   Cluster odd = cluster;
   odd.switches[2].oversubscription = 9.0 / 7.0;  // exact through text
   odd.switches[6].plane = 3;
+  odd.switches[0].sharp = true;
+  EXPECT_NE(write_cluster_yaml(odd).find("sharp: true"), std::string::npos);
   EXPECT_EQ(read_cluster_yaml(write_cluster_yaml(odd), "odd.yaml"), odd);
   EXPECT_EQ(parse_cluster(write_cluster_json(odd), Format::kJson, "odd.json"), odd);
 }
@@ -345,7 +347,10 @@ TEST(BadFabric, FieldsOutOfRangeAreReadErrors) {
   expect_read_error(with_line(5, "  - {name: u1-r0, level: leaf, ports: 64, nodes: n1}"),
                     {5,
                      "unknown key 'ports' in a switch entry; expected one of: name, level, "
-                     "nodes, switches, link_gbps, oversubscription, rail, radix, count, plane"});
+                     "nodes, switches, link_gbps, oversubscription, rail, radix, count, plane, "
+                     "sharp"});
+  expect_read_error(with_line(5, "  - {name: u1-r0, level: leaf, sharp: yes-ish, nodes: n1}"),
+                    {5, "switch 'sharp' must be one of true, false"});
   expect_read_error("nodes:\n  - {hostname: a, placeholder_pci: maybe}\n",
                     {2, "'placeholder_pci' must be one of true, false"});
 }

@@ -398,35 +398,45 @@ FitReport fit_parameters(std::span<const CalibrationSet> sets, const CostParamet
     }
     return sum;
   };
-  double current = loss(report.parameters);
-  // Bandwidths first: a latency moved first can stand in for a wrong bandwidth over a range
-  // of sizes and hold the search in that valley.
-  std::vector<CostParam> order(free.begin(), free.end());
-  std::stable_partition(order.begin(), order.end(), [&](CostParam p) {
-    return !table[static_cast<int>(p)].name.ends_with("_us");
-  });
-  for (double step = 1.0; step > 1e-4; step /= 2) {
-    for (int sweep = 0; sweep < 8; ++sweep) {
-      bool moved = false;
-      for (CostParam p : order) {
-        const CostParamInfo& info = table[static_cast<int>(p)];
-        for (double direction : {1.0, -1.0}) {
-          for (int tries = 0; tries < 64; ++tries) {
-            CostParameters trial = report.parameters;
-            const double x = std::log(trial[p] + shift(p)) + direction * step;
-            trial[p] = std::clamp(std::exp(x) - shift(p), info.min, info.max);
-            if (trial[p] == report.parameters[p]) break;
-            const double value = loss(trial);
-            if (!(value < current - 1e-12)) break;
-            report.parameters = trial;
-            current = value;
-            moved = true;
-          }
-        }
+  double current = 0;
+  // Moves `p` by `step` (in x) while that lowers the loss, either way; true if it moved.
+  auto move_along = [&](CostParam p, double step) {
+    const CostParamInfo& info = table[static_cast<int>(p)];
+    bool moved = false;
+    for (double direction : {1.0, -1.0}) {
+      for (int tries = 0; tries < 64; ++tries) {
+        CostParameters trial = report.parameters;
+        const double x = std::log(trial[p] + shift(p)) + direction * step;
+        trial[p] = std::clamp(std::exp(x) - shift(p), info.min, info.max);
+        if (trial[p] == report.parameters[p]) break;
+        const double value = loss(trial);
+        if (!(value < current - 1e-12)) break;
+        report.parameters = trial;
+        current = value;
+        moved = true;
       }
-      if (!moved) break;
     }
+    return moved;
+  };
+  current = loss(report.parameters);
+  // Coordinate descent, halving the step. Bandwidths go first, alone: a latency moved
+  // first can stand in for a wrong bandwidth over a range of sizes and hold the search in
+  // that valley. Then every parameter.
+  auto descend = [&](const std::vector<CostParam>& order) {
+    for (double step = 1.0; step > 1e-4; step /= 2) {
+      for (int sweep = 0; sweep < 8; ++sweep) {
+        bool moved = false;
+        for (CostParam p : order) moved = move_along(p, step) || moved;
+        if (!moved) break;
+      }
+    }
+  };
+  std::vector<CostParam> bandwidths;
+  for (CostParam p : free) {
+    if (!table[static_cast<int>(p)].name.ends_with("_us")) bandwidths.push_back(p);
   }
+  descend(bandwidths);
+  descend({free.begin(), free.end()});
   // Moves too small to matter are not fits: the parameter keeps its starting value.
   for (CostParam p : free) {
     if (std::abs(report.parameters[p] - start[p]) <= 1e-3 * (std::abs(start[p]) + shift(p))) {
@@ -475,7 +485,11 @@ void add_informed(const PointKind& k, std::set<CostParam>& chosen) {
           chosen.insert(P::kNvlsTreeEfficiency);
         }
         if (k.multi_node_domain) chosen.insert(P::kNetChannelsPerDomain);
-        if (k.sharp && is(Algorithm::kCollNet)) chosen.insert(P::kCollNetEfficiency);
+        // CollNet: the switches' share of the NICs, and the two passes over NVLink.
+        if (k.sharp && is(Algorithm::kCollNet)) {
+          chosen.insert(P::kCollNetEfficiency);
+          chosen.insert(ring_efficiency);
+        }
       }
       return;
     case SizeClass::kSmall:
