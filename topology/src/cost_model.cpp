@@ -650,13 +650,16 @@ Prediction CostModel::collnet(const Shape& shape, double bytes) const {
 bool CostModel::sharp_joins(const std::vector<int>& nodes) const {
   const int rails = std::max(fabric_->cluster().rails, 1);
   std::vector<int> leaves;
+  std::vector<char> seen(fabric_->leaf_count(), 0);
   for (int node : nodes) {
     const int leaf = fabric_->leaf_of(node);
     if (leaf < 0) return false;
+    if (seen[leaf]) continue;
+    seen[leaf] = 1;
     for (int rail = 0; rail < rails; ++rail) {
       if (!fabric_->leaf_switch(leaf, rail).sharp) return false;
     }
-    if (std::find(leaves.begin(), leaves.end(), leaf) == leaves.end()) leaves.push_back(leaf);
+    leaves.push_back(leaf);
   }
   if (leaves.size() < 2) return true;
   for (int rail = 0; rail < rails; ++rail) {
