@@ -202,7 +202,7 @@ TEST(CostModel, CollNetRunsWhereEverySwitchJoiningTheNodesReduces) {
           .applicable);
 }
 
-TEST(CostModel, CollNetMatchesSharpRunsAndIgnoresOversubscribedUplinks) {
+TEST(CostModel, CollNetMatchesSharpRunsAndPaysLittleForOversubscription) {
   // 16 x 8 B200 with SHARP, 8 x 400G: 537-606 GB/s with CollNet (together-nccl-tests, NCCL
   // 2.28-2.29), where a ring stays at 388-390.
   const Cluster cluster = sharp_cluster("leaf1 leaf2 spine");
@@ -224,6 +224,56 @@ TEST(CostModel, CollNetMatchesSharpRunsAndIgnoresOversubscribedUplinks) {
   EXPECT_DOUBLE_EQ(
       tight.predict(Collective::kAllReduce, Algorithm::kCollNet, sites, 16 * kGiB).seconds,
       collnet.seconds);
+  // Only up-links left less than one node's NICs slow it: 64:1 under 4 nodes.
+  const Cluster starved = sharp_cluster("leaf1 leaf2 spine", 64);
+  EXPECT_GT(CostModel(starved)
+                .predict(Collective::kAllReduce, Algorithm::kCollNet, sites, 16 * kGiB)
+                .seconds,
+            2 * collnet.seconds);
+}
+
+TEST(CostModel, CollNetNeedsAtMostEightRanksANode) {
+  const Cluster cluster = sharp_cluster("leaf1 leaf2 spine");
+  const CostModel model(cluster);
+  std::vector<RankSite> sites = fill(cluster, {0, 1});
+  const std::size_t whole = sites.size();
+  for (std::size_t r = 0; r < whole; ++r) sites.push_back(sites[r]);  // two ranks a GPU
+  const Prediction p = model.predict(Collective::kAllReduce, Algorithm::kCollNet, sites, kGiB);
+  EXPECT_FALSE(p.applicable);
+  EXPECT_NE(p.why_not.find("above 8 ranks"), std::string::npos) << p.why_not;
+}
+
+// Two units of two DGX B200 on per-rail leaves, one spine group per rail; SHARP everywhere
+// but `plain_spine`'s spine group (-1: none).
+Cluster rail_cluster(int plain_spine) {
+  std::string yaml =
+      "version: 1\nname: rails\nrails: 8\nnodes:\n"
+      "  - {hostname: \"n[1-4]\", node_type: dgx-b200}\nswitches:\n";
+  for (int rail = 0; rail < 8; ++rail) {
+    for (int unit = 0; unit < 2; ++unit) {
+      yaml += "  - {name: u" + std::to_string(unit) + "-r" + std::to_string(rail) +
+              ", level: leaf, rail: " + std::to_string(rail) + ", nodes: \"n[" +
+              std::to_string(2 * unit + 1) + "-" + std::to_string(2 * unit + 2) +
+              "]\", sharp: true}\n";
+    }
+    yaml += "  - {name: spine-r" + std::to_string(rail) +
+            ", level: spine, rail: " + std::to_string(rail) + ", switches: \"u[0-1]-r" +
+            std::to_string(rail) + "\"" + (rail == plain_spine ? "" : ", sharp: true") + "}\n";
+  }
+  return parse_cluster(yaml, Format::kYaml, "rails.yaml");
+}
+
+TEST(CostModel, CollNetOnARailFabricNeedsEveryRailsSpine) {
+  const auto applicable = [](const Cluster& cluster, const std::vector<int>& nodes) {
+    return CostModel(cluster)
+        .predict(Collective::kAllReduce, Algorithm::kCollNet, fill(cluster, nodes), kGiB)
+        .applicable;
+  };
+  EXPECT_TRUE(applicable(rail_cluster(-1), {0, 1, 2, 3}));
+  // Rail 5's spines reduce nothing: across units CollNet is off, inside one it runs.
+  const Cluster plain = rail_cluster(5);
+  EXPECT_FALSE(applicable(plain, {0, 1, 2, 3}));
+  EXPECT_TRUE(applicable(plain, {0, 1}));
 }
 
 TEST(CostModel, AllGatherAndReduceScatterUseTheirBusFactor) {

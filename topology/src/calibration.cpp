@@ -398,7 +398,7 @@ FitReport fit_parameters(std::span<const CalibrationSet> sets, const CostParamet
     }
     return sum;
   };
-  double current = 0;
+  double current = loss(report.parameters);
   // Moves `p` by `step` (in x) while that lowers the loss, either way; true if it moved.
   auto move_along = [&](CostParam p, double step) {
     const CostParamInfo& info = table[static_cast<int>(p)];
@@ -418,10 +418,9 @@ FitReport fit_parameters(std::span<const CalibrationSet> sets, const CostParamet
     }
     return moved;
   };
-  current = loss(report.parameters);
-  // Coordinate descent, halving the step. Bandwidths go first, alone: a latency moved
-  // first can stand in for a wrong bandwidth over a range of sizes and hold the search in
-  // that valley. Then every parameter.
+  // Coordinate descent, halving the step. Rates go first, alone: a time moved first can
+  // stand in for a wrong rate over a range of sizes and hold the search in that valley.
+  // Then every parameter.
   auto descend = [&](const std::vector<CostParam>& order) {
     for (double step = 1.0; step > 1e-4; step /= 2) {
       for (int sweep = 0; sweep < 8; ++sweep) {
@@ -431,11 +430,11 @@ FitReport fit_parameters(std::span<const CalibrationSet> sets, const CostParamet
       }
     }
   };
-  std::vector<CostParam> bandwidths;
+  std::vector<CostParam> rates;
   for (CostParam p : free) {
-    if (!table[static_cast<int>(p)].name.ends_with("_us")) bandwidths.push_back(p);
+    if (table[static_cast<int>(p)].kind == CostParamKind::kRate) rates.push_back(p);
   }
-  descend(bandwidths);
+  descend(rates);
   descend({free.begin(), free.end()});
   // Moves too small to matter are not fits: the parameter keeps its starting value.
   for (CostParam p : free) {

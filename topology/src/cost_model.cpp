@@ -18,6 +18,8 @@ constexpr double kInfinity = std::numeric_limits<double>::infinity();
 /// Inter-node bandwidth assumed for nodes whose NICs the cluster file does not describe
 /// (100 Gb/s Ethernet).
 constexpr double kUnknownNicGbps = 100;
+/// NCCL disables CollNet where a node runs more ranks than this (NCCL_MAX_DIRECT_ARITY + 1).
+constexpr int kCollNetMaxRanksPerNode = 8;
 constexpr Algorithm kNcclAlgorithms[] = {Algorithm::kRing, Algorithm::kTree, Algorithm::kNvls,
                                          Algorithm::kNvlsTree, Algorithm::kCollNet};
 
@@ -632,15 +634,27 @@ Prediction CostModel::collnet(const Shape& shape, double bytes) const {
                           "CollNet is modelled for NVSwitch nodes only (not NVL72 racks or "
                           "PCIe nodes)");
   }
+  const int g = shape.per_domain_max;
+  if (g > kCollNetMaxRanksPerNode) {
+    return not_applicable(Collective::kAllReduce, Algorithm::kCollNet, bytes,
+                          "NCCL turns CollNet off above 8 ranks on a node");
+  }
   // The switches reduce: each node sends its buffer once and receives the sum once, where
   // a ring moves twice that over the NICs. Inside a node its GPUs scatter the buffer to the
   // GPUs that own NICs and gather the sum back (NCCL's CollNet Direct): two passes over
-  // NVLink, like a ring all-reduce of one node. The reduction keeps the leaves' up-links to
-  // one stream per leaf, so oversubscription does not slow it.
-  const int g = shape.per_domain_max;
+  // NVLink, like a ring all-reduce of one node. Each leaf reduces its nodes' streams into
+  // one, so its up-links carry one node's worth: oversubscription slows CollNet only where
+  // it leaves the up-links less than that.
   const double intra = g > 1 ? shape.intra_gbs * g / (2.0 * (g - 1)) : kInfinity;
-  const double algbw = std::min(intra, parameters_[P::kCollNetEfficiency] * shape.net_gbs);
+  double algbw = std::min(intra, parameters_[P::kCollNetEfficiency] * shape.net_gbs);
+  if (shape.leaves > 1) {
+    for (const Shape::Domain& domain : shape.domains) {
+      algbw = std::min(algbw, leaf_capacity(domain.leaf, domain.first_node) /
+                                  leaf_oversubscription(domain.leaf));
+    }
+  }
   const double latency_us = parameters_[P::kLaunchUs] + parameters_[P::kCollNetBaseUs] +
+                            2.0 * std::min(g - 1, 1) * parameters_[P::kCollNetNvlinkUs] +
                             2.0 * (g - 1) * parameters_[P::kCollNetPerGpuUs];
   const double seconds = latency_us * kUs + bytes / (algbw * kGB);
   return finish(Collective::kAllReduce, Algorithm::kCollNet, Protocol::kSimple, bytes, seconds,
@@ -654,6 +668,8 @@ bool CostModel::sharp_joins(const std::vector<int>& nodes) const {
   for (int node : nodes) {
     const int leaf = fabric_->leaf_of(node);
     if (leaf < 0) return false;
+    // A unit's per-rail leaves list the same nodes (validation checks it): one node of a
+    // leaf stands for all.
     if (seen[leaf]) continue;
     seen[leaf] = 1;
     for (int rail = 0; rail < rails; ++rail) {
@@ -670,9 +686,10 @@ bool CostModel::sharp_joins(const std::vector<int>& nodes) const {
       if (std::find(spines.begin(), spines.end(), spine) == spines.end()) spines.push_back(spine);
     }
     if (spines.size() < 2) continue;
+    // A spine with no core above is the top itself (a leaf hung straight off the core).
     for (int spine : spines) {
       const int core = fabric_->core_of_spine(spine);
-      if (core < 0 || !fabric_->core_switch(core).sharp) return false;
+      if (core >= 0 && !fabric_->core_switch(core).sharp) return false;
     }
   }
   return true;

@@ -105,7 +105,8 @@ enum class CostParam : int {
   kLlUsPerDoubling,          ///< LL: latency added per doubling of the message past 8 bytes
   kLlNetUsPerDoubling,       ///< LL: the same, per tree level over the network
   kLlDoublingCapKib,         ///< LL: the size past which the latency grows no more
-  kCollNetBaseUs,            ///< CollNet: fixed latency, the switches' reduction included
+  kCollNetBaseUs,            ///< CollNet: fixed latency over the network (the switches')
+  kCollNetNvlinkUs,          ///< CollNet: latency of one NVLink pass inside a node
   kCollNetPerGpuUs,          ///< CollNet: latency per GPU of a node, up and down
   kCollNetEfficiency,        ///< CollNet: share of a node's network bandwidth it reaches
   kTreeInteriorShare,        ///< tree: bandwidth left with three or more domains
@@ -115,12 +116,17 @@ enum class CostParam : int {
 };
 inline constexpr int kCostParamCount = static_cast<int>(CostParam::kCount);
 
+/// What a parameter sets: a time (a latency, or how a latency grows with the size), or a
+/// rate (an efficiency, a share or a cap). A fit moves the rates first.
+enum class CostParamKind { kTime, kRate };
+
 struct CostParamInfo {
   CostParam id;
   std::string_view name;  ///< as in cluster files and `haein topo calibrate`
   double value;           ///< default
   double min, max;        ///< range a fit may use
   std::string_view meaning;
+  CostParamKind kind = CostParamKind::kRate;
 };
 /// Every parameter, in enum order.
 std::span<const CostParamInfo> cost_param_table();
