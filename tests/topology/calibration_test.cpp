@@ -283,7 +283,6 @@ TEST(Calibration, RecoversPerturbedParametersFromGeneratedLogs) {
               points.size());
   EXPECT_GT(report.rms_before, 0.05);
   EXPECT_LT(report.rms_after, 0.01);
-
   for (CostParam p : {CostParam::kHopperRingEfficiency, CostParam::kHopperNvlsEfficiency,
                       CostParam::kNvlsTreeEfficiency, CostParam::kNetEfficiency,
                       CostParam::kNvlinkStepLlUs, CostParam::kNvlsBaseUs}) {

@@ -522,8 +522,7 @@ std::vector<CostParam> informed_parameters(const Cluster& cluster,
   constexpr double kSmall = 1 << 20;  // latency decides below 1 MiB
   constexpr double kLarge = 1 << 28;  // bandwidth decides above 256 MiB
   const FabricIndex fabric(cluster);
-  const bool sharp = std::any_of(cluster.switches.begin(), cluster.switches.end(),
-                                 [](const Switch& s) { return s.sharp; });
+  const bool sharp = cluster.has_sharp();
   std::set<CostParam> chosen;
   for (const Measurement& point : points) {
     PointKind kind;

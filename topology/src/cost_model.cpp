@@ -104,7 +104,7 @@ CostModel::CostModel(std::shared_ptr<const FabricIndex> fabric, CostParameters p
       leaf_capacity_[leaf] += rails_of(node) * nic_rate(node);
     }
   }
-  for (const Switch& s : fabric_->cluster().switches) any_sharp_ = any_sharp_ || s.sharp;
+  any_sharp_ = fabric_->cluster().has_sharp();
 }
 
 namespace {

@@ -8,6 +8,12 @@ int Cluster::gpu_count() const {
   return count;
 }
 
+bool Cluster::has_sharp() const {
+  for (const Switch& s : switches)
+    if (s.sharp) return true;
+  return false;
+}
+
 int Cluster::find_node(const std::string& hostname) const {
   for (std::size_t i = 0; i < nodes.size(); ++i) {
     if (nodes[i].hostname == hostname) return static_cast<int>(i);

@@ -160,6 +160,8 @@ struct Cluster {
   bool operator==(const Cluster&) const = default;
 
   int gpu_count() const;
+  /// Whether some switch reduces in the network (Switch::sharp).
+  bool has_sharp() const;
   /// Index of the node with this hostname, or -1.
   int find_node(const std::string& hostname) const;
   /// Name of the NVLink domain of a node: its explicit domain, its own hostname when its
